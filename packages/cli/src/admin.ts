@@ -1,0 +1,94 @@
+import {
+  AccountService,
+  ALL_SCOPES,
+  ApiError,
+  type Config,
+  isScope,
+  migrateToLatest,
+  type Scope,
+  type StoreHandle,
+  systemClock,
+} from "@framegate/server";
+import type { Printable } from "./run.js";
+
+type Ctx = { store: StoreHandle; config: Config };
+const service = (ctx: Ctx) => new AccountService(ctx.store.db, systemClock);
+
+export async function migrate(ctx: Ctx): Promise<Printable> {
+  // openStore already applied them; running again reports "nothing to do".
+  const applied = await migrateToLatest(ctx.store.db);
+  return {
+    json: { applied },
+    text: applied.length ? `applied: ${applied.join(", ")}` : "database is up to date",
+  };
+}
+
+export async function createAccount(ctx: Ctx, opts: { name: string; credits: number }): Promise<Printable> {
+  if (opts.credits < 0) throw new ApiError("validation_failed", "--credits must be 0 or more");
+  const account = await service(ctx).createAccount({ name: opts.name, credits: opts.credits });
+  return { json: account, text: `created ${account.id} (${account.name}) with ${account.credits} credits` };
+}
+
+export async function listAccounts(ctx: Ctx): Promise<Printable> {
+  const accounts = await service(ctx).listAccounts();
+  const lines = accounts.map((a) => `${a.id}  ${String(a.credits).padStart(10)}  ${a.name}`);
+  return { json: accounts, text: lines.length ? lines.join("\n") : "no accounts" };
+}
+
+function parseScopes(list: string | undefined): Scope[] | undefined {
+  if (!list) return undefined;
+  const scopes = list
+    .split(",")
+    .map((s) => s.trim())
+    .filter(Boolean);
+  const bad = scopes.filter((s) => !isScope(s));
+  if (bad.length || scopes.length === 0) {
+    throw new ApiError("validation_failed", `unknown scope(s) ${bad.join(", ")}; valid: ${ALL_SCOPES.join(", ")}`);
+  }
+  return scopes as Scope[];
+}
+
+export async function createKey(
+  ctx: Ctx,
+  opts: { account: string; name?: string; scopes?: string; expiresAt?: string },
+): Promise<Printable> {
+  let expiresAt: string | null = null;
+  if (opts.expiresAt) {
+    const t = new Date(opts.expiresAt);
+    if (Number.isNaN(t.getTime())) throw new ApiError("validation_failed", "--expires-at must be an ISO-8601 time");
+    expiresAt = t.toISOString();
+  }
+  const scopes = parseScopes(opts.scopes);
+  const key = await service(ctx).createKey(opts.account, {
+    name: opts.name ?? null,
+    expiresAt,
+    ...(scopes ? { scopes } : {}),
+  });
+  return {
+    json: key,
+    text: `created ${key.id} for ${key.account_id}\n\n  ${key.key}\n\nThis is the only time the key is shown; store it now.`,
+  };
+}
+
+export async function listKeys(ctx: Ctx, opts: { account: string }): Promise<Printable> {
+  const keys = await service(ctx).listKeys(opts.account);
+  const lines = keys.map(
+    (k) =>
+      `${k.id}  ${k.prefix}…  ${k.revoked_at ? "revoked" : k.expires_at ? `expires ${k.expires_at}` : "active"}  ${k.name ?? ""}`,
+  );
+  return { json: keys, text: lines.length ? lines.join("\n") : "no keys" };
+}
+
+export async function revokeKey(ctx: Ctx, opts: { keyId: string }): Promise<Printable> {
+  const key = await service(ctx).revokeKey(opts.keyId);
+  if (!key) throw new ApiError("not_found", `API key ${opts.keyId} not found`);
+  return { json: key, text: `revoked ${key.id} at ${key.revoked_at}` };
+}
+
+export async function grantCredits(
+  ctx: Ctx,
+  opts: { account: string; amount: number; reason?: string },
+): Promise<Printable> {
+  const credits = await service(ctx).grant(opts.account, opts.amount, opts.reason ?? null);
+  return { json: { account: opts.account, credits }, text: `${opts.account} now has ${credits} credits` };
+}

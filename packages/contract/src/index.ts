@@ -1,0 +1,6 @@
+export * from "./catalog.js";
+export * from "./errors.js";
+export * from "./openapi.js";
+export * from "./pricing.js";
+export * from "./schemas.js";
+export * from "./validate.js";

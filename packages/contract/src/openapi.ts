@@ -1,0 +1,143 @@
+/** Builds the OpenAPI 3.1 document served at /api/v1/openapi.json from the same zod schemas. */
+import { OpenAPIRegistry, OpenApiGeneratorV31 } from "@asteasolutions/zod-to-openapi";
+import { z } from "zod";
+import { CATALOG, type ModelEntry } from "./catalog.js";
+import {
+  buildGenerationRequestSchema,
+  CreditsSchema,
+  ErrorEnvelopeSchema,
+  ModelListSchema,
+  TaskListSchema,
+  TaskSchema,
+} from "./schemas.js";
+
+export interface OpenApiOptions {
+  serverUrl?: string;
+  version?: string;
+  models?: readonly ModelEntry[];
+}
+
+function errorResponses(...statuses: number[]) {
+  const descriptions: Record<number, string> = {
+    400: "validation_failed",
+    401: "api_key_missing, api_key_invalid, api_key_revoked or api_key_expired",
+    402: "insufficient_credits",
+    403: "api_scope_denied",
+    404: "not_found",
+    409: "idempotency_conflict",
+    413: "payload_too_large",
+    429: "rate_limited (see the Retry-After header)",
+    503: "public_api_disabled",
+  };
+  return Object.fromEntries(
+    statuses.map((status) => [
+      String(status),
+      {
+        description: descriptions[status] ?? "error",
+        content: { "application/json": { schema: ErrorEnvelopeSchema } },
+      },
+    ]),
+  );
+}
+
+export function buildOpenApiDocument(options: OpenApiOptions = {}): Record<string, unknown> {
+  const registry = new OpenAPIRegistry();
+  const bearer = registry.registerComponent("securitySchemes", "bearerAuth", {
+    type: "http",
+    scheme: "bearer",
+    description: "An API key: `Authorization: Bearer rvya_sk_…`",
+  });
+  const secured = [{ [bearer.name]: [] }];
+  const GenerationRequest = buildGenerationRequestSchema(options.models ?? CATALOG);
+  const taskId = z.object({ id: z.string().meta({ description: "Task id (task_…)" }) });
+  const rateLimitHeaders = {
+    "RateLimit-Policy": { description: "IETF rate limit policy", schema: { type: "string" as const } },
+    RateLimit: { description: "IETF rate limit state", schema: { type: "string" as const } },
+  };
+
+  registry.registerPath({
+    method: "get",
+    path: "/api/v1/models",
+    summary: "List models",
+    description: "The public model catalog. No API key needed.",
+    responses: { 200: { description: "Models", content: { "application/json": { schema: ModelListSchema } } } },
+  });
+  registry.registerPath({
+    method: "get",
+    path: "/api/v1/openapi.json",
+    summary: "This OpenAPI document",
+    responses: { 200: { description: "OpenAPI 3.1 document" } },
+  });
+  registry.registerPath({
+    method: "post",
+    path: "/api/v1/generations",
+    summary: "Create a generation task",
+    description: "Validates the request, reserves the model's price in credits and queues the task.",
+    security: secured,
+    request: {
+      headers: z.object({
+        "Idempotency-Key": z.string().max(255).optional().meta({
+          description: "Retries with the same key and body replay the first response for 24 h.",
+        }),
+      }),
+      body: { required: true, content: { "application/json": { schema: GenerationRequest } } },
+    },
+    responses: {
+      202: {
+        description: "Task accepted",
+        headers: { Location: { description: "URL of the task", schema: { type: "string" } }, ...rateLimitHeaders },
+        content: { "application/json": { schema: TaskSchema } },
+      },
+      ...errorResponses(400, 401, 402, 403, 409, 413, 429, 503),
+    },
+  });
+  registry.registerPath({
+    method: "get",
+    path: "/api/v1/generations",
+    summary: "List generation tasks, newest first",
+    security: secured,
+    request: {
+      query: z.object({
+        limit: z.coerce.number().int().min(1).max(100).optional(),
+        starting_after: z.string().optional(),
+        status: z.enum(["queued", "processing", "succeeded", "failed"]).optional(),
+      }),
+    },
+    responses: {
+      200: { description: "A page of tasks", content: { "application/json": { schema: TaskListSchema } } },
+      ...errorResponses(400, 401, 403, 429),
+    },
+  });
+  registry.registerPath({
+    method: "get",
+    path: "/api/v1/generations/{id}",
+    summary: "Get a generation task",
+    security: secured,
+    request: { params: taskId },
+    responses: {
+      200: { description: "The task", content: { "application/json": { schema: TaskSchema } } },
+      ...errorResponses(401, 403, 404, 429),
+    },
+  });
+  registry.registerPath({
+    method: "get",
+    path: "/api/v1/credits",
+    summary: "Current credit balance",
+    security: secured,
+    responses: {
+      200: { description: "Balance", content: { "application/json": { schema: CreditsSchema } } },
+      ...errorResponses(401, 403, 429),
+    },
+  });
+
+  const generator = new OpenApiGeneratorV31(registry.definitions);
+  return generator.generateDocument({
+    openapi: "3.1.0",
+    info: {
+      title: "Framegate (Rivya Public API v1)",
+      version: options.version ?? "1.0.0",
+      description: "Self-hosted implementation of the Rivya Public API v1 for the kling-2-6 video model.",
+    },
+    servers: options.serverUrl ? [{ url: options.serverUrl }] : [],
+  }) as unknown as Record<string, unknown>;
+}

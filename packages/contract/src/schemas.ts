@@ -1,0 +1,186 @@
+/**
+ * Zod schemas of the public wire objects. They document the API (OpenAPI is generated from
+ * them) and let tests and the SDK check responses; request validation that depends on the
+ * catalog lives in validate.ts.
+ */
+import { z } from "zod";
+import type { ModelEntry } from "./catalog.js";
+import { ERROR_STATUS, type ErrorCode } from "./errors.js";
+
+const isoTime = z.string().meta({ format: "date-time", example: "2026-05-11T00:00:00.000Z" });
+
+export const ErrorEnvelopeSchema = z
+  .object({
+    error: z.object({
+      code: z.enum(Object.keys(ERROR_STATUS) as [ErrorCode, ...ErrorCode[]]),
+      message: z.string(),
+      requestId: z.string().meta({ example: "req_3fQe9xv1Kp2Lm8NwA7sT" }),
+      details: z.array(z.object({ path: z.string(), issue: z.string() })).optional(),
+    }),
+  })
+  .meta({ id: "Error" });
+
+export const ReferenceMediaItemSchema = z
+  .object({
+    url: z.string(),
+    kind: z.enum(["image", "video", "audio"]),
+    name: z.string().optional(),
+    mimeType: z.string().optional(),
+    durationSeconds: z.number().optional(),
+    durationToken: z.string().optional(),
+  })
+  .strict()
+  .meta({ id: "ReferenceMediaItem" });
+
+/** The request body schema, with each model's params derived from the catalog. */
+export function buildGenerationRequestSchema(models: readonly ModelEntry[]) {
+  const paramShape: Record<string, z.ZodType> = {};
+  for (const model of models) {
+    for (const param of model.params) {
+      if (paramShape[param.key]) continue;
+      const base =
+        param.type === "select" && param.options
+          ? z.enum(param.options as [string, ...string[]])
+          : param.type === "number"
+            ? z.number()
+            : z.string();
+      paramShape[param.key] = base.optional().meta({
+        description: `${param.description}${param.default !== null ? ` (default ${JSON.stringify(param.default)})` : ""}`,
+      });
+    }
+  }
+  const maxItems = Math.max(0, ...models.map((m) => m.reference_media?.max_items ?? 0));
+  paramShape.referenceMediaItems = z.array(ReferenceMediaItemSchema).max(maxItems).optional();
+  return z
+    .object({
+      model: z.enum(models.map((m) => m.id) as [string, ...string[]]).meta({ example: models[0]?.id }),
+      prompt: z.string().meta({ example: "A cinematic product reveal with smooth camera movement" }),
+      params: z
+        .object(paramShape)
+        .strict()
+        .optional()
+        .meta({ description: "Model-specific parameters; GET /api/v1/models lists each model's keys and options." }),
+      client_request_id: z.string().max(128).nullable().optional(),
+    })
+    .strict()
+    .meta({ id: "GenerationRequest" });
+}
+
+export const MediaSchema = z
+  .object({
+    url: z.string(),
+    mime_type: z.string(),
+    width: z.number().int(),
+    height: z.number().int(),
+    duration_seconds: z.number(),
+    has_audio: z.boolean(),
+    size_bytes: z.number().int(),
+    sha256: z.string(),
+  })
+  .meta({ id: "Media" });
+
+export const TaskResultSchema = z
+  .object({
+    primary_url: z.string(),
+    urls: z.array(z.string()),
+    media: z.array(MediaSchema),
+    expires_at: isoTime,
+  })
+  .meta({ id: "GenerationResult" });
+
+export const TaskErrorSchema = z
+  .object({
+    code: z.literal("generation_failed"),
+    message: z.string(),
+    reason: z.enum(["provider_error", "content_rejected", "timeout", "invalid_input"]),
+  })
+  .meta({ id: "GenerationError" });
+
+export const TaskStatusSchema = z.enum(["queued", "processing", "succeeded", "failed"]);
+
+export const TaskSchema = z
+  .object({
+    id: z.string().meta({ example: "task_8Xk2qLw9vR4mT7bN1cZp" }),
+    object: z.literal("generation"),
+    status: TaskStatusSchema,
+    model: z.string(),
+    reserved_credits: z.number().int(),
+    final_credits: z.number().int(),
+    created_at: isoTime,
+    updated_at: isoTime,
+    result: TaskResultSchema.nullable(),
+    error: TaskErrorSchema.nullable(),
+    client_request_id: z.string().nullable(),
+    params: z.record(z.string(), z.string()),
+    started_at: isoTime.nullable(),
+    completed_at: isoTime.nullable(),
+  })
+  .meta({ id: "Generation" });
+
+export const TaskListSchema = z
+  .object({ object: z.literal("list"), data: z.array(TaskSchema), has_more: z.boolean() })
+  .meta({ id: "GenerationList" });
+
+export const CreditsSchema = z.object({ current_credits: z.number().int() }).meta({ id: "Credits" });
+
+export const ParamDescriptorSchema = z
+  .object({
+    key: z.string(),
+    type: z.enum(["select", "text", "number"]),
+    required: z.boolean(),
+    default: z.union([z.string(), z.number()]).nullable(),
+    options: z.array(z.string()).nullable(),
+    min: z.number().nullable(),
+    max: z.number().nullable(),
+    step: z.number().nullable(),
+    description: z.string(),
+  })
+  .meta({ id: "ModelParam" });
+
+export const ModelEntrySchema = z
+  .object({
+    id: z.string(),
+    display_name: z.string(),
+    category: z.enum(["video", "image", "audio", "chat"]),
+    runtime: z.literal("async_task"),
+    base_credits: z.number().int(),
+    billing_type: z.enum(["FIXED", "METERED", "TOKEN_BASED"]),
+    supported_modes: z.array(z.string()),
+    max_prompt_length: z.number().int(),
+    reference_media: z
+      .object({
+        max_items: z.number().int(),
+        kinds: z.array(z.enum(["image", "video", "audio"])),
+        limits: z.array(
+          z.object({
+            kind: z.enum(["image", "video", "audio"]),
+            max_bytes: z.number().int(),
+            mime_types: z.array(z.string()),
+          }),
+        ),
+      })
+      .nullable(),
+    params: z.array(ParamDescriptorSchema),
+    api_status: z.enum(["available", "coming_soon", "studio_only"]),
+    api_input_status: z.enum(["available_text", "available_url_input", "partial_requires_files", "requires_files_api"]),
+    supported_api_inputs: z.array(z.string()),
+    requires_files_api: z.boolean(),
+    requires_upload_for_modes: z.array(z.string()),
+    url_input_supported: z.boolean(),
+    file_kinds: z.array(z.enum(["image", "video", "audio"])),
+    chat_capabilities: z.null(),
+    notices: z.array(z.string()),
+  })
+  .meta({ id: "Model" });
+
+export const ModelListSchema = z
+  .object({ object: z.literal("list"), data: z.array(ModelEntrySchema) })
+  .meta({ id: "ModelList" });
+
+export type Task = z.infer<typeof TaskSchema>;
+export type TaskStatus = z.infer<typeof TaskStatusSchema>;
+export type TaskResult = z.infer<typeof TaskResultSchema>;
+export type TaskError = z.infer<typeof TaskErrorSchema>;
+export type Media = z.infer<typeof MediaSchema>;
+export type ErrorEnvelope = z.infer<typeof ErrorEnvelopeSchema>;
+export type ReferenceMediaItem = z.infer<typeof ReferenceMediaItemSchema>;

@@ -1,0 +1,115 @@
+/** Operator API under /admin/v1, authenticated with ADMIN_TOKEN (api-contract §9). */
+import { createHash, timingSafeEqual } from "node:crypto";
+import type { Hono, MiddlewareHandler } from "hono";
+import { z } from "zod";
+import { readJsonBody } from "../http/body.js";
+import type { AppEnv } from "../http/context.js";
+import { ApiError } from "../http/errors.js";
+import { ALL_SCOPES } from "./keys.js";
+import type { AccountService } from "./service.js";
+
+const CreateAccountBody = z
+  .object({
+    name: z.string().trim().min(1).max(200),
+    credits: z.number().int().min(0).max(1_000_000_000).default(0),
+  })
+  .strict();
+
+const CreateKeyBody = z
+  .object({
+    scopes: z.array(z.enum(ALL_SCOPES)).min(1).optional(),
+    expires_at: z.iso.datetime({ offset: true }).nullable().optional(),
+    name: z.string().max(200).nullable().optional(),
+  })
+  .strict();
+
+const GrantBody = z
+  .object({
+    amount: z
+      .number()
+      .int()
+      .refine((n) => n !== 0, "must not be 0")
+      .refine((n) => Math.abs(n) <= 1_000_000_000, "is too large"),
+    reason: z.string().max(500).optional(),
+  })
+  .strict();
+
+function parse<T>(schema: z.ZodType<T>, body: unknown): T {
+  const result = schema.safeParse(body);
+  if (result.success) return result.data;
+  const details = result.error.issues.map((i) => ({ path: i.path.join("."), issue: i.message }));
+  const first = details[0];
+  throw new ApiError("validation_failed", `Invalid request: ${first ? `${first.path} ${first.issue}` : "bad body"}.`, {
+    details,
+  });
+}
+
+function digest(value: string) {
+  return createHash("sha256").update(value).digest();
+}
+
+function requireAdmin(token: string | undefined): MiddlewareHandler<AppEnv> {
+  return async (c, next) => {
+    if (!token) throw new ApiError("not_found", "The admin API is disabled (ADMIN_TOKEN is not set).");
+    const match = /^Bearer\s+(\S+)\s*$/i.exec(c.req.header("authorization") ?? "");
+    if (!match?.[1]) throw new ApiError("api_key_missing", "The admin API needs Authorization: Bearer <ADMIN_TOKEN>.");
+    // Compare digests so timing reveals neither content nor length.
+    if (!timingSafeEqual(digest(match[1]), digest(token))) {
+      throw new ApiError("api_key_invalid", "The admin token is not valid.");
+    }
+    await next();
+  };
+}
+
+export function mountAdminRoutes(
+  app: Hono<AppEnv>,
+  deps: { accounts: AccountService; adminToken: string | undefined },
+) {
+  const { accounts } = deps;
+  app.use("/admin/v1/*", requireAdmin(deps.adminToken));
+
+  app.post("/admin/v1/accounts", async (c) => {
+    const body = parse(CreateAccountBody, await readJsonBody(c));
+    const account = await accounts.createAccount({ name: body.name, credits: body.credits });
+    return c.json(
+      { id: account.id, name: account.name, credits: account.credits, created_at: account.created_at },
+      201,
+    );
+  });
+
+  app.get("/admin/v1/accounts", async (c) => c.json({ object: "list", data: await accounts.listAccounts() }));
+
+  app.get("/admin/v1/accounts/:id", async (c) => {
+    const account = await accounts.getAccount(c.req.param("id"));
+    if (!account) throw new ApiError("not_found", "Account not found.");
+    return c.json(account);
+  });
+
+  app.post("/admin/v1/accounts/:id/keys", async (c) => {
+    const body = parse(CreateKeyBody, await readJsonBody(c));
+    const key = await accounts.createKey(c.req.param("id"), {
+      ...(body.scopes ? { scopes: body.scopes } : {}),
+      expiresAt: body.expires_at ? new Date(body.expires_at).toISOString() : null,
+      name: body.name ?? null,
+    });
+    return c.json(key, 201);
+  });
+
+  app.get("/admin/v1/accounts/:id/keys", async (c) => {
+    const id = c.req.param("id");
+    if (!(await accounts.getAccount(id))) throw new ApiError("not_found", "Account not found.");
+    return c.json({ object: "list", data: await accounts.listKeys(id) });
+  });
+
+  app.delete("/admin/v1/keys/:keyId", async (c) => {
+    const key = await accounts.revokeKey(c.req.param("keyId"));
+    if (!key) throw new ApiError("not_found", "API key not found.");
+    return c.json(key);
+  });
+
+  app.post("/admin/v1/accounts/:id/credits", async (c) => {
+    const body = parse(GrantBody, await readJsonBody(c));
+    const credits = await accounts.grant(c.req.param("id"), body.amount, body.reason ?? null);
+    return c.json({ credits });
+  });
+}

@@ -1,0 +1,165 @@
+/** Accounts and API keys: the operator side (admin API, CLI) and key authentication. */
+import { ApiError } from "../http/errors.js";
+import { grantCredits, type LedgerSummary, ledgerSummary } from "../ledger/ledger.js";
+import type { Db } from "../store/db.js";
+import type { Clock } from "../util/clock.js";
+import { newId } from "../util/ids.js";
+import { ALL_SCOPES, generateApiKey, hashApiKey, looksLikeApiKey, type Scope } from "./keys.js";
+
+export interface Account {
+  id: string;
+  name: string;
+  credits: number;
+  created_at: string;
+}
+
+export interface ApiKeyInfo {
+  id: string;
+  account_id: string;
+  name: string | null;
+  prefix: string;
+  scopes: Scope[];
+  expires_at: string | null;
+  revoked_at: string | null;
+  created_at: string;
+}
+
+export interface AuthenticatedKey {
+  keyId: string;
+  accountId: string;
+  scopes: ReadonlySet<Scope>;
+}
+
+type KeyRow = {
+  id: string;
+  account_id: string;
+  name: string | null;
+  prefix: string;
+  scopes: string;
+  expires_at: string | null;
+  revoked_at: string | null;
+  created_at: string;
+};
+
+function toKeyInfo(row: KeyRow): ApiKeyInfo {
+  return {
+    id: row.id,
+    account_id: row.account_id,
+    name: row.name,
+    prefix: row.prefix,
+    scopes: JSON.parse(row.scopes) as Scope[],
+    expires_at: row.expires_at,
+    revoked_at: row.revoked_at,
+    created_at: row.created_at,
+  };
+}
+
+export class AccountService {
+  constructor(
+    private readonly db: Db,
+    private readonly clock: Clock,
+  ) {}
+
+  async createAccount(input: { name: string; credits: number }): Promise<Account> {
+    const id = newId("acct");
+    const createdAt = this.clock.now().toISOString();
+    await this.db.transaction().execute(async (trx) => {
+      await trx.insertInto("accounts").values({ id, name: input.name, balance: 0, created_at: createdAt }).execute();
+      if (input.credits > 0) {
+        await grantCredits(trx, this.clock, { accountId: id, amount: input.credits, reason: "initial grant" });
+      }
+    });
+    return { id, name: input.name, credits: input.credits, created_at: createdAt };
+  }
+
+  async listAccounts(): Promise<Account[]> {
+    const rows = await this.db.selectFrom("accounts").selectAll().orderBy("created_at").orderBy("id").execute();
+    return rows.map((r) => ({ id: r.id, name: r.name, credits: r.balance, created_at: r.created_at }));
+  }
+
+  async getAccount(id: string): Promise<(Account & { ledger: LedgerSummary }) | undefined> {
+    const row = await this.db.selectFrom("accounts").selectAll().where("id", "=", id).executeTakeFirst();
+    if (!row) return undefined;
+    const ledger = await ledgerSummary(this.db, id);
+    return {
+      id: row.id,
+      name: row.name,
+      credits: row.balance,
+      created_at: row.created_at,
+      ledger: ledger as LedgerSummary,
+    };
+  }
+
+  async grant(accountId: string, amount: number, reason: string | null): Promise<number> {
+    return this.db.transaction().execute((trx) => grantCredits(trx, this.clock, { accountId, amount, reason }));
+  }
+
+  async createKey(
+    accountId: string,
+    input: { scopes?: Scope[]; expiresAt?: string | null; name?: string | null } = {},
+  ): Promise<ApiKeyInfo & { key: string }> {
+    const account = await this.db.selectFrom("accounts").select("id").where("id", "=", accountId).executeTakeFirst();
+    if (!account) throw new ApiError("not_found", "Account not found.");
+    const { key, prefix, hash } = generateApiKey();
+    const row: KeyRow = {
+      id: newId("key"),
+      account_id: accountId,
+      name: input.name ?? null,
+      prefix,
+      scopes: JSON.stringify(input.scopes ?? [...ALL_SCOPES]),
+      expires_at: input.expiresAt ?? null,
+      revoked_at: null,
+      created_at: this.clock.now().toISOString(),
+    };
+    await this.db
+      .insertInto("api_keys")
+      .values({ ...row, key_hash: hash })
+      .execute();
+    return { ...toKeyInfo(row), key };
+  }
+
+  async listKeys(accountId: string): Promise<ApiKeyInfo[]> {
+    const rows = await this.db
+      .selectFrom("api_keys")
+      .select(["id", "account_id", "name", "prefix", "scopes", "expires_at", "revoked_at", "created_at"])
+      .where("account_id", "=", accountId)
+      .orderBy("created_at")
+      .orderBy("id")
+      .execute();
+    return rows.map(toKeyInfo);
+  }
+
+  /** Revokes a key; revoking twice keeps the first revocation time. */
+  async revokeKey(keyId: string): Promise<ApiKeyInfo | undefined> {
+    await this.db
+      .updateTable("api_keys")
+      .set({ revoked_at: this.clock.now().toISOString() })
+      .where("id", "=", keyId)
+      .where("revoked_at", "is", null)
+      .execute();
+    const row = await this.db
+      .selectFrom("api_keys")
+      .select(["id", "account_id", "name", "prefix", "scopes", "expires_at", "revoked_at", "created_at"])
+      .where("id", "=", keyId)
+      .executeTakeFirst();
+    return row ? toKeyInfo(row) : undefined;
+  }
+
+  /** Resolves a presented secret to its key, or throws the matching api_key_* error. */
+  async authenticate(secret: string): Promise<AuthenticatedKey> {
+    if (!looksLikeApiKey(secret)) {
+      throw new ApiError("api_key_invalid", "The API key is malformed. Keys look like rvya_sk_….");
+    }
+    const row = await this.db
+      .selectFrom("api_keys")
+      .select(["id", "account_id", "scopes", "expires_at", "revoked_at"])
+      .where("key_hash", "=", hashApiKey(secret))
+      .executeTakeFirst();
+    if (!row) throw new ApiError("api_key_invalid", "The API key could not be verified.");
+    if (row.revoked_at) throw new ApiError("api_key_revoked", "The API key has been revoked.");
+    if (row.expires_at && row.expires_at <= this.clock.now().toISOString()) {
+      throw new ApiError("api_key_expired", "The API key has expired.");
+    }
+    return { keyId: row.id, accountId: row.account_id, scopes: new Set(JSON.parse(row.scopes) as Scope[]) };
+  }
+}

@@ -1,0 +1,141 @@
+/** Builds the Hono app from its dependencies; nothing here opens files or sockets. */
+import { buildOpenApiDocument, CATALOG, type ModelEntry } from "@framegate/contract";
+import { Hono } from "hono";
+import type { Logger } from "pino";
+import { mountAdminRoutes } from "./accounts/admin-routes.js";
+import type { AccountService } from "./accounts/service.js";
+import type { ReferenceResolver } from "./generations/references.js";
+import { mountGenerationRoutes } from "./generations/routes.js";
+import type { GenerationService } from "./generations/service.js";
+import { authenticate, authOf, requireScope } from "./http/auth.js";
+import type { AppEnv } from "./http/context.js";
+import { errorResponse, onError } from "./http/error-handler.js";
+import { ApiError } from "./http/errors.js";
+import type { IdempotencyStore } from "./http/idempotency.js";
+import { mountMediaRoutes } from "./http/media-routes.js";
+import type { RateLimits } from "./http/rate-limit.js";
+import { getBalance } from "./ledger/ledger.js";
+import type { UrlSigner } from "./storage/signed-urls.js";
+import type { Storage } from "./storage/storage.js";
+import type { Db } from "./store/db.js";
+import type { Clock } from "./util/clock.js";
+import { newId } from "./util/ids.js";
+
+export interface AppDeps {
+  db: Db;
+  clock: Clock;
+  log: Logger;
+  accounts: AccountService;
+  generations: GenerationService;
+  idempotency: IdempotencyStore;
+  references: ReferenceResolver;
+  storage: Storage;
+  signer: UrlSigner;
+  rateLimits: RateLimits;
+  adminToken: string | undefined;
+  publicApiEnabled: boolean;
+  /** Notices appended to every model entry (e.g. that the simulator is running). */
+  modelNotices: string[];
+  baseUrl: () => string;
+  /** Readiness checks beyond the database (storage, shutdown state). */
+  isReady: () => Promise<{ ok: boolean; checks: Record<string, string> }>;
+  clientAddress: (c: { env: unknown; req: { header(name: string): string | undefined } }) => string;
+}
+
+/** Method routes that exist, so a wrong method is a 405 and not a 404. */
+const KNOWN_PATHS: [string, string[]][] = [
+  ["/api/v1/models", ["GET"]],
+  ["/api/v1/openapi.json", ["GET"]],
+  ["/api/v1/generations", ["GET", "POST"]],
+  ["/api/v1/generations/:id", ["GET"]],
+  ["/api/v1/credits", ["GET"]],
+  ["/admin/v1/accounts", ["GET", "POST"]],
+  ["/admin/v1/accounts/:id", ["GET"]],
+  ["/admin/v1/accounts/:id/keys", ["GET", "POST"]],
+  ["/admin/v1/accounts/:id/credits", ["POST"]],
+  ["/admin/v1/keys/:keyId", ["DELETE"]],
+  ["/healthz", ["GET"]],
+  ["/readyz", ["GET"]],
+];
+
+export function publicModels(notices: string[], catalog: readonly ModelEntry[] = CATALOG): ModelEntry[] {
+  return catalog.map((m) => ({ ...m, notices: [...m.notices, ...notices] }));
+}
+
+export function buildApp(deps: AppDeps): Hono<AppEnv> {
+  const app = new Hono<AppEnv>();
+  const clientAddress = (c: Parameters<AppDeps["clientAddress"]>[0]) => deps.clientAddress(c);
+
+  app.use("*", async (c, next) => {
+    const requestId = newId("req");
+    const started = performance.now();
+    c.set("requestId", requestId);
+    c.set("log", deps.log.child({ requestId }));
+    c.header("X-Request-Id", requestId);
+    await next();
+    // Errors handled by onError produce a fresh response: make sure it carries the id too.
+    c.res.headers.set("X-Request-Id", requestId);
+    const auth = c.get("auth");
+    c.get("log").info(
+      {
+        method: c.req.method,
+        route: c.req.routePath,
+        path: c.req.path,
+        status: c.res.status,
+        ms: Math.round((performance.now() - started) * 10) / 10,
+        accountId: auth?.accountId,
+      },
+      "request",
+    );
+  });
+
+  app.get("/healthz", (c) => c.json({ status: "ok" }));
+  app.get("/readyz", async (c) => {
+    const { ok, checks } = await deps.isReady();
+    return c.json({ status: ok ? "ready" : "not_ready", checks }, ok ? 200 : 503);
+  });
+
+  app.use("/api/v1/*", async (_c, next) => {
+    if (!deps.publicApiEnabled) {
+      throw new ApiError("public_api_disabled", "The public API is temporarily disabled by the operator.");
+    }
+    await next();
+  });
+
+  // Public, keyless routes: limited per client address.
+  const readLimit = deps.rateLimits.middleware("read", clientAddress);
+  app.get("/api/v1/models", readLimit, (c) => c.json({ object: "list", data: publicModels(deps.modelNotices) }));
+  app.get("/api/v1/openapi.json", readLimit, (c) => c.json(buildOpenApiDocument({ serverUrl: deps.baseUrl() })));
+
+  // Everything else under /api/v1 needs a key; limits then count per key.
+  const auth = authenticate(deps.accounts);
+  app.on(["GET", "POST"], "/api/v1/generations", auth);
+  app.get("/api/v1/generations/:id", auth);
+  app.get("/api/v1/credits", auth);
+  app.post("/api/v1/generations", deps.rateLimits.middleware("create", clientAddress));
+  app.get("/api/v1/generations", readLimit);
+  app.get("/api/v1/generations/:id", readLimit);
+  app.get("/api/v1/credits", readLimit);
+
+  mountGenerationRoutes(app, deps);
+
+  app.get("/api/v1/credits", requireScope("credits:read"), async (c) => {
+    const { accountId } = authOf(c);
+    return c.json({ current_credits: (await getBalance(deps.db, accountId)) ?? 0 });
+  });
+
+  mountAdminRoutes(app, deps);
+  mountMediaRoutes(app, deps);
+
+  for (const [path, methods] of KNOWN_PATHS) {
+    app.all(path, (c) => {
+      throw new ApiError("method_not_allowed", `${c.req.method} is not allowed on ${c.req.path}.`, {
+        headers: { Allow: methods.join(", ") },
+      });
+    });
+  }
+
+  app.notFound((c) => errorResponse(c, new ApiError("not_found", `No route for ${c.req.method} ${c.req.path}.`)));
+  app.onError(onError);
+  return app;
+}

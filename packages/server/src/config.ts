@@ -1,0 +1,166 @@
+/**
+ * Configuration from the environment, validated once at start-up. A bad value stops the
+ * process with a message naming the variable. README's configuration table mirrors this file.
+ */
+import { resolve } from "node:path";
+import { z } from "zod";
+
+const bool = (defaultValue: boolean) =>
+  z
+    .enum(["true", "false", "1", "0", "yes", "no"], { message: "must be true or false" })
+    .default(defaultValue ? "true" : "false")
+    .transform((v) => v === "true" || v === "1" || v === "yes");
+
+const int = (defaultValue: number, min: number, max = Number.MAX_SAFE_INTEGER) =>
+  z
+    .string()
+    .default(String(defaultValue))
+    .refine((v) => /^\d+$/.test(v.trim()), { message: "must be a whole number" })
+    .transform((v) => Number.parseInt(v.trim(), 10))
+    .refine((n) => n >= min && n <= max, { message: `must be between ${min} and ${max}` });
+
+const size = (defaultValue: string) =>
+  z
+    .string()
+    .default(defaultValue)
+    .refine((v) => /^\d{2,5}x\d{2,5}$/.test(v), { message: "must look like 1280x720" })
+    .transform((v) => {
+      const [width, height] = v.split("x").map(Number) as [number, number];
+      return { width, height };
+    })
+    .refine((s) => s.width % 2 === 0 && s.height % 2 === 0, { message: "width and height must be even (H.264)" });
+
+const EnvSchema = z.object({
+  PORT: int(8787, 0, 65535),
+  HOST: z.string().min(1).default("127.0.0.1"),
+  DATA_DIR: z.string().min(1).default("./data"),
+  PUBLIC_BASE_URL: z
+    .string()
+    .optional()
+    .refine((v) => v === undefined || /^https?:\/\/[^/]+/.test(v), { message: "must be an http(s) URL" }),
+  ADMIN_TOKEN: z
+    .string()
+    .optional()
+    .refine((v) => v === undefined || v.length === 0 || v.length >= 16, {
+      message: "must be at least 16 characters",
+    }),
+  PUBLIC_API_ENABLED: bool(true),
+  RATE_LIMIT_CREATE_PER_MIN: int(60, 0),
+  RATE_LIMIT_UPLOAD_PER_MIN: int(60, 0),
+  RATE_LIMIT_READ_PER_MIN: int(600, 0),
+  WORKER_CONCURRENCY: int(4, 0, 256),
+  JOB_LEASE_SECONDS: int(30, 1, 3600),
+  WORKER_POLL_INTERVAL_MS: int(250, 10, 60_000),
+  TASK_TIMEOUT_SECONDS: int(1800, 1),
+  SHUTDOWN_GRACE_SECONDS: int(10, 0, 600),
+  PROVIDERS: z
+    .string()
+    .default("simulated")
+    .transform((v) =>
+      v
+        .split(",")
+        .map((p) => p.trim())
+        .filter(Boolean),
+    )
+    .refine((list) => list.length > 0 && list.every((p) => p === "simulated"), {
+      message: 'only "simulated" is available in this version (kling and fal adapters come later)',
+    }),
+  WEBHOOK_ALLOW_INSECURE_URLS: bool(false),
+  DATABASE_URL: z
+    .string()
+    .optional()
+    .refine((v) => v === undefined || v.length === 0, {
+      message: "PostgreSQL is not supported by this version yet; unset it to use SQLite in DATA_DIR",
+    }),
+  LOG_LEVEL: z.enum(["fatal", "error", "warn", "info", "debug", "trace", "silent"]).default("info"),
+  SIGNING_SECRET: z
+    .string()
+    .optional()
+    .refine((v) => v === undefined || v.length >= 32, { message: "must be at least 32 characters" }),
+  RESULT_RETENTION_DAYS: int(30, 1, 3650),
+  BOOTSTRAP_DEV_ACCOUNT: bool(true),
+  BOOTSTRAP_CREDITS: int(1000, 0),
+  FFMPEG_PATH: z.string().optional(),
+  SIM_SIZE_1_1: size("720x720"),
+  SIM_SIZE_16_9: size("1280x720"),
+  SIM_SIZE_9_16: size("720x1280"),
+  SIM_FPS: int(24, 1, 60),
+  SIM_RENDER_CONCURRENCY: int(1, 1, 16),
+});
+
+export interface Config {
+  port: number;
+  host: string;
+  dataDir: string;
+  /** Base of every URL the API returns, without a trailing slash; when unset, derived from HOST:PORT. */
+  publicBaseUrl: string | undefined;
+  adminToken: string | undefined;
+  publicApiEnabled: boolean;
+  rateLimits: { createPerMin: number; uploadPerMin: number; readPerMin: number };
+  worker: {
+    concurrency: number;
+    leaseMs: number;
+    pollIntervalMs: number;
+    taskTimeoutMs: number;
+  };
+  shutdownGraceMs: number;
+  providers: string[];
+  webhookAllowInsecureUrls: boolean;
+  logLevel: string;
+  signingSecret: string | undefined;
+  resultRetentionMs: number;
+  bootstrap: { enabled: boolean; credits: number };
+  simulator: {
+    ffmpegPath: string | undefined;
+    sizes: Record<"1:1" | "16:9" | "9:16", { width: number; height: number }>;
+    fps: number;
+    renderConcurrency: number;
+  };
+}
+
+export class ConfigError extends Error {
+  override name = "ConfigError";
+}
+
+export function loadConfig(env: Record<string, string | undefined> = process.env): Config {
+  // Empty strings mean "unset", as they do in most .env files.
+  const cleaned = Object.fromEntries(Object.entries(env).filter(([, v]) => v !== undefined && v !== ""));
+  const parsed = EnvSchema.safeParse(cleaned);
+  if (!parsed.success) {
+    const lines = parsed.error.issues.map((i) => `  ${i.path.join(".")}: ${i.message}`);
+    throw new ConfigError(`Invalid configuration:\n${lines.join("\n")}`);
+  }
+  const e = parsed.data;
+  return {
+    port: e.PORT,
+    host: e.HOST,
+    dataDir: resolve(e.DATA_DIR),
+    publicBaseUrl: e.PUBLIC_BASE_URL?.replace(/\/+$/, ""),
+    adminToken: e.ADMIN_TOKEN || undefined,
+    publicApiEnabled: e.PUBLIC_API_ENABLED,
+    rateLimits: {
+      createPerMin: e.RATE_LIMIT_CREATE_PER_MIN,
+      uploadPerMin: e.RATE_LIMIT_UPLOAD_PER_MIN,
+      readPerMin: e.RATE_LIMIT_READ_PER_MIN,
+    },
+    worker: {
+      concurrency: e.WORKER_CONCURRENCY,
+      leaseMs: e.JOB_LEASE_SECONDS * 1000,
+      pollIntervalMs: e.WORKER_POLL_INTERVAL_MS,
+      taskTimeoutMs: e.TASK_TIMEOUT_SECONDS * 1000,
+    },
+    shutdownGraceMs: e.SHUTDOWN_GRACE_SECONDS * 1000,
+    providers: e.PROVIDERS,
+    webhookAllowInsecureUrls: e.WEBHOOK_ALLOW_INSECURE_URLS,
+    logLevel: e.LOG_LEVEL,
+    signingSecret: e.SIGNING_SECRET,
+    resultRetentionMs: e.RESULT_RETENTION_DAYS * 24 * 3600 * 1000,
+    bootstrap: { enabled: e.BOOTSTRAP_DEV_ACCOUNT, credits: e.BOOTSTRAP_CREDITS },
+    simulator: {
+      ffmpegPath: e.FFMPEG_PATH,
+      sizes: { "1:1": e.SIM_SIZE_1_1, "16:9": e.SIM_SIZE_16_9, "9:16": e.SIM_SIZE_9_16 },
+      fps: e.SIM_FPS,
+      renderConcurrency: e.SIM_RENDER_CONCURRENCY,
+    },
+  };
+}

@@ -1,0 +1,73 @@
+import { summarizeIssues, TaskStatusSchema, validateGenerationRequest } from "@framegate/contract";
+import type { Hono } from "hono";
+import { authOf, requireScope } from "../http/auth.js";
+import { readJsonBody } from "../http/body.js";
+import type { AppEnv } from "../http/context.js";
+import { renderError } from "../http/error-handler.js";
+import { ApiError } from "../http/errors.js";
+import { type IdempotencyStore, parseIdempotencyKey } from "../http/idempotency.js";
+import { parseListQuery } from "../http/pagination.js";
+import type { ReferenceResolver } from "./references.js";
+import type { GenerationService } from "./service.js";
+
+export const GENERATIONS_PATH = "/api/v1/generations";
+
+export function mountGenerationRoutes(
+  app: Hono<AppEnv>,
+  deps: { generations: GenerationService; idempotency: IdempotencyStore; references: ReferenceResolver },
+) {
+  app.post(GENERATIONS_PATH, requireScope("generations:create"), async (c) => {
+    const { accountId } = authOf(c);
+    const idempotencyKey = parseIdempotencyKey(c.req.header("idempotency-key"));
+    const body = await readJsonBody(c);
+    const validation = validateGenerationRequest(body);
+    if (!validation.ok) {
+      throw new ApiError("validation_failed", summarizeIssues(validation.issues), { details: validation.issues });
+    }
+    const references = await deps.references.resolve(accountId, validation.value.referenceMediaItems);
+
+    const scope = idempotencyKey
+      ? { accountId, method: "POST", path: GENERATIONS_PATH, key: idempotencyKey }
+      : undefined;
+    if (scope) {
+      const begun = await deps.idempotency.begin(scope, body);
+      if (begun.kind === "replay") {
+        return c.body(begun.body, begun.status as 202, {
+          "Content-Type": "application/json",
+          "Idempotent-Replayed": "true",
+          ...locationHeader(begun.status, begun.body),
+        });
+      }
+    }
+    try {
+      const outcome = await deps.generations.create(accountId, validation.value, references, scope, (error) =>
+        renderError(c, error),
+      );
+      return c.body(outcome.body, outcome.status as 202, {
+        "Content-Type": "application/json",
+        ...locationHeader(outcome.status, outcome.body),
+      });
+    } catch (error) {
+      if (scope) await deps.idempotency.abandon(scope);
+      throw error;
+    }
+  });
+
+  app.get(GENERATIONS_PATH, requireScope("generations:read"), async (c) => {
+    const { accountId } = authOf(c);
+    const query = parseListQuery(c, { status: TaskStatusSchema });
+    const page = await deps.generations.list(accountId, query);
+    return c.json({ object: "list", ...page });
+  });
+
+  app.get(`${GENERATIONS_PATH}/:id`, requireScope("generations:read"), async (c) => {
+    const { accountId } = authOf(c);
+    return c.json(await deps.generations.get(accountId, c.req.param("id")));
+  });
+}
+
+function locationHeader(status: number, body: string): Record<string, string> {
+  if (status !== 202) return {};
+  const id = (JSON.parse(body) as { id?: string }).id;
+  return id ? { Location: `${GENERATIONS_PATH}/${id}` } : {};
+}

@@ -1,0 +1,63 @@
+/** The one task serializer: create, status, list (and later webhook payloads) all use it. */
+import type { Task } from "@framegate/contract";
+import type { FailureReason } from "../providers/provider.js";
+import type { UrlSigner } from "../storage/signed-urls.js";
+import type { TasksTable } from "../store/schema.js";
+
+/** What the worker stores in tasks.result: storage keys, never URLs. */
+export interface StoredResult {
+  media: {
+    key: string;
+    mime_type: string;
+    width: number;
+    height: number;
+    duration_seconds: number;
+    has_audio: boolean;
+    size_bytes: number;
+    sha256: string;
+  }[];
+  expires_at: string;
+}
+
+const FAILURE_MESSAGES: Record<FailureReason, string> = {
+  provider_error: "The generation failed.",
+  content_rejected: "The generation was rejected by the content policy.",
+  timeout: "The generation timed out.",
+  invalid_input: "The generation failed because the input was not accepted.",
+};
+
+export function serializeTask(row: TasksTable, signer: UrlSigner): Task {
+  let result: Task["result"] = null;
+  if (row.status === "succeeded" && row.result) {
+    const stored = JSON.parse(row.result) as StoredResult;
+    const expiresAt = new Date(stored.expires_at);
+    const media = stored.media.map(({ key, ...rest }) => ({ url: signer.signMediaUrl(key, expiresAt), ...rest }));
+    const urls = media.map((m) => m.url);
+    result = { primary_url: urls[0] ?? "", urls, media, expires_at: stored.expires_at };
+  }
+  let error: Task["error"] = null;
+  if (row.status === "failed") {
+    const reason = (row.error_reason ?? "provider_error") as FailureReason;
+    error = { code: "generation_failed", message: row.error_message ?? FAILURE_MESSAGES[reason], reason };
+  }
+  return {
+    id: row.id,
+    object: "generation",
+    status: row.status,
+    model: row.model,
+    reserved_credits: row.reserved_credits,
+    final_credits: row.final_credits,
+    created_at: row.created_at,
+    updated_at: row.updated_at,
+    result,
+    error,
+    client_request_id: row.client_request_id,
+    params: JSON.parse(row.params) as Record<string, string>,
+    started_at: row.started_at,
+    completed_at: row.completed_at,
+  };
+}
+
+export function publicFailureMessage(reason: FailureReason): string {
+  return FAILURE_MESSAGES[reason];
+}

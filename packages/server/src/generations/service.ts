@@ -1,0 +1,146 @@
+/**
+ * Creating and reading generation tasks. Creation is one transaction: reserve credits, insert
+ * the task, enqueue its submit job and store the idempotent response, so either all of it
+ * happens or none of it does.
+ */
+import { type NormalizedGenerationRequest, priceGeneration, type Task, type TaskStatus } from "@framegate/contract";
+import { ApiError } from "../http/errors.js";
+import type { IdempotencyScope, IdempotencyStore } from "../http/idempotency.js";
+import { reserveCredits } from "../ledger/ledger.js";
+import type { ProviderReference } from "../providers/provider.js";
+import type { Queue } from "../queue/queue.js";
+import type { UrlSigner } from "../storage/signed-urls.js";
+import type { Db } from "../store/db.js";
+import type { TasksTable } from "../store/schema.js";
+import type { Clock } from "../util/clock.js";
+import { newId } from "../util/ids.js";
+import { serializeTask } from "./serialize.js";
+
+export const SUBMIT_JOB = "generation.submit";
+
+export interface CreateOutcome {
+  status: number;
+  body: string;
+  task?: Task;
+}
+
+export interface ListQuery {
+  limit: number;
+  startingAfter?: string;
+  status?: TaskStatus;
+}
+
+export class GenerationService {
+  constructor(
+    private readonly deps: {
+      db: Db;
+      clock: Clock;
+      queue: Queue;
+      signer: UrlSigner;
+      idempotency: IdempotencyStore;
+    },
+  ) {}
+
+  /**
+   * Creates the task. `idempotency`, when given, is an in-flight claim from IdempotencyStore.begin:
+   * the response (success or insufficient_credits) is stored in the same transaction.
+   */
+  async create(
+    accountId: string,
+    request: NormalizedGenerationRequest,
+    references: ProviderReference[],
+    idempotency: IdempotencyScope | undefined,
+    renderError: (error: ApiError) => string,
+  ): Promise<CreateOutcome> {
+    const { db, clock, queue, signer } = this.deps;
+    const price = priceGeneration(request.model, request.params);
+    const now = clock.now().toISOString();
+    const row: TasksTable = {
+      id: newId("task"),
+      account_id: accountId,
+      model: request.model.id,
+      status: "queued",
+      prompt: request.prompt,
+      params: JSON.stringify(request.params),
+      references_json: JSON.stringify(references),
+      reserved_credits: price,
+      final_credits: 0,
+      client_request_id: request.clientRequestId,
+      provider: null,
+      upstream_id: null,
+      result: null,
+      error_reason: null,
+      error_message: null,
+      created_at: now,
+      updated_at: now,
+      started_at: null,
+      completed_at: null,
+    };
+    try {
+      const outcome = await db.transaction().execute(async (trx) => {
+        await reserveCredits(trx, clock, { accountId, taskId: row.id, amount: price });
+        await trx.insertInto("tasks").values(row).execute();
+        await queue.enqueue(trx, { kind: SUBMIT_JOB, payload: { taskId: row.id }, key: `submit:${row.id}` });
+        const task = serializeTask(row, signer);
+        const body = JSON.stringify(task);
+        if (idempotency) await this.deps.idempotency.complete(trx, idempotency, 202, body);
+        return { status: 202, body, task };
+      });
+      queue.notify();
+      return outcome;
+    } catch (error) {
+      if (error instanceof ApiError && error.code === "insufficient_credits") {
+        // A business outcome, not a validation failure: it is stored and replayed like a success.
+        const body = renderError(error);
+        if (idempotency) await this.deps.idempotency.complete(db, idempotency, error.status, body);
+        return { status: error.status, body };
+      }
+      throw error;
+    }
+  }
+
+  async get(accountId: string, taskId: string): Promise<Task> {
+    const row = await this.deps.db
+      .selectFrom("tasks")
+      .selectAll()
+      .where("id", "=", taskId)
+      .where("account_id", "=", accountId)
+      .executeTakeFirst();
+    if (!row) throw new ApiError("not_found", "Generation not found.");
+    return serializeTask(row, this.deps.signer);
+  }
+
+  async list(accountId: string, query: ListQuery): Promise<{ data: Task[]; has_more: boolean }> {
+    const { db, signer } = this.deps;
+    let q = db.selectFrom("tasks").selectAll().where("account_id", "=", accountId);
+    if (query.status) q = q.where("status", "=", query.status);
+    if (query.startingAfter) {
+      const cursor = await db
+        .selectFrom("tasks")
+        .select(["created_at", "id"])
+        .where("id", "=", query.startingAfter)
+        .where("account_id", "=", accountId)
+        .executeTakeFirst();
+      if (!cursor) {
+        throw new ApiError("validation_failed", "starting_after does not name one of your generations.", {
+          details: [{ path: "starting_after", issue: "unknown task id" }],
+        });
+      }
+      q = q.where((eb) =>
+        eb.or([
+          eb("created_at", "<", cursor.created_at),
+          eb.and([eb("created_at", "=", cursor.created_at), eb("id", "<", cursor.id)]),
+        ]),
+      );
+    }
+    const rows = await q
+      .orderBy("created_at", "desc")
+      .orderBy("id", "desc")
+      .limit(query.limit + 1)
+      .execute();
+    return {
+      data: rows.slice(0, query.limit).map((r) => serializeTask(r, signer)),
+      has_more: rows.length > query.limit,
+    };
+  }
+}

@@ -1,0 +1,82 @@
+/**
+ * Terminal transitions of a task. Each is a compare-and-set on the previous status inside one
+ * transaction with its credit movement, so a late or duplicate worker can never settle or
+ * refund twice: only the transaction that flips the status moves credits.
+ */
+import { refundCredits, settleCredits } from "../ledger/ledger.js";
+import type { FailureReason } from "../providers/provider.js";
+import type { Db } from "../store/db.js";
+import type { Clock } from "../util/clock.js";
+import { publicFailureMessage, type StoredResult } from "./serialize.js";
+
+export async function succeedTask(
+  db: Db,
+  clock: Clock,
+  input: { taskId: string; result: StoredResult },
+): Promise<boolean> {
+  return db.transaction().execute(async (trx) => {
+    const task = await trx
+      .selectFrom("tasks")
+      .select(["account_id", "reserved_credits"])
+      .where("id", "=", input.taskId)
+      .executeTakeFirstOrThrow();
+    const now = clock.now().toISOString();
+    const final = task.reserved_credits;
+    const updated = await trx
+      .updateTable("tasks")
+      .set({
+        status: "succeeded",
+        result: JSON.stringify(input.result),
+        final_credits: final,
+        completed_at: now,
+        updated_at: now,
+      })
+      .where("id", "=", input.taskId)
+      .where("status", "=", "processing")
+      .executeTakeFirst();
+    if (Number(updated.numUpdatedRows) !== 1) return false;
+    await settleCredits(trx, clock, {
+      accountId: task.account_id,
+      taskId: input.taskId,
+      reserved: task.reserved_credits,
+      final,
+    });
+    return true;
+  });
+}
+
+export async function failTask(
+  db: Db,
+  clock: Clock,
+  input: { taskId: string; reason: FailureReason; message?: string },
+): Promise<boolean> {
+  return db.transaction().execute(async (trx) => {
+    const task = await trx
+      .selectFrom("tasks")
+      .select(["account_id", "reserved_credits"])
+      .where("id", "=", input.taskId)
+      .executeTakeFirstOrThrow();
+    const now = clock.now().toISOString();
+    const updated = await trx
+      .updateTable("tasks")
+      .set({
+        status: "failed",
+        final_credits: 0,
+        error_reason: input.reason,
+        error_message: input.message ?? publicFailureMessage(input.reason),
+        completed_at: now,
+        updated_at: now,
+      })
+      .where("id", "=", input.taskId)
+      .where("status", "in", ["queued", "processing"])
+      .executeTakeFirst();
+    if (Number(updated.numUpdatedRows) !== 1) return false;
+    await refundCredits(trx, clock, {
+      accountId: task.account_id,
+      taskId: input.taskId,
+      amount: task.reserved_credits,
+      reason: `generation failed: ${input.reason}`,
+    });
+    return true;
+  });
+}

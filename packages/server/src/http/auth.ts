@@ -1,0 +1,38 @@
+import type { MiddlewareHandler } from "hono";
+import type { Scope } from "../accounts/keys.js";
+import type { AccountService } from "../accounts/service.js";
+import type { AppEnv } from "./context.js";
+import { ApiError } from "./errors.js";
+
+/** Resolves the Bearer key into c.var.auth; every /api/v1 route except models and openapi uses it. */
+export function authenticate(accounts: AccountService): MiddlewareHandler<AppEnv> {
+  return async (c, next) => {
+    const header = c.req.header("authorization");
+    if (!header) throw new ApiError("api_key_missing", "A valid Bearer API key is required.");
+    const match = /^Bearer\s+(\S+)\s*$/i.exec(header);
+    if (!match?.[1]) {
+      throw new ApiError("api_key_missing", "A valid Bearer API key is required (Authorization: Bearer rvya_sk_…).");
+    }
+    const auth = await accounts.authenticate(match[1]);
+    c.set("auth", auth);
+    c.get("log").setBindings?.({ accountId: auth.accountId, keyId: auth.keyId });
+    await next();
+  };
+}
+
+export function requireScope(scope: Scope): MiddlewareHandler<AppEnv> {
+  return async (c, next) => {
+    const auth = c.get("auth");
+    if (!auth) throw new ApiError("api_key_missing", "A valid Bearer API key is required.");
+    if (!auth.scopes.has(scope)) {
+      throw new ApiError("api_scope_denied", `This API key lacks the ${scope} scope.`);
+    }
+    await next();
+  };
+}
+
+export function authOf(c: { get(key: "auth"): AppEnv["Variables"]["auth"] }) {
+  const auth = c.get("auth");
+  if (!auth) throw new ApiError("api_key_missing", "A valid Bearer API key is required.");
+  return auth;
+}

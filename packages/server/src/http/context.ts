@@ -1,0 +1,10 @@
+import type { Logger } from "pino";
+import type { AuthenticatedKey } from "../accounts/service.js";
+
+export interface AppEnv {
+  Variables: {
+    requestId: string;
+    log: Logger;
+    auth: AuthenticatedKey | undefined;
+  };
+}

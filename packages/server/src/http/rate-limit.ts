@@ -1,0 +1,66 @@
+/**
+ * Per-key rate limits with rate-limiter-flexible (in memory for the embedded default), and the
+ * IETF RateLimit-Policy / RateLimit header fields on every response.
+ */
+import type { MiddlewareHandler } from "hono";
+import { RateLimiterMemory, RateLimiterRes } from "rate-limiter-flexible";
+import type { AppEnv } from "./context.js";
+import { ApiError } from "./errors.js";
+
+export type LimitName = "create" | "upload" | "read";
+
+const WINDOW_SECONDS = 60;
+
+export class RateLimits {
+  private readonly limiters = new Map<LimitName, { limiter: RateLimiterMemory; points: number }>();
+
+  constructor(perMinute: Record<LimitName, number>) {
+    for (const [name, points] of Object.entries(perMinute) as [LimitName, number][]) {
+      if (points > 0) {
+        this.limiters.set(name, {
+          limiter: new RateLimiterMemory({ keyPrefix: name, points, duration: WINDOW_SECONDS }),
+          points,
+        });
+      }
+    }
+  }
+
+  /** Middleware charging one point to `name` for the caller (API key, or client address). */
+  middleware(
+    name: LimitName,
+    clientAddress: (c: Parameters<MiddlewareHandler<AppEnv>>[0]) => string,
+  ): MiddlewareHandler<AppEnv> {
+    return async (c, next) => {
+      const entry = this.limiters.get(name);
+      if (!entry) return next();
+      const subject = c.get("auth")?.keyId ?? `ip:${clientAddress(c)}`;
+      let res: RateLimiterRes;
+      try {
+        res = await entry.limiter.consume(subject);
+      } catch (rejection) {
+        if (!(rejection instanceof RateLimiterRes)) throw rejection;
+        const reset = Math.max(1, Math.ceil(rejection.msBeforeNext / 1000));
+        throw new ApiError(
+          "rate_limited",
+          `Rate limit of ${entry.points} requests per minute exceeded; retry in ${reset} s.`,
+          {
+            headers: {
+              ...headers(name, entry.points, 0, reset),
+              "Retry-After": String(reset),
+            },
+          },
+        );
+      }
+      const reset = Math.max(1, Math.ceil(res.msBeforeNext / 1000));
+      await next();
+      for (const [k, v] of Object.entries(headers(name, entry.points, res.remainingPoints, reset))) c.header(k, v);
+    };
+  }
+}
+
+function headers(name: LimitName, quota: number, remaining: number, resetSeconds: number): Record<string, string> {
+  return {
+    "RateLimit-Policy": `"${name}";q=${quota};w=${WINDOW_SECONDS}`,
+    RateLimit: `"${name}";r=${Math.max(0, remaining)};t=${resetSeconds}`,
+  };
+}

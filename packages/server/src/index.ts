@@ -1,0 +1,10 @@
+export { ALL_SCOPES, isScope, type Scope } from "./accounts/keys.js";
+export { AccountService } from "./accounts/service.js";
+export { bootstrapDevAccount } from "./bootstrap.js";
+export { type Config, ConfigError, loadConfig } from "./config.js";
+export { ApiError } from "./http/errors.js";
+export { ledgerSummary } from "./ledger/ledger.js";
+export { createLogger } from "./logger.js";
+export { openStore, type RunningServer, sqlitePath, startServer } from "./server.js";
+export { migrateToLatest, type StoreHandle } from "./store/db.js";
+export { systemClock } from "./util/clock.js";

@@ -1,0 +1,164 @@
+/**
+ * The credit ledger. Entries are append-only; `accounts.balance` is their running sum, changed
+ * only here and only by guarded updates inside the caller's transaction, so a balance can never
+ * go negative and the database's unique (task_id, type) index refuses a second reservation or
+ * refund for one task.
+ */
+import { sql } from "kysely";
+import { ApiError } from "../http/errors.js";
+import type { Executor, Tx } from "../store/db.js";
+import type { Clock } from "../util/clock.js";
+import { newId } from "../util/ids.js";
+
+export async function getBalance(db: Executor, accountId: string): Promise<number | undefined> {
+  const row = await db.selectFrom("accounts").select("balance").where("id", "=", accountId).executeTakeFirst();
+  return row?.balance;
+}
+
+/** Debits `amount` for a task, or throws insufficient_credits without changing anything. */
+export async function reserveCredits(
+  trx: Tx,
+  clock: Clock,
+  input: { accountId: string; taskId: string; amount: number },
+): Promise<void> {
+  const updated = await trx
+    .updateTable("accounts")
+    .set({ balance: sql<number>`balance - ${input.amount}` })
+    .where("id", "=", input.accountId)
+    .where("balance", ">=", input.amount)
+    .executeTakeFirst();
+  if (Number(updated.numUpdatedRows) !== 1) {
+    const balance = await getBalance(trx, input.accountId);
+    throw new ApiError(
+      "insufficient_credits",
+      `This generation costs ${input.amount} credits and the balance is ${balance ?? 0}.`,
+    );
+  }
+  await insertEntry(trx, clock, { ...input, amount: -input.amount, type: "reserve", reason: null });
+}
+
+/** Returns a failed task's reservation. Call only from the transaction that won the status CAS. */
+export async function refundCredits(
+  trx: Tx,
+  clock: Clock,
+  input: { accountId: string; taskId: string; amount: number; reason: string },
+): Promise<void> {
+  if (input.amount <= 0) return;
+  await insertEntry(trx, clock, { ...input, type: "refund" });
+  await trx
+    .updateTable("accounts")
+    .set({ balance: sql<number>`balance + ${input.amount}` })
+    .where("id", "=", input.accountId)
+    .execute();
+}
+
+/**
+ * Settles a succeeded task: the reservation becomes the charge, and any part of it that the
+ * final price does not use (metered models) goes back to the balance.
+ */
+export async function settleCredits(
+  trx: Tx,
+  clock: Clock,
+  input: { accountId: string; taskId: string; reserved: number; final: number },
+): Promise<void> {
+  const unused = input.reserved - input.final;
+  if (unused <= 0) return;
+  await insertEntry(trx, clock, {
+    accountId: input.accountId,
+    taskId: input.taskId,
+    amount: unused,
+    type: "release",
+    reason: "unused reservation",
+  });
+  await trx
+    .updateTable("accounts")
+    .set({ balance: sql<number>`balance + ${unused}` })
+    .where("id", "=", input.accountId)
+    .execute();
+}
+
+/** Operator grant (positive) or debit (negative); a debit never takes the balance below 0. */
+export async function grantCredits(
+  trx: Tx,
+  clock: Clock,
+  input: { accountId: string; amount: number; reason: string | null },
+): Promise<number> {
+  if (!Number.isSafeInteger(input.amount) || input.amount === 0) {
+    throw new ApiError("validation_failed", "amount must be a non-zero whole number of credits.", {
+      details: [{ path: "amount", issue: "must be a non-zero integer" }],
+    });
+  }
+  const updated = await trx
+    .updateTable("accounts")
+    .set({ balance: sql<number>`balance + ${input.amount}` })
+    .where("id", "=", input.accountId)
+    .where(sql<boolean>`balance + ${input.amount} >= 0`)
+    .executeTakeFirst();
+  if (Number(updated.numUpdatedRows) !== 1) {
+    const balance = await getBalance(trx, input.accountId);
+    if (balance === undefined) throw new ApiError("not_found", "Account not found.");
+    throw new ApiError(
+      "insufficient_credits",
+      `A debit of ${-input.amount} credits would take the balance (${balance}) below 0.`,
+    );
+  }
+  await insertEntry(trx, clock, { ...input, taskId: null, type: "grant" });
+  return (await getBalance(trx, input.accountId)) ?? 0;
+}
+
+async function insertEntry(
+  trx: Tx,
+  clock: Clock,
+  e: {
+    accountId: string;
+    taskId: string | null;
+    amount: number;
+    type: "grant" | "reserve" | "refund" | "release";
+    reason: string | null;
+  },
+): Promise<void> {
+  await trx
+    .insertInto("ledger_entries")
+    .values({
+      id: newId("led"),
+      account_id: e.accountId,
+      amount: e.amount,
+      type: e.type,
+      task_id: e.taskId,
+      reason: e.reason,
+      created_at: clock.now().toISOString(),
+    })
+    .execute();
+}
+
+export interface LedgerSummary {
+  balance: number;
+  ledger_sum: number;
+  granted: number;
+  reserved: number;
+  refunded: number;
+  released: number;
+  entries: number;
+}
+
+/** Per-type totals; `balance === ledger_sum` is the invariant the tests check. */
+export async function ledgerSummary(db: Executor, accountId: string): Promise<LedgerSummary | undefined> {
+  const balance = await getBalance(db, accountId);
+  if (balance === undefined) return undefined;
+  const rows = await db
+    .selectFrom("ledger_entries")
+    .select(["type", (eb) => eb.fn.sum<number>("amount").as("total"), (eb) => eb.fn.countAll<number>().as("n")])
+    .where("account_id", "=", accountId)
+    .groupBy("type")
+    .execute();
+  const total = (type: string) => Number(rows.find((r) => r.type === type)?.total ?? 0);
+  return {
+    balance,
+    ledger_sum: rows.reduce((sum, r) => sum + Number(r.total), 0),
+    granted: total("grant"),
+    reserved: -total("reserve"),
+    refunded: total("refund"),
+    released: total("release"),
+    entries: rows.reduce((sum, r) => sum + Number(r.n), 0),
+  };
+}

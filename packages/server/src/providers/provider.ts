@@ -1,0 +1,69 @@
+/**
+ * The small interface every upstream adapter implements (simulated, kling, fal).
+ * The worker drives a task through submit -> poll -> finalize; adapters only translate.
+ */
+
+/** Why a task failed, as shown in the public `error.reason`. */
+export type FailureReason = "provider_error" | "content_rejected" | "timeout" | "invalid_input";
+
+/** A reference file resolved to our own storage before the task was created. */
+export interface ProviderReference {
+  kind: "image" | "video" | "audio";
+  mimeType: string;
+  /** Absolute path of our stored copy (local storage), when available. */
+  localPath?: string;
+  /** A signed URL of our stored copy that an upstream can fetch. */
+  url?: string;
+}
+
+/** What a provider needs to start one generation. */
+export interface ProviderTask {
+  taskId: string;
+  model: string;
+  prompt: string;
+  /** Normalized params (select values as strings), e.g. { duration: "5", sound: "false", aspect_ratio: "1:1" }. */
+  params: Record<string, string>;
+  references: ProviderReference[];
+}
+
+export interface SubmitResult {
+  /** The upstream's id for the task; stored before anything else happens. */
+  upstreamId: string;
+}
+
+/** Where the finished media can be picked up from. */
+export type ProviderMedia =
+  | { kind: "file"; path: string; mimeType: string }
+  | { kind: "url"; url: string; mimeType: string };
+
+export type PollResult =
+  | { state: "pending" /** hint for the next poll */; retryAfterMs?: number }
+  | { state: "succeeded"; media: ProviderMedia[] }
+  | { state: "failed"; reason: FailureReason; message: string };
+
+/**
+ * Thrown by adapters. `retryable` errors leave the task where it is and the job is retried
+ * with backoff; final errors fail the task (or fail over, before an upstream accepted it).
+ */
+export class ProviderError extends Error {
+  readonly retryable: boolean;
+  readonly reason: FailureReason;
+  constructor(message: string, opts: { retryable: boolean; reason?: FailureReason }) {
+    super(message);
+    this.name = "ProviderError";
+    this.retryable = opts.retryable;
+    this.reason = opts.reason ?? "provider_error";
+  }
+}
+
+export interface Provider {
+  readonly name: string;
+  /** Start the task upstream. Must be safe to call again for the same taskId after a crash. */
+  submit(task: ProviderTask): Promise<SubmitResult>;
+  /** Check an accepted task. */
+  poll(upstreamId: string, task: ProviderTask): Promise<PollResult>;
+  /** Drop upstream-side leftovers once the result is safely stored (optional). */
+  release?(upstreamId: string): Promise<void>;
+  /** Stop background work (graceful shutdown). */
+  close?(): Promise<void>;
+}

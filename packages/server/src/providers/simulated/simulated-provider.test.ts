@@ -1,0 +1,292 @@
+import { execFileSync } from "node:child_process";
+import fs from "node:fs";
+import os from "node:os";
+import path from "node:path";
+import ffmpeg from "@ffmpeg-installer/ffmpeg";
+import { createFile, type Movie, MP4BoxBuffer } from "mp4box";
+import { afterAll, afterEach, beforeAll, describe, expect, it } from "vitest";
+import { probeMp4 } from "../../media/mp4-probe.js";
+import { type PollResult, ProviderError, type ProviderTask } from "../provider.js";
+import { findFont, renderSimulatedVideo, wrapText } from "./render.js";
+import { parseDirectives, SimulatedProvider, type SimulatedProviderOptions } from "./simulated-provider.js";
+
+/** Independent reference parser, so probeMp4 is not only checked against itself. */
+function mp4boxInfo(file: string): Movie {
+  const data = fs.readFileSync(file);
+  const iso = createFile();
+  let info: Movie | undefined;
+  iso.onReady = (movie) => {
+    info = movie;
+  };
+  const ab = data.buffer.slice(data.byteOffset, data.byteOffset + data.byteLength);
+  iso.appendBuffer(MP4BoxBuffer.fromArrayBuffer(ab, 0));
+  iso.flush();
+  if (!info) throw new Error(`mp4box could not parse ${file}`);
+  return info;
+}
+
+const SIZES = {
+  "1:1": { width: 160, height: 160 },
+  "16:9": { width: 256, height: 144 },
+  "9:16": { width: 144, height: 256 },
+} as const;
+
+// Quotes, colons, percent signs, backslashes, filtergraph separators and astral characters in
+// the directory name as well as the prompt, to exercise both escaping paths.
+const root = fs.mkdtempSync(path.join(os.tmpdir(), "sim it's, a: [test]-"));
+afterAll(() => fs.rmSync(root, { recursive: true, force: true }));
+
+let dirCounter = 0;
+const providers: SimulatedProvider[] = [];
+afterEach(async () => {
+  await Promise.all(providers.splice(0).map((p) => p.close()));
+});
+
+function makeProvider(overrides: Partial<SimulatedProviderOptions> = {}): SimulatedProvider {
+  const provider = new SimulatedProvider({
+    workDir: path.join(root, `work-${++dirCounter}`),
+    ffmpegPath: ffmpeg.path,
+    sizes: SIZES,
+    fps: 8,
+    renderConcurrency: 2,
+    ...overrides,
+  });
+  providers.push(provider);
+  return provider;
+}
+
+let taskCounter = 0;
+function makeTask(prompt: string, params: Record<string, string> = {}, refs: ProviderTask["references"] = []) {
+  const task: ProviderTask = {
+    taskId: `task_${++taskCounter}`,
+    model: "kling-2-6",
+    prompt,
+    params: { duration: "5", sound: "false", aspect_ratio: "1:1", ...params },
+    references: refs,
+  };
+  return task;
+}
+
+async function waitForResult(provider: SimulatedProvider, id: string, task: ProviderTask): Promise<PollResult> {
+  const deadline = Date.now() + 30_000;
+  for (;;) {
+    const result = await provider.poll(id, task);
+    if (result.state !== "pending") return result;
+    if (Date.now() > deadline) throw new Error(`task ${id} still pending`);
+    await new Promise((r) => setTimeout(r, 50));
+  }
+}
+
+function mediaPath(result: PollResult): string {
+  if (result.state !== "succeeded") throw new Error(`expected success, got ${JSON.stringify(result)}`);
+  const media = result.media[0];
+  if (media?.kind !== "file") throw new Error("expected a file result");
+  expect(media.mimeType).toBe("video/mp4");
+  return media.path;
+}
+
+async function expectVideo(file: string, want: { width: number; height: number; duration: number; sound: boolean }) {
+  const info = await probeMp4(file);
+  expect(info).toMatchObject({ width: want.width, height: want.height, hasAudio: want.sound, videoCodec: "avc1" });
+  expect(info.audioCodec).toBe(want.sound ? "mp4a" : null);
+  expect(Math.abs(info.durationSeconds - want.duration)).toBeLessThanOrEqual(0.1);
+
+  const ref = mp4boxInfo(file);
+  expect(ref.videoTracks).toHaveLength(1);
+  expect(ref.videoTracks[0]?.video).toEqual({ width: want.width, height: want.height });
+  expect(ref.videoTracks[0]?.codec).toMatch(/^avc1/);
+  expect(ref.audioTracks).toHaveLength(want.sound ? 1 : 0);
+  if (want.sound) expect(ref.audioTracks[0]?.codec).toMatch(/^mp4a/);
+  expect(Math.abs(ref.duration / ref.timescale - want.duration)).toBeLessThanOrEqual(0.1);
+}
+
+describe("SimulatedProvider renders", () => {
+  let referencePng = "";
+  beforeAll(() => {
+    referencePng = path.join(root, "reference.png");
+    execFileSync(ffmpeg.path, [
+      "-v",
+      "error",
+      "-y",
+      "-f",
+      "lavfi",
+      "-i",
+      "testsrc=size=400x300",
+      "-frames:v",
+      "1",
+      referencePng,
+    ]);
+  });
+
+  const weirdPrompt = `She said "don't": 100% sure \\ C:\\path\\ %{pts} [x], y; z=1 🎬 ñ 中文 [SIM:Delay=0]`;
+  it.each([
+    { aspect: "1:1", duration: "5", sound: "false", prompt: weirdPrompt, ref: false },
+    { aspect: "16:9", duration: "10", sound: "true", prompt: "A fox runs through snow", ref: false },
+    { aspect: "9:16", duration: "5", sound: "true", prompt: "Zoom into the reference", ref: true },
+    { aspect: "9:16", duration: "10", sound: "false", prompt: "", ref: false },
+  ])("$aspect, $duration s, sound $sound, reference $ref", async (c) => {
+    const provider = makeProvider();
+    const refs: ProviderTask["references"] = c.ref
+      ? [{ kind: "image", mimeType: "image/png", localPath: referencePng }]
+      : [];
+    const task = makeTask(c.prompt, { aspect_ratio: c.aspect, duration: c.duration, sound: c.sound }, refs);
+    const { upstreamId } = await provider.submit(task);
+    expect(upstreamId).toBe(`sim_${task.taskId}`);
+
+    const file = mediaPath(await waitForResult(provider, upstreamId, task));
+    const size = SIZES[c.aspect as keyof typeof SIZES];
+    await expectVideo(file, { ...size, duration: Number(c.duration), sound: c.sound === "true" });
+
+    const request = JSON.parse(fs.readFileSync(path.join(path.dirname(file), "request.json"), "utf8"));
+    expect(request.spec.prompt).not.toMatch(/sim:/i);
+    expect(request.spec.referenceImagePath).toBe(c.ref ? referencePng : undefined);
+    // Only the final files remain: no temp output or text file left behind.
+    expect(fs.readdirSync(path.dirname(file)).sort()).toEqual(["request.json", "video.mp4"]);
+  });
+
+  it("renders without any font (drawbox banner fallback)", async () => {
+    const outputPath = path.join(root, "nofont", "out.mp4");
+    const spec = { prompt: "no font", durationSeconds: 5, width: 256, height: 144, fps: 8, sound: false, outputPath };
+    await renderSimulatedVideo(spec, { ffmpegPath: ffmpeg.path, fontPath: null });
+    await expectVideo(outputPath, { width: 256, height: 144, duration: 5, sound: false });
+  });
+
+  it("reports a failed render from error.json", async () => {
+    const provider = makeProvider();
+    const missing = path.join(root, "does-not-exist.png");
+    const task = makeTask("broken reference", {}, [{ kind: "image", mimeType: "image/png", localPath: missing }]);
+    const { upstreamId } = await provider.submit(task);
+    const result = await waitForResult(provider, upstreamId, task);
+    expect(result).toMatchObject({ state: "failed", reason: "provider_error" });
+    expect(result.state === "failed" && result.message).toMatch(/^Simulated render failed: ffmpeg exited/);
+  });
+});
+
+describe("SimulatedProvider directives and lifecycle", () => {
+  it("parses directives case-insensitively, strips them and clamps the delay", () => {
+    expect(parseDirectives("a [SIM:FAIL] b [sim:delay=2.5] c")).toEqual({
+      directive: { fail: true, reject: false, delaySeconds: 2.5 },
+      text: "a b c",
+    });
+    expect(parseDirectives("[Sim:Reject]x").directive).toMatchObject({ reject: true, fail: false });
+    expect(parseDirectives("[sim:delay=9999]").directive.delaySeconds).toBe(600);
+    expect(parseDirectives("[sim:delay=.5] [sim:delay=3]").directive.delaySeconds).toBe(0.5);
+    expect(parseDirectives("plain [simulation] prompt").directive).toEqual({
+      fail: false,
+      reject: false,
+      delaySeconds: null,
+    });
+  });
+
+  it.each([
+    { directive: "[sim:fail]", reason: "provider_error", message: "Simulated provider failure ([sim:fail])" },
+    { directive: "[SIM:reject]", reason: "content_rejected", message: /sim:reject/ },
+  ])("$directive fails after failAfterMs without rendering", async (c) => {
+    let clock = 1_000_000;
+    const provider = makeProvider({ now: () => clock, failAfterMs: 500 });
+    const task = makeTask(`a cat ${c.directive}`);
+    const { upstreamId } = await provider.submit(task);
+    expect(await provider.poll(upstreamId, task)).toEqual({ state: "pending", retryAfterMs: 500 });
+    clock += 499;
+    expect((await provider.poll(upstreamId, task)).state).toBe("pending");
+    clock += 1;
+    const result = await provider.poll(upstreamId, task);
+    expect(result).toMatchObject({ state: "failed", reason: c.reason });
+    expect(result.state === "failed" && result.message).toMatch(c.message);
+    const dir = path.join(root, `work-${dirCounter}`, upstreamId);
+    expect(fs.readdirSync(dir)).toEqual(["request.json"]);
+  });
+
+  it("[sim:delay=N] is not done before submittedAt + N s", async () => {
+    let clock = 5_000_000;
+    const provider = makeProvider({ now: () => clock });
+    const task = makeTask("slow one [sim:delay=2.5]", { aspect_ratio: "16:9" });
+    const { upstreamId } = await provider.submit(task);
+    const video = path.join(root, `work-${dirCounter}`, upstreamId, "video.mp4");
+    // Let the real render finish while the injected clock stands still.
+    while (!fs.existsSync(video)) {
+      expect((await provider.poll(upstreamId, task)).state).toBe("pending");
+      await new Promise((r) => setTimeout(r, 50));
+    }
+    expect(await provider.poll(upstreamId, task)).toEqual({ state: "pending", retryAfterMs: 1000 });
+    clock += 2_300;
+    expect(await provider.poll(upstreamId, task)).toEqual({ state: "pending", retryAfterMs: 200 });
+    clock += 200;
+    expect((await provider.poll(upstreamId, task)).state).toBe("succeeded");
+  });
+
+  it("re-submitting returns the same id without redoing work", async () => {
+    let clock = 7_000_000;
+    const provider = makeProvider({ now: () => clock });
+    const task = makeTask("same task twice");
+    const first = await provider.submit(task);
+    const requestFile = path.join(root, `work-${dirCounter}`, first.upstreamId, "request.json");
+    const before = fs.readFileSync(requestFile, "utf8");
+    clock += 10_000;
+    const second = await provider.submit(task);
+    expect(second).toEqual(first);
+    expect(fs.readFileSync(requestFile, "utf8")).toBe(before);
+    mediaPath(await waitForResult(provider, first.upstreamId, task));
+  });
+
+  it("a new instance finishes a task whose render never completed (restart recovery)", async () => {
+    const workDir = path.join(root, "recovery");
+    const first = makeProvider({ workDir, renderConcurrency: 1 });
+    const task = makeTask("interrupted render", { sound: "true" });
+    const { upstreamId } = await first.submit(task);
+    // Simulates the crash: close() kills ffmpeg mid-render and leaves no result behind.
+    await first.close();
+    const taskDir = path.join(workDir, upstreamId);
+    expect(fs.existsSync(path.join(taskDir, "video.mp4"))).toBe(false);
+    expect(fs.existsSync(path.join(taskDir, "error.json"))).toBe(false);
+
+    const second = makeProvider({ workDir });
+    expect(await second.submit(task)).toEqual({ upstreamId });
+    const file = mediaPath(await waitForResult(second, upstreamId, task));
+    await expectVideo(file, { ...SIZES["1:1"], duration: 5, sound: true });
+  });
+
+  it("release deletes the task; unknown ids are final errors", async () => {
+    const provider = makeProvider();
+    const task = makeTask("to be released");
+    const { upstreamId } = await provider.submit(task);
+    await provider.release(upstreamId);
+    expect(fs.existsSync(path.join(root, `work-${dirCounter}`, upstreamId))).toBe(false);
+    for (const id of [upstreamId, "sim_nope", "../etc"]) {
+      const err = await provider.poll(id, task).catch((e: unknown) => e);
+      expect(err).toBeInstanceOf(ProviderError);
+      expect(err).toMatchObject({ retryable: false, message: "unknown simulated task" });
+    }
+  });
+
+  it("rejects params it cannot render as invalid_input", async () => {
+    const provider = makeProvider();
+    const cases: Record<string, string>[] = [
+      { aspect_ratio: "4:3" },
+      { aspect_ratio: "toString" },
+      { duration: "abc" },
+    ];
+    for (const params of cases) {
+      await expect(provider.submit(makeTask("x", params))).rejects.toMatchObject({
+        retryable: false,
+        reason: "invalid_input",
+      });
+    }
+  });
+});
+
+describe("render helpers", () => {
+  it("wraps by code points, hard-breaks long words and ellipsizes overflow", () => {
+    expect(wrapText("aa bb cc", 5, 3)).toEqual(["aa bb", "cc"]);
+    expect(wrapText("abcdefghij", 4, 5)).toEqual(["abcd", "efgh", "ij"]);
+    expect(wrapText("🎬🎬🎬 x", 3, 2)).toEqual(["🎬🎬🎬", "x"]);
+    expect(wrapText("one two three four", 5, 2)).toEqual(["one", "two…"]);
+    expect(wrapText("  \n\t ", 10, 2)).toEqual([]);
+  });
+
+  it("findFont prefers an existing explicit path and otherwise searches the system", () => {
+    const found = findFont();
+    if (found !== null) expect(fs.existsSync(found)).toBe(true);
+    expect(findFont(path.join(root, "missing.ttf"))).toBe(found);
+  });
+});

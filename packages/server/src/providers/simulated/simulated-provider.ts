@@ -1,0 +1,352 @@
+/**
+ * The embedded default provider (api-contract §10). It behaves like a remote upstream: submit
+ * returns an id at once, the work happens in the background, and everything needed to finish
+ * the task lives on disk under `workDir/<upstreamId>/`, so a new process can pick up a task
+ * whose render was cut short. That is what lets the worker's crash recovery be tested for real.
+ *
+ * Task directory layout:
+ *   request.json  what to render and when it may be reported done (written once, atomically)
+ *   video.mp4     the finished render (appears atomically)
+ *   error.json    a render failure (final)
+ */
+import { randomBytes } from "node:crypto";
+import { mkdir, readFile, rename, rm, stat, writeFile } from "node:fs/promises";
+import path from "node:path";
+import { type PollResult, type Provider, ProviderError, type ProviderTask, type SubmitResult } from "../provider.js";
+import { type RenderSpec, renderSimulatedVideo } from "./render.js";
+
+export type SimulatedAspectRatio = "1:1" | "16:9" | "9:16";
+
+export interface SimulatedProviderOptions {
+  /** Directory holding one sub-directory per task. */
+  workDir: string;
+  ffmpegPath: string;
+  fontPath?: string;
+  sizes: Record<SimulatedAspectRatio, { width: number; height: number }>;
+  fps: number;
+  /** How many ffmpeg processes may run at once in this process. */
+  renderConcurrency: number;
+  /** Clock in epoch ms; injectable so tests can step through delays. */
+  now?: () => number;
+  /** How long `[sim:fail]` / `[sim:reject]` stay pending before failing (default 500 ms). */
+  failAfterMs?: number;
+}
+
+/** Test directives parsed from the prompt (api-contract §10). */
+export interface SimulatedDirective {
+  fail: boolean;
+  reject: boolean;
+  /** `[sim:delay=N]` in seconds, clamped to 0..600; null when absent. */
+  delaySeconds: number | null;
+}
+
+/** Contents of request.json. */
+interface StoredRequest {
+  version: 1;
+  taskId: string;
+  /** The output path is derived from workDir at render time, so the data dir may move. */
+  spec: Omit<RenderSpec, "outputPath">;
+  directive: SimulatedDirective;
+  submittedAt: number;
+  /** Not reported done (or failed, for fail/reject) before this time. */
+  readyAt: number;
+}
+
+interface RunningRender {
+  controller: AbortController;
+  done: Promise<void>;
+}
+
+const MAX_DELAY_SECONDS = 600;
+const DIRECTIVE_RE = /\[sim:([^\]]*)\]/giu;
+/** Task ids become directory names, so only a conservative alphabet is accepted. */
+const SAFE_ID_RE = /^[A-Za-z0-9_-]{1,128}$/;
+
+/** Splits the prompt into its directives and the text to draw (directives removed). */
+export function parseDirectives(prompt: string): { directive: SimulatedDirective; text: string } {
+  const directive: SimulatedDirective = { fail: false, reject: false, delaySeconds: null };
+  for (const match of prompt.matchAll(DIRECTIVE_RE)) {
+    const body = (match[1] ?? "").trim().toLowerCase();
+    if (body === "fail") directive.fail = true;
+    else if (body === "reject") directive.reject = true;
+    else {
+      const delay = /^delay\s*=\s*(\d+(?:\.\d+)?|\.\d+)$/.exec(body);
+      if (delay && directive.delaySeconds === null) {
+        directive.delaySeconds = Math.min(MAX_DELAY_SECONDS, Math.max(0, Number(delay[1])));
+      }
+    }
+  }
+  const text = prompt.replace(DIRECTIVE_RE, " ").replace(/\s+/gu, " ").trim();
+  return { directive, text };
+}
+
+/** A tiny FIFO semaphore bounding concurrent ffmpeg processes. */
+class Semaphore {
+  private active = 0;
+  private readonly waiters: Array<() => void> = [];
+  constructor(private readonly limit: number) {}
+
+  acquire(signal: AbortSignal): Promise<void> {
+    if (this.active < this.limit) {
+      this.active++;
+      return Promise.resolve();
+    }
+    return new Promise<void>((resolve, reject) => {
+      const grant = () => {
+        signal.removeEventListener("abort", onAbort);
+        this.active++;
+        resolve();
+      };
+      const onAbort = () => {
+        const i = this.waiters.indexOf(grant);
+        if (i >= 0) this.waiters.splice(i, 1);
+        reject(new Error("aborted while queued"));
+      };
+      this.waiters.push(grant);
+      signal.addEventListener("abort", onAbort, { once: true });
+    });
+  }
+
+  release(): void {
+    this.active--;
+    this.waiters.shift()?.();
+  }
+}
+
+export class SimulatedProvider implements Provider {
+  readonly name = "simulated";
+  private readonly opts: SimulatedProviderOptions;
+  private readonly now: () => number;
+  private readonly failAfterMs: number;
+  private readonly pool: Semaphore;
+  /** Renders started by this process (queued or running), by upstream id. */
+  private readonly renders = new Map<string, RunningRender>();
+  private closed = false;
+
+  constructor(opts: SimulatedProviderOptions) {
+    this.opts = opts;
+    this.now = opts.now ?? Date.now;
+    this.failAfterMs = opts.failAfterMs ?? 500;
+    this.pool = new Semaphore(Math.max(1, Math.floor(opts.renderConcurrency)));
+  }
+
+  async submit(task: ProviderTask): Promise<SubmitResult> {
+    if (!SAFE_ID_RE.test(task.taskId)) {
+      throw new ProviderError(`invalid task id for the simulated provider: ${JSON.stringify(task.taskId)}`, {
+        retryable: false,
+        reason: "invalid_input",
+      });
+    }
+    // Deterministic id: re-submitting after a crash finds the same task instead of duplicating it.
+    const upstreamId = `sim_${task.taskId}`;
+    return this.wrapIo(async () => {
+      const existing = await this.readRequest(upstreamId);
+      if (existing) {
+        await this.resumeIfIdle(upstreamId, existing);
+        return { upstreamId };
+      }
+      const { directive, text } = parseDirectives(task.prompt);
+      const spec = this.buildSpec(task, text);
+      const submittedAt = this.now();
+      const waitMs =
+        directive.delaySeconds !== null
+          ? Math.round(directive.delaySeconds * 1000)
+          : directive.fail || directive.reject
+            ? this.failAfterMs
+            : 0;
+      const request: StoredRequest = {
+        version: 1,
+        taskId: task.taskId,
+        spec,
+        directive,
+        submittedAt,
+        readyAt: submittedAt + waitMs,
+      };
+      await mkdir(this.taskDir(upstreamId), { recursive: true });
+      await writeJsonAtomic(this.file(upstreamId, "request.json"), request);
+      this.startRender(upstreamId, request);
+      return { upstreamId };
+    });
+  }
+
+  async poll(upstreamId: string, _task: ProviderTask): Promise<PollResult> {
+    return this.wrapIo(async () => {
+      const request = SAFE_ID_RE.test(upstreamId) ? await this.readRequest(upstreamId) : null;
+      if (!request) throw new ProviderError("unknown simulated task", { retryable: false });
+      const now = this.now();
+      const remainingMs = request.readyAt - now;
+      const { directive } = request;
+
+      if (directive.fail || directive.reject) {
+        if (remainingMs > 0) return { state: "pending", retryAfterMs: retryHint(remainingMs) };
+        return directive.reject
+          ? { state: "failed", reason: "content_rejected", message: "Simulated content rejection ([sim:reject])" }
+          : { state: "failed", reason: "provider_error", message: "Simulated provider failure ([sim:fail])" };
+      }
+
+      // A finished video wins over a stale error.json (e.g. two processes raced on the task).
+      const videoPath = this.file(upstreamId, "video.mp4");
+      if (await exists(videoPath)) {
+        if (remainingMs > 0) return { state: "pending", retryAfterMs: retryHint(remainingMs) };
+        return { state: "succeeded", media: [{ kind: "file", path: videoPath, mimeType: "video/mp4" }] };
+      }
+      const failure = await readJson<{ message?: unknown }>(this.file(upstreamId, "error.json"));
+      if (failure) {
+        const detail = typeof failure.message === "string" ? failure.message : "unknown error";
+        return { state: "failed", reason: "provider_error", message: `Simulated render failed: ${detail}` };
+      }
+      // Recovery path: nothing finished and nothing running here (e.g. we restarted mid-render).
+      this.startRender(upstreamId, request);
+      return { state: "pending", retryAfterMs: remainingMs > 0 ? retryHint(remainingMs) : 500 };
+    });
+  }
+
+  async release(upstreamId: string): Promise<void> {
+    if (!SAFE_ID_RE.test(upstreamId)) return;
+    const running = this.renders.get(upstreamId);
+    if (running) {
+      running.controller.abort();
+      await running.done;
+    }
+    await rm(this.taskDir(upstreamId), { recursive: true, force: true });
+  }
+
+  async close(): Promise<void> {
+    this.closed = true;
+    const running = [...this.renders.values()];
+    for (const r of running) r.controller.abort();
+    await Promise.all(running.map((r) => r.done));
+  }
+
+  private buildSpec(task: ProviderTask, text: string): Omit<RenderSpec, "outputPath"> {
+    const invalid = (message: string) => new ProviderError(message, { retryable: false, reason: "invalid_input" });
+    const durationSeconds = Number(task.params.duration ?? "5");
+    if (!Number.isFinite(durationSeconds) || durationSeconds <= 0 || durationSeconds > 60) {
+      throw invalid(`unsupported duration ${JSON.stringify(task.params.duration)}`);
+    }
+    const aspect = task.params.aspect_ratio ?? "1:1";
+    const size = Object.hasOwn(this.opts.sizes, aspect) ? this.opts.sizes[aspect as SimulatedAspectRatio] : undefined;
+    if (!size) throw invalid(`unsupported aspect_ratio ${JSON.stringify(aspect)}`);
+    const reference = task.references.find((r) => r.kind === "image" && r.localPath);
+    return {
+      prompt: text,
+      durationSeconds,
+      width: size.width,
+      height: size.height,
+      fps: this.opts.fps,
+      sound: task.params.sound === "true",
+      ...(reference?.localPath ? { referenceImagePath: reference.localPath } : {}),
+    };
+  }
+
+  /** Used by a repeated submit: kick off the render early instead of waiting for the next poll. */
+  private async resumeIfIdle(upstreamId: string, request: StoredRequest): Promise<void> {
+    if (this.renders.has(upstreamId)) return;
+    if (await exists(this.file(upstreamId, "video.mp4"))) return;
+    if (await exists(this.file(upstreamId, "error.json"))) return;
+    this.startRender(upstreamId, request);
+  }
+
+  /** Starts (without awaiting) the render unless one is already queued/running here. */
+  private startRender(upstreamId: string, request: StoredRequest): void {
+    const { directive } = request;
+    if (this.closed || directive.fail || directive.reject || this.renders.has(upstreamId)) return;
+    const controller = new AbortController();
+    const entry: RunningRender = { controller, done: Promise.resolve() };
+    entry.done = this.runRender(upstreamId, request, controller.signal).finally(() => {
+      if (this.renders.get(upstreamId) === entry) this.renders.delete(upstreamId);
+    });
+    this.renders.set(upstreamId, entry);
+  }
+
+  /** Never rejects: failures end up in error.json, aborts (close/release) leave no trace. */
+  private async runRender(upstreamId: string, request: StoredRequest, signal: AbortSignal): Promise<void> {
+    try {
+      await this.pool.acquire(signal);
+    } catch {
+      return;
+    }
+    const outputPath = this.file(upstreamId, "video.mp4");
+    try {
+      // Another process (or an earlier submit) may have finished it while we queued.
+      if (await exists(outputPath)) return;
+      await renderSimulatedVideo(
+        { ...request.spec, outputPath },
+        { ffmpegPath: this.opts.ffmpegPath, fontPath: this.opts.fontPath, signal },
+      );
+    } catch (err) {
+      if (signal.aborted) return;
+      const message = err instanceof Error ? err.message : String(err);
+      try {
+        await writeJsonAtomic(this.file(upstreamId, "error.json"), { message, failedAt: this.now() });
+      } catch {
+        // The task directory was released meanwhile; nobody is waiting for this result.
+      }
+    } finally {
+      this.pool.release();
+    }
+  }
+
+  private async readRequest(upstreamId: string): Promise<StoredRequest | null> {
+    return readJson<StoredRequest>(this.file(upstreamId, "request.json"));
+  }
+
+  /** File-system trouble is transient from the worker's point of view: retry with backoff. */
+  private async wrapIo<T>(fn: () => Promise<T>): Promise<T> {
+    try {
+      return await fn();
+    } catch (err) {
+      if (err instanceof ProviderError) throw err;
+      const message = err instanceof Error ? err.message : String(err);
+      throw new ProviderError(`simulated provider I/O error: ${message}`, { retryable: true });
+    }
+  }
+
+  private taskDir(upstreamId: string): string {
+    return path.join(this.opts.workDir, upstreamId);
+  }
+
+  private file(upstreamId: string, name: string): string {
+    return path.join(this.taskDir(upstreamId), name);
+  }
+}
+
+/** Poll hint: the remaining wait, bounded to 200..1000 ms. */
+function retryHint(remainingMs: number): number {
+  return Math.max(200, Math.min(1000, Math.ceil(remainingMs)));
+}
+
+async function exists(file: string): Promise<boolean> {
+  try {
+    await stat(file);
+    return true;
+  } catch (err) {
+    if (isNotFound(err)) return false;
+    throw err;
+  }
+}
+
+async function readJson<T>(file: string): Promise<T | null> {
+  try {
+    return JSON.parse(await readFile(file, "utf8")) as T;
+  } catch (err) {
+    if (isNotFound(err)) return null;
+    throw err;
+  }
+}
+
+/** Temp file + rename, so readers never see a half-written JSON file. */
+async function writeJsonAtomic(file: string, value: unknown): Promise<void> {
+  const tmp = `${file}.${randomBytes(6).toString("hex")}.tmp`;
+  try {
+    await writeFile(tmp, `${JSON.stringify(value, null, 2)}\n`, "utf8");
+    await rename(tmp, file);
+  } catch (err) {
+    await rm(tmp, { force: true });
+    throw err;
+  }
+}
+
+function isNotFound(err: unknown): boolean {
+  return (err as NodeJS.ErrnoException | null)?.code === "ENOENT";
+}

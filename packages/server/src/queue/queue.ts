@@ -1,0 +1,40 @@
+/**
+ * The job queue seen by the rest of the code. Delivery is at least once: a handler may run
+ * again after a crash, so handlers read stored state and are idempotent. Jobs are added in
+ * the caller's transaction, so a job exists exactly when the rows it belongs to do.
+ */
+import type { Executor } from "../store/db.js";
+
+export interface NewJob {
+  kind: string;
+  payload: Record<string, unknown>;
+  runAt?: Date;
+  /** At most one pending job per key; adding a second one is a no-op. */
+  key?: string;
+  maxAttempts?: number;
+}
+
+export interface JobContext {
+  jobId: string;
+  attempt: number;
+  signal: AbortSignal;
+}
+
+/** A handler returns nothing when done, or asks to run again later (a poll that is not ready). */
+export type JobResult = undefined | { retryAt: Date };
+
+export interface JobHandler {
+  run(payload: Record<string, unknown>, ctx: JobContext): Promise<JobResult>;
+  /** Called once when the job has failed maxAttempts times, before it is dropped. */
+  exhausted?(payload: Record<string, unknown>, error: unknown): Promise<void>;
+}
+
+export interface Queue {
+  enqueue(db: Executor, job: NewJob): Promise<void>;
+  /** Starts `concurrency` runners that claim due jobs. */
+  start(handlers: Record<string, JobHandler>, concurrency: number): void;
+  /** Wakes idle runners (a job was just added in this process). */
+  notify(): void;
+  /** Stops claiming, waits up to graceMs for running jobs, then aborts and releases the rest. */
+  stop(graceMs: number): Promise<void>;
+}

@@ -1,0 +1,219 @@
+/**
+ * A durable queue in the `jobs` table, written with portable Kysely queries. A runner claims a
+ * due job by setting a lease (locked_by, locked_until) with a compare-and-set update; while
+ * the handler runs, the lease is extended. A process that dies leaves its lease to expire, and
+ * then any runner claims the job again: that is how tasks resume after a crash.
+ */
+import type { Logger } from "pino";
+import type { Db, Executor } from "../store/db.js";
+import { addMs, type Clock } from "../util/clock.js";
+import { newId, randomBase62 } from "../util/ids.js";
+import type { JobHandler, NewJob, Queue } from "./queue.js";
+
+export interface TableQueueOptions {
+  leaseMs: number;
+  pollIntervalMs: number;
+  /** Backoff after a failed attempt n (1-based), before jitter. */
+  backoffMs?: (attempt: number) => number;
+}
+
+const DEFAULT_MAX_ATTEMPTS = 10;
+
+export class TableQueue implements Queue {
+  private readonly workerId = `w_${randomBase62(10)}`;
+  private handlers: Record<string, JobHandler> = {};
+  private runners: Promise<void>[] = [];
+  private stopping = false;
+  private wake: (() => void)[] = [];
+  private readonly running = new Map<string, AbortController>();
+
+  constructor(
+    private readonly db: Db,
+    private readonly clock: Clock,
+    private readonly log: Logger,
+    private readonly opts: TableQueueOptions,
+  ) {}
+
+  async enqueue(db: Executor, job: NewJob): Promise<void> {
+    const now = this.clock.now();
+    await db
+      .insertInto("jobs")
+      .values({
+        id: newId("job"),
+        kind: job.kind,
+        job_key: job.key ?? null,
+        payload: JSON.stringify(job.payload),
+        run_at: (job.runAt ?? now).toISOString(),
+        attempts: 0,
+        max_attempts: job.maxAttempts ?? DEFAULT_MAX_ATTEMPTS,
+        locked_by: null,
+        locked_until: null,
+        last_error: null,
+        created_at: now.toISOString(),
+      })
+      .onConflict((oc) => oc.column("job_key").doNothing())
+      .execute();
+  }
+
+  notify(): void {
+    for (const resolve of this.wake.splice(0)) resolve();
+  }
+
+  start(handlers: Record<string, JobHandler>, concurrency: number): void {
+    this.handlers = handlers;
+    this.stopping = false;
+    for (let i = 0; i < concurrency; i++) this.runners.push(this.runLoop());
+  }
+
+  async stop(graceMs: number): Promise<void> {
+    this.stopping = true;
+    this.notify();
+    const all = Promise.all(this.runners);
+    const timedOut = await Promise.race([
+      all.then(() => false),
+      new Promise<boolean>((r) => setTimeout(() => r(true), graceMs).unref()),
+    ]);
+    if (timedOut) {
+      for (const controller of this.running.values()) controller.abort();
+      await all;
+    }
+    this.runners = [];
+  }
+
+  private async runLoop(): Promise<void> {
+    while (!this.stopping) {
+      let claimed = false;
+      try {
+        claimed = await this.runOne();
+      } catch (error) {
+        this.log.error({ err: error }, "queue runner error");
+      }
+      if (!claimed && !this.stopping) await this.idle();
+    }
+  }
+
+  private idle(): Promise<void> {
+    return new Promise((resolve) => {
+      const timer = setTimeout(done, this.opts.pollIntervalMs);
+      function done() {
+        clearTimeout(timer);
+        resolve();
+      }
+      this.wake.push(done);
+    });
+  }
+
+  /** Claims one due job, if any, and runs it. */
+  private async claim() {
+    const now = this.clock.now();
+    const nowIso = now.toISOString();
+    const candidate = await this.db
+      .selectFrom("jobs")
+      .select(["id", "locked_until"])
+      .where("run_at", "<=", nowIso)
+      .where((eb) => eb.or([eb("locked_until", "is", null), eb("locked_until", "<", nowIso)]))
+      .where("kind", "in", Object.keys(this.handlers))
+      .orderBy("run_at")
+      .limit(1)
+      .executeTakeFirst();
+    if (!candidate) return undefined;
+    // Compare-and-set on the lease we saw: two runners can never both win one job.
+    const claimed = await this.db
+      .updateTable("jobs")
+      .set({
+        locked_by: this.workerId,
+        locked_until: addMs(now, this.opts.leaseMs).toISOString(),
+        attempts: (eb) => eb("attempts", "+", 1),
+      })
+      .where("id", "=", candidate.id)
+      .where((eb) =>
+        candidate.locked_until === null
+          ? eb("locked_until", "is", null)
+          : eb("locked_until", "=", candidate.locked_until),
+      )
+      .returningAll()
+      .executeTakeFirst();
+    return claimed;
+  }
+
+  private async runOne(): Promise<boolean> {
+    const job = await this.claim();
+    if (!job) return false;
+    const handler = this.handlers[job.kind];
+    if (!handler) return true;
+    const controller = new AbortController();
+    this.running.set(job.id, controller);
+    const heartbeat = setInterval(() => void this.extendLease(job.id), Math.max(50, this.opts.leaseMs / 3));
+    const payload = JSON.parse(job.payload) as Record<string, unknown>;
+    try {
+      const result = await handler.run(payload, { jobId: job.id, attempt: job.attempts, signal: controller.signal });
+      if (result?.retryAt) {
+        // A poll that is not ready yet is not a failure: it keeps its attempt count.
+        await this.release(job.id, { run_at: result.retryAt.toISOString(), attempts: job.attempts - 1 });
+      } else {
+        await this.db.deleteFrom("jobs").where("id", "=", job.id).where("locked_by", "=", this.workerId).execute();
+      }
+    } catch (error) {
+      await this.failed(job, handler, payload, error, controller.signal.aborted);
+    } finally {
+      clearInterval(heartbeat);
+      this.running.delete(job.id);
+    }
+    return true;
+  }
+
+  private async failed(
+    job: { id: string; kind: string; attempts: number; max_attempts: number },
+    handler: JobHandler,
+    payload: Record<string, unknown>,
+    error: unknown,
+    aborted: boolean,
+  ): Promise<void> {
+    const message = error instanceof Error ? error.message : String(error);
+    if (aborted) {
+      // Shutdown interrupted the job: hand it back untouched for the next process.
+      await this.release(job.id, { run_at: this.clock.now().toISOString(), attempts: job.attempts - 1 });
+      return;
+    }
+    if (job.attempts >= job.max_attempts) {
+      this.log.error({ jobId: job.id, kind: job.kind, err: error }, "job exhausted its attempts");
+      try {
+        await handler.exhausted?.(payload, error);
+        await this.db.deleteFrom("jobs").where("id", "=", job.id).execute();
+      } catch (hookError) {
+        this.log.error({ jobId: job.id, err: hookError }, "exhausted hook failed; job kept for retry");
+        await this.release(job.id, { run_at: addMs(this.clock.now(), 60_000).toISOString(), last_error: message });
+      }
+      return;
+    }
+    const base = this.opts.backoffMs?.(job.attempts) ?? Math.min(60_000, 1000 * 2 ** (job.attempts - 1));
+    const delay = Math.round(base * (0.8 + Math.random() * 0.4));
+    this.log.warn({ jobId: job.id, kind: job.kind, attempt: job.attempts, delayMs: delay, err: error }, "job failed");
+    await this.release(job.id, { run_at: addMs(this.clock.now(), delay).toISOString(), last_error: message });
+  }
+
+  private async release(
+    jobId: string,
+    changes: { run_at: string; attempts?: number; last_error?: string },
+  ): Promise<void> {
+    await this.db
+      .updateTable("jobs")
+      .set({ ...changes, locked_by: null, locked_until: null })
+      .where("id", "=", jobId)
+      .where("locked_by", "=", this.workerId)
+      .execute();
+  }
+
+  private async extendLease(jobId: string): Promise<void> {
+    try {
+      await this.db
+        .updateTable("jobs")
+        .set({ locked_until: addMs(this.clock.now(), this.opts.leaseMs).toISOString() })
+        .where("id", "=", jobId)
+        .where("locked_by", "=", this.workerId)
+        .execute();
+    } catch (error) {
+      this.log.warn({ jobId, err: error }, "could not extend job lease");
+    }
+  }
+}

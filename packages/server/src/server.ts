@@ -1,0 +1,193 @@
+/**
+ * Wires the embedded deployment: store, storage, provider, queue, worker and HTTP server in one
+ * process. The CLI's `serve` calls startServer; tests do the same on an ephemeral port.
+ */
+import { randomBytes } from "node:crypto";
+import { access, constants, mkdir } from "node:fs/promises";
+import type { AddressInfo } from "node:net";
+import { join } from "node:path";
+import ffmpegInstaller from "@ffmpeg-installer/ffmpeg";
+import { type ServerType, serve } from "@hono/node-server";
+import { getConnInfo } from "@hono/node-server/conninfo";
+import { sql } from "kysely";
+import type { Logger } from "pino";
+import { AccountService } from "./accounts/service.js";
+import { buildApp } from "./app.js";
+import type { Config } from "./config.js";
+import { noUploadsResolver } from "./generations/references.js";
+import { GenerationService } from "./generations/service.js";
+import { GenerationWorker } from "./generations/worker.js";
+import { IdempotencyStore } from "./http/idempotency.js";
+import { RateLimits } from "./http/rate-limit.js";
+import { createLogger } from "./logger.js";
+import type { Provider } from "./providers/provider.js";
+import { SimulatedProvider } from "./providers/simulated/simulated-provider.js";
+import { TableQueue } from "./queue/table-queue.js";
+import { FsStorage } from "./storage/fs.js";
+import { UrlSigner } from "./storage/signed-urls.js";
+import { migrateToLatest, openSqlite, type StoreHandle } from "./store/db.js";
+import { setSettingOnce } from "./store/settings.js";
+import { type Clock, systemClock } from "./util/clock.js";
+
+export interface RunningServer {
+  url: string;
+  port: number;
+  log: Logger;
+  store: StoreHandle;
+  accounts: AccountService;
+  worker: GenerationWorker | undefined;
+  /** Graceful stop: no new requests, running jobs finish or are released, DB closed. */
+  close(): Promise<void>;
+}
+
+export function sqlitePath(config: Config): string {
+  return join(config.dataDir, "framegate.db");
+}
+
+/** Opens the store and applies pending migrations. */
+export async function openStore(config: Config): Promise<StoreHandle> {
+  const store = openSqlite(sqlitePath(config));
+  await migrateToLatest(store.db);
+  return store;
+}
+
+function buildProviders(config: Config, clock: Clock): Map<string, Provider> {
+  const providers = new Map<string, Provider>();
+  for (const name of config.providers) {
+    if (name === "simulated") {
+      providers.set(
+        name,
+        new SimulatedProvider({
+          workDir: join(config.dataDir, "simulator"),
+          ffmpegPath: config.simulator.ffmpegPath ?? ffmpegInstaller.path,
+          sizes: config.simulator.sizes,
+          fps: config.simulator.fps,
+          renderConcurrency: config.simulator.renderConcurrency,
+          now: () => clock.now().getTime(),
+        }),
+      );
+    }
+  }
+  return providers;
+}
+
+export async function startServer(
+  config: Config,
+  opts: { clock?: Clock; log?: Logger; onBootstrap?: (info: { key: string; url: string }) => void } = {},
+): Promise<RunningServer> {
+  const clock = opts.clock ?? systemClock;
+  const log = opts.log ?? createLogger(config.logLevel);
+  await mkdir(config.dataDir, { recursive: true });
+  const store = await openStore(config);
+  const { db } = store;
+
+  // Signing secret: from the environment, or generated once and kept in the database.
+  const signingSecret =
+    config.signingSecret ?? (await setSettingOnce(db, "signing_secret", randomBytes(32).toString("base64url")));
+
+  let baseUrl = config.publicBaseUrl ?? `http://${config.host}:${config.port}`;
+  const storageRoot = join(config.dataDir, "storage");
+  await mkdir(storageRoot, { recursive: true });
+  const storage = new FsStorage(storageRoot);
+  const signer = new UrlSigner(signingSecret, () => baseUrl);
+  const queue = new TableQueue(db, clock, log.child({ component: "queue" }), {
+    leaseMs: config.worker.leaseMs,
+    pollIntervalMs: config.worker.pollIntervalMs,
+  });
+  const idempotency = new IdempotencyStore(db, clock);
+  const accounts = new AccountService(db, clock);
+  const generations = new GenerationService({ db, clock, queue, signer, idempotency });
+  const providers = buildProviders(config, clock);
+
+  let worker: GenerationWorker | undefined;
+  if (config.worker.concurrency > 0) {
+    worker = new GenerationWorker({
+      db,
+      clock,
+      queue,
+      storage,
+      log: log.child({ component: "worker" }),
+      providers,
+      chain: config.providers,
+      taskTimeoutMs: config.worker.taskTimeoutMs,
+      resultRetentionMs: config.resultRetentionMs,
+    });
+    queue.start(worker.handlers(), config.worker.concurrency);
+  }
+
+  let shuttingDown = false;
+  const app = buildApp({
+    db,
+    clock,
+    log,
+    accounts,
+    generations,
+    idempotency,
+    references: noUploadsResolver,
+    storage,
+    signer,
+    rateLimits: new RateLimits({
+      create: config.rateLimits.createPerMin,
+      upload: config.rateLimits.uploadPerMin,
+      read: config.rateLimits.readPerMin,
+    }),
+    adminToken: config.adminToken,
+    publicApiEnabled: config.publicApiEnabled,
+    modelNotices: config.providers.includes("simulated")
+      ? ["This server runs the Framegate simulator: results are locally rendered placeholder videos, not Kling output."]
+      : [],
+    baseUrl: () => baseUrl,
+    clientAddress: (c) => {
+      try {
+        return getConnInfo(c as never).remote.address ?? "unknown";
+      } catch {
+        return "unknown";
+      }
+    },
+    isReady: async () => {
+      const checks: Record<string, string> = {};
+      try {
+        await sql`select 1`.execute(db);
+        checks.database = "ok";
+      } catch (error) {
+        checks.database = `error: ${(error as Error).message}`;
+      }
+      try {
+        await access(storageRoot, constants.W_OK);
+        checks.storage = "ok";
+      } catch {
+        checks.storage = "error: not writable";
+      }
+      checks.shutdown = shuttingDown ? "in progress" : "no";
+      return { ok: !shuttingDown && checks.database === "ok" && checks.storage === "ok", checks };
+    },
+  });
+
+  const purge = setInterval(() => void idempotency.purgeExpired().catch(() => {}), 3600_000);
+  purge.unref();
+
+  const server: ServerType = await new Promise((resolve) => {
+    const s = serve({ fetch: app.fetch, port: config.port, hostname: config.host }, () => resolve(s));
+  });
+  const port = (server.address() as AddressInfo).port;
+  if (!config.publicBaseUrl) baseUrl = `http://${config.host.includes(":") ? `[${config.host}]` : config.host}:${port}`;
+  log.info({ url: baseUrl, providers: config.providers, workers: config.worker.concurrency }, "framegate listening");
+
+  let closing: Promise<void> | undefined;
+  const close = () => {
+    closing ??= (async () => {
+      shuttingDown = true;
+      clearInterval(purge);
+      const httpClosed = new Promise<void>((resolve) => server.close(() => resolve()));
+      (server as { closeIdleConnections?: () => void }).closeIdleConnections?.();
+      await queue.stop(config.shutdownGraceMs);
+      await Promise.all([...providers.values()].map((p) => p.close?.()));
+      await Promise.race([httpClosed, new Promise((r) => setTimeout(r, config.shutdownGraceMs).unref())]);
+      await store.close();
+      log.info("framegate stopped");
+    })();
+    return closing;
+  };
+
+  return { url: baseUrl, port, log, store, accounts, worker, close };
+}

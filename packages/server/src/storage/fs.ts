@@ -1,0 +1,67 @@
+import { createHash } from "node:crypto";
+import { createReadStream, createWriteStream } from "node:fs";
+import { mkdir, rename, rm, stat } from "node:fs/promises";
+import { dirname, join } from "node:path";
+import type { Readable } from "node:stream";
+import { Transform } from "node:stream";
+import { pipeline } from "node:stream/promises";
+import { randomBase62 } from "../util/ids.js";
+import { assertSafeKey, type ObjectStat, type Storage, type StoredObject } from "./storage.js";
+
+/** Storage in a local directory. Writes go to a temp file that is renamed into place. */
+export class FsStorage implements Storage {
+  constructor(private readonly root: string) {}
+
+  private path(key: string): string {
+    assertSafeKey(key);
+    return join(this.root, key);
+  }
+
+  async putFile(key: string, sourcePath: string): Promise<StoredObject> {
+    return this.putStream(key, createReadStream(sourcePath));
+  }
+
+  async putStream(key: string, source: Readable): Promise<StoredObject> {
+    const target = this.path(key);
+    await mkdir(dirname(target), { recursive: true });
+    const temp = `${target}.${randomBase62(8)}.part`;
+    const hash = createHash("sha256");
+    let size = 0;
+    const meter = new Transform({
+      transform(chunk: Buffer, _enc, done) {
+        hash.update(chunk);
+        size += chunk.length;
+        done(null, chunk);
+      },
+    });
+    try {
+      await pipeline(source, meter, createWriteStream(temp));
+      await rename(temp, target);
+    } catch (error) {
+      await rm(temp, { force: true });
+      throw error;
+    }
+    return { key, size, sha256: hash.digest("hex") };
+  }
+
+  async stat(key: string): Promise<ObjectStat | undefined> {
+    try {
+      const s = await stat(this.path(key));
+      return s.isFile() ? { size: s.size, modifiedAt: s.mtime } : undefined;
+    } catch {
+      return undefined;
+    }
+  }
+
+  read(key: string, range?: { start: number; end: number }): Readable {
+    return createReadStream(this.path(key), range ? { start: range.start, end: range.end } : {});
+  }
+
+  async delete(key: string): Promise<void> {
+    await rm(this.path(key), { force: true });
+  }
+
+  localPath(key: string): string {
+    return this.path(key);
+  }
+}

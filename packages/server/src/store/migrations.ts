@@ -1,0 +1,129 @@
+/**
+ * Schema migrations, written once through Kysely's schema builder so the same list runs on
+ * SQLite and (later) PostgreSQL. Never edit a shipped migration: add a new one.
+ */
+import { type Kysely, type Migration, type MigrationProvider, sql } from "kysely";
+
+const migrations: Record<string, Migration> = {
+  "0001_core": {
+    async up(db: Kysely<unknown>) {
+      await db.schema
+        .createTable("accounts")
+        .addColumn("id", "text", (c) => c.primaryKey())
+        .addColumn("name", "text", (c) => c.notNull())
+        .addColumn("balance", "integer", (c) => c.notNull().defaultTo(0).check(sqlNonNegative("balance")))
+        .addColumn("created_at", "text", (c) => c.notNull())
+        .execute();
+
+      await db.schema
+        .createTable("api_keys")
+        .addColumn("id", "text", (c) => c.primaryKey())
+        .addColumn("account_id", "text", (c) => c.notNull().references("accounts.id"))
+        .addColumn("name", "text")
+        .addColumn("prefix", "text", (c) => c.notNull())
+        .addColumn("key_hash", "text", (c) => c.notNull().unique())
+        .addColumn("scopes", "text", (c) => c.notNull())
+        .addColumn("expires_at", "text")
+        .addColumn("revoked_at", "text")
+        .addColumn("created_at", "text", (c) => c.notNull())
+        .execute();
+      await db.schema.createIndex("api_keys_account").on("api_keys").column("account_id").execute();
+
+      await db.schema
+        .createTable("ledger_entries")
+        .addColumn("id", "text", (c) => c.primaryKey())
+        .addColumn("account_id", "text", (c) => c.notNull().references("accounts.id"))
+        .addColumn("amount", "integer", (c) => c.notNull())
+        .addColumn("type", "text", (c) => c.notNull())
+        .addColumn("task_id", "text")
+        .addColumn("reason", "text")
+        .addColumn("created_at", "text", (c) => c.notNull())
+        .execute();
+      await db.schema.createIndex("ledger_entries_account").on("ledger_entries").column("account_id").execute();
+      // The database itself refuses a second reservation or refund for one task.
+      await db.schema
+        .createIndex("ledger_entries_task_type")
+        .on("ledger_entries")
+        .columns(["task_id", "type"])
+        .unique()
+        .execute();
+
+      await db.schema
+        .createTable("tasks")
+        .addColumn("id", "text", (c) => c.primaryKey())
+        .addColumn("account_id", "text", (c) => c.notNull().references("accounts.id"))
+        .addColumn("model", "text", (c) => c.notNull())
+        .addColumn("status", "text", (c) => c.notNull())
+        .addColumn("prompt", "text", (c) => c.notNull())
+        .addColumn("params", "text", (c) => c.notNull())
+        .addColumn("references_json", "text", (c) => c.notNull())
+        .addColumn("reserved_credits", "integer", (c) => c.notNull())
+        .addColumn("final_credits", "integer", (c) => c.notNull())
+        .addColumn("client_request_id", "text")
+        .addColumn("provider", "text")
+        .addColumn("upstream_id", "text")
+        .addColumn("result", "text")
+        .addColumn("error_reason", "text")
+        .addColumn("error_message", "text")
+        .addColumn("created_at", "text", (c) => c.notNull())
+        .addColumn("updated_at", "text", (c) => c.notNull())
+        .addColumn("started_at", "text")
+        .addColumn("completed_at", "text")
+        .execute();
+      await db.schema
+        .createIndex("tasks_account_created")
+        .on("tasks")
+        .columns(["account_id", "created_at", "id"])
+        .execute();
+
+      await db.schema
+        .createTable("jobs")
+        .addColumn("id", "text", (c) => c.primaryKey())
+        .addColumn("kind", "text", (c) => c.notNull())
+        .addColumn("job_key", "text", (c) => c.unique())
+        .addColumn("payload", "text", (c) => c.notNull())
+        .addColumn("run_at", "text", (c) => c.notNull())
+        .addColumn("attempts", "integer", (c) => c.notNull().defaultTo(0))
+        .addColumn("max_attempts", "integer", (c) => c.notNull())
+        .addColumn("locked_by", "text")
+        .addColumn("locked_until", "text")
+        .addColumn("last_error", "text")
+        .addColumn("created_at", "text", (c) => c.notNull())
+        .execute();
+      await db.schema.createIndex("jobs_run_at").on("jobs").column("run_at").execute();
+
+      await db.schema
+        .createTable("idempotency_keys")
+        .addColumn("account_id", "text", (c) => c.notNull())
+        .addColumn("method", "text", (c) => c.notNull())
+        .addColumn("path", "text", (c) => c.notNull())
+        .addColumn("idem_key", "text", (c) => c.notNull())
+        .addColumn("fingerprint", "text", (c) => c.notNull())
+        .addColumn("state", "text", (c) => c.notNull())
+        .addColumn("response_status", "integer")
+        .addColumn("response_body", "text")
+        .addColumn("locked_until", "text")
+        .addColumn("created_at", "text", (c) => c.notNull())
+        .addColumn("expires_at", "text", (c) => c.notNull())
+        .addPrimaryKeyConstraint("idempotency_keys_pk", ["account_id", "method", "path", "idem_key"])
+        .execute();
+      await db.schema.createIndex("idempotency_keys_expires").on("idempotency_keys").column("expires_at").execute();
+
+      await db.schema
+        .createTable("settings")
+        .addColumn("key", "text", (c) => c.primaryKey())
+        .addColumn("value", "text", (c) => c.notNull())
+        .execute();
+    },
+  },
+};
+
+function sqlNonNegative(column: string) {
+  return sql`${sql.ref(column)} >= 0`;
+}
+
+export const migrationProvider: MigrationProvider = {
+  async getMigrations() {
+    return migrations;
+  },
+};

@@ -1,0 +1,106 @@
+/**
+ * Table types for Kysely. Times are ISO-8601 UTC strings with milliseconds (they sort
+ * lexicographically, and read the same in SQLite and PostgreSQL); JSON columns are text.
+ */
+import type { Generated } from "kysely";
+
+export interface AccountsTable {
+  id: string;
+  name: string;
+  /** Available balance; always equals the sum of the account's ledger entries. */
+  balance: number;
+  created_at: string;
+}
+
+export interface ApiKeysTable {
+  id: string;
+  account_id: string;
+  name: string | null;
+  prefix: string;
+  key_hash: string;
+  scopes: string;
+  expires_at: string | null;
+  revoked_at: string | null;
+  created_at: string;
+}
+
+export interface LedgerEntriesTable {
+  id: string;
+  account_id: string;
+  /** Signed amount in credits: negative debits, positive credits. */
+  amount: number;
+  type: "grant" | "reserve" | "refund" | "release";
+  task_id: string | null;
+  reason: string | null;
+  created_at: string;
+}
+
+export interface TasksTable {
+  id: string;
+  account_id: string;
+  model: string;
+  status: "queued" | "processing" | "succeeded" | "failed";
+  prompt: string;
+  params: string;
+  references_json: string;
+  reserved_credits: number;
+  final_credits: number;
+  client_request_id: string | null;
+  provider: string | null;
+  upstream_id: string | null;
+  result: string | null;
+  error_reason: string | null;
+  error_message: string | null;
+  created_at: string;
+  updated_at: string;
+  started_at: string | null;
+  completed_at: string | null;
+}
+
+export interface JobsTable {
+  id: string;
+  kind: string;
+  /** Dedupe key: at most one pending job per key. */
+  job_key: string | null;
+  payload: string;
+  run_at: string;
+  attempts: number;
+  max_attempts: number;
+  locked_by: string | null;
+  locked_until: string | null;
+  last_error: string | null;
+  created_at: string;
+}
+
+export interface IdempotencyKeysTable {
+  account_id: string;
+  method: string;
+  path: string;
+  idem_key: string;
+  fingerprint: string;
+  state: "in_flight" | "completed";
+  response_status: number | null;
+  response_body: string | null;
+  locked_until: string | null;
+  created_at: string;
+  expires_at: string;
+}
+
+export interface SettingsTable {
+  key: string;
+  value: string;
+}
+
+export interface MigrationMarker {
+  _generated?: Generated<number>;
+}
+
+export interface Database {
+  accounts: AccountsTable;
+  api_keys: ApiKeysTable;
+  ledger_entries: LedgerEntriesTable;
+  tasks: TasksTable;
+  jobs: JobsTable;
+  idempotency_keys: IdempotencyKeysTable;
+  settings: SettingsTable;
+}
