@@ -9,6 +9,7 @@ import { join, resolve } from "node:path";
 import { loadConfig } from "../src/config.js";
 import { createLogger } from "../src/logger.js";
 import { type RunningServer, startServer } from "../src/server.js";
+import type { Clock } from "../src/util/clock.js";
 
 export const ADMIN_TOKEN = "test-admin-token-0123456789";
 export const REPO_ROOT = resolve(import.meta.dirname, "../../..");
@@ -76,10 +77,17 @@ export async function request(
   return { status: res.status, headers: res.headers, body, text };
 }
 
-export async function startTestServer(env: Record<string, string> = {}, dataDir?: string): Promise<TestServer> {
+export async function startTestServer(
+  env: Record<string, string> = {},
+  dataDir?: string,
+  opts: { clock?: Clock } = {},
+): Promise<TestServer> {
   const dir = dataDir ?? mkdtempSync(join(tmpdir(), "framegate-test-"));
   const config = loadConfig({ ...TEST_ENV, DATA_DIR: dir, ...env });
-  const server = await startServer(config, { log: createLogger("silent") });
+  const server = await startServer(config, {
+    log: createLogger("silent"),
+    ...(opts.clock ? { clock: opts.clock } : {}),
+  });
   const url = server.url;
   const admin = (path: string, init: RequestInit & { json?: unknown } = {}) =>
     request(url, path, { ...init, headers: { authorization: `Bearer ${ADMIN_TOKEN}`, ...(init.headers ?? {}) } });
@@ -118,6 +126,17 @@ export async function waitForTask(
     if (res.body.status === "succeeded" || res.body.status === "failed") return res.body;
     if (Date.now() > deadline) throw new Error(`task ${id} still ${res.body.status} after ${timeoutMs} ms`);
     await new Promise((r) => setTimeout(r, 50));
+  }
+}
+
+/** A clock tests can move forward. */
+export class ManualClock implements Clock {
+  private offsetMs = 0;
+  now(): Date {
+    return new Date(Date.now() + this.offsetMs);
+  }
+  advance(ms: number): void {
+    this.offsetMs += ms;
   }
 }
 
