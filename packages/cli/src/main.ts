@@ -1,4 +1,3 @@
-#!/usr/bin/env node
 /** `framegate`: run the server and manage accounts, keys and credits on the local store. */
 import { Command, InvalidArgumentError } from "commander";
 import * as admin from "./admin.js";

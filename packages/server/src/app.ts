@@ -75,7 +75,6 @@ export function buildApp(deps: AppDeps): Hono<AppEnv> {
     await next();
     // Errors handled by onError produce a fresh response: make sure it carries the id too.
     c.res.headers.set("X-Request-Id", requestId);
-    const auth = c.get("auth");
     c.get("log").info(
       {
         method: c.req.method,
@@ -83,7 +82,6 @@ export function buildApp(deps: AppDeps): Hono<AppEnv> {
         path: c.req.path,
         status: c.res.status,
         ms: Math.round((performance.now() - started) * 10) / 10,
-        accountId: auth?.accountId,
       },
       "request",
     );

@@ -71,6 +71,7 @@ export class GenerationService {
       result: null,
       error_reason: null,
       error_message: null,
+      error_detail: null,
       created_at: now,
       updated_at: now,
       started_at: null,

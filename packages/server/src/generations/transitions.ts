@@ -48,7 +48,7 @@ export async function succeedTask(
 export async function failTask(
   db: Db,
   clock: Clock,
-  input: { taskId: string; reason: FailureReason; message?: string },
+  input: { taskId: string; reason: FailureReason; detail?: string },
 ): Promise<boolean> {
   return db.transaction().execute(async (trx) => {
     const task = await trx
@@ -63,7 +63,9 @@ export async function failTask(
         status: "failed",
         final_credits: 0,
         error_reason: input.reason,
-        error_message: input.message ?? publicFailureMessage(input.reason),
+        // Clients get a fixed sentence per reason; upstream wording can leak internals.
+        error_message: publicFailureMessage(input.reason),
+        error_detail: input.detail?.slice(0, 2000) ?? null,
         completed_at: now,
         updated_at: now,
       })

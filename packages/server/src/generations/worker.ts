@@ -62,7 +62,7 @@ export class GenerationWorker {
       await failTask(this.deps.db, this.deps.clock, {
         taskId: String(payload.taskId),
         reason: "provider_error",
-        message: `The generation failed: ${stage} kept failing (${message.slice(0, 200)}).`,
+        detail: `${stage} kept failing: ${message}`,
       });
     };
     return {
@@ -179,12 +179,10 @@ export class GenerationWorker {
     const task = await this.loadTask(payload.taskId);
     if (!task || task.status === "succeeded" || task.status === "failed") return;
     if (payload.outcome === "failed") {
-      const changed = await failTask(db, clock, {
-        taskId: task.id,
-        reason: payload.reason,
-        message: payload.message,
-      });
-      if (changed) log.info({ taskId: task.id, reason: payload.reason }, "task failed and was refunded");
+      const changed = await failTask(db, clock, { taskId: task.id, reason: payload.reason, detail: payload.message });
+      if (changed) {
+        log.info({ taskId: task.id, reason: payload.reason, detail: payload.message }, "task failed and was refunded");
+      }
     } else {
       const result = await this.storeResult(task, payload.media);
       const changed = await succeedTask(db, clock, { taskId: task.id, result });

@@ -65,6 +65,8 @@ const migrations: Record<string, Migration> = {
         .addColumn("result", "text")
         .addColumn("error_reason", "text")
         .addColumn("error_message", "text")
+        // What the provider said: for operators and logs, never shown to clients.
+        .addColumn("error_detail", "text")
         .addColumn("created_at", "text", (c) => c.notNull())
         .addColumn("updated_at", "text", (c) => c.notNull())
         .addColumn("started_at", "text")

@@ -51,6 +51,8 @@ export interface TasksTable {
   result: string | null;
   error_reason: string | null;
   error_message: string | null;
+  /** Provider-side detail of a failure; operator-visible only. */
+  error_detail: string | null;
   created_at: string;
   updated_at: string;
   started_at: string | null;
