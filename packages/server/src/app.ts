@@ -106,7 +106,7 @@ export function buildApp(deps: AppDeps): Hono<AppEnv> {
   app.get("/api/v1/openapi.json", readLimit, (c) => c.json(buildOpenApiDocument({ serverUrl: deps.baseUrl() })));
 
   // Everything else under /api/v1 needs a key; limits then count per key.
-  const auth = authenticate(deps.accounts);
+  const auth = authenticate(deps.accounts, (c) => deps.rateLimits.consume("read", `ip:${clientAddress(c)}`));
   app.on(["GET", "POST"], "/api/v1/generations", auth);
   app.get("/api/v1/generations/:id", auth);
   app.get("/api/v1/credits", auth);

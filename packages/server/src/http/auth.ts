@@ -1,19 +1,33 @@
-import type { MiddlewareHandler } from "hono";
+import type { Context, MiddlewareHandler } from "hono";
 import type { Scope } from "../accounts/keys.js";
-import type { AccountService } from "../accounts/service.js";
+import type { AccountService, AuthenticatedKey } from "../accounts/service.js";
 import type { AppEnv } from "./context.js";
 import { ApiError } from "./errors.js";
 
-/** Resolves the Bearer key into c.var.auth; every /api/v1 route except models and openapi uses it. */
-export function authenticate(accounts: AccountService): MiddlewareHandler<AppEnv> {
+/**
+ * Resolves the Bearer key into c.var.auth; every /api/v1 route except models and openapi uses it.
+ * A failed attempt first goes through `onFailure` (rate limiting by client address), so guessing
+ * keys is throttled like any other traffic and the 401 carries the limit headers.
+ */
+export function authenticate(
+  accounts: AccountService,
+  onFailure: (c: Context<AppEnv>) => Promise<Record<string, string>>,
+): MiddlewareHandler<AppEnv> {
   return async (c, next) => {
-    const header = c.req.header("authorization");
-    if (!header) throw new ApiError("api_key_missing", "A valid Bearer API key is required.");
-    const match = /^Bearer\s+(\S+)\s*$/i.exec(header);
-    if (!match?.[1]) {
-      throw new ApiError("api_key_missing", "A valid Bearer API key is required (Authorization: Bearer rvya_sk_…).");
+    let auth: AuthenticatedKey;
+    try {
+      const header = c.req.header("authorization");
+      if (!header) throw new ApiError("api_key_missing", "A valid Bearer API key is required.");
+      const match = /^Bearer\s+(\S+)\s*$/i.exec(header);
+      if (!match?.[1]) {
+        throw new ApiError("api_key_missing", "A valid Bearer API key is required (Authorization: Bearer rvya_sk_…).");
+      }
+      auth = await accounts.authenticate(match[1]);
+    } catch (error) {
+      if (!(error instanceof ApiError)) throw error;
+      const limitHeaders = await onFailure(c);
+      throw new ApiError(error.code, error.message, { headers: { ...error.headers, ...limitHeaders } });
     }
-    const auth = await accounts.authenticate(match[1]);
     c.set("auth", auth);
     c.get("log").setBindings?.({ accountId: auth.accountId, keyId: auth.keyId });
     await next();

@@ -43,8 +43,14 @@ export async function readJsonBody(c: Context): Promise<unknown> {
   }
 }
 
+/**
+ * The rest of an oversize body is never read, so the connection cannot carry another request:
+ * say so, or a keep-alive client reuses it and its next request fails with a socket error.
+ */
 function tooLarge() {
-  return new ApiError("payload_too_large", `The request body exceeds ${MAX_JSON_BODY_BYTES} bytes.`);
+  return new ApiError("payload_too_large", `The request body exceeds ${MAX_JSON_BODY_BYTES} bytes.`, {
+    headers: { Connection: "close" },
+  });
 }
 
 function emptyBody() {

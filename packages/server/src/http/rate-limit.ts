@@ -25,37 +25,45 @@ export class RateLimits {
     }
   }
 
+  /**
+   * Charges one point of `name` to `subject`. Returns the headers to send, or throws
+   * rate_limited (with Retry-After) when the budget is spent. Unlimited buckets return {}.
+   */
+  async consume(name: LimitName, subject: string): Promise<Record<string, string>> {
+    const entry = this.limiters.get(name);
+    if (!entry) return {};
+    try {
+      const res = await entry.limiter.consume(subject);
+      return headers(name, entry.points, res.remainingPoints, secondsUntil(res));
+    } catch (rejection) {
+      if (!(rejection instanceof RateLimiterRes)) throw rejection;
+      const reset = secondsUntil(rejection);
+      throw new ApiError(
+        "rate_limited",
+        `Rate limit of ${entry.points} requests per minute exceeded; retry in ${reset} s.`,
+        {
+          headers: { ...headers(name, entry.points, 0, reset), "Retry-After": String(reset) },
+        },
+      );
+    }
+  }
+
   /** Middleware charging one point to `name` for the caller (API key, or client address). */
   middleware(
     name: LimitName,
     clientAddress: (c: Parameters<MiddlewareHandler<AppEnv>>[0]) => string,
   ): MiddlewareHandler<AppEnv> {
     return async (c, next) => {
-      const entry = this.limiters.get(name);
-      if (!entry) return next();
       const subject = c.get("auth")?.keyId ?? `ip:${clientAddress(c)}`;
-      let res: RateLimiterRes;
-      try {
-        res = await entry.limiter.consume(subject);
-      } catch (rejection) {
-        if (!(rejection instanceof RateLimiterRes)) throw rejection;
-        const reset = Math.max(1, Math.ceil(rejection.msBeforeNext / 1000));
-        throw new ApiError(
-          "rate_limited",
-          `Rate limit of ${entry.points} requests per minute exceeded; retry in ${reset} s.`,
-          {
-            headers: {
-              ...headers(name, entry.points, 0, reset),
-              "Retry-After": String(reset),
-            },
-          },
-        );
-      }
-      const reset = Math.max(1, Math.ceil(res.msBeforeNext / 1000));
+      const limitHeaders = await this.consume(name, subject);
       await next();
-      for (const [k, v] of Object.entries(headers(name, entry.points, res.remainingPoints, reset))) c.header(k, v);
+      for (const [k, v] of Object.entries(limitHeaders)) c.header(k, v);
     };
   }
+}
+
+function secondsUntil(res: RateLimiterRes): number {
+  return Math.max(1, Math.ceil(res.msBeforeNext / 1000));
 }
 
 function headers(name: LimitName, quota: number, remaining: number, resetSeconds: number): Record<string, string> {
