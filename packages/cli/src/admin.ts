@@ -15,7 +15,7 @@ type Ctx = { store: StoreHandle; config: Config };
 const service = (ctx: Ctx) => new AccountService(ctx.store.db, systemClock);
 
 export async function migrate(ctx: Ctx): Promise<Printable> {
-  // openStore already applied them; running again reports "nothing to do".
+  // The store was opened without migrating, so this reports what it applies now.
   const applied = await migrateToLatest(ctx.store.db);
   return {
     json: { applied },

@@ -16,7 +16,7 @@ program
   .command("migrate")
   .description("apply pending database migrations and exit")
   .option("--json", "machine-readable output")
-  .action((opts) => runCommand(opts, admin.migrate));
+  .action((opts) => runCommand(opts, admin.migrate, { migrate: false }));
 
 const int = (value: string) => {
   if (!/^-?\d+$/.test(value)) throw new InvalidArgumentError("must be a whole number");

@@ -11,11 +11,12 @@ export interface Printable {
 export async function runCommand<O extends { json?: boolean }>(
   opts: O,
   action: (ctx: { store: StoreHandle; config: Config }, opts: O) => Promise<Printable>,
+  open: { migrate?: boolean } = {},
 ): Promise<void> {
   let store: StoreHandle | undefined;
   try {
     const config = loadConfig();
-    store = await openStore(config);
+    store = await openStore(config, open);
     const out = await action({ store, config }, opts);
     console.log(opts.json ? JSON.stringify(out.json, null, 2) : out.text);
   } catch (error) {

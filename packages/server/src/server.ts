@@ -44,10 +44,10 @@ export function sqlitePath(config: Config): string {
   return join(config.dataDir, "framegate.db");
 }
 
-/** Opens the store and applies pending migrations. */
-export async function openStore(config: Config): Promise<StoreHandle> {
+/** Opens the store and applies pending migrations (unless `migrate: false`, for `framegate migrate`). */
+export async function openStore(config: Config, opts: { migrate?: boolean } = {}): Promise<StoreHandle> {
   const store = openSqlite(sqlitePath(config));
-  await migrateToLatest(store.db);
+  if (opts.migrate !== false) await migrateToLatest(store.db);
   return store;
 }
 

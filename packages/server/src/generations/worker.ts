@@ -177,7 +177,12 @@ export class GenerationWorker {
   async finalize(payload: FinalizePayload): Promise<undefined> {
     const { db, clock, log } = this.deps;
     const task = await this.loadTask(payload.taskId);
-    if (!task || task.status === "succeeded" || task.status === "failed") return;
+    if (!task) return;
+    if (task.status === "succeeded" || task.status === "failed") {
+      // A rerun after a crash between the commit and the clean-up: finish the clean-up.
+      await this.releaseUpstream(task);
+      return;
+    }
     if (payload.outcome === "failed") {
       const changed = await failTask(db, clock, { taskId: task.id, reason: payload.reason, detail: payload.message });
       if (changed) {

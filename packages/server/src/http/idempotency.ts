@@ -12,7 +12,8 @@ import { ApiError } from "./errors.js";
 export const IDEMPOTENCY_TTL_MS = 24 * 3600 * 1000;
 /** An in-flight claim older than this belongs to a request whose process died. */
 const IN_FLIGHT_LEASE_MS = 60_000;
-const KEY_PATTERN = /^[\x21-\x7e]{1,255}$/;
+/** 1..255 printable ASCII characters (0x20..0x7e, so inner spaces are allowed), per api-contract §5. */
+const KEY_PATTERN = /^[\x20-\x7e]{1,255}$/;
 
 export interface IdempotencyScope {
   accountId: string;
@@ -43,7 +44,7 @@ export function parseIdempotencyKey(header: string | undefined): string | undefi
   if (header === undefined) return undefined;
   if (!KEY_PATTERN.test(header)) {
     throw new ApiError("validation_failed", "Idempotency-Key must be 1 to 255 printable ASCII characters.", {
-      details: [{ path: "Idempotency-Key", issue: "must be 1..255 printable ASCII characters without spaces" }],
+      details: [{ path: "Idempotency-Key", issue: "must be 1..255 printable ASCII characters" }],
     });
   }
   return header;
