@@ -15,6 +15,7 @@ import { AccountService } from "./accounts/service.js";
 import { buildApp } from "./app.js";
 import type { Config } from "./config.js";
 import { noUploadsResolver } from "./generations/references.js";
+import { purgeExpiredResults } from "./generations/retention.js";
 import { GenerationService } from "./generations/service.js";
 import { GenerationWorker } from "./generations/worker.js";
 import { IdempotencyStore } from "./http/idempotency.js";
@@ -36,9 +37,13 @@ export interface RunningServer {
   store: StoreHandle;
   accounts: AccountService;
   worker: GenerationWorker | undefined;
+  /** Runs the periodic housekeeping now (it also runs every 10 minutes). */
+  runMaintenance(): Promise<{ idempotencyPurged: number; resultsPurged: number }>;
   /** Graceful stop: no new requests, running jobs finish or are released, DB closed. */
   close(): Promise<void>;
 }
+
+const MAINTENANCE_INTERVAL_MS = 10 * 60_000;
 
 export function sqlitePath(config: Config): string {
   return join(config.dataDir, "framegate.db");
@@ -163,8 +168,16 @@ export async function startServer(
     },
   });
 
-  const purge = setInterval(() => void idempotency.purgeExpired().catch(() => {}), 3600_000);
-  purge.unref();
+  // Housekeeping: expired idempotency records and result media past their retention.
+  const runMaintenance = async () => {
+    const idempotencyPurged = await idempotency.purgeExpired();
+    const resultsPurged = await purgeExpiredResults({ db, storage, clock, log });
+    return { idempotencyPurged, resultsPurged };
+  };
+  const maintenance = setInterval(() => {
+    runMaintenance().catch((error) => log.error({ err: error }, "maintenance failed"));
+  }, MAINTENANCE_INTERVAL_MS);
+  maintenance.unref();
 
   const server: ServerType = await new Promise((resolve) => {
     const s = serve({ fetch: app.fetch, port: config.port, hostname: config.host }, () => resolve(s));
@@ -177,7 +190,7 @@ export async function startServer(
   const close = () => {
     closing ??= (async () => {
       shuttingDown = true;
-      clearInterval(purge);
+      clearInterval(maintenance);
       const httpClosed = new Promise<void>((resolve) => server.close(() => resolve()));
       (server as { closeIdleConnections?: () => void }).closeIdleConnections?.();
       await queue.stop(config.shutdownGraceMs);
@@ -189,5 +202,5 @@ export async function startServer(
     return closing;
   };
 
-  return { url: baseUrl, port, log, store, accounts, worker, close };
+  return { url: baseUrl, port, log, store, accounts, worker, runMaintenance, close };
 }

@@ -72,6 +72,8 @@ export class GenerationService {
       error_reason: null,
       error_message: null,
       error_detail: null,
+      result_expires_at: null,
+      result_purged_at: null,
       created_at: now,
       updated_at: now,
       started_at: null,

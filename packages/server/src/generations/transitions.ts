@@ -27,6 +27,7 @@ export async function succeedTask(
       .set({
         status: "succeeded",
         result: JSON.stringify(input.result),
+        result_expires_at: input.result.expires_at,
         final_credits: final,
         completed_at: now,
         updated_at: now,

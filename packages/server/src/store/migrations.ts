@@ -67,6 +67,8 @@ const migrations: Record<string, Migration> = {
         .addColumn("error_message", "text")
         // What the provider said: for operators and logs, never shown to clients.
         .addColumn("error_detail", "text")
+        .addColumn("result_expires_at", "text")
+        .addColumn("result_purged_at", "text")
         .addColumn("created_at", "text", (c) => c.notNull())
         .addColumn("updated_at", "text", (c) => c.notNull())
         .addColumn("started_at", "text")
@@ -76,6 +78,12 @@ const migrations: Record<string, Migration> = {
         .createIndex("tasks_account_created")
         .on("tasks")
         .columns(["account_id", "created_at", "id"])
+        .execute();
+
+      await db.schema
+        .createIndex("tasks_result_expiry")
+        .on("tasks")
+        .columns(["result_purged_at", "result_expires_at"])
         .execute();
 
       await db.schema

@@ -53,6 +53,9 @@ export interface TasksTable {
   error_message: string | null;
   /** Provider-side detail of a failure; operator-visible only. */
   error_detail: string | null;
+  /** End of the result's retention; its media are deleted after it (result_purged_at). */
+  result_expires_at: string | null;
+  result_purged_at: string | null;
   created_at: string;
   updated_at: string;
   started_at: string | null;

@@ -1,0 +1,41 @@
+/**
+ * Result retention: once a result's expires_at has passed, its signed URLs no longer work, so
+ * its media are deleted from storage. The task keeps its metadata (sizes, hashes) for the record.
+ */
+import type { Logger } from "pino";
+import type { Storage } from "../storage/storage.js";
+import type { Db } from "../store/db.js";
+import type { Clock } from "../util/clock.js";
+import type { StoredResult } from "./serialize.js";
+
+const BATCH = 100;
+
+/** Deletes the media of expired results; returns how many tasks were purged. */
+export async function purgeExpiredResults(deps: {
+  db: Db;
+  storage: Storage;
+  clock: Clock;
+  log: Logger;
+}): Promise<number> {
+  const { db, storage, clock, log } = deps;
+  let purged = 0;
+  for (;;) {
+    const now = clock.now().toISOString();
+    const due = await db
+      .selectFrom("tasks")
+      .select(["id", "result"])
+      .where("result_purged_at", "is", null)
+      .where("result_expires_at", "<=", now)
+      .limit(BATCH)
+      .execute();
+    for (const task of due) {
+      const media = task.result ? (JSON.parse(task.result) as StoredResult).media : [];
+      for (const item of media) await storage.delete(item.key);
+      await db.updateTable("tasks").set({ result_purged_at: now }).where("id", "=", task.id).execute();
+      purged++;
+    }
+    if (due.length < BATCH) break;
+  }
+  if (purged > 0) log.info({ purged }, "deleted expired result media");
+  return purged;
+}
