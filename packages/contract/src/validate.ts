@@ -26,6 +26,11 @@ function isPlainObject(value: unknown): value is Record<string, unknown> {
   return typeof value === "object" && value !== null && !Array.isArray(value);
 }
 
+/** False for strings with unpaired UTF-16 surrogates, which cannot be stored or sent as UTF-8. */
+function isWellFormed(value: string): boolean {
+  return !/\p{Surrogate}/u.test(value);
+}
+
 function describe(value: unknown): string {
   if (value === null) return "null";
   if (Array.isArray(value)) return "an array";
@@ -120,6 +125,7 @@ function validatePrompt(model: ModelEntry, prompt: unknown, issues: ErrorDetail[
   }
   if (prompt.trim().length === 0) issues.push({ path: "prompt", issue: "must not be empty" });
   if (prompt.includes("\u0000")) issues.push({ path: "prompt", issue: "must not contain NUL characters" });
+  if (!isWellFormed(prompt)) issues.push({ path: "prompt", issue: "must be valid Unicode (it has a lone surrogate)" });
   const codePoints = [...prompt].length;
   if (codePoints > model.max_prompt_length) {
     issues.push({
@@ -147,6 +153,8 @@ export function validateGenerationRequest(body: unknown, catalog: readonly Model
   if (rawClientId !== undefined && rawClientId !== null) {
     if (typeof rawClientId !== "string") {
       issues.push({ path: "client_request_id", issue: `must be a string, got ${describe(rawClientId)}` });
+    } else if (!isWellFormed(rawClientId)) {
+      issues.push({ path: "client_request_id", issue: "must be valid Unicode (it has a lone surrogate)" });
     } else if (rawClientId.length > MAX_CLIENT_REQUEST_ID_LENGTH) {
       issues.push({ path: "client_request_id", issue: `must be at most ${MAX_CLIENT_REQUEST_ID_LENGTH} characters` });
     } else {

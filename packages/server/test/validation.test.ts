@@ -15,7 +15,7 @@ interface RejectCase {
   /** JSON value to send (serialized by the harness with Content-Type: application/json). */
   json?: unknown;
   /** Raw body to send instead of `json`. */
-  body?: string;
+  body?: string | Buffer;
   headers?: Record<string, string>;
   /** Expected `error.details[].path` (at least one detail must have it). */
   path: string;
@@ -36,6 +36,12 @@ const rejectCases: RejectCase[] = [
   { name: "body is a number", json: 42, path: "", issue: /JSON object/ },
   { name: "empty body", body: "", path: "", issue: /empty/ },
   { name: "malformed JSON", body: '{"model": "kling-2-6", "prompt": ', path: "" },
+  {
+    name: "invalid UTF-8 bytes",
+    body: Buffer.from('{"model":"kling-2-6","prompt":"a \xff\xfe b"}', "latin1"),
+    path: "",
+    issue: /UTF-8/,
+  },
   { name: "deeply nested arrays", body: `${"[".repeat(30_000)}${"]".repeat(30_000)}`, path: "" },
   { name: "trailing garbage after JSON", body: `${JSON.stringify(ok)} x`, path: "" },
   {
@@ -75,6 +81,18 @@ const rejectCases: RejectCase[] = [
   { name: "prompt is empty", json: { model: MODEL, prompt: "" }, path: "prompt", issue: /empty/ },
   { name: "prompt is whitespace only", json: { model: MODEL, prompt: " \t\n\u00a0 " }, path: "prompt", issue: /empty/ },
   { name: "prompt contains NUL", json: { model: MODEL, prompt: "a\u0000b" }, path: "prompt", issue: /NUL/ },
+  {
+    name: "prompt with a lone surrogate escape",
+    body: `{"model":"${MODEL}","prompt":"a \\ud800 b"}`,
+    path: "prompt",
+    issue: /Unicode/,
+  },
+  {
+    name: "client_request_id with a lone surrogate escape",
+    body: `{"model":"${MODEL}","prompt":"x","client_request_id":"\\udfff"}`,
+    path: "client_request_id",
+    issue: /Unicode/,
+  },
   {
     name: "prompt of 1001 code points",
     json: { model: MODEL, prompt: "a".repeat(1001) },

@@ -32,7 +32,14 @@ export async function readJsonBody(c: Context): Promise<unknown> {
     chunks.push(value);
   }
   if (total === 0) throw emptyBody();
-  const text = new TextDecoder("utf-8", { fatal: false }).decode(Buffer.concat(chunks));
+  let text: string;
+  try {
+    text = new TextDecoder("utf-8", { fatal: true }).decode(Buffer.concat(chunks));
+  } catch {
+    throw new ApiError("validation_failed", "The request body is not valid UTF-8.", {
+      details: [{ path: "", issue: "invalid UTF-8 byte sequence" }],
+    });
+  }
   try {
     return JSON.parse(text);
   } catch (error) {
