@@ -100,7 +100,17 @@ describe("catalog: kling-2-6", () => {
     expect(KLING_2_6.reference_media).toEqual({
       max_items: 1,
       kinds: ["image"],
-      limits: [{ kind: "image", max_bytes: 10 * MB, mime_types: ["image/jpeg", "image/png", "image/webp"] }],
+      limits: [
+        {
+          kind: "image",
+          max_bytes: 10 * MB,
+          mime_types: ["image/jpeg", "image/png", "image/webp"],
+          // Added fields: what Kling's image2video accepts (at least 300 px, 1:2.5 .. 2.5:1).
+          min_side_px: 300,
+          min_aspect_ratio: 0.4,
+          max_aspect_ratio: 2.5,
+        },
+      ],
     });
     expect(KLING_2_6.reference_media?.limits[0]?.max_bytes).toBe(10_485_760);
   });

@@ -23,6 +23,10 @@ export interface MediaLimit {
   kind: FileKind;
   max_bytes: number;
   mime_types: string[];
+  /** Added: what the upstream model itself accepts, so bad inputs are refused before charging. */
+  min_side_px?: number;
+  min_aspect_ratio?: number;
+  max_aspect_ratio?: number;
 }
 
 export interface ReferenceMediaPolicy {
@@ -84,7 +88,17 @@ export const KLING_2_6: ModelEntry = {
   reference_media: {
     max_items: 1,
     kinds: ["image"],
-    limits: [{ kind: "image", max_bytes: 10 * MB, mime_types: ["image/jpeg", "image/png", "image/webp"] }],
+    limits: [
+      {
+        kind: "image",
+        max_bytes: 10 * MB,
+        mime_types: ["image/jpeg", "image/png", "image/webp"],
+        // Kling's image2video refuses images under 300 px or outside 1:2.5 .. 2.5:1.
+        min_side_px: 300,
+        min_aspect_ratio: 0.4,
+        max_aspect_ratio: 2.5,
+      },
+    ],
   },
   params: [
     select("duration", ["5", "10"], "5", "Duration"),
@@ -106,4 +120,55 @@ export const CATALOG: readonly ModelEntry[] = [KLING_2_6];
 
 export function findModel(id: string, catalog: readonly ModelEntry[] = CATALOG): ModelEntry | undefined {
   return catalog.find((m) => m.id === id);
+}
+
+/** Upload limits when no model is named (api-contract §6). */
+export const DEFAULT_UPLOAD_LIMITS: readonly MediaLimit[] = [
+  { kind: "image", max_bytes: 10 * MB, mime_types: ["image/jpeg", "image/png", "image/webp"] },
+  { kind: "video", max_bytes: 50 * MB, mime_types: ["video/mp4", "video/quicktime", "video/webm"] },
+  {
+    kind: "audio",
+    max_bytes: 10 * MB,
+    mime_types: ["audio/mpeg", "audio/mp4", "audio/wav", "audio/x-wav", "audio/aac", "audio/ogg"],
+  },
+];
+
+export const FILE_KINDS: readonly FileKind[] = ["image", "video", "audio"];
+
+/** The largest upload any policy allows: the hard cap while the kind is not known yet. */
+export const MAX_UPLOAD_BYTES = Math.max(
+  ...DEFAULT_UPLOAD_LIMITS.map((l) => l.max_bytes),
+  ...CATALOG.flatMap((m) => m.reference_media?.limits.map((l) => l.max_bytes) ?? []),
+);
+
+/**
+ * The limit that applies to an upload of `kind`: the model's policy when a model is named
+ * (undefined when the model does not accept that kind), the defaults otherwise.
+ */
+export function uploadLimit(kind: FileKind, model?: ModelEntry): MediaLimit | undefined {
+  if (model) return model.reference_media?.limits.find((l) => l.kind === kind);
+  return DEFAULT_UPLOAD_LIMITS.find((l) => l.kind === kind);
+}
+
+/** Checks image dimensions against a limit's model constraints; returns the problem, if any. */
+export function checkImageConstraints(limit: MediaLimit, width: number, height: number): string | undefined {
+  const short = Math.min(width, height);
+  if (limit.min_side_px !== undefined && short < limit.min_side_px) {
+    return `the image is ${width}x${height}; both sides must be at least ${limit.min_side_px} px`;
+  }
+  const ratio = width / height;
+  if (
+    (limit.min_aspect_ratio !== undefined && ratio < limit.min_aspect_ratio - 1e-9) ||
+    (limit.max_aspect_ratio !== undefined && ratio > limit.max_aspect_ratio + 1e-9)
+  ) {
+    const range = `${ratioText(limit.min_aspect_ratio ?? 0)} and ${ratioText(limit.max_aspect_ratio ?? Number.POSITIVE_INFINITY)}`;
+    return `the image is ${width}x${height} (aspect ratio ${ratio.toFixed(2)}); it must be between ${range}`;
+  }
+  return undefined;
+}
+
+function ratioText(ratio: number): string {
+  if (!Number.isFinite(ratio)) return "any";
+  const round = (n: number) => Math.round(n * 100) / 100;
+  return ratio >= 1 ? `${round(ratio)}:1` : `1:${round(1 / ratio)}`;
 }

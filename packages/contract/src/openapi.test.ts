@@ -56,6 +56,7 @@ const TASK_FIELDS = [
   "params",
   "started_at",
   "completed_at",
+  "references",
 ];
 
 describe("buildOpenApiDocument", () => {
@@ -248,6 +249,7 @@ describe("contract zod schemas", () => {
       params: { duration: "5", sound: "false", aspect_ratio: "1:1" },
       started_at: null,
       completed_at: null,
+      references: [],
     };
     expect(TaskSchema.parse(base)).toEqual(base);
     const url = "http://127.0.0.1:8787/media/results/task_abc/video.mp4?expires=1&signature=x";

@@ -6,6 +6,7 @@ import {
   buildGenerationRequestSchema,
   CreditsSchema,
   ErrorEnvelopeSchema,
+  FileSchema,
   ModelListSchema,
   TaskListSchema,
   TaskSchema,
@@ -25,7 +26,8 @@ function errorResponses(...statuses: number[]) {
     403: "api_scope_denied",
     404: "not_found",
     409: "idempotency_conflict",
-    413: "payload_too_large",
+    413: "payload_too_large or file_too_large",
+    415: "unsupported_media_type",
     429: "rate_limited (see the Retry-After header)",
     503: "public_api_disabled",
   };
@@ -127,6 +129,45 @@ export function buildOpenApiDocument(options: OpenApiOptions = {}): Record<strin
     responses: {
       200: { description: "Balance", content: { "application/json": { schema: CreditsSchema } } },
       ...errorResponses(401, 403, 429),
+    },
+  });
+
+  registry.registerPath({
+    method: "post",
+    path: "/api/v1/files",
+    summary: "Upload a reference file",
+    description:
+      "multipart/form-data. The type is detected from the file's bytes. Send `kind` (and `model`) before `file` so an oversize upload is cut off at the policy's limit.",
+    security: secured,
+    request: {
+      body: {
+        required: true,
+        content: {
+          "multipart/form-data": {
+            schema: z.object({
+              file: z.string().meta({ format: "binary" }),
+              kind: z.enum(["image", "video", "audio"]),
+              model: z.string().optional(),
+              client_request_id: z.string().max(128).optional(),
+            }),
+          },
+        },
+      },
+    },
+    responses: {
+      201: { description: "Stored", content: { "application/json": { schema: FileSchema } } },
+      ...errorResponses(400, 401, 403, 413, 415, 429, 503),
+    },
+  });
+  registry.registerPath({
+    method: "get",
+    path: "/api/v1/files/{id}",
+    summary: "Get an uploaded file's metadata",
+    security: secured,
+    request: { params: z.object({ id: z.string().meta({ description: "File id (file_…)" }) }) },
+    responses: {
+      200: { description: "The file", content: { "application/json": { schema: FileSchema } } },
+      ...errorResponses(401, 403, 404, 429),
     },
   });
 

@@ -96,6 +96,39 @@ export const TaskErrorSchema = z
   })
   .meta({ id: "GenerationError" });
 
+export const TaskReferenceSchema = z
+  .object({
+    file_id: z.string(),
+    kind: z.enum(["image", "video", "audio"]),
+    mime_type: z.string(),
+    url: z.string().nullable().meta({ description: "Signed URL of the stored file; null once it was deleted" }),
+    name: z.string().nullable(),
+    width: z.number().int().nullable(),
+    height: z.number().int().nullable(),
+    duration_seconds: z.number().nullable(),
+  })
+  .meta({ id: "GenerationReference" });
+
+export const FileSchema = z
+  .object({
+    id: z.string().meta({ example: "file_5Jd0aQ1cVb7xYk2LmN3pRs" }),
+    object: z.literal("file"),
+    kind: z.enum(["image", "video", "audio"]),
+    mime_type: z.string(),
+    size_bytes: z.number().int(),
+    sha256: z.string(),
+    width: z.number().int().nullable(),
+    height: z.number().int().nullable(),
+    duration_seconds: z.number().nullable(),
+    duration_token: z.string().nullable(),
+    url: z.string(),
+    name: z.string().nullable(),
+    client_request_id: z.string().nullable(),
+    created_at: isoTime,
+    expires_at: isoTime,
+  })
+  .meta({ id: "File" });
+
 export const TaskStatusSchema = z.enum(["queued", "processing", "succeeded", "failed"]);
 
 export const TaskSchema = z
@@ -114,6 +147,7 @@ export const TaskSchema = z
     params: z.record(z.string(), z.string()),
     started_at: isoTime.nullable(),
     completed_at: isoTime.nullable(),
+    references: z.array(TaskReferenceSchema),
   })
   .meta({ id: "Generation" });
 
@@ -156,6 +190,9 @@ export const ModelEntrySchema = z
             kind: z.enum(["image", "video", "audio"]),
             max_bytes: z.number().int(),
             mime_types: z.array(z.string()),
+            min_side_px: z.number().int().optional(),
+            min_aspect_ratio: z.number().optional(),
+            max_aspect_ratio: z.number().optional(),
           }),
         ),
       })
@@ -184,3 +221,5 @@ export type TaskError = z.infer<typeof TaskErrorSchema>;
 export type Media = z.infer<typeof MediaSchema>;
 export type ErrorEnvelope = z.infer<typeof ErrorEnvelopeSchema>;
 export type ReferenceMediaItem = z.infer<typeof ReferenceMediaItemSchema>;
+export type TaskReference = z.infer<typeof TaskReferenceSchema>;
+export type FileObject = z.infer<typeof FileSchema>;

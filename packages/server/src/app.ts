@@ -4,6 +4,8 @@ import { Hono } from "hono";
 import type { Logger } from "pino";
 import { mountAdminRoutes } from "./accounts/admin-routes.js";
 import type { AccountService } from "./accounts/service.js";
+import { mountFileRoutes } from "./files/routes.js";
+import type { FileService } from "./files/service.js";
 import type { ReferenceResolver } from "./generations/references.js";
 import { mountGenerationRoutes } from "./generations/routes.js";
 import type { GenerationService } from "./generations/service.js";
@@ -27,6 +29,7 @@ export interface AppDeps {
   log: Logger;
   accounts: AccountService;
   generations: GenerationService;
+  files: FileService;
   idempotency: IdempotencyStore;
   references: ReferenceResolver;
   storage: Storage;
@@ -49,6 +52,8 @@ const KNOWN_PATHS: [string, string[]][] = [
   ["/api/v1/generations", ["GET", "POST"]],
   ["/api/v1/generations/:id", ["GET"]],
   ["/api/v1/credits", ["GET"]],
+  ["/api/v1/files", ["POST"]],
+  ["/api/v1/files/:id", ["GET"]],
   ["/admin/v1/accounts", ["GET", "POST"]],
   ["/admin/v1/accounts/:id", ["GET"]],
   ["/admin/v1/accounts/:id/keys", ["GET", "POST"]],
@@ -110,12 +115,17 @@ export function buildApp(deps: AppDeps): Hono<AppEnv> {
   app.on(["GET", "POST"], "/api/v1/generations", auth);
   app.get("/api/v1/generations/:id", auth);
   app.get("/api/v1/credits", auth);
+  app.post("/api/v1/files", auth);
+  app.get("/api/v1/files/:id", auth);
+  app.post("/api/v1/files", deps.rateLimits.middleware("upload", clientAddress));
+  app.get("/api/v1/files/:id", readLimit);
   app.post("/api/v1/generations", deps.rateLimits.middleware("create", clientAddress));
   app.get("/api/v1/generations", readLimit);
   app.get("/api/v1/generations/:id", readLimit);
   app.get("/api/v1/credits", readLimit);
 
   mountGenerationRoutes(app, deps);
+  mountFileRoutes(app, deps);
 
   app.get("/api/v1/credits", requireScope("credits:read"), async (c) => {
     const { accountId } = authOf(c);

@@ -78,6 +78,10 @@ const EnvSchema = z.object({
     .optional()
     .refine((v) => v === undefined || v.length >= 32, { message: "must be at least 32 characters" }),
   RESULT_RETENTION_DAYS: int(30, 1, 3650),
+  FILE_RETENTION_DAYS: int(7, 1, 3650),
+  REFERENCE_URL_FETCH: bool(false),
+  REFERENCE_URL_ALLOW_INSECURE: bool(false),
+  REFERENCE_FETCH_TIMEOUT_SECONDS: int(15, 1, 300),
   BOOTSTRAP_DEV_ACCOUNT: bool(true),
   BOOTSTRAP_CREDITS: int(1000, 0),
   FFMPEG_PATH: z.string().optional(),
@@ -109,6 +113,8 @@ export interface Config {
   logLevel: string;
   signingSecret: string | undefined;
   resultRetentionMs: number;
+  fileRetentionMs: number;
+  referenceFetch: { enabled: boolean; allowInsecure: boolean; timeoutMs: number };
   bootstrap: { enabled: boolean; credits: number };
   simulator: {
     ffmpegPath: string | undefined;
@@ -155,6 +161,12 @@ export function loadConfig(env: Record<string, string | undefined> = process.env
     logLevel: e.LOG_LEVEL,
     signingSecret: e.SIGNING_SECRET,
     resultRetentionMs: e.RESULT_RETENTION_DAYS * 24 * 3600 * 1000,
+    fileRetentionMs: e.FILE_RETENTION_DAYS * 24 * 3600 * 1000,
+    referenceFetch: {
+      enabled: e.REFERENCE_URL_FETCH,
+      allowInsecure: e.REFERENCE_URL_ALLOW_INSECURE,
+      timeoutMs: e.REFERENCE_FETCH_TIMEOUT_SECONDS * 1000,
+    },
     bootstrap: { enabled: e.BOOTSTRAP_DEV_ACCOUNT, credits: e.BOOTSTRAP_CREDITS },
     simulator: {
       ffmpegPath: e.FFMPEG_PATH,

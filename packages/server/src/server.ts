@@ -2,7 +2,7 @@
  * Wires the embedded deployment: store, storage, provider, queue, worker and HTTP server in one
  * process. The CLI's `serve` calls startServer; tests do the same on an ephemeral port.
  */
-import { randomBytes } from "node:crypto";
+import { createHmac, randomBytes } from "node:crypto";
 import { access, constants, mkdir } from "node:fs/promises";
 import type { AddressInfo } from "node:net";
 import { join } from "node:path";
@@ -14,7 +14,9 @@ import type { Logger } from "pino";
 import { AccountService } from "./accounts/service.js";
 import { buildApp } from "./app.js";
 import type { Config } from "./config.js";
-import { noUploadsResolver } from "./generations/references.js";
+import { FileReferenceResolver } from "./files/references.js";
+import { FileService } from "./files/service.js";
+import { DurationTokens } from "./files/tokens.js";
 import { purgeExpiredResults } from "./generations/retention.js";
 import { GenerationService } from "./generations/service.js";
 import { GenerationWorker } from "./generations/worker.js";
@@ -38,7 +40,7 @@ export interface RunningServer {
   accounts: AccountService;
   worker: GenerationWorker | undefined;
   /** Runs the periodic housekeeping now (it also runs every 10 minutes). */
-  runMaintenance(): Promise<{ idempotencyPurged: number; resultsPurged: number }>;
+  runMaintenance(): Promise<{ idempotencyPurged: number; resultsPurged: number; filesPurged: number }>;
   /** Graceful stop: no new requests, running jobs finish or are released, DB closed. */
   close(): Promise<void>;
 }
@@ -103,6 +105,24 @@ export async function startServer(
   const accounts = new AccountService(db, clock);
   const generations = new GenerationService({ db, clock, queue, signer, idempotency });
   const providers = buildProviders(config, clock);
+  const ffmpegPath = config.simulator.ffmpegPath ?? ffmpegInstaller.path;
+  const tokens = new DurationTokens(createHmac("sha256", signingSecret).update("duration-tokens").digest("base64url"));
+  const files = new FileService({
+    db,
+    clock,
+    storage,
+    signer,
+    tokens,
+    ffmpegPath,
+    retentionMs: config.fileRetentionMs,
+    log: log.child({ component: "files" }),
+  });
+  const references = new FileReferenceResolver({ files, signer, tokens, clock, fetch: config.referenceFetch });
+  if (config.referenceFetch.enabled && config.referenceFetch.allowInsecure) {
+    log.warn(
+      "REFERENCE_URL_ALLOW_INSECURE is on: reference URLs may use http and private addresses (development only)",
+    );
+  }
 
   let worker: GenerationWorker | undefined;
   if (config.worker.concurrency > 0) {
@@ -111,6 +131,7 @@ export async function startServer(
       clock,
       queue,
       storage,
+      signer,
       log: log.child({ component: "worker" }),
       providers,
       chain: config.providers,
@@ -127,8 +148,9 @@ export async function startServer(
     log,
     accounts,
     generations,
+    files,
     idempotency,
-    references: noUploadsResolver,
+    references,
     storage,
     signer,
     rateLimits: new RateLimits({
@@ -172,7 +194,8 @@ export async function startServer(
   const runMaintenance = async () => {
     const idempotencyPurged = await idempotency.purgeExpired();
     const resultsPurged = await purgeExpiredResults({ db, storage, clock, log });
-    return { idempotencyPurged, resultsPurged };
+    const filesPurged = await files.collectGarbage();
+    return { idempotencyPurged, resultsPurged, filesPurged };
   };
   const maintenance = setInterval(() => {
     runMaintenance().catch((error) => log.error({ err: error }, "maintenance failed"));

@@ -352,7 +352,13 @@ describe("public documents as served", () => {
     }
     expect(Object.keys(entry.reference_media).sort()).toEqual(["kinds", "limits", "max_items"]);
     for (const limit of entry.reference_media.limits) {
-      expect(Object.keys(limit).sort()).toEqual(["kind", "max_bytes", "mime_types"]);
+      // Rivya's three fields, plus the optional model constraints Framegate adds.
+      expect(Object.keys(limit)).toEqual(expect.arrayContaining(["kind", "max_bytes", "mime_types"]));
+      for (const key of Object.keys(limit)) {
+        expect(["kind", "max_bytes", "mime_types", "min_side_px", "min_aspect_ratio", "max_aspect_ratio"]).toContain(
+          key,
+        );
+      }
     }
     // The served entry is the catalog's, plus the simulator notice (api-contract §10).
     const { notices, ...rest } = entry;

@@ -1,24 +1,20 @@
-/**
- * Resolves params.referenceMediaItems to files this server stores. Until the Files API exists,
- * no URL can have been issued by this server, so every reference is refused before any credit
- * is reserved.
- */
-import type { ReferenceMediaItem } from "@framegate/contract";
-import { ApiError } from "../http/errors.js";
-import type { ProviderReference } from "../providers/provider.js";
+/** What a task records about each reference file it uses (tasks.references_json). */
+import type { ModelEntry, ReferenceMediaItem } from "@framegate/contract";
 
-export interface ReferenceResolver {
-  resolve(accountId: string, items: ReferenceMediaItem[]): Promise<ProviderReference[]>;
+export interface StoredReference {
+  fileId: string;
+  kind: "image" | "video" | "audio";
+  mimeType: string;
+  storageKey: string;
+  name: string | null;
+  width: number | null;
+  height: number | null;
+  durationSeconds: number | null;
+  /** The file's own expiry: its URL is signed until then. */
+  expiresAt: string;
 }
 
-export const noUploadsResolver: ReferenceResolver = {
-  async resolve(_accountId, items) {
-    if (items.length === 0) return [];
-    throw new ApiError("validation_failed", "Reference media URLs must be issued by this server's Files API.", {
-      details: items.map((_, i) => ({
-        path: `params.referenceMediaItems[${i}].url`,
-        issue: "was not issued by this server's Files API to this account; upload the file with POST /api/v1/files",
-      })),
-    });
-  },
-};
+/** Turns params.referenceMediaItems into files of the account, or throws validation_failed. */
+export interface ReferenceResolver {
+  resolve(accountId: string, model: ModelEntry, items: ReferenceMediaItem[]): Promise<StoredReference[]>;
+}

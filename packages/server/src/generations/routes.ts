@@ -24,7 +24,11 @@ export function mountGenerationRoutes(
     if (!validation.ok) {
       throw new ApiError("validation_failed", summarizeIssues(validation.issues), { details: validation.issues });
     }
-    const references = await deps.references.resolve(accountId, validation.value.referenceMediaItems);
+    const references = await deps.references.resolve(
+      accountId,
+      validation.value.model,
+      validation.value.referenceMediaItems,
+    );
 
     const scope = idempotencyKey
       ? { accountId, method: "POST", path: GENERATIONS_PATH, key: idempotencyKey }

@@ -3,6 +3,7 @@ import type { Task } from "@framegate/contract";
 import type { FailureReason } from "../providers/provider.js";
 import type { UrlSigner } from "../storage/signed-urls.js";
 import type { TasksTable } from "../store/schema.js";
+import type { StoredReference } from "./references.js";
 
 /** What the worker stores in tasks.result: storage keys, never URLs. */
 export interface StoredResult {
@@ -26,7 +27,7 @@ const FAILURE_MESSAGES: Record<FailureReason, string> = {
   invalid_input: "The generation failed because the input was not accepted.",
 };
 
-export function serializeTask(row: TasksTable, signer: UrlSigner): Task {
+export function serializeTask(row: TasksTable, signer: UrlSigner, now: Date): Task {
   let result: Task["result"] = null;
   if (row.status === "succeeded" && row.result) {
     const stored = JSON.parse(row.result) as StoredResult;
@@ -55,6 +56,20 @@ export function serializeTask(row: TasksTable, signer: UrlSigner): Task {
     params: JSON.parse(row.params) as Record<string, string>,
     started_at: row.started_at,
     completed_at: row.completed_at,
+    references: (JSON.parse(row.references_json) as StoredReference[]).map((r) => {
+      const expiresAt = new Date(r.expiresAt);
+      return {
+        file_id: r.fileId,
+        kind: r.kind,
+        mime_type: r.mimeType,
+        // Signed on every read, until the file itself expires.
+        url: expiresAt > now ? signer.signMediaUrl(r.storageKey, expiresAt) : null,
+        name: r.name,
+        width: r.width,
+        height: r.height,
+        duration_seconds: r.durationSeconds,
+      };
+    }),
   };
 }
 

@@ -7,13 +7,13 @@ import { type NormalizedGenerationRequest, priceGeneration, type Task, type Task
 import { ApiError } from "../http/errors.js";
 import type { IdempotencyScope, IdempotencyStore } from "../http/idempotency.js";
 import { reserveCredits } from "../ledger/ledger.js";
-import type { ProviderReference } from "../providers/provider.js";
 import type { Queue } from "../queue/queue.js";
 import type { UrlSigner } from "../storage/signed-urls.js";
 import type { Db } from "../store/db.js";
 import type { TasksTable } from "../store/schema.js";
 import type { Clock } from "../util/clock.js";
 import { newId } from "../util/ids.js";
+import type { StoredReference } from "./references.js";
 import { serializeTask } from "./serialize.js";
 
 export const SUBMIT_JOB = "generation.submit";
@@ -48,7 +48,7 @@ export class GenerationService {
   async create(
     accountId: string,
     request: NormalizedGenerationRequest,
-    references: ProviderReference[],
+    references: StoredReference[],
     idempotency: IdempotencyScope | undefined,
     renderError: (error: ApiError) => string,
   ): Promise<CreateOutcome> {
@@ -83,8 +83,14 @@ export class GenerationService {
       const outcome = await db.transaction().execute(async (trx) => {
         await reserveCredits(trx, clock, { accountId, taskId: row.id, amount: price });
         await trx.insertInto("tasks").values(row).execute();
+        if (references.length > 0) {
+          await trx
+            .insertInto("task_references")
+            .values(references.map((r, position) => ({ task_id: row.id, position, file_id: r.fileId })))
+            .execute();
+        }
         await queue.enqueue(trx, { kind: SUBMIT_JOB, payload: { taskId: row.id }, key: `submit:${row.id}` });
-        const task = serializeTask(row, signer);
+        const task = serializeTask(row, signer, clock.now());
         const body = JSON.stringify(task);
         if (idempotency) await this.deps.idempotency.complete(trx, idempotency, 202, body);
         return { status: 202, body, task };
@@ -110,11 +116,12 @@ export class GenerationService {
       .where("account_id", "=", accountId)
       .executeTakeFirst();
     if (!row) throw new ApiError("not_found", "Generation not found.");
-    return serializeTask(row, this.deps.signer);
+    return serializeTask(row, this.deps.signer, this.deps.clock.now());
   }
 
   async list(accountId: string, query: ListQuery): Promise<{ data: Task[]; has_more: boolean }> {
     const { db, signer } = this.deps;
+    const now = this.deps.clock.now();
     let q = db.selectFrom("tasks").selectAll().where("account_id", "=", accountId);
     if (query.status) q = q.where("status", "=", query.status);
     if (query.startingAfter) {
@@ -142,7 +149,7 @@ export class GenerationService {
       .limit(query.limit + 1)
       .execute();
     return {
-      data: rows.slice(0, query.limit).map((r) => serializeTask(r, signer)),
+      data: rows.slice(0, query.limit).map((r) => serializeTask(r, signer, now)),
       has_more: rows.length > query.limit,
     };
   }

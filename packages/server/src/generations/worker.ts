@@ -22,10 +22,12 @@ import {
   type ProviderTask,
 } from "../providers/provider.js";
 import type { JobHandler, Queue } from "../queue/queue.js";
+import type { UrlSigner } from "../storage/signed-urls.js";
 import type { Storage } from "../storage/storage.js";
 import type { Db } from "../store/db.js";
 import type { TasksTable } from "../store/schema.js";
 import { addMs, type Clock } from "../util/clock.js";
+import type { StoredReference } from "./references.js";
 import type { StoredResult } from "./serialize.js";
 import { SUBMIT_JOB } from "./service.js";
 import { failTask, succeedTask } from "./transitions.js";
@@ -42,6 +44,7 @@ export interface GenerationWorkerDeps {
   clock: Clock;
   queue: Queue;
   storage: Storage;
+  signer: UrlSigner;
   log: Logger;
   providers: Map<string, Provider>;
   /** Provider names in the order submit tries them. */
@@ -85,7 +88,20 @@ export class GenerationWorker {
       model: task.model,
       prompt: task.prompt,
       params: JSON.parse(task.params) as Record<string, string>,
-      references: JSON.parse(task.references_json) as ProviderReference[],
+      references: (JSON.parse(task.references_json) as StoredReference[]).map((r) => this.providerReference(r)),
+    };
+  }
+
+  /** Where a provider can read a reference: our stored copy, by local path and by signed URL. */
+  private providerReference(ref: StoredReference): ProviderReference {
+    const localPath = this.deps.storage.localPath(ref.storageKey);
+    // Upstreams fetch it while the task runs: sign for at least a day even if the file expires sooner.
+    const expiresAt = new Date(Math.max(Date.parse(ref.expiresAt), this.deps.clock.now().getTime() + 86_400_000));
+    return {
+      kind: ref.kind,
+      mimeType: ref.mimeType,
+      ...(localPath ? { localPath } : {}),
+      url: this.deps.signer.signMediaUrl(ref.storageKey, expiresAt),
     };
   }
 

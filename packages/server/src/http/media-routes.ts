@@ -1,19 +1,12 @@
 /** GET/HEAD /media/<key>?expires=…&signature=…: signed downloads with Range support. */
 import { Readable } from "node:stream";
 import type { Hono } from "hono";
+import { MIME_BY_EXTENSION } from "../media/mime.js";
 import { MEDIA_PREFIX, type UrlSigner } from "../storage/signed-urls.js";
 import type { Storage } from "../storage/storage.js";
 import type { Clock } from "../util/clock.js";
 import type { AppEnv } from "./context.js";
 import { ApiError } from "./errors.js";
-
-const MIME_BY_EXTENSION: Record<string, string> = {
-  mp4: "video/mp4",
-  png: "image/png",
-  jpg: "image/jpeg",
-  jpeg: "image/jpeg",
-  webp: "image/webp",
-};
 
 /** Parses a single "bytes=a-b" range; undefined = serve everything, null = unsatisfiable. */
 export function parseRange(

@@ -1,6 +1,6 @@
 import { createHash } from "node:crypto";
 import { createReadStream, createWriteStream } from "node:fs";
-import { mkdir, rename, rm, stat } from "node:fs/promises";
+import { mkdir, readdir, rename, rm, stat } from "node:fs/promises";
 import { dirname, join } from "node:path";
 import type { Readable } from "node:stream";
 import { Transform } from "node:stream";
@@ -59,6 +59,33 @@ export class FsStorage implements Storage {
 
   async delete(key: string): Promise<void> {
     await rm(this.path(key), { force: true });
+  }
+
+  async move(fromKey: string, toKey: string): Promise<void> {
+    const target = this.path(toKey);
+    await mkdir(dirname(target), { recursive: true });
+    await rename(this.path(fromKey), target);
+  }
+
+  async sweepPartials(olderThanMs: number): Promise<number> {
+    let removed = 0;
+    const cutoff = Date.now() - olderThanMs;
+    let entries: string[];
+    try {
+      entries = await readdir(this.root, { recursive: true });
+    } catch {
+      return 0;
+    }
+    for (const entry of entries) {
+      if (!entry.endsWith(".part")) continue;
+      const full = join(this.root, entry);
+      const info = await stat(full).catch(() => undefined);
+      if (info?.isFile() && info.mtimeMs < cutoff) {
+        await rm(full, { force: true });
+        removed++;
+      }
+    }
+    return removed;
   }
 
   localPath(key: string): string {

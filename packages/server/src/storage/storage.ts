@@ -21,6 +21,10 @@ export interface Storage {
   /** Reads bytes [start, end] inclusive, or the whole object. */
   read(key: string, range?: { start: number; end: number }): Readable;
   delete(key: string): Promise<void>;
+  /** Renames an object (atomic on the local filesystem). */
+  move(fromKey: string, toKey: string): Promise<void>;
+  /** Removes partial writes older than `olderThanMs` left by a process that died mid-write. */
+  sweepPartials(olderThanMs: number): Promise<number>;
   /** A path on this machine for tools such as ffmpeg, when the driver has one. */
   localPath(key: string): string | undefined;
 }

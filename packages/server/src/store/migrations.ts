@@ -126,6 +126,41 @@ const migrations: Record<string, Migration> = {
         .execute();
     },
   },
+  "0002_files": {
+    async up(db: Kysely<unknown>) {
+      await db.schema
+        .createTable("files")
+        .addColumn("id", "text", (c) => c.primaryKey())
+        .addColumn("account_id", "text", (c) => c.notNull().references("accounts.id"))
+        .addColumn("kind", "text", (c) => c.notNull())
+        .addColumn("mime_type", "text", (c) => c.notNull())
+        .addColumn("size_bytes", "integer", (c) => c.notNull())
+        .addColumn("sha256", "text", (c) => c.notNull())
+        .addColumn("width", "integer")
+        .addColumn("height", "integer")
+        .addColumn("duration_seconds", "real")
+        .addColumn("storage_key", "text", (c) => c.notNull())
+        .addColumn("name", "text")
+        .addColumn("client_request_id", "text")
+        .addColumn("source_url", "text")
+        .addColumn("created_at", "text", (c) => c.notNull())
+        .addColumn("expires_at", "text", (c) => c.notNull())
+        .addColumn("deleted_at", "text")
+        .execute();
+      await db.schema.createIndex("files_account_source").on("files").columns(["account_id", "source_url"]).execute();
+      await db.schema.createIndex("files_expiry").on("files").columns(["deleted_at", "expires_at"]).execute();
+
+      // Which files a task uses: garbage collection keeps them while the task is running.
+      await db.schema
+        .createTable("task_references")
+        .addColumn("task_id", "text", (c) => c.notNull().references("tasks.id"))
+        .addColumn("position", "integer", (c) => c.notNull())
+        .addColumn("file_id", "text", (c) => c.notNull().references("files.id"))
+        .addPrimaryKeyConstraint("task_references_pk", ["task_id", "position"])
+        .execute();
+      await db.schema.createIndex("task_references_file").on("task_references").column("file_id").execute();
+    },
+  },
 };
 
 function sqlNonNegative(column: string) {

@@ -100,7 +100,36 @@ export interface MigrationMarker {
   _generated?: Generated<number>;
 }
 
+export interface FilesTable {
+  id: string;
+  account_id: string;
+  kind: "image" | "video" | "audio";
+  mime_type: string;
+  size_bytes: number;
+  sha256: string;
+  width: number | null;
+  height: number | null;
+  duration_seconds: number | null;
+  storage_key: string;
+  name: string | null;
+  client_request_id: string | null;
+  /** Where the server fetched it from (REFERENCE_URL_FETCH), null for uploads. */
+  source_url: string | null;
+  created_at: string;
+  expires_at: string;
+  /** Set when garbage collection removed the bytes. */
+  deleted_at: string | null;
+}
+
+export interface TaskReferencesTable {
+  task_id: string;
+  position: number;
+  file_id: string;
+}
+
 export interface Database {
+  files: FilesTable;
+  task_references: TaskReferencesTable;
   accounts: AccountsTable;
   api_keys: ApiKeysTable;
   ledger_entries: LedgerEntriesTable;

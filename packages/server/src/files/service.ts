@@ -1,0 +1,254 @@
+/**
+ * Uploaded (or fetched) reference files: streaming into storage under a hard size cap, content
+ * inspection, policy checks, and the owner-only file object. Nothing is recorded until every
+ * check has passed; a rejected upload leaves no object and no row behind.
+ */
+import { type Readable, Transform } from "node:stream";
+import {
+  checkImageConstraints,
+  type FileKind,
+  type FileObject,
+  type MediaLimit,
+  type ModelEntry,
+  uploadLimit,
+} from "@framegate/contract";
+import type { Logger } from "pino";
+import { ApiError } from "../http/errors.js";
+import { extensionFor } from "../media/mime.js";
+import type { UrlSigner } from "../storage/signed-urls.js";
+import type { Storage } from "../storage/storage.js";
+import type { Db } from "../store/db.js";
+import type { FilesTable } from "../store/schema.js";
+import { addMs, type Clock } from "../util/clock.js";
+import { newId } from "../util/ids.js";
+import { inspectFile } from "./inspect.js";
+import type { DurationTokens } from "./tokens.js";
+
+export interface ReceivedUpload {
+  fileId: string;
+  tmpKey: string;
+  size: number;
+  sha256: string;
+}
+
+export interface AcceptInput {
+  kind: FileKind;
+  model: ModelEntry | undefined;
+  name: string | null;
+  clientRequestId: string | null;
+  sourceUrl?: string;
+}
+
+export interface FileServiceDeps {
+  db: Db;
+  clock: Clock;
+  storage: Storage;
+  signer: UrlSigner;
+  tokens: DurationTokens;
+  ffmpegPath: string;
+  retentionMs: number;
+  log: Logger;
+}
+
+export function fileTooLarge(limitBytes: number, what = "The file"): ApiError {
+  const mb = Math.round((limitBytes / 1024 / 1024) * 10) / 10;
+  return new ApiError("file_too_large", `${what} is larger than the ${mb} MB (${limitBytes} bytes) allowed.`, {
+    headers: { Connection: "close" },
+  });
+}
+
+/** Passes bytes through and fails as soon as more than `maxBytes` went by. */
+function sizeCap(maxBytes: number): Transform {
+  let seen = 0;
+  return new Transform({
+    transform(chunk: Buffer, _encoding, done) {
+      seen += chunk.length;
+      if (seen > maxBytes) done(fileTooLarge(maxBytes));
+      else done(null, chunk);
+    },
+  });
+}
+
+export class FileService {
+  constructor(private readonly deps: FileServiceDeps) {}
+
+  /** Streams `source` into a temporary object; memory use does not depend on the file size. */
+  async receive(source: Readable, maxBytes: number): Promise<ReceivedUpload> {
+    const fileId = newId("file");
+    const tmpKey = `tmp/${fileId}.upload`;
+    const cap = sizeCap(maxBytes);
+    source.on("error", (error) => cap.destroy(error));
+    try {
+      const stored = await this.deps.storage.putStream(tmpKey, source.pipe(cap));
+      return { fileId, tmpKey, size: stored.size, sha256: stored.sha256 };
+    } catch (error) {
+      source.resume();
+      await this.deps.storage.delete(tmpKey).catch(() => {});
+      throw error;
+    }
+  }
+
+  async discard(upload: ReceivedUpload): Promise<void> {
+    await this.deps.storage.delete(upload.tmpKey).catch(() => {});
+  }
+
+  /** Checks a received upload against the kind and model policy; stores it, or discards it and throws. */
+  async accept(accountId: string, upload: ReceivedUpload, input: AcceptInput): Promise<FileObject> {
+    try {
+      return await this.check(accountId, upload, input);
+    } catch (error) {
+      await this.discard(upload);
+      throw error;
+    }
+  }
+
+  private async check(accountId: string, upload: ReceivedUpload, input: AcceptInput): Promise<FileObject> {
+    const { storage, db, clock } = this.deps;
+    const limit = policyFor(input.kind, input.model);
+    if (upload.size > limit.max_bytes) throw fileTooLarge(limit.max_bytes);
+    const path = storage.localPath(upload.tmpKey);
+    if (!path) throw new Error("file inspection needs local storage");
+    const inspection = await inspectFile(path, {
+      kind: input.kind,
+      allowedMimeTypes: limit.mime_types,
+      ffmpegPath: this.deps.ffmpegPath,
+    });
+    if (!inspection.ok) throw new ApiError(inspection.code, inspection.message);
+    if (input.model && input.kind === "image" && inspection.width && inspection.height) {
+      const problem = checkImageConstraints(limit, inspection.width, inspection.height);
+      if (problem) {
+        throw new ApiError("validation_failed", `${input.model.id} cannot use this image: ${problem}.`, {
+          details: [{ path: "file", issue: problem }],
+        });
+      }
+    }
+    const now = clock.now();
+    const row: FilesTable = {
+      id: upload.fileId,
+      account_id: accountId,
+      kind: input.kind,
+      mime_type: inspection.mimeType,
+      size_bytes: upload.size,
+      sha256: upload.sha256,
+      width: inspection.width,
+      height: inspection.height,
+      duration_seconds: inspection.durationSeconds,
+      storage_key: `files/${upload.fileId}.${extensionFor(inspection.mimeType)}`,
+      name: input.name,
+      client_request_id: input.clientRequestId,
+      source_url: input.sourceUrl ?? null,
+      created_at: now.toISOString(),
+      expires_at: addMs(now, this.deps.retentionMs).toISOString(),
+      deleted_at: null,
+    };
+    await storage.move(upload.tmpKey, row.storage_key);
+    try {
+      await db.insertInto("files").values(row).execute();
+    } catch (error) {
+      await storage.delete(row.storage_key).catch(() => {});
+      throw error;
+    }
+    return this.serialize(row);
+  }
+
+  serialize(row: FilesTable): FileObject {
+    const expiresAt = new Date(row.expires_at);
+    const hasDuration = row.kind !== "image" && row.duration_seconds !== null;
+    return {
+      id: row.id,
+      object: "file",
+      kind: row.kind,
+      mime_type: row.mime_type,
+      size_bytes: row.size_bytes,
+      sha256: row.sha256,
+      width: row.width,
+      height: row.height,
+      duration_seconds: hasDuration ? row.duration_seconds : null,
+      duration_token:
+        hasDuration && row.duration_seconds !== null
+          ? this.deps.tokens.issue(row.id, row.duration_seconds, expiresAt)
+          : null,
+      url: this.deps.signer.signMediaUrl(row.storage_key, expiresAt),
+      name: row.name,
+      client_request_id: row.client_request_id,
+      created_at: row.created_at,
+      expires_at: row.expires_at,
+    };
+  }
+
+  /** The account's live file, or undefined (missing, another account's, or garbage-collected). */
+  async findOwned(accountId: string, fileId: string): Promise<FilesTable | undefined> {
+    return this.deps.db
+      .selectFrom("files")
+      .selectAll()
+      .where("id", "=", fileId)
+      .where("account_id", "=", accountId)
+      .where("deleted_at", "is", null)
+      .executeTakeFirst();
+  }
+
+  async get(accountId: string, fileId: string): Promise<FileObject> {
+    const row = await this.findOwned(accountId, fileId);
+    if (!row) throw new ApiError("not_found", "File not found.");
+    return this.serialize(row);
+  }
+
+  /** A still-valid file this account fetched from `sourceUrl` before, to avoid fetching twice. */
+  async findFetched(accountId: string, sourceUrl: string): Promise<FilesTable | undefined> {
+    return this.deps.db
+      .selectFrom("files")
+      .selectAll()
+      .where("account_id", "=", accountId)
+      .where("source_url", "=", sourceUrl)
+      .where("deleted_at", "is", null)
+      .where("expires_at", ">", addMs(this.deps.clock.now(), 3600_000).toISOString())
+      .orderBy("created_at", "desc")
+      .executeTakeFirst();
+  }
+
+  /**
+   * Deletes the bytes of expired files that no queued or processing task uses; a task that
+   * started with a file keeps it until the task finishes.
+   */
+  async collectGarbage(): Promise<number> {
+    const { db, storage, clock, log } = this.deps;
+    const now = clock.now().toISOString();
+    const due = await db
+      .selectFrom("files")
+      .select(["id", "storage_key"])
+      .where("deleted_at", "is", null)
+      .where("expires_at", "<=", now)
+      .where(({ not, exists, selectFrom }) =>
+        not(
+          exists(
+            selectFrom("task_references")
+              .innerJoin("tasks", "tasks.id", "task_references.task_id")
+              .select("task_references.file_id")
+              .whereRef("task_references.file_id", "=", "files.id")
+              .where("tasks.status", "in", ["queued", "processing"]),
+          ),
+        ),
+      )
+      .limit(500)
+      .execute();
+    for (const file of due) {
+      await storage.delete(file.storage_key);
+      await db.updateTable("files").set({ deleted_at: now }).where("id", "=", file.id).execute();
+    }
+    const partials = await storage.sweepPartials(3600_000);
+    if (due.length || partials) log.info({ files: due.length, partials }, "deleted expired files");
+    return due.length;
+  }
+}
+
+/** The limit an upload of `kind` falls under, or the validation error when the model refuses the kind. */
+export function policyFor(kind: FileKind, model: ModelEntry | undefined): MediaLimit {
+  const limit = uploadLimit(kind, model);
+  if (!limit) {
+    const accepted = model?.reference_media?.kinds.join(", ") || "no";
+    throw new ApiError("validation_failed", `${model?.id ?? "This model"} accepts ${accepted} files, not ${kind}.`, {
+      details: [{ path: "kind", issue: `${model?.id} accepts only: ${accepted}` }],
+    });
+  }
+  return limit;
+}
