@@ -150,11 +150,12 @@ export function uploadLimit(kind: FileKind, model?: ModelEntry): MediaLimit | un
   return DEFAULT_UPLOAD_LIMITS.find((l) => l.kind === kind);
 }
 
-/** Checks image dimensions against a limit's model constraints; returns the problem, if any. */
+/** Checks image dimensions against a limit's model constraints; returns every problem found, if any. */
 export function checkImageConstraints(limit: MediaLimit, width: number, height: number): string | undefined {
+  const problems: string[] = [];
   const short = Math.min(width, height);
   if (limit.min_side_px !== undefined && short < limit.min_side_px) {
-    return `the image is ${width}x${height}; both sides must be at least ${limit.min_side_px} px`;
+    problems.push(`both sides must be at least ${limit.min_side_px} px`);
   }
   const ratio = width / height;
   if (
@@ -162,9 +163,9 @@ export function checkImageConstraints(limit: MediaLimit, width: number, height: 
     (limit.max_aspect_ratio !== undefined && ratio > limit.max_aspect_ratio + 1e-9)
   ) {
     const range = `${ratioText(limit.min_aspect_ratio ?? 0)} and ${ratioText(limit.max_aspect_ratio ?? Number.POSITIVE_INFINITY)}`;
-    return `the image is ${width}x${height} (aspect ratio ${ratio.toFixed(2)}); it must be between ${range}`;
+    problems.push(`the aspect ratio (${ratio.toFixed(2)}) must be between ${range}`);
   }
-  return undefined;
+  return problems.length ? `the image is ${width}x${height}; ${problems.join(", and ")}` : undefined;
 }
 
 function ratioText(ratio: number): string {

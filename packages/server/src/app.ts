@@ -15,13 +15,15 @@ import { errorResponse, onError } from "./http/error-handler.js";
 import { ApiError } from "./http/errors.js";
 import type { IdempotencyStore } from "./http/idempotency.js";
 import { mountMediaRoutes } from "./http/media-routes.js";
-import type { RateLimits } from "./http/rate-limit.js";
+import type { LimitName, RateLimits } from "./http/rate-limit.js";
 import { getBalance } from "./ledger/ledger.js";
 import type { UrlSigner } from "./storage/signed-urls.js";
 import type { Storage } from "./storage/storage.js";
 import type { Db } from "./store/db.js";
 import type { Clock } from "./util/clock.js";
 import { newId } from "./util/ids.js";
+import { mountWebhookRoutes, WEBHOOK_PATHS } from "./webhooks/routes.js";
+import type { WebhookService } from "./webhooks/service.js";
 
 export interface AppDeps {
   db: Db;
@@ -30,6 +32,7 @@ export interface AppDeps {
   accounts: AccountService;
   generations: GenerationService;
   files: FileService;
+  webhooks: WebhookService;
   idempotency: IdempotencyStore;
   references: ReferenceResolver;
   storage: Storage;
@@ -45,15 +48,24 @@ export interface AppDeps {
   clientAddress: (c: { env: unknown; req: { header(name: string): string | undefined } }) => string;
 }
 
-/** Method routes that exist, so a wrong method is a 405 and not a 404. */
-const KNOWN_PATHS: [string, string[]][] = [
+/**
+ * Every keyed public route with the rate-limit bucket it draws from. Routes are mounted by their
+ * domains; this table adds authentication and limits in front of them, and a 405 (not a 404) for
+ * a wrong method on a known path.
+ */
+const KEYED_ROUTES: [string, string, LimitName][] = [
+  ["POST", "/api/v1/generations", "create"],
+  ["GET", "/api/v1/generations", "read"],
+  ["GET", "/api/v1/generations/:id", "read"],
+  ["GET", "/api/v1/credits", "read"],
+  ["POST", "/api/v1/files", "upload"],
+  ["GET", "/api/v1/files/:id", "read"],
+  ...WEBHOOK_PATHS.flatMap(([path, methods]) => methods.map((m): [string, string, LimitName] => [m, path, "read"])),
+];
+
+const OTHER_PATHS: [string, string[]][] = [
   ["/api/v1/models", ["GET"]],
   ["/api/v1/openapi.json", ["GET"]],
-  ["/api/v1/generations", ["GET", "POST"]],
-  ["/api/v1/generations/:id", ["GET"]],
-  ["/api/v1/credits", ["GET"]],
-  ["/api/v1/files", ["POST"]],
-  ["/api/v1/files/:id", ["GET"]],
   ["/admin/v1/accounts", ["GET", "POST"]],
   ["/admin/v1/accounts/:id", ["GET"]],
   ["/admin/v1/accounts/:id/keys", ["GET", "POST"]],
@@ -62,6 +74,12 @@ const KNOWN_PATHS: [string, string[]][] = [
   ["/healthz", ["GET"]],
   ["/readyz", ["GET"]],
 ];
+
+function knownPaths(): Map<string, string[]> {
+  const paths = new Map<string, string[]>(OTHER_PATHS);
+  for (const [method, path] of KEYED_ROUTES) paths.set(path, [...(paths.get(path) ?? []), method]);
+  return paths;
+}
 
 export function publicModels(notices: string[], catalog: readonly ModelEntry[] = CATALOG): ModelEntry[] {
   return catalog.map((m) => ({ ...m, notices: [...m.notices, ...notices] }));
@@ -112,20 +130,13 @@ export function buildApp(deps: AppDeps): Hono<AppEnv> {
 
   // Everything else under /api/v1 needs a key; limits then count per key.
   const auth = authenticate(deps.accounts, (c) => deps.rateLimits.consume("read", `ip:${clientAddress(c)}`));
-  app.on(["GET", "POST"], "/api/v1/generations", auth);
-  app.get("/api/v1/generations/:id", auth);
-  app.get("/api/v1/credits", auth);
-  app.post("/api/v1/files", auth);
-  app.get("/api/v1/files/:id", auth);
-  app.post("/api/v1/files", deps.rateLimits.middleware("upload", clientAddress));
-  app.get("/api/v1/files/:id", readLimit);
-  app.post("/api/v1/generations", deps.rateLimits.middleware("create", clientAddress));
-  app.get("/api/v1/generations", readLimit);
-  app.get("/api/v1/generations/:id", readLimit);
-  app.get("/api/v1/credits", readLimit);
+  for (const [method, path, bucket] of KEYED_ROUTES) {
+    app.on(method, path, auth, deps.rateLimits.middleware(bucket, clientAddress));
+  }
 
   mountGenerationRoutes(app, deps);
   mountFileRoutes(app, deps);
+  mountWebhookRoutes(app, deps);
 
   app.get("/api/v1/credits", requireScope("credits:read"), async (c) => {
     const { accountId } = authOf(c);
@@ -135,7 +146,7 @@ export function buildApp(deps: AppDeps): Hono<AppEnv> {
   mountAdminRoutes(app, deps);
   mountMediaRoutes(app, deps);
 
-  for (const [path, methods] of KNOWN_PATHS) {
+  for (const [path, methods] of knownPaths()) {
     app.all(path, (c) => {
       throw new ApiError("method_not_allowed", `${c.req.method} is not allowed on ${c.req.path}.`, {
         headers: { Allow: methods.join(", ") },

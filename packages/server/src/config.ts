@@ -66,6 +66,13 @@ const EnvSchema = z.object({
       message: 'only "simulated" is available in this version (kling and fal adapters come later)',
     }),
   WEBHOOK_ALLOW_INSECURE_URLS: bool(false),
+  WEBHOOK_RETRY_SCHEDULE_MS: z
+    .string()
+    .default("5000,300000,1800000,7200000,18000000,36000000,36000000")
+    .refine((v) => /^\s*\d+(\s*,\s*\d+)*\s*$/.test(v), { message: "must be a comma-separated list of milliseconds" })
+    .transform((v) => v.split(",").map((n) => Number.parseInt(n.trim(), 10))),
+  WEBHOOK_AUTO_DISABLE_AFTER_MS: int(5 * 24 * 3600 * 1000, 0),
+  WEBHOOK_TIMEOUT_MS: int(10_000, 100, 60_000),
   DATABASE_URL: z
     .string()
     .optional()
@@ -109,7 +116,12 @@ export interface Config {
   };
   shutdownGraceMs: number;
   providers: string[];
-  webhookAllowInsecureUrls: boolean;
+  webhooks: {
+    allowInsecureUrls: boolean;
+    retryScheduleMs: number[];
+    autoDisableAfterMs: number;
+    timeoutMs: number;
+  };
   logLevel: string;
   signingSecret: string | undefined;
   resultRetentionMs: number;
@@ -157,7 +169,12 @@ export function loadConfig(env: Record<string, string | undefined> = process.env
     },
     shutdownGraceMs: e.SHUTDOWN_GRACE_SECONDS * 1000,
     providers: e.PROVIDERS,
-    webhookAllowInsecureUrls: e.WEBHOOK_ALLOW_INSECURE_URLS,
+    webhooks: {
+      allowInsecureUrls: e.WEBHOOK_ALLOW_INSECURE_URLS,
+      retryScheduleMs: e.WEBHOOK_RETRY_SCHEDULE_MS,
+      autoDisableAfterMs: e.WEBHOOK_AUTO_DISABLE_AFTER_MS,
+      timeoutMs: e.WEBHOOK_TIMEOUT_MS,
+    },
     logLevel: e.LOG_LEVEL,
     signingSecret: e.SIGNING_SECRET,
     resultRetentionMs: e.RESULT_RETENTION_DAYS * 24 * 3600 * 1000,

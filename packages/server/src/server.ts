@@ -18,11 +18,13 @@ import { FileReferenceResolver } from "./files/references.js";
 import { FileService } from "./files/service.js";
 import { DurationTokens } from "./files/tokens.js";
 import { purgeExpiredResults } from "./generations/retention.js";
+import { serializeTask } from "./generations/serialize.js";
 import { GenerationService } from "./generations/service.js";
 import { GenerationWorker } from "./generations/worker.js";
 import { IdempotencyStore } from "./http/idempotency.js";
 import { RateLimits } from "./http/rate-limit.js";
 import { createLogger } from "./logger.js";
+import { INSECURE, type LookupFn, STRICT } from "./net/url-guard.js";
 import type { Provider } from "./providers/provider.js";
 import { SimulatedProvider } from "./providers/simulated/simulated-provider.js";
 import { TableQueue } from "./queue/table-queue.js";
@@ -31,6 +33,10 @@ import { UrlSigner } from "./storage/signed-urls.js";
 import { migrateToLatest, openSqlite, type StoreHandle } from "./store/db.js";
 import { setSettingOnce } from "./store/settings.js";
 import { type Clock, systemClock } from "./util/clock.js";
+import { WebhookDispatcher } from "./webhooks/dispatcher.js";
+import { DELIVER_JOB, recordTaskEvent } from "./webhooks/events.js";
+import { WebhookService } from "./webhooks/service.js";
+import { SecretBox } from "./webhooks/signing.js";
 
 export interface RunningServer {
   url: string;
@@ -80,7 +86,12 @@ function buildProviders(config: Config, clock: Clock): Map<string, Provider> {
 
 export async function startServer(
   config: Config,
-  opts: { clock?: Clock; log?: Logger; onBootstrap?: (info: { key: string; url: string }) => void } = {},
+  opts: {
+    clock?: Clock;
+    log?: Logger;
+    /** DNS used for outbound URL checks (tests map made-up names to addresses). */
+    lookup?: LookupFn;
+  } = {},
 ): Promise<RunningServer> {
   const clock = opts.clock ?? systemClock;
   const log = opts.log ?? createLogger(config.logLevel);
@@ -124,6 +135,29 @@ export async function startServer(
     );
   }
 
+  const webhookGuard = config.webhooks.allowInsecureUrls ? INSECURE : STRICT;
+  if (config.webhooks.allowInsecureUrls) {
+    log.warn("WEBHOOK_ALLOW_INSECURE_URLS is on: webhooks may target http and private addresses (development only)");
+  }
+  const webhooks = new WebhookService({
+    db,
+    clock,
+    queue,
+    box: new SecretBox(signingSecret),
+    guard: webhookGuard,
+    ...(opts.lookup ? { lookup: opts.lookup } : {}),
+  });
+  const dispatcher = new WebhookDispatcher(
+    { db, clock, log: log.child({ component: "webhooks" }), webhooks },
+    {
+      retryScheduleMs: config.webhooks.retryScheduleMs,
+      autoDisableAfterMs: config.webhooks.autoDisableAfterMs,
+      timeoutMs: config.webhooks.timeoutMs,
+      guard: webhookGuard,
+      ...(opts.lookup ? { lookup: opts.lookup } : {}),
+    },
+  );
+
   let worker: GenerationWorker | undefined;
   if (config.worker.concurrency > 0) {
     worker = new GenerationWorker({
@@ -137,8 +171,10 @@ export async function startServer(
       chain: config.providers,
       taskTimeoutMs: config.worker.taskTimeoutMs,
       resultRetentionMs: config.resultRetentionMs,
+      onTerminal: (trx, row) =>
+        recordTaskEvent(trx, { clock, queue }, row.account_id, serializeTask(row, signer, clock.now())),
     });
-    queue.start(worker.handlers(), config.worker.concurrency);
+    queue.start({ ...worker.handlers(), [DELIVER_JOB]: dispatcher.handler() }, config.worker.concurrency);
   }
 
   let shuttingDown = false;
@@ -149,6 +185,7 @@ export async function startServer(
     accounts,
     generations,
     files,
+    webhooks,
     idempotency,
     references,
     storage,

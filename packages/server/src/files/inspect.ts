@@ -5,10 +5,12 @@
  * - Images (PNG, JPEG, WEBP) are parsed here, reading the file in blocks: truncated files and
  *   "polyglots" (an image with another file or markup hidden in its metadata or appended after
  *   its end) are refused, since the file is later served back from our own URLs.
- * - MP4/QuickTime use the box probe in ../media/mp4-probe.ts.
+ * - MP4/QuickTime use the box probe in ../media/mp4-probe.ts (ffmpeg only for the duration of
+ *   fragmented files, whose moov carries none).
  * - Everything else (WebM, MP3, WAV, AAC, Ogg, …) is demuxed by ffmpeg (`-c copy -f null`, no
  *   decoding) with a timeout; its report gives the streams, the duration, and errors seen while
- *   reading every packet, which is what catches truncated files.
+ *   reading every packet, which is what catches truncated files. Containers where a cut-off file
+ *   looks like a shorter valid one to ffmpeg (ADTS AAC, Ogg, WAV) get a native framing check.
  *
  * Failures are returned as `{ ok: false }` with a message meant for API clients (never a server
  * path or raw tool output). Exceptions are reserved for server-side problems (I/O errors, ffmpeg
@@ -190,6 +192,12 @@ async function inspect(reader: Reader, path: string, opts: InspectOptions): Prom
 
   const head = await reader.bytes(0, Math.min(reader.size, SNIFF_BYTES), "");
   let mimeType = await sniffMimeType(head);
+  // file-type calls any ID3 tag longer than the sniffed head MP3; look at what follows the tag.
+  const id3End = id3v2End(head);
+  if (mimeType === "audio/mpeg" && id3End > head.length - 64 && id3End < reader.size) {
+    const afterTag = await reader.bytes(id3End, Math.min(reader.size - id3End, SNIFF_BYTES), "");
+    mimeType = (await sniffMimeType(afterTag)) ?? mimeType;
+  }
   if (mimeType === undefined) {
     throw unsupported(`Could not recognise the file's type from its contents; allowed: ${allowedText}.`);
   }
@@ -298,29 +306,35 @@ class Reader {
 // --- Embedded-content scanning -----------------------------------------------------------------
 
 interface Marker {
-  /** Lower-case bytes; data is lower-cased (ASCII) before matching. */
+  /** Lower-case bytes when `ignoreCase` (data is then lower-cased, ASCII only, before matching). */
   bytes: Buffer;
+  ignoreCase: boolean;
   description: string;
 }
 
-function marker(text: string, description: string): Marker {
-  return { bytes: Buffer.from(text.toLowerCase(), "latin1"), description };
+function textMarker(text: string, description: string): Marker {
+  return { bytes: Buffer.from(text.toLowerCase(), "latin1"), ignoreCase: true, description };
 }
 
+function binaryMarker(bytes: string, description: string): Marker {
+  return { bytes: Buffer.from(bytes, "latin1"), ignoreCase: false, description };
+}
+
+/** Local file header, central directory header, end of central directory. */
 const ZIP_MARKERS: readonly Marker[] = [
-  marker("PK\x03\x04", "a ZIP archive"),
-  marker("PK\x01\x02", "a ZIP archive"),
-  marker("PK\x05\x06", "a ZIP archive"),
+  binaryMarker("PK\x03\x04", "a ZIP archive"),
+  binaryMarker("PK\x01\x02", "a ZIP archive"),
+  binaryMarker("PK\x05\x06", "a ZIP archive"),
 ];
-/** Long enough that compressed pixel data cannot contain them by chance: checked everywhere. */
-const STRONG_MARKERS: readonly Marker[] = [marker("<?php", "PHP code"), marker("<script", "a script")];
+/** Long enough that compressed pixel data will not contain them by chance: checked everywhere. */
+const STRONG_MARKERS: readonly Marker[] = [textMarker("<?php", "PHP code"), textMarker("<script", "a script")];
 /** Checked in metadata and in data after the image's end (short ones would hit pixel data by chance). */
 const ALL_MARKERS: readonly Marker[] = [
   ...STRONG_MARKERS,
-  marker("<html", "HTML"),
-  marker("<!doctype html", "HTML"),
-  marker("<svg", "SVG"),
-  marker("%PDF", "a PDF document"),
+  textMarker("<html", "HTML"),
+  textMarker("<!doctype html", "HTML"),
+  textMarker("<svg", "SVG"),
+  textMarker("%PDF", "a PDF document"),
   ...ZIP_MARKERS,
 ];
 
@@ -328,20 +342,25 @@ const ALL_MARKERS: readonly Marker[] = [
 class MarkerScanner {
   private carry: Buffer = Buffer.alloc(0);
   private readonly keep: number;
+  private readonly anyIgnoreCase: boolean;
 
   constructor(private readonly markers: readonly Marker[]) {
     this.keep = Math.max(...markers.map((m) => m.bytes.length)) - 1;
+    this.anyIgnoreCase = markers.some((m) => m.ignoreCase);
   }
 
   push(data: Uint8Array): Marker | undefined {
-    const lower = Buffer.alloc(this.carry.length + data.length);
-    this.carry.copy(lower, 0);
-    for (let i = 0, j = this.carry.length; i < data.length; i++, j++) {
-      const c = data[i] as number;
-      lower[j] = c >= 0x41 && c <= 0x5a ? c | 0x20 : c;
+    const raw = Buffer.concat([this.carry, data]);
+    let lower = raw;
+    if (this.anyIgnoreCase) {
+      lower = Buffer.from(raw);
+      for (let i = 0; i < lower.length; i++) {
+        const c = lower[i] as number;
+        if (c >= 0x41 && c <= 0x5a) lower[i] = c | 0x20;
+      }
     }
-    const found = this.markers.find((m) => lower.includes(m.bytes));
-    this.carry = Buffer.from(lower.subarray(Math.max(0, lower.length - this.keep)));
+    const found = this.markers.find((m) => (m.ignoreCase ? lower : raw).includes(m.bytes));
+    this.carry = Buffer.from(raw.subarray(Math.max(0, raw.length - this.keep)));
     return found;
   }
 }
@@ -796,13 +815,7 @@ async function analyseWithFfmpeg(
  * runs past the end of the file means the file was cut. Returns the exact duration.
  */
 async function checkAdts(reader: Reader): Promise<number | null> {
-  let offset = 0;
-  const id3 = await reader.bytes(0, Math.min(10, reader.size), "");
-  if (id3.length === 10 && id3.toString("latin1", 0, 3) === "ID3") {
-    const size =
-      ((id3[6] as number) << 21) | ((id3[7] as number) << 14) | ((id3[8] as number) << 7) | (id3[9] as number);
-    offset = 10 + size + ((id3[5] as number) & 0x10 ? 10 : 0);
-  }
+  let offset = id3v2End(await reader.bytes(0, Math.min(10, reader.size), ""));
   let samples = 0;
   let sampleRate = 0;
   while (offset + 7 <= reader.size) {
@@ -820,6 +833,14 @@ async function checkAdts(reader: Reader): Promise<number | null> {
   }
   if (offset < reader.size && reader.size - offset < 7) throw corrupt("the last AAC frame is cut off");
   return sampleRate > 0 && samples > 0 ? samples / sampleRate : null;
+}
+
+/** Offset just past a leading ID3v2 tag (0 without one). */
+function id3v2End(head: Uint8Array): number {
+  if (head.length < 10 || head[0] !== 0x49 || head[1] !== 0x44 || head[2] !== 0x33) return 0;
+  const size =
+    ((head[6] as number) << 21) | ((head[7] as number) << 14) | ((head[8] as number) << 7) | (head[9] as number);
+  return 10 + size + ((head[5] as number) & 0x10 ? 10 : 0);
 }
 
 const ADTS_SAMPLE_RATES = [96000, 88200, 64000, 48000, 44100, 32000, 24000, 22050, 16000, 12000, 11025, 8000, 7350];

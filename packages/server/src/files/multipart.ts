@@ -34,7 +34,9 @@ export async function parseMultipart<T>(
   try {
     parser = busboy({
       headers: { "content-type": contentType },
-      limits: { files: 1, fields: allowedFields.length, fieldSize: FIELD_MAX_BYTES, parts: allowedFields.length + 1 },
+      // busboy reports partsLimit on reaching the limit, not on exceeding it: every allowed field
+      // plus the file is allowed + 1 parts, so the limit sits one above.
+      limits: { files: 1, fields: allowedFields.length, fieldSize: FIELD_MAX_BYTES, parts: allowedFields.length + 2 },
     });
   } catch (error) {
     throw invalid(`Malformed multipart request: ${(error as Error).message}.`, "Content-Type");

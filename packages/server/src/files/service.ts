@@ -50,11 +50,15 @@ export interface FileServiceDeps {
   log: Logger;
 }
 
+/**
+ * No `Connection: close` here: Node would destroy the socket as soon as the answer is written,
+ * with the client still sending, and the reset often destroys the 413 before the client reads
+ * it. Without it, @hono/node-server drains the rest of the body for a while (500 ms, 64 MB)
+ * and then closes the connection, so the client gets the answer.
+ */
 export function fileTooLarge(limitBytes: number, what = "The file"): ApiError {
   const mb = Math.round((limitBytes / 1024 / 1024) * 10) / 10;
-  return new ApiError("file_too_large", `${what} is larger than the ${mb} MB (${limitBytes} bytes) allowed.`, {
-    headers: { Connection: "close" },
-  });
+  return new ApiError("file_too_large", `${what} is larger than the ${mb} MB (${limitBytes} bytes) allowed.`);
 }
 
 /** Passes bytes through and fails as soon as more than `maxBytes` went by. */
@@ -78,6 +82,9 @@ export class FileService {
     const tmpKey = `tmp/${fileId}.upload`;
     const cap = sizeCap(maxBytes);
     source.on("error", (error) => cap.destroy(error));
+    // The source can fail before putStream's pipeline listens (it awaits a mkdir first); the
+    // pipeline still sees the destroyed stream and rejects, but an unheard 'error' would crash us.
+    cap.on("error", () => {});
     try {
       const stored = await this.deps.storage.putStream(tmpKey, source.pipe(cap));
       return { fileId, tmpKey, size: stored.size, sha256: stored.sha256 };

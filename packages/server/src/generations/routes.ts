@@ -1,4 +1,4 @@
-import { summarizeIssues, TaskStatusSchema, validateGenerationRequest } from "@framegate/contract";
+import { summarizeIssues, type TaskStatus, TaskStatusSchema, validateGenerationRequest } from "@framegate/contract";
 import type { Hono } from "hono";
 import { authOf, requireScope } from "../http/auth.js";
 import { readJsonBody } from "../http/body.js";
@@ -59,8 +59,14 @@ export function mountGenerationRoutes(
 
   app.get(GENERATIONS_PATH, requireScope("generations:read"), async (c) => {
     const { accountId } = authOf(c);
-    const query = parseListQuery(c, { status: TaskStatusSchema });
-    const page = await deps.generations.list(accountId, query);
+    const query = parseListQuery(c, {
+      status: { schema: TaskStatusSchema, issue: "must be one of queued, processing, succeeded, failed" },
+    });
+    const page = await deps.generations.list(accountId, {
+      limit: query.limit,
+      ...(query.startingAfter ? { startingAfter: query.startingAfter } : {}),
+      ...(query.filters.status ? { status: query.filters.status as TaskStatus } : {}),
+    });
     return c.json({ object: "list", ...page });
   });
 

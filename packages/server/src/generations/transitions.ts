@@ -5,14 +5,25 @@
  */
 import { refundCredits, settleCredits } from "../ledger/ledger.js";
 import type { FailureReason } from "../providers/provider.js";
-import type { Db } from "../store/db.js";
+import type { Db, Tx } from "../store/db.js";
+import type { TasksTable } from "../store/schema.js";
 import type { Clock } from "../util/clock.js";
 import { publicFailureMessage, type StoredResult } from "./serialize.js";
+
+/** Runs inside the transaction of a terminal transition (webhook events are recorded there). */
+export type OnTerminal = (trx: Tx, task: TasksTable) => Promise<void>;
+
+async function afterTerminal(trx: Tx, taskId: string, onTerminal: OnTerminal | undefined): Promise<void> {
+  if (!onTerminal) return;
+  const row = await trx.selectFrom("tasks").selectAll().where("id", "=", taskId).executeTakeFirstOrThrow();
+  await onTerminal(trx, row);
+}
 
 export async function succeedTask(
   db: Db,
   clock: Clock,
   input: { taskId: string; result: StoredResult },
+  onTerminal?: OnTerminal,
 ): Promise<boolean> {
   return db.transaction().execute(async (trx) => {
     const task = await trx
@@ -42,6 +53,7 @@ export async function succeedTask(
       reserved: task.reserved_credits,
       final,
     });
+    await afterTerminal(trx, input.taskId, onTerminal);
     return true;
   });
 }
@@ -50,6 +62,7 @@ export async function failTask(
   db: Db,
   clock: Clock,
   input: { taskId: string; reason: FailureReason; detail?: string },
+  onTerminal?: OnTerminal,
 ): Promise<boolean> {
   return db.transaction().execute(async (trx) => {
     const task = await trx
@@ -80,6 +93,7 @@ export async function failTask(
       amount: task.reserved_credits,
       reason: `generation failed: ${input.reason}`,
     });
+    await afterTerminal(trx, input.taskId, onTerminal);
     return true;
   });
 }

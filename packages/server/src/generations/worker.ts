@@ -30,7 +30,7 @@ import { addMs, type Clock } from "../util/clock.js";
 import type { StoredReference } from "./references.js";
 import type { StoredResult } from "./serialize.js";
 import { SUBMIT_JOB } from "./service.js";
-import { failTask, succeedTask } from "./transitions.js";
+import { failTask, type OnTerminal, succeedTask } from "./transitions.js";
 
 export const POLL_JOB = "generation.poll";
 export const FINALIZE_JOB = "generation.finalize";
@@ -51,22 +51,33 @@ export interface GenerationWorkerDeps {
   chain: string[];
   taskTimeoutMs: number;
   resultRetentionMs: number;
+  /** Called inside the transaction that makes a task terminal (records webhook events). */
+  onTerminal?: OnTerminal;
   /** Delay before the first poll and the cap of the poll backoff. */
   pollIntervalMs?: { first: number; max: number };
 }
 
 export class GenerationWorker {
-  constructor(private readonly deps: GenerationWorkerDeps) {}
+  private readonly onTerminal: OnTerminal | undefined;
+
+  constructor(private readonly deps: GenerationWorkerDeps) {
+    this.onTerminal = deps.onTerminal;
+  }
 
   handlers(): Record<string, JobHandler> {
     const failOnExhaustion = (stage: string) => async (payload: Record<string, unknown>, error: unknown) => {
       const message = error instanceof Error ? error.message : String(error);
       this.deps.log.error({ taskId: payload.taskId, stage, err: error }, "giving up on task");
-      await failTask(this.deps.db, this.deps.clock, {
-        taskId: String(payload.taskId),
-        reason: "provider_error",
-        detail: `${stage} kept failing: ${message}`,
-      });
+      await failTask(
+        this.deps.db,
+        this.deps.clock,
+        {
+          taskId: String(payload.taskId),
+          reason: "provider_error",
+          detail: `${stage} kept failing: ${message}`,
+        },
+        this.onTerminal,
+      );
     };
     return {
       [SUBMIT_JOB]: { run: (p) => this.submit(String(p.taskId)), exhausted: failOnExhaustion("submit") },
@@ -200,13 +211,18 @@ export class GenerationWorker {
       return;
     }
     if (payload.outcome === "failed") {
-      const changed = await failTask(db, clock, { taskId: task.id, reason: payload.reason, detail: payload.message });
+      const changed = await failTask(
+        db,
+        clock,
+        { taskId: task.id, reason: payload.reason, detail: payload.message },
+        this.onTerminal,
+      );
       if (changed) {
         log.info({ taskId: task.id, reason: payload.reason, detail: payload.message }, "task failed and was refunded");
       }
     } else {
       const result = await this.storeResult(task, payload.media);
-      const changed = await succeedTask(db, clock, { taskId: task.id, result });
+      const changed = await succeedTask(db, clock, { taskId: task.id, result }, this.onTerminal);
       if (changed) log.info({ taskId: task.id }, "task succeeded");
     }
     await this.releaseUpstream(task);

@@ -2,18 +2,21 @@ import type { Context } from "hono";
 import type { z } from "zod";
 import { ApiError } from "./errors.js";
 
-const ALLOWED = new Set(["limit", "starting_after", "status"]);
+export interface ListQuery<F extends string> {
+  limit: number;
+  startingAfter?: string;
+  filters: Partial<Record<F, string>>;
+}
 
-/** limit (1..100, default 20), starting_after (an id) and an optional status filter. */
-export function parseListQuery<S extends string>(
+/** limit (1..100, default 20), starting_after (an id) and the route's own filters; nothing else. */
+export function parseListQuery<F extends string>(
   c: Context,
-  opts: { status?: z.ZodType<S> },
-): { limit: number; startingAfter?: string; status?: S } {
+  filters: Record<F, { schema: z.ZodType<string>; issue: string }>,
+): ListQuery<F> {
   const query = c.req.query();
+  const allowed = new Set<string>(["limit", "starting_after", ...Object.keys(filters)]);
   for (const key of Object.keys(query)) {
-    if (!ALLOWED.has(key) || (key === "status" && !opts.status)) {
-      throw invalid(key, "unknown query parameter");
-    }
+    if (!allowed.has(key)) throw invalid(key, "unknown query parameter");
   }
   let limit = 20;
   if (query.limit !== undefined) {
@@ -22,17 +25,19 @@ export function parseListQuery<S extends string>(
     }
     limit = Number(query.limit);
   }
-  let status: S | undefined;
-  if (query.status !== undefined && opts.status) {
-    const parsed = opts.status.safeParse(query.status);
-    if (!parsed.success) throw invalid("status", "must be one of queued, processing, succeeded, failed");
-    status = parsed.data;
+  const parsed: Partial<Record<F, string>> = {};
+  for (const [name, filter] of Object.entries(filters) as [F, { schema: z.ZodType<string>; issue: string }][]) {
+    const value = query[name];
+    if (value === undefined) continue;
+    const result = filter.schema.safeParse(value);
+    if (!result.success) throw invalid(name, filter.issue);
+    parsed[name] = result.data;
   }
   const startingAfter = query.starting_after;
   if (startingAfter !== undefined && !/^[A-Za-z0-9_]{1,64}$/.test(startingAfter)) {
     throw invalid("starting_after", "must be an id");
   }
-  return { limit, ...(startingAfter ? { startingAfter } : {}), ...(status ? { status } : {}) };
+  return { limit, ...(startingAfter ? { startingAfter } : {}), filters: parsed };
 }
 
 function invalid(path: string, issue: string) {

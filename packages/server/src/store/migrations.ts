@@ -161,6 +161,86 @@ const migrations: Record<string, Migration> = {
       await db.schema.createIndex("task_references_file").on("task_references").column("file_id").execute();
     },
   },
+  "0003_webhooks": {
+    async up(db: Kysely<unknown>) {
+      await db.schema
+        .createTable("webhook_endpoints")
+        .addColumn("id", "text", (c) => c.primaryKey())
+        .addColumn("account_id", "text", (c) => c.notNull().references("accounts.id"))
+        .addColumn("name", "text")
+        .addColumn("url", "text", (c) => c.notNull())
+        .addColumn("event_types", "text", (c) => c.notNull())
+        .addColumn("status", "text", (c) => c.notNull())
+        // Signing secrets are needed in clear to sign, so they are encrypted at rest instead of hashed.
+        .addColumn("secret_encrypted", "text", (c) => c.notNull())
+        .addColumn("secret_preview", "text", (c) => c.notNull())
+        .addColumn("previous_secret_encrypted", "text")
+        .addColumn("previous_secret_expires_at", "text")
+        .addColumn("failure_count", "integer", (c) => c.notNull().defaultTo(0))
+        .addColumn("failing_since", "text")
+        .addColumn("last_success_at", "text")
+        .addColumn("last_failure_at", "text")
+        .addColumn("created_at", "text", (c) => c.notNull())
+        .addColumn("updated_at", "text", (c) => c.notNull())
+        .addColumn("disabled_at", "text")
+        .addColumn("revoked_at", "text")
+        .execute();
+      await db.schema
+        .createIndex("webhook_endpoints_account")
+        .on("webhook_endpoints")
+        .columns(["account_id", "created_at"])
+        .execute();
+
+      await db.schema
+        .createTable("webhook_events")
+        .addColumn("id", "text", (c) => c.primaryKey())
+        .addColumn("account_id", "text", (c) => c.notNull().references("accounts.id"))
+        .addColumn("type", "text", (c) => c.notNull())
+        .addColumn("task_id", "text")
+        /** The test event goes to one endpoint only. */
+        .addColumn("endpoint_id", "text")
+        .addColumn("payload", "text", (c) => c.notNull())
+        .addColumn("created_at", "text", (c) => c.notNull())
+        .execute();
+      await db.schema
+        .createIndex("webhook_events_account")
+        .on("webhook_events")
+        .columns(["account_id", "created_at", "id"])
+        .execute();
+      // One event per task and type, whatever runs twice.
+      await db.schema
+        .createIndex("webhook_events_task_type")
+        .on("webhook_events")
+        .columns(["task_id", "type"])
+        .unique()
+        .execute();
+
+      await db.schema
+        .createTable("webhook_deliveries")
+        .addColumn("id", "text", (c) => c.primaryKey())
+        .addColumn("event_id", "text", (c) => c.notNull().references("webhook_events.id"))
+        .addColumn("endpoint_id", "text", (c) => c.notNull().references("webhook_endpoints.id"))
+        .addColumn("attempt", "integer", (c) => c.notNull())
+        .addColumn("status", "text", (c) => c.notNull())
+        .addColumn("response_status", "integer")
+        .addColumn("duration_ms", "integer")
+        .addColumn("error", "text")
+        .addColumn("response_body", "text")
+        .addColumn("next_attempt_at", "text")
+        .addColumn("created_at", "text", (c) => c.notNull())
+        .execute();
+      await db.schema
+        .createIndex("webhook_deliveries_endpoint")
+        .on("webhook_deliveries")
+        .columns(["endpoint_id", "created_at", "id"])
+        .execute();
+      await db.schema
+        .createIndex("webhook_deliveries_event")
+        .on("webhook_deliveries")
+        .columns(["event_id", "endpoint_id"])
+        .execute();
+    },
+  },
 };
 
 function sqlNonNegative(column: string) {

@@ -127,7 +127,56 @@ export interface TaskReferencesTable {
   file_id: string;
 }
 
+export interface WebhookEndpointsTable {
+  id: string;
+  account_id: string;
+  name: string | null;
+  url: string;
+  event_types: string;
+  status: "active" | "disabled";
+  secret_encrypted: string;
+  secret_preview: string;
+  previous_secret_encrypted: string | null;
+  previous_secret_expires_at: string | null;
+  failure_count: number;
+  /** Start of the current run of failed deliveries (null after a success). */
+  failing_since: string | null;
+  last_success_at: string | null;
+  last_failure_at: string | null;
+  created_at: string;
+  updated_at: string;
+  disabled_at: string | null;
+  revoked_at: string | null;
+}
+
+export interface WebhookEventsTable {
+  id: string;
+  account_id: string;
+  type: string;
+  task_id: string | null;
+  endpoint_id: string | null;
+  payload: string;
+  created_at: string;
+}
+
+export interface WebhookDeliveriesTable {
+  id: string;
+  event_id: string;
+  endpoint_id: string;
+  attempt: number;
+  status: "succeeded" | "failed";
+  response_status: number | null;
+  duration_ms: number | null;
+  error: string | null;
+  response_body: string | null;
+  next_attempt_at: string | null;
+  created_at: string;
+}
+
 export interface Database {
+  webhook_endpoints: WebhookEndpointsTable;
+  webhook_events: WebhookEventsTable;
+  webhook_deliveries: WebhookDeliveriesTable;
   files: FilesTable;
   task_references: TaskReferencesTable;
   accounts: AccountsTable;

@@ -1,0 +1,148 @@
+/**
+ * Delivers one event to one endpoint per job: a signed POST (Standard Webhooks), 10 s timeout,
+ * no redirects, 2xx = success. Every attempt is logged in webhook_deliveries. A failure is retried
+ * on the configured schedule (with jitter) by rescheduling the same job; an endpoint that has only
+ * failed for the auto-disable period is disabled.
+ */
+import type { Logger } from "pino";
+import { OutboundError, readSnippet, safeFetch } from "../net/safe-fetch.js";
+import type { GuardOptions, LookupFn } from "../net/url-guard.js";
+import type { JobHandler, JobResult } from "../queue/queue.js";
+import type { Db } from "../store/db.js";
+import { addMs, type Clock } from "../util/clock.js";
+import { newId } from "../util/ids.js";
+import type { WebhookService } from "./service.js";
+import { signatureHeaders } from "./signing.js";
+
+export interface DispatcherOptions {
+  /** Delay before retry n (1-based); its length + 1 is the number of attempts. */
+  retryScheduleMs: number[];
+  autoDisableAfterMs: number;
+  timeoutMs: number;
+  guard: GuardOptions;
+  lookup?: LookupFn;
+}
+
+const RESPONSE_SNIPPET_BYTES = 1024;
+const USER_AGENT = "Framegate-Webhooks/1.0";
+
+export class WebhookDispatcher {
+  constructor(
+    private readonly deps: { db: Db; clock: Clock; log: Logger; webhooks: WebhookService },
+    private readonly opts: DispatcherOptions,
+  ) {}
+
+  handler(): JobHandler {
+    return { run: (payload) => this.deliver(String(payload.eventId), String(payload.endpointId)) };
+  }
+
+  async deliver(eventId: string, endpointId: string): Promise<JobResult> {
+    const { db, clock, log } = this.deps;
+    const event = await db.selectFrom("webhook_events").selectAll().where("id", "=", eventId).executeTakeFirst();
+    const endpoint = await db
+      .selectFrom("webhook_endpoints")
+      .selectAll()
+      .where("id", "=", endpointId)
+      .executeTakeFirst();
+    if (!event || !endpoint || endpoint.account_id !== event.account_id) return;
+    if (endpoint.revoked_at || endpoint.status !== "active") {
+      log.info({ eventId, endpointId, status: endpoint.status }, "webhook delivery skipped: endpoint not active");
+      return;
+    }
+    const previous = await db
+      .selectFrom("webhook_deliveries")
+      .select((eb) => eb.fn.countAll<number>().as("n"))
+      .where("event_id", "=", eventId)
+      .where("endpoint_id", "=", endpointId)
+      .executeTakeFirstOrThrow();
+    const attempt = Number(previous.n) + 1;
+
+    const started = clock.now();
+    const headers = {
+      "content-type": "application/json",
+      "user-agent": USER_AGENT,
+      ...signatureHeaders(
+        this.deps.webhooks.signingSecrets(endpoint),
+        event.id,
+        Math.floor(started.getTime() / 1000),
+        event.payload,
+      ),
+    };
+    let status: number | null = null;
+    let error: string | null = null;
+    let body: string | null = null;
+    try {
+      const response = await safeFetch(endpoint.url, {
+        ...this.opts.guard,
+        method: "POST",
+        headers,
+        body: event.payload,
+        maxRedirects: 0,
+        maxBytes: 64 * 1024,
+        timeoutMs: this.opts.timeoutMs,
+        ...(this.opts.lookup ? { lookup: this.opts.lookup } : {}),
+      });
+      status = response.status;
+      body = await readSnippet(response, RESPONSE_SNIPPET_BYTES);
+      if (status < 200 || status > 299) {
+        error = status >= 300 && status < 400 ? `redirect (HTTP ${status}) not followed` : `HTTP ${status}`;
+      }
+    } catch (failure) {
+      error = failure instanceof OutboundError ? `${failure.kind}: ${failure.message}` : "delivery failed";
+    }
+    const durationMs = clock.now().getTime() - started.getTime();
+    const succeeded = error === null;
+    const retryDelay = succeeded ? undefined : this.opts.retryScheduleMs[attempt - 1];
+    const nextAttemptAt = retryDelay === undefined ? null : addMs(clock.now(), jitter(retryDelay));
+
+    const nowIso = clock.now().toISOString();
+    await db.transaction().execute(async (trx) => {
+      await trx
+        .insertInto("webhook_deliveries")
+        .values({
+          id: newId("whdel"),
+          event_id: eventId,
+          endpoint_id: endpointId,
+          attempt,
+          status: succeeded ? "succeeded" : "failed",
+          response_status: status,
+          duration_ms: durationMs,
+          error,
+          response_body: body,
+          next_attempt_at: nextAttemptAt?.toISOString() ?? null,
+          created_at: nowIso,
+        })
+        .execute();
+      if (succeeded) {
+        await trx
+          .updateTable("webhook_endpoints")
+          .set({ last_success_at: nowIso, failure_count: 0, failing_since: null })
+          .where("id", "=", endpointId)
+          .execute();
+        return;
+      }
+      const failingSince = endpoint.failing_since ?? nowIso;
+      const disable = Date.parse(nowIso) - Date.parse(failingSince) >= this.opts.autoDisableAfterMs;
+      await trx
+        .updateTable("webhook_endpoints")
+        .set({
+          last_failure_at: nowIso,
+          failure_count: (eb) => eb("failure_count", "+", 1),
+          failing_since: failingSince,
+          ...(disable ? { status: "disabled" as const, disabled_at: nowIso, updated_at: nowIso } : {}),
+        })
+        .where("id", "=", endpointId)
+        .where("status", "=", "active")
+        .execute();
+      if (disable)
+        log.warn({ endpointId }, "webhook endpoint disabled after failing for the whole auto-disable period");
+    });
+    log.info({ eventId, endpointId, attempt, status, error, durationMs }, "webhook delivery attempt");
+    return nextAttemptAt ? { retryAt: nextAttemptAt } : undefined;
+  }
+}
+
+/** ±10 % so retries of many deliveries that failed together do not arrive together. */
+function jitter(ms: number): number {
+  return Math.max(0, Math.round(ms * (0.9 + Math.random() * 0.2)));
+}

@@ -1,0 +1,95 @@
+/**
+ * Webhook events: recorded inside the transaction of the change they announce, together with one
+ * delivery job per subscribed endpoint, so an event (and its deliveries) exists exactly when the
+ * change committed.
+ */
+import type { Task } from "@framegate/contract";
+import type { Queue } from "../queue/queue.js";
+import type { Executor } from "../store/db.js";
+import type { WebhookEventsTable } from "../store/schema.js";
+import type { Clock } from "../util/clock.js";
+import { newId } from "../util/ids.js";
+
+export const API_VERSION = "2026-05-11";
+export const DELIVER_JOB = "webhook.deliver";
+export const TASK_EVENT_TYPES = ["generation.succeeded", "generation.failed"] as const;
+export type TaskEventType = (typeof TASK_EVENT_TYPES)[number];
+export type EventType = TaskEventType | "webhook.test";
+
+export interface EventEnvelope {
+  id: string;
+  object: "event";
+  type: EventType;
+  api_version: string;
+  created_at: string;
+  data: unknown;
+}
+
+export function deliveryJob(eventId: string, endpointId: string, generation = 0) {
+  return {
+    kind: DELIVER_JOB,
+    payload: { eventId, endpointId },
+    // One pending delivery per (event, endpoint); a redelivery is a new generation of it.
+    key: `whdel:${eventId}:${endpointId}:${generation}`,
+    maxAttempts: 20,
+  };
+}
+
+export async function insertEvent(
+  db: Executor,
+  clock: Clock,
+  input: { accountId: string; type: EventType; data: unknown; taskId?: string; endpointId?: string },
+): Promise<WebhookEventsTable | undefined> {
+  const id = newId("evt");
+  const createdAt = clock.now().toISOString();
+  const envelope: EventEnvelope = {
+    id,
+    object: "event",
+    type: input.type,
+    api_version: API_VERSION,
+    created_at: createdAt,
+    data: input.data,
+  };
+  const row: WebhookEventsTable = {
+    id,
+    account_id: input.accountId,
+    type: input.type,
+    task_id: input.taskId ?? null,
+    endpoint_id: input.endpointId ?? null,
+    payload: JSON.stringify(envelope),
+    created_at: createdAt,
+  };
+  const inserted = await db
+    .insertInto("webhook_events")
+    .values(row)
+    .onConflict((oc) => oc.columns(["task_id", "type"]).doNothing())
+    .executeTakeFirst();
+  return Number(inserted.numInsertedOrUpdatedRows ?? 0) === 1 ? row : undefined;
+}
+
+/** Active endpoints of the account that subscribe to `type`. */
+export async function subscribedEndpoints(db: Executor, accountId: string, type: EventType): Promise<string[]> {
+  const endpoints = await db
+    .selectFrom("webhook_endpoints")
+    .select(["id", "event_types"])
+    .where("account_id", "=", accountId)
+    .where("status", "=", "active")
+    .where("revoked_at", "is", null)
+    .execute();
+  return endpoints.filter((e) => (JSON.parse(e.event_types) as string[]).includes(type)).map((e) => e.id);
+}
+
+/** Records generation.succeeded / generation.failed for a task that just became terminal. */
+export async function recordTaskEvent(
+  db: Executor,
+  deps: { clock: Clock; queue: Queue },
+  accountId: string,
+  task: Task,
+): Promise<void> {
+  const type: TaskEventType = task.status === "succeeded" ? "generation.succeeded" : "generation.failed";
+  const event = await insertEvent(db, deps.clock, { accountId, type, data: task, taskId: task.id });
+  if (!event) return;
+  for (const endpointId of await subscribedEndpoints(db, accountId, type)) {
+    await deps.queue.enqueue(db, deliveryJob(event.id, endpointId));
+  }
+}

@@ -1,0 +1,381 @@
+/**
+ * Webhook endpoints, events and the delivery log, all scoped to one account: another account's
+ * endpoint, event or delivery is not_found.
+ */
+import { z } from "zod";
+import { ApiError } from "../http/errors.js";
+import { checkUrl, type GuardOptions, type LookupFn, resolveAndCheck } from "../net/url-guard.js";
+import type { Queue } from "../queue/queue.js";
+import type { Db } from "../store/db.js";
+import type { WebhookDeliveriesTable, WebhookEndpointsTable, WebhookEventsTable } from "../store/schema.js";
+import { addMs, type Clock } from "../util/clock.js";
+import { newId } from "../util/ids.js";
+import { deliveryJob, type EventEnvelope, insertEvent, subscribedEndpoints, TASK_EVENT_TYPES } from "./events.js";
+import { generateSigningSecret, type SecretBox, secretPreview } from "./signing.js";
+
+/** After a rotation the old secret keeps signing alongside the new one for this long. */
+export const ROTATION_OVERLAP_MS = 24 * 3600 * 1000;
+
+export const CreateEndpointBody = z
+  .object({
+    name: z.string().trim().max(200).nullable().optional(),
+    url: z.string().max(2048),
+    event_types: z.array(z.enum(TASK_EVENT_TYPES)).min(1).optional(),
+  })
+  .strict();
+
+export const UpdateEndpointBody = z
+  .object({
+    name: z.string().trim().max(200).nullable().optional(),
+    url: z.string().max(2048).optional(),
+    event_types: z.array(z.enum(TASK_EVENT_TYPES)).min(1).optional(),
+    status: z.enum(["active", "disabled"]).optional(),
+  })
+  .strict();
+
+export interface EndpointObject {
+  id: string;
+  object: "webhook_endpoint";
+  name: string | null;
+  url: string;
+  event_types: string[];
+  status: "active" | "disabled";
+  secret_preview: string;
+  signing_secret?: string;
+  last_success_at: string | null;
+  last_failure_at: string | null;
+  failure_count: number;
+  created_at: string;
+  updated_at: string;
+  disabled_at: string | null;
+  revoked_at: string | null;
+}
+
+export interface DeliveryObject {
+  id: string;
+  object: "webhook_delivery";
+  event_id: string;
+  endpoint_id: string;
+  event_type: string;
+  attempt: number;
+  status: "succeeded" | "failed";
+  response_status: number | null;
+  duration_ms: number | null;
+  error: string | null;
+  response_body: string | null;
+  next_attempt_at: string | null;
+  created_at: string;
+}
+
+export interface Page {
+  limit: number;
+  startingAfter?: string;
+}
+
+export class WebhookService {
+  constructor(
+    private readonly deps: {
+      db: Db;
+      clock: Clock;
+      queue: Queue;
+      box: SecretBox;
+      guard: GuardOptions;
+      lookup?: LookupFn;
+    },
+  ) {}
+
+  private async checkEndpointUrl(raw: string): Promise<string> {
+    const syntax = checkUrl(raw, this.deps.guard);
+    if (!syntax.ok) throw new ApiError("webhook_url_rejected", `The webhook URL is not allowed: ${syntax.reason}`);
+    const host = syntax.url.hostname.replace(/^\[|\]$/g, "");
+    const resolved = await resolveAndCheck(host, this.deps.guard, this.deps.lookup);
+    if (!resolved.ok) throw new ApiError("webhook_url_rejected", `The webhook URL is not allowed: ${resolved.reason}`);
+    return syntax.url.toString();
+  }
+
+  serialize(row: WebhookEndpointsTable, signingSecret?: string): EndpointObject {
+    return {
+      id: row.id,
+      object: "webhook_endpoint",
+      name: row.name,
+      url: row.url,
+      event_types: JSON.parse(row.event_types) as string[],
+      status: row.status,
+      secret_preview: row.secret_preview,
+      ...(signingSecret ? { signing_secret: signingSecret } : {}),
+      last_success_at: row.last_success_at,
+      last_failure_at: row.last_failure_at,
+      failure_count: row.failure_count,
+      created_at: row.created_at,
+      updated_at: row.updated_at,
+      disabled_at: row.disabled_at,
+      revoked_at: row.revoked_at,
+    };
+  }
+
+  async create(accountId: string, body: z.infer<typeof CreateEndpointBody>): Promise<EndpointObject> {
+    const url = await this.checkEndpointUrl(body.url);
+    const secret = generateSigningSecret();
+    const now = this.deps.clock.now().toISOString();
+    const row: WebhookEndpointsTable = {
+      id: newId("whend"),
+      account_id: accountId,
+      name: body.name ?? null,
+      url,
+      event_types: JSON.stringify([...new Set(body.event_types ?? TASK_EVENT_TYPES)]),
+      status: "active",
+      secret_encrypted: this.deps.box.seal(secret),
+      secret_preview: secretPreview(secret),
+      previous_secret_encrypted: null,
+      previous_secret_expires_at: null,
+      failure_count: 0,
+      failing_since: null,
+      last_success_at: null,
+      last_failure_at: null,
+      created_at: now,
+      updated_at: now,
+      disabled_at: null,
+      revoked_at: null,
+    };
+    await this.deps.db.insertInto("webhook_endpoints").values(row).execute();
+    return this.serialize(row, secret);
+  }
+
+  async find(accountId: string, id: string): Promise<WebhookEndpointsTable> {
+    const row = await this.deps.db
+      .selectFrom("webhook_endpoints")
+      .selectAll()
+      .where("id", "=", id)
+      .where("account_id", "=", accountId)
+      .where("revoked_at", "is", null)
+      .executeTakeFirst();
+    if (!row) throw new ApiError("not_found", "Webhook endpoint not found.");
+    return row;
+  }
+
+  async list(accountId: string, page: Page): Promise<{ data: EndpointObject[]; has_more: boolean }> {
+    const rows = await this.paginate<WebhookEndpointsTable>(
+      this.deps.db
+        .selectFrom("webhook_endpoints")
+        .selectAll()
+        .where("account_id", "=", accountId)
+        .where("revoked_at", "is", null),
+      "webhook_endpoints",
+      accountId,
+      page,
+    );
+    return { data: rows.data.map((r) => this.serialize(r)), has_more: rows.has_more };
+  }
+
+  async update(accountId: string, id: string, body: z.infer<typeof UpdateEndpointBody>): Promise<EndpointObject> {
+    const row = await this.find(accountId, id);
+    const now = this.deps.clock.now().toISOString();
+    const changes: Partial<WebhookEndpointsTable> = { updated_at: now };
+    if (body.name !== undefined) changes.name = body.name;
+    if (body.url !== undefined) changes.url = await this.checkEndpointUrl(body.url);
+    if (body.event_types !== undefined) changes.event_types = JSON.stringify([...new Set(body.event_types)]);
+    if (body.status === "active" && row.status !== "active") {
+      // Re-enabling starts a fresh failure window.
+      Object.assign(changes, { status: "active", disabled_at: null, failing_since: null, failure_count: 0 });
+    } else if (body.status === "disabled" && row.status !== "disabled") {
+      Object.assign(changes, { status: "disabled", disabled_at: now });
+    }
+    await this.deps.db.updateTable("webhook_endpoints").set(changes).where("id", "=", id).execute();
+    return this.serialize({ ...row, ...changes });
+  }
+
+  async remove(accountId: string, id: string): Promise<EndpointObject> {
+    const row = await this.find(accountId, id);
+    const now = this.deps.clock.now().toISOString();
+    const changes = {
+      revoked_at: now,
+      updated_at: now,
+      status: "disabled" as const,
+      disabled_at: row.disabled_at ?? now,
+    };
+    await this.deps.db.updateTable("webhook_endpoints").set(changes).where("id", "=", id).execute();
+    return this.serialize({ ...row, ...changes });
+  }
+
+  async rotateSecret(accountId: string, id: string): Promise<EndpointObject> {
+    const row = await this.find(accountId, id);
+    const now = this.deps.clock.now();
+    const secret = generateSigningSecret();
+    const changes = {
+      secret_encrypted: this.deps.box.seal(secret),
+      secret_preview: secretPreview(secret),
+      previous_secret_encrypted: row.secret_encrypted,
+      previous_secret_expires_at: addMs(now, ROTATION_OVERLAP_MS).toISOString(),
+      updated_at: now.toISOString(),
+    };
+    await this.deps.db.updateTable("webhook_endpoints").set(changes).where("id", "=", id).execute();
+    return this.serialize({ ...row, ...changes }, secret);
+  }
+
+  /** Secrets that sign a delivery now: the current one, and the previous one during the overlap. */
+  signingSecrets(row: WebhookEndpointsTable): string[] {
+    const secrets = [this.deps.box.open(row.secret_encrypted)];
+    if (
+      row.previous_secret_encrypted &&
+      row.previous_secret_expires_at &&
+      row.previous_secret_expires_at > this.deps.clock.now().toISOString()
+    ) {
+      secrets.push(this.deps.box.open(row.previous_secret_encrypted));
+    }
+    return secrets;
+  }
+
+  /** Sends a `webhook.test` event to this endpoint only. */
+  async sendTest(accountId: string, id: string): Promise<EventEnvelope> {
+    const endpoint = await this.find(accountId, id);
+    const { db, clock, queue } = this.deps;
+    const envelope = await db.transaction().execute(async (trx) => {
+      const event = await insertEvent(trx, clock, {
+        accountId,
+        type: "webhook.test",
+        endpointId: endpoint.id,
+        data: { message: "This is a test event from Framegate.", endpoint_id: endpoint.id },
+      });
+      if (!event) throw new Error("test event not recorded");
+      await queue.enqueue(trx, deliveryJob(event.id, endpoint.id));
+      return JSON.parse(event.payload) as EventEnvelope;
+    });
+    queue.notify();
+    return envelope;
+  }
+
+  async getEvent(accountId: string, id: string): Promise<WebhookEventsTable> {
+    const row = await this.deps.db
+      .selectFrom("webhook_events")
+      .selectAll()
+      .where("id", "=", id)
+      .where("account_id", "=", accountId)
+      .executeTakeFirst();
+    if (!row) throw new ApiError("not_found", "Event not found.");
+    return row;
+  }
+
+  async listEvents(
+    accountId: string,
+    page: Page & { type?: string },
+  ): Promise<{ data: EventEnvelope[]; has_more: boolean }> {
+    let q = this.deps.db.selectFrom("webhook_events").selectAll().where("account_id", "=", accountId);
+    if (page.type) q = q.where("type", "=", page.type);
+    const rows = await this.paginate<WebhookEventsTable>(q, "webhook_events", accountId, page);
+    return { data: rows.data.map((r) => JSON.parse(r.payload) as EventEnvelope), has_more: rows.has_more };
+  }
+
+  /** Replays an event to the endpoints it concerns now (extra, beyond Rivya). */
+  async redeliver(accountId: string, eventId: string): Promise<{ event_id: string; endpoint_ids: string[] }> {
+    const event = await this.getEvent(accountId, eventId);
+    const { db, queue } = this.deps;
+    const endpointIds = event.endpoint_id
+      ? (await this.find(accountId, event.endpoint_id)) && [event.endpoint_id]
+      : await subscribedEndpoints(db, accountId, event.type as never);
+    const generation = this.deps.clock.now().getTime();
+    await db.transaction().execute(async (trx) => {
+      for (const endpointId of endpointIds) await queue.enqueue(trx, deliveryJob(event.id, endpointId, generation));
+    });
+    queue.notify();
+    return { event_id: event.id, endpoint_ids: endpointIds };
+  }
+
+  async listDeliveries(
+    accountId: string,
+    endpointId: string,
+    page: Page & { status?: "succeeded" | "failed" },
+  ): Promise<{ data: DeliveryObject[]; has_more: boolean }> {
+    const endpoint = await this.find(accountId, endpointId);
+    let q = this.deps.db
+      .selectFrom("webhook_deliveries")
+      .innerJoin("webhook_events", "webhook_events.id", "webhook_deliveries.event_id")
+      .selectAll("webhook_deliveries")
+      .select("webhook_events.type as event_type")
+      .where("webhook_deliveries.endpoint_id", "=", endpoint.id);
+    if (page.status) q = q.where("webhook_deliveries.status", "=", page.status);
+    if (page.startingAfter) {
+      const cursor = await this.deps.db
+        .selectFrom("webhook_deliveries")
+        .select(["created_at", "id"])
+        .where("id", "=", page.startingAfter)
+        .where("endpoint_id", "=", endpoint.id)
+        .executeTakeFirst();
+      if (!cursor) throw unknownCursor();
+      q = q.where((eb) =>
+        eb.or([
+          eb("webhook_deliveries.created_at", "<", cursor.created_at),
+          eb.and([
+            eb("webhook_deliveries.created_at", "=", cursor.created_at),
+            eb("webhook_deliveries.id", "<", cursor.id),
+          ]),
+        ]),
+      );
+    }
+    const rows = await q
+      .orderBy("webhook_deliveries.created_at", "desc")
+      .orderBy("webhook_deliveries.id", "desc")
+      .limit(page.limit + 1)
+      .execute();
+    return {
+      data: rows.slice(0, page.limit).map((r) => serializeDelivery(r, r.event_type)),
+      has_more: rows.length > page.limit,
+    };
+  }
+
+  /** Newest first, with a cursor that must belong to the same account. */
+  private async paginate<T extends { id: string; created_at: string }>(
+    // biome-ignore lint/suspicious/noExplicitAny: a select builder over one of the account-scoped tables
+    query: any,
+    table: "webhook_endpoints" | "webhook_events",
+    accountId: string,
+    page: Page,
+  ): Promise<{ data: T[]; has_more: boolean }> {
+    let q = query;
+    if (page.startingAfter) {
+      const cursor = await this.deps.db
+        .selectFrom(table)
+        .select(["created_at", "id"])
+        .where("id", "=", page.startingAfter)
+        .where("account_id", "=", accountId)
+        .executeTakeFirst();
+      if (!cursor) throw unknownCursor();
+      // biome-ignore lint/suspicious/noExplicitAny: expression builder of the same query
+      q = q.where((eb: any) =>
+        eb.or([
+          eb("created_at", "<", cursor.created_at),
+          eb.and([eb("created_at", "=", cursor.created_at), eb("id", "<", cursor.id)]),
+        ]),
+      );
+    }
+    const rows = (await q
+      .orderBy("created_at", "desc")
+      .orderBy("id", "desc")
+      .limit(page.limit + 1)
+      .execute()) as T[];
+    return { data: rows.slice(0, page.limit), has_more: rows.length > page.limit };
+  }
+}
+
+function unknownCursor() {
+  return new ApiError("validation_failed", "starting_after does not name one of your objects.", {
+    details: [{ path: "starting_after", issue: "unknown id" }],
+  });
+}
+
+export function serializeDelivery(row: WebhookDeliveriesTable, eventType: string): DeliveryObject {
+  return {
+    id: row.id,
+    object: "webhook_delivery",
+    event_id: row.event_id,
+    endpoint_id: row.endpoint_id,
+    event_type: eventType,
+    attempt: row.attempt,
+    status: row.status,
+    response_status: row.response_status,
+    duration_ms: row.duration_ms,
+    error: row.error,
+    response_body: row.response_body,
+    next_attempt_at: row.next_attempt_at,
+    created_at: row.created_at,
+  };
+}
