@@ -8,6 +8,7 @@ import { tmpdir } from "node:os";
 import { join, resolve } from "node:path";
 import { loadConfig } from "../src/config.js";
 import { createLogger } from "../src/logger.js";
+import type { LookupFn } from "../src/net/url-guard.js";
 import { type RunningServer, startServer } from "../src/server.js";
 import type { Clock } from "../src/util/clock.js";
 
@@ -80,13 +81,14 @@ export async function request(
 export async function startTestServer(
   env: Record<string, string> = {},
   dataDir?: string,
-  opts: { clock?: Clock } = {},
+  opts: { clock?: Clock; lookup?: LookupFn } = {},
 ): Promise<TestServer> {
   const dir = dataDir ?? mkdtempSync(join(tmpdir(), "framegate-test-"));
   const config = loadConfig({ ...TEST_ENV, DATA_DIR: dir, ...env });
   const server = await startServer(config, {
     log: createLogger("silent"),
     ...(opts.clock ? { clock: opts.clock } : {}),
+    ...(opts.lookup ? { lookup: opts.lookup } : {}),
   });
   const url = server.url;
   const admin = (path: string, init: RequestInit & { json?: unknown } = {}) =>
