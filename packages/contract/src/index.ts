@@ -4,3 +4,4 @@ export * from "./openapi.js";
 export * from "./pricing.js";
 export * from "./schemas.js";
 export * from "./validate.js";
+export * from "./webhook-schemas.js";

@@ -98,6 +98,15 @@ describe("buildOpenApiDocument", () => {
       "/api/v1/generations": ["get", "post"],
       "/api/v1/generations/{id}": ["get"],
       "/api/v1/credits": ["get"],
+      "/api/v1/files": ["post"],
+      "/api/v1/files/{id}": ["get"],
+      "/api/v1/webhooks": ["get", "post"],
+      "/api/v1/webhooks/{id}": ["get", "patch", "delete"],
+      "/api/v1/webhooks/{id}/rotate-secret": ["post"],
+      "/api/v1/webhooks/{id}/test": ["post"],
+      "/api/v1/webhooks/{id}/deliveries": ["get"],
+      "/api/v1/webhook-events": ["get"],
+      "/api/v1/webhook-events/{id}/redeliver": ["post"],
     };
     for (const [path, methods] of Object.entries(expected)) {
       expect(doc.paths[path], path).toBeDefined();
@@ -108,6 +117,12 @@ describe("buildOpenApiDocument", () => {
     expect(doc.security).toBeUndefined();
     expect(doc.paths["/api/v1/models"].get.security).toBeUndefined();
     expect(doc.paths["/api/v1/openapi.json"].get.security).toBeUndefined();
+    for (const [path, methods] of Object.entries(expected)) {
+      if (path === "/api/v1/models" || path === "/api/v1/openapi.json") continue;
+      for (const method of methods) {
+        expect(doc.paths[path][method].security, `${method} ${path}`).toEqual([{ bearerAuth: [] }]);
+      }
+    }
     for (const [path, method] of [
       ["/api/v1/generations", "post"],
       ["/api/v1/generations", "get"],

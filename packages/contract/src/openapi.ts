@@ -2,6 +2,8 @@
 import { OpenAPIRegistry, OpenApiGeneratorV31 } from "@asteasolutions/zod-to-openapi";
 import { z } from "zod";
 import { CATALOG, type ModelEntry } from "./catalog.js";
+import { errorResponses } from "./openapi-common.js";
+import { registerWebhookPaths } from "./openapi-webhooks.js";
 import {
   buildGenerationRequestSchema,
   CreditsSchema,
@@ -16,30 +18,6 @@ export interface OpenApiOptions {
   serverUrl?: string;
   version?: string;
   models?: readonly ModelEntry[];
-}
-
-function errorResponses(...statuses: number[]) {
-  const descriptions: Record<number, string> = {
-    400: "validation_failed",
-    401: "api_key_missing, api_key_invalid, api_key_revoked or api_key_expired",
-    402: "insufficient_credits",
-    403: "api_scope_denied",
-    404: "not_found",
-    409: "idempotency_conflict",
-    413: "payload_too_large or file_too_large",
-    415: "unsupported_media_type",
-    429: "rate_limited (see the Retry-After header)",
-    503: "public_api_disabled",
-  };
-  return Object.fromEntries(
-    statuses.map((status) => [
-      String(status),
-      {
-        description: descriptions[status] ?? "error",
-        content: { "application/json": { schema: ErrorEnvelopeSchema } },
-      },
-    ]),
-  );
 }
 
 export function buildOpenApiDocument(options: OpenApiOptions = {}): Record<string, unknown> {
@@ -170,6 +148,8 @@ export function buildOpenApiDocument(options: OpenApiOptions = {}): Record<strin
       ...errorResponses(401, 403, 404, 429),
     },
   });
+
+  registerWebhookPaths(registry, secured);
 
   const generator = new OpenApiGeneratorV31(registry.definitions);
   return generator.generateDocument({
