@@ -7,7 +7,6 @@ import { registerWebhookPaths } from "./openapi-webhooks.js";
 import {
   buildGenerationRequestSchema,
   CreditsSchema,
-  ErrorEnvelopeSchema,
   FileSchema,
   ModelListSchema,
   TaskListSchema,
