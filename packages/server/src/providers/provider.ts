@@ -27,7 +27,10 @@ export interface ProviderTask {
 }
 
 export interface SubmitResult {
-  /** The upstream's id for the task; stored before anything else happens. */
+  /**
+   * The upstream's id for the task, in whatever form the adapter needs to poll it later
+   * (e.g. "image2video:867283741759111202"); stored before anything else happens.
+   */
   upstreamId: string;
 }
 
@@ -38,7 +41,12 @@ export type ProviderMedia =
 
 export type PollResult =
   | { state: "pending" /** hint for the next poll */; retryAfterMs?: number }
-  | { state: "succeeded"; media: ProviderMedia[] }
+  | {
+      state: "succeeded";
+      media: ProviderMedia[];
+      /** Operator-visible facts about the upstream run (e.g. Kling's final_unit_deduction). */
+      details?: Record<string, string>;
+    }
   | { state: "failed"; reason: FailureReason; message: string };
 
 /**
@@ -48,11 +56,33 @@ export type PollResult =
 export class ProviderError extends Error {
   readonly retryable: boolean;
   readonly reason: FailureReason;
-  constructor(message: string, opts: { retryable: boolean; reason?: FailureReason }) {
+  /** The provider is at its concurrency limit (Kling 1303): wait, it is not a fault. */
+  readonly saturated: boolean;
+  /**
+   * A submit that failed in a way that leaves open whether the upstream accepted the task
+   * (timeout, connection lost after sending, 5xx): the router must not hand the task to another
+   * provider before it has checked (findSubmitted) or retried this one.
+   */
+  readonly maybeAccepted: boolean;
+  /** Seconds the upstream asked us to wait, when it said so. */
+  readonly retryAfterMs: number | undefined;
+  constructor(
+    message: string,
+    opts: {
+      retryable: boolean;
+      reason?: FailureReason;
+      saturated?: boolean;
+      maybeAccepted?: boolean;
+      retryAfterMs?: number;
+    },
+  ) {
     super(message);
     this.name = "ProviderError";
     this.retryable = opts.retryable;
     this.reason = opts.reason ?? "provider_error";
+    this.saturated = opts.saturated ?? false;
+    this.maybeAccepted = opts.maybeAccepted ?? false;
+    this.retryAfterMs = opts.retryAfterMs;
   }
 }
 
@@ -62,6 +92,11 @@ export interface Provider {
   submit(task: ProviderTask): Promise<SubmitResult>;
   /** Check an accepted task. */
   poll(upstreamId: string, task: ProviderTask): Promise<PollResult>;
+  /**
+   * Finds a task this provider may already have accepted for `task.taskId` (a crash or timeout
+   * between submit and storing its id), e.g. by Kling's external_task_id. Undefined = not there.
+   */
+  findSubmitted?(task: ProviderTask): Promise<SubmitResult | undefined>;
   /** Drop upstream-side leftovers once the result is safely stored (optional). */
   release?(upstreamId: string): Promise<void>;
   /** Stop background work (graceful shutdown). */
