@@ -69,7 +69,7 @@ describe("framegate CLI", () => {
     const env = { DATA_DIR: tmp("migrate") };
     const first = await runCli(["migrate", "--json"], env);
     expect(first.code, first.stderr).toBe(0);
-    expect(first.json).toEqual({ applied: ["0001_core", "0002_files", "0003_webhooks"] });
+    expect(first.json).toEqual({ applied: ["0001_core", "0002_files", "0003_webhooks", "0004_upstreams"] });
     const second = await runCli(["migrate", "--json"], env);
     expect(second.code).toBe(0);
     expect(second.json).toEqual({ applied: [] });

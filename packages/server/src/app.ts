@@ -17,6 +17,7 @@ import type { IdempotencyStore } from "./http/idempotency.js";
 import { mountMediaRoutes } from "./http/media-routes.js";
 import type { LimitName, RateLimits } from "./http/rate-limit.js";
 import { getBalance } from "./ledger/ledger.js";
+import { type CallbackTokens, mountCallbackRoutes } from "./providers/callbacks.js";
 import type { UrlSigner } from "./storage/signed-urls.js";
 import type { Storage } from "./storage/storage.js";
 import type { Db } from "./store/db.js";
@@ -33,6 +34,7 @@ export interface AppDeps {
   generations: GenerationService;
   files: FileService;
   webhooks: WebhookService;
+  callbacks: { tokens: CallbackTokens; onHint: (taskId: string) => Promise<void> };
   idempotency: IdempotencyStore;
   references: ReferenceResolver;
   storage: Storage;
@@ -144,6 +146,7 @@ export function buildApp(deps: AppDeps): Hono<AppEnv> {
   });
 
   mountAdminRoutes(app, deps);
+  mountCallbackRoutes(app, deps.callbacks);
   mountMediaRoutes(app, deps);
 
   for (const [path, methods] of knownPaths()) {

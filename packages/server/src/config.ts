@@ -30,6 +30,23 @@ const size = (defaultValue: string) =>
     })
     .refine((s) => s.width % 2 === 0 && s.height % 2 === 0, { message: "width and height must be even (H.264)" });
 
+/** "90s", "15m", "2h" or plain seconds → milliseconds. */
+const duration = (defaultValue: string) =>
+  z
+    .string()
+    .default(defaultValue)
+    .refine((v) => /^\d+(\.\d+)?(ms|s|m|h)?$/.test(v.trim()), {
+      message: 'must look like "60m", "90s", "2h" or seconds',
+    })
+    .transform((v) => {
+      const match = /^(\d+(?:\.\d+)?)(ms|s|m|h)?$/.exec(v.trim()) as RegExpExecArray;
+      const unit = { ms: 1, s: 1000, m: 60_000, h: 3_600_000 }[(match[2] ?? "s") as "ms" | "s" | "m" | "h"];
+      return Math.round(Number(match[1]) * unit);
+    })
+    .refine((ms) => ms >= 100, { message: "must be at least 100 ms" });
+
+export const PROVIDER_NAMES = ["simulated", "kling", "fal"];
+
 const EnvSchema = z.object({
   PORT: int(8787, 0, 65535),
   HOST: z.string().min(1).default("127.0.0.1"),
@@ -51,7 +68,7 @@ const EnvSchema = z.object({
   WORKER_CONCURRENCY: int(4, 0, 256),
   JOB_LEASE_SECONDS: int(30, 1, 3600),
   WORKER_POLL_INTERVAL_MS: int(250, 10, 60_000),
-  TASK_TIMEOUT_SECONDS: int(1800, 1),
+  TASK_DEADLINE: duration("60m"),
   SHUTDOWN_GRACE_SECONDS: int(10, 0, 600),
   PROVIDERS: z
     .string()
@@ -62,9 +79,30 @@ const EnvSchema = z.object({
         .map((p) => p.trim())
         .filter(Boolean),
     )
-    .refine((list) => list.length > 0 && list.every((p) => p === "simulated"), {
-      message: 'only "simulated" is available in this version (kling and fal adapters come later)',
-    }),
+    .refine((list) => list.length > 0 && list.every((p) => PROVIDER_NAMES.includes(p)), {
+      message: `must be a comma-separated, ordered list of ${PROVIDER_NAMES.join(", ")}`,
+    })
+    .refine((list) => new Set(list).size === list.length, { message: "names a provider twice" }),
+  KLING_ACCESS_KEY: z.string().optional(),
+  KLING_SECRET_KEY: z.string().optional(),
+  KLING_BASE_URL: z
+    .string()
+    .default("https://api-singapore.klingai.com")
+    .refine((v) => /^https?:\/\/[^/]+/.test(v), { message: "must be an http(s) URL" }),
+  KLING_MODE: z.enum(["std", "pro"]).default("pro"),
+  KLING_SEND_IMAGES_AS: z.enum(["url", "base64"]).default("url"),
+  KLING_MAX_CONCURRENCY: int(5, 1, 1000),
+  FAL_KEY: z.string().optional(),
+  FAL_QUEUE_URL: z
+    .string()
+    .default("https://queue.fal.run")
+    .refine((v) => /^https?:\/\/[^/]+/.test(v), { message: "must be an http(s) URL" }),
+  FAL_MAX_CONCURRENCY: int(10, 1, 1000),
+  PROVIDER_REQUEST_TIMEOUT_SECONDS: int(30, 1, 600),
+  PROVIDER_ALLOW_INSECURE_URLS: bool(false),
+  CIRCUIT_BREAKER_THRESHOLD: int(5, 1, 1000),
+  CIRCUIT_BREAKER_COOLDOWN_SECONDS: int(30, 0, 3600),
+  MAX_RESULT_BYTES: int(1024 * 1024 * 1024, 1024),
   WEBHOOK_ALLOW_INSECURE_URLS: bool(false),
   WEBHOOK_RETRY_SCHEDULE_MS: z
     .string()
@@ -112,10 +150,24 @@ export interface Config {
     concurrency: number;
     leaseMs: number;
     pollIntervalMs: number;
-    taskTimeoutMs: number;
+    /** A task not finished this long after its creation fails with reason timeout. */
+    taskDeadlineMs: number;
   };
   shutdownGraceMs: number;
   providers: string[];
+  kling: {
+    accessKey: string | undefined;
+    secretKey: string | undefined;
+    baseUrl: string;
+    mode: "std" | "pro";
+    sendImagesAs: "url" | "base64";
+    maxConcurrency: number;
+  };
+  fal: { key: string | undefined; queueUrl: string; maxConcurrency: number };
+  providerRequestTimeoutMs: number;
+  providerAllowInsecureUrls: boolean;
+  circuitBreaker: { threshold: number; cooldownMs: number };
+  maxResultBytes: number;
   webhooks: {
     allowInsecureUrls: boolean;
     retryScheduleMs: number[];
@@ -149,6 +201,12 @@ export function loadConfig(env: Record<string, string | undefined> = process.env
     throw new ConfigError(`Invalid configuration:\n${lines.join("\n")}`);
   }
   const e = parsed.data;
+  const missing: string[] = [];
+  if (e.PROVIDERS.includes("kling") && !(e.KLING_ACCESS_KEY && e.KLING_SECRET_KEY)) {
+    missing.push("  KLING_ACCESS_KEY / KLING_SECRET_KEY: required when PROVIDERS includes kling");
+  }
+  if (e.PROVIDERS.includes("fal") && !e.FAL_KEY) missing.push("  FAL_KEY: required when PROVIDERS includes fal");
+  if (missing.length) throw new ConfigError(`Invalid configuration:\n${missing.join("\n")}`);
   return {
     port: e.PORT,
     host: e.HOST,
@@ -165,10 +223,23 @@ export function loadConfig(env: Record<string, string | undefined> = process.env
       concurrency: e.WORKER_CONCURRENCY,
       leaseMs: e.JOB_LEASE_SECONDS * 1000,
       pollIntervalMs: e.WORKER_POLL_INTERVAL_MS,
-      taskTimeoutMs: e.TASK_TIMEOUT_SECONDS * 1000,
+      taskDeadlineMs: e.TASK_DEADLINE,
     },
     shutdownGraceMs: e.SHUTDOWN_GRACE_SECONDS * 1000,
     providers: e.PROVIDERS,
+    kling: {
+      accessKey: e.KLING_ACCESS_KEY,
+      secretKey: e.KLING_SECRET_KEY,
+      baseUrl: e.KLING_BASE_URL.replace(/\/+$/, ""),
+      mode: e.KLING_MODE,
+      sendImagesAs: e.KLING_SEND_IMAGES_AS,
+      maxConcurrency: e.KLING_MAX_CONCURRENCY,
+    },
+    fal: { key: e.FAL_KEY, queueUrl: e.FAL_QUEUE_URL.replace(/\/+$/, ""), maxConcurrency: e.FAL_MAX_CONCURRENCY },
+    providerRequestTimeoutMs: e.PROVIDER_REQUEST_TIMEOUT_SECONDS * 1000,
+    providerAllowInsecureUrls: e.PROVIDER_ALLOW_INSECURE_URLS,
+    circuitBreaker: { threshold: e.CIRCUIT_BREAKER_THRESHOLD, cooldownMs: e.CIRCUIT_BREAKER_COOLDOWN_SECONDS * 1000 },
+    maxResultBytes: e.MAX_RESULT_BYTES,
     webhooks: {
       allowInsecureUrls: e.WEBHOOK_ALLOW_INSECURE_URLS,
       retryScheduleMs: e.WEBHOOK_RETRY_SCHEDULE_MS,

@@ -25,8 +25,9 @@ import { IdempotencyStore } from "./http/idempotency.js";
 import { RateLimits } from "./http/rate-limit.js";
 import { createLogger } from "./logger.js";
 import { INSECURE, type LookupFn, STRICT } from "./net/url-guard.js";
-import type { Provider } from "./providers/provider.js";
-import { SimulatedProvider } from "./providers/simulated/simulated-provider.js";
+import { buildProviders, providerCaps } from "./providers/build.js";
+import { CallbackTokens, KLING_CALLBACK_PREFIX } from "./providers/callbacks.js";
+import { ProviderRouter } from "./providers/router.js";
 import { TableQueue } from "./queue/table-queue.js";
 import { FsStorage } from "./storage/fs.js";
 import { UrlSigner } from "./storage/signed-urls.js";
@@ -64,26 +65,6 @@ export async function openStore(config: Config, opts: { migrate?: boolean } = {}
   return store;
 }
 
-function buildProviders(config: Config, clock: Clock): Map<string, Provider> {
-  const providers = new Map<string, Provider>();
-  for (const name of config.providers) {
-    if (name === "simulated") {
-      providers.set(
-        name,
-        new SimulatedProvider({
-          workDir: join(config.dataDir, "simulator"),
-          ffmpegPath: config.simulator.ffmpegPath ?? ffmpegInstaller.path,
-          sizes: config.simulator.sizes,
-          fps: config.simulator.fps,
-          renderConcurrency: config.simulator.renderConcurrency,
-          now: () => clock.now().getTime(),
-        }),
-      );
-    }
-  }
-  return providers;
-}
-
 export async function startServer(
   config: Config,
   opts: {
@@ -115,8 +96,22 @@ export async function startServer(
   const idempotency = new IdempotencyStore(db, clock);
   const accounts = new AccountService(db, clock);
   const generations = new GenerationService({ db, clock, queue, signer, idempotency });
-  const providers = buildProviders(config, clock);
   const ffmpegPath = config.simulator.ffmpegPath ?? ffmpegInstaller.path;
+  const callbackTokens = new CallbackTokens(
+    createHmac("sha256", signingSecret).update("callbacks").digest("base64url"),
+  );
+  const providers = buildProviders(config, {
+    clock,
+    ffmpegPath,
+    klingCallbackUrl: (taskId) => `${baseUrl}${KLING_CALLBACK_PREFIX}${callbackTokens.issue(taskId)}`,
+  });
+  const router = new ProviderRouter(db, {
+    chain: config.providers,
+    providers,
+    maxConcurrency: providerCaps(config),
+    breaker: config.circuitBreaker,
+    now: () => clock.now().getTime(),
+  });
   const tokens = new DurationTokens(createHmac("sha256", signingSecret).update("duration-tokens").digest("base64url"));
   const files = new FileService({
     db,
@@ -135,6 +130,11 @@ export async function startServer(
     );
   }
 
+  if (config.providerAllowInsecureUrls) {
+    log.warn(
+      "PROVIDER_ALLOW_INSECURE_URLS is on: results may be fetched from http and private addresses (development only)",
+    );
+  }
   const webhookGuard = config.webhooks.allowInsecureUrls ? INSECURE : STRICT;
   if (config.webhooks.allowInsecureUrls) {
     log.warn("WEBHOOK_ALLOW_INSECURE_URLS is on: webhooks may target http and private addresses (development only)");
@@ -167,10 +167,14 @@ export async function startServer(
       storage,
       signer,
       log: log.child({ component: "worker" }),
-      providers,
-      chain: config.providers,
-      taskTimeoutMs: config.worker.taskTimeoutMs,
+      router,
+      taskDeadlineMs: config.worker.taskDeadlineMs,
       resultRetentionMs: config.resultRetentionMs,
+      mirror: {
+        guard: config.providerAllowInsecureUrls ? INSECURE : STRICT,
+        maxBytes: config.maxResultBytes,
+        timeoutMs: Math.max(120_000, config.providerRequestTimeoutMs),
+      },
       onTerminal: (trx, row) =>
         recordTaskEvent(trx, { clock, queue }, row.account_id, serializeTask(row, signer, clock.now())),
     });
@@ -186,6 +190,11 @@ export async function startServer(
     generations,
     files,
     webhooks,
+    callbacks: {
+      tokens: callbackTokens,
+      // The body of a callback is never trusted: it only makes the task's poll due now.
+      onHint: (taskId: string) => queue.runNow(db, `poll:${taskId}`),
+    },
     idempotency,
     references,
     storage,

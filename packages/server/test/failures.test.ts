@@ -227,10 +227,10 @@ describe("failures with the default task timeout", () => {
   });
 });
 
-describe("failures with TASK_TIMEOUT_SECONDS=1", () => {
+describe("failures with TASK_DEADLINE=1s", () => {
   let t: TestServer;
   beforeAll(async () => {
-    t = await startTestServer({ RATE_LIMIT_READ_PER_MIN: "0", TASK_TIMEOUT_SECONDS: "1" });
+    t = await startTestServer({ RATE_LIMIT_READ_PER_MIN: "0", TASK_DEADLINE: "1s" });
   });
   afterAll(() => t?.close());
 

@@ -72,6 +72,8 @@ export class GenerationService {
       error_reason: null,
       error_message: null,
       error_detail: null,
+      submit_state: null,
+      upstream_details: null,
       result_expires_at: null,
       result_purged_at: null,
       created_at: now,

@@ -1,18 +1,14 @@
 /**
  * The worker's side of a task: three short, idempotent jobs.
- *   submit   -> call the upstream once, store its id (queued -> processing), schedule a poll
- *   poll     -> ask the upstream; reschedule with backoff, or schedule finalize
- *   finalize -> copy the media into our storage, probe it, commit succeeded/failed with credits
+ *   submit   -> pick a provider (order, circuit breakers, concurrency caps), call it once, store
+ *               its id (queued -> processing), schedule a poll
+ *   poll     -> ask the provider; reschedule with backoff, or schedule finalize
+ *   finalize -> mirror the media into our storage, probe it, commit succeeded/failed with credits
  * Every job re-reads the task first, so running one twice (at-least-once delivery) is harmless.
+ * Failover happens only before an upstream accepted the task, and never for content_rejected.
  */
-import { createWriteStream } from "node:fs";
-import { mkdtemp, rm } from "node:fs/promises";
-import { tmpdir } from "node:os";
-import { join } from "node:path";
-import { Readable } from "node:stream";
-import { pipeline } from "node:stream/promises";
 import type { Logger } from "pino";
-import { probeMp4 } from "../media/mp4-probe.js";
+import type { GuardOptions } from "../net/url-guard.js";
 import {
   type FailureReason,
   type Provider,
@@ -21,14 +17,15 @@ import {
   type ProviderReference,
   type ProviderTask,
 } from "../providers/provider.js";
-import type { JobHandler, Queue } from "../queue/queue.js";
+import type { ProviderRouter } from "../providers/router.js";
+import type { JobHandler, JobResult, Queue } from "../queue/queue.js";
 import type { UrlSigner } from "../storage/signed-urls.js";
 import type { Storage } from "../storage/storage.js";
 import type { Db } from "../store/db.js";
 import type { TasksTable } from "../store/schema.js";
 import { addMs, type Clock } from "../util/clock.js";
+import { MediaRejected, mirrorResult } from "./mirror.js";
 import type { StoredReference } from "./references.js";
-import type { StoredResult } from "./serialize.js";
 import { SUBMIT_JOB } from "./service.js";
 import { failTask, type OnTerminal, succeedTask } from "./transitions.js";
 
@@ -36,8 +33,18 @@ export const POLL_JOB = "generation.poll";
 export const FINALIZE_JOB = "generation.finalize";
 
 type FinalizePayload =
-  | { taskId: string; outcome: "succeeded"; media: ProviderMedia[] }
+  | { taskId: string; outcome: "succeeded"; media: ProviderMedia[]; details?: Record<string, string> }
   | { taskId: string; outcome: "failed"; reason: FailureReason; message: string };
+
+/** Per-task memory of submit attempts (tasks.submit_state). */
+interface SubmitState {
+  /** Providers that refused this task for good (it may go to the next one). */
+  refused: string[];
+  /** A provider a submit was sent to without a clear answer: it may hold the task. */
+  uncertain?: string;
+  lastError?: string;
+  lastReason?: FailureReason;
+}
 
 export interface GenerationWorkerDeps {
   db: Db;
@@ -46,16 +53,17 @@ export interface GenerationWorkerDeps {
   storage: Storage;
   signer: UrlSigner;
   log: Logger;
-  providers: Map<string, Provider>;
-  /** Provider names in the order submit tries them. */
-  chain: string[];
-  taskTimeoutMs: number;
+  router: ProviderRouter;
+  taskDeadlineMs: number;
   resultRetentionMs: number;
+  mirror: { guard: GuardOptions; maxBytes: number; timeoutMs: number };
   /** Called inside the transaction that makes a task terminal (records webhook events). */
   onTerminal?: OnTerminal;
   /** Delay before the first poll and the cap of the poll backoff. */
   pollIntervalMs?: { first: number; max: number };
 }
+
+const SATURATED_RETRY_MS = 2000;
 
 export class GenerationWorker {
   private readonly onTerminal: OnTerminal | undefined;
@@ -68,16 +76,7 @@ export class GenerationWorker {
     const failOnExhaustion = (stage: string) => async (payload: Record<string, unknown>, error: unknown) => {
       const message = error instanceof Error ? error.message : String(error);
       this.deps.log.error({ taskId: payload.taskId, stage, err: error }, "giving up on task");
-      await failTask(
-        this.deps.db,
-        this.deps.clock,
-        {
-          taskId: String(payload.taskId),
-          reason: "provider_error",
-          detail: `${stage} kept failing: ${message}`,
-        },
-        this.onTerminal,
-      );
+      await this.fail(String(payload.taskId), "provider_error", `${stage} kept failing: ${message}`);
     };
     return {
       [SUBMIT_JOB]: { run: (p) => this.submit(String(p.taskId)), exhausted: failOnExhaustion("submit") },
@@ -87,6 +86,10 @@ export class GenerationWorker {
         exhausted: failOnExhaustion("finalize"),
       },
     };
+  }
+
+  private fail(taskId: string, reason: FailureReason, detail: string): Promise<boolean> {
+    return failTask(this.deps.db, this.deps.clock, { taskId, reason, detail }, this.onTerminal);
   }
 
   private async loadTask(taskId: string): Promise<TasksTable | undefined> {
@@ -116,8 +119,21 @@ export class GenerationWorker {
     };
   }
 
-  async submit(taskId: string): Promise<undefined> {
-    const { db, clock, queue } = this.deps;
+  private pastDeadline(task: TasksTable): boolean {
+    return this.deps.clock.now().getTime() - Date.parse(task.created_at) > this.deps.taskDeadlineMs;
+  }
+
+  private async saveSubmitState(taskId: string, state: SubmitState): Promise<void> {
+    await this.deps.db
+      .updateTable("tasks")
+      .set({ submit_state: JSON.stringify(state) })
+      .where("id", "=", taskId)
+      .where("status", "=", "queued")
+      .execute();
+  }
+
+  async submit(taskId: string): Promise<JobResult> {
+    const { router, clock, log } = this.deps;
     const task = await this.loadTask(taskId);
     if (task?.status === "processing") {
       // Submitted before a crash: make sure its poll exists.
@@ -125,19 +141,115 @@ export class GenerationWorker {
       return;
     }
     if (task?.status !== "queued") return;
-    const providerName = this.deps.chain[0];
-    const provider = providerName ? this.deps.providers.get(providerName) : undefined;
-    if (!provider) throw new Error("no provider configured");
-    let upstreamId: string;
-    try {
-      ({ upstreamId } = await provider.submit(this.providerTask(task)));
-    } catch (error) {
-      if (error instanceof ProviderError && !error.retryable) {
-        await this.scheduleFinalize({ taskId, outcome: "failed", reason: error.reason, message: error.message });
-        return;
-      }
-      throw error;
+    if (this.pastDeadline(task)) {
+      await this.fail(taskId, "timeout", "no provider accepted the task before its deadline");
+      return;
     }
+    const state: SubmitState = task.submit_state ? (JSON.parse(task.submit_state) as SubmitState) : { refused: [] };
+    const providerTask = this.providerTask(task);
+
+    // A submit whose outcome is unknown (crash, timeout) may have been accepted: look before
+    // sending the task anywhere, so it is never running on two upstreams.
+    if (state.uncertain) {
+      const provider = router.provider(state.uncertain);
+      if (provider?.findSubmitted) {
+        try {
+          const found = await provider.findSubmitted(providerTask);
+          if (found) return this.accepted(taskId, provider, found.upstreamId);
+        } catch (error) {
+          log.warn({ taskId, provider: provider.name, err: error }, "could not check for an earlier submit");
+          return { retryAt: addMs(clock.now(), SATURATED_RETRY_MS) };
+        }
+        state.uncertain = undefined;
+      }
+    }
+
+    // Without a way to check, an uncertain provider is retried itself rather than bypassed.
+    const candidates = state.uncertain
+      ? [state.uncertain]
+      : router.chain.filter((name) => !state.refused.includes(name));
+    if (candidates.length === 0) {
+      await this.fail(
+        taskId,
+        state.lastReason ?? "provider_error",
+        `every provider refused the task: ${state.lastError}`,
+      );
+      return;
+    }
+
+    let waitMs: number | undefined;
+    for (const name of candidates) {
+      const provider = router.provider(name);
+      if (!provider) continue;
+      const availability = await router.availability(name);
+      if (availability !== "available") {
+        waitMs = Math.min(waitMs ?? SATURATED_RETRY_MS, SATURATED_RETRY_MS);
+        continue;
+      }
+      // Written before the call: if we die while it is in flight, the next run checks first.
+      await this.saveSubmitState(taskId, { ...state, uncertain: name });
+      try {
+        const { upstreamId } = await provider.submit(providerTask);
+        router.breaker(name).recordSuccess();
+        return this.accepted(taskId, provider, upstreamId);
+      } catch (error) {
+        const failure =
+          error instanceof ProviderError
+            ? error
+            : new ProviderError(error instanceof Error ? error.message : String(error), {
+                retryable: true,
+                maybeAccepted: true,
+              });
+        state.lastError = `${name}: ${failure.message}`.slice(0, 500);
+        if (failure.reason === "content_rejected") {
+          // The same input would be rejected anywhere: no failover.
+          await this.fail(taskId, "content_rejected", state.lastError);
+          return;
+        }
+        if (failure.saturated) {
+          router.breaker(name).recordNeutral();
+          await this.saveSubmitState(taskId, { ...state, uncertain: undefined });
+          waitMs = Math.min(waitMs ?? Number.POSITIVE_INFINITY, Math.max(1000, failure.retryAfterMs ?? 1000));
+          continue;
+        }
+        if (failure.retryable) {
+          router.breaker(name).recordFailure();
+          if (failure.maybeAccepted) {
+            // Keep `uncertain`: the next run checks (or retries) this provider before any other.
+            await this.saveSubmitState(taskId, { ...state, uncertain: name });
+            log.warn(
+              { taskId, provider: name, err: failure.message },
+              "submit outcome unknown; will check before retrying",
+            );
+            return { retryAt: addMs(clock.now(), Math.max(1000, failure.retryAfterMs ?? 1000)) };
+          }
+          await this.saveSubmitState(taskId, { ...state, uncertain: undefined });
+          waitMs = Math.min(waitMs ?? Number.POSITIVE_INFINITY, Math.max(1000, failure.retryAfterMs ?? 1000));
+          continue; // the next provider may take it now
+        }
+        // Final for this provider (bad credentials, no balance, invalid parameters…): fail over.
+        router.breaker(name).recordNeutral();
+        state.refused.push(name);
+        state.uncertain = undefined;
+        state.lastReason = failure.reason;
+        await this.saveSubmitState(taskId, state);
+        log.warn({ taskId, provider: name, err: failure.message }, "provider refused the task");
+      }
+    }
+    if (waitMs !== undefined) {
+      // Saturated, open circuits or passing failures: the task stays queued and tries again.
+      return { retryAt: addMs(clock.now(), waitMs) };
+    }
+    await this.fail(
+      taskId,
+      state.lastReason ?? "provider_error",
+      `every provider refused the task: ${state.lastError}`,
+    );
+    return;
+  }
+
+  private async accepted(taskId: string, provider: Provider, upstreamId: string): Promise<JobResult> {
+    const { db, clock, queue } = this.deps;
     await db.transaction().execute(async (trx) => {
       const now = clock.now().toISOString();
       const updated = await trx
@@ -146,6 +258,7 @@ export class GenerationWorker {
           status: "processing",
           provider: provider.name,
           upstream_id: upstreamId,
+          submit_state: null,
           started_at: now,
           updated_at: now,
         })
@@ -157,25 +270,30 @@ export class GenerationWorker {
       }
     });
     queue.notify();
-    return undefined;
+    return;
   }
 
-  async poll(taskId: string): Promise<undefined | { retryAt: Date }> {
-    const { clock } = this.deps;
+  async poll(taskId: string): Promise<JobResult> {
+    const { clock, router } = this.deps;
     const task = await this.loadTask(taskId);
     if (task?.status !== "processing" || !task.upstream_id || !task.provider) return;
-    const provider = this.deps.providers.get(task.provider);
+    const provider = router.provider(task.provider);
     if (!provider) throw new Error(`provider ${task.provider} is not configured in this process`);
-    const startedAt = new Date(task.started_at ?? task.created_at);
-    if (clock.now().getTime() - startedAt.getTime() > this.deps.taskTimeoutMs) {
+    if (this.pastDeadline(task)) {
+      // The upstream id stays on the task, so an operator can still recover a late result.
       await this.scheduleFinalize({
         taskId,
         outcome: "failed",
         reason: "timeout",
-        message: "The generation did not finish in time.",
+        message: `not finished by ${provider.name} before the deadline (upstream id ${task.upstream_id})`,
       });
       return;
     }
+    const startedAt = new Date(task.started_at ?? task.created_at);
+    const max = this.deps.pollIntervalMs?.max ?? 15_000;
+    const elapsed = clock.now().getTime() - startedAt.getTime();
+    // Poll often at first, then back off towards `max`.
+    const backoff = Math.min(max, Math.max(200, elapsed / 10));
     let result: Awaited<ReturnType<Provider["poll"]>>;
     try {
       result = await provider.poll(task.upstream_id, this.providerTask(task));
@@ -184,24 +302,28 @@ export class GenerationWorker {
         await this.scheduleFinalize({ taskId, outcome: "failed", reason: error.reason, message: error.message });
         return;
       }
-      throw error;
+      // A passing upstream problem: keep polling until the deadline decides.
+      this.deps.log.warn({ taskId, provider: provider.name, err: error }, "poll failed; will retry");
+      const hint = error instanceof ProviderError ? (error.retryAfterMs ?? 0) : 0;
+      return { retryAt: addMs(clock.now(), Math.max(1000, hint, backoff)) };
     }
     if (result.state === "pending") {
-      const max = this.deps.pollIntervalMs?.max ?? 5000;
-      const elapsed = clock.now().getTime() - startedAt.getTime();
-      // Poll often at first, then back off towards `max`.
-      const backoff = Math.min(max, Math.max(200, elapsed / 10));
       return { retryAt: addMs(clock.now(), Math.min(max, result.retryAfterMs ?? backoff)) };
     }
     if (result.state === "failed") {
       await this.scheduleFinalize({ taskId, outcome: "failed", reason: result.reason, message: result.message });
     } else {
-      await this.scheduleFinalize({ taskId, outcome: "succeeded", media: result.media });
+      await this.scheduleFinalize({
+        taskId,
+        outcome: "succeeded",
+        media: result.media,
+        ...(result.details ? { details: result.details } : {}),
+      });
     }
     return;
   }
 
-  async finalize(payload: FinalizePayload): Promise<undefined> {
+  async finalize(payload: FinalizePayload): Promise<JobResult> {
     const { db, clock, log } = this.deps;
     const task = await this.loadTask(payload.taskId);
     if (!task) return;
@@ -211,66 +333,39 @@ export class GenerationWorker {
       return;
     }
     if (payload.outcome === "failed") {
-      const changed = await failTask(
-        db,
-        clock,
-        { taskId: task.id, reason: payload.reason, detail: payload.message },
-        this.onTerminal,
-      );
-      if (changed) {
+      const changed = await this.fail(task.id, payload.reason, payload.message);
+      if (changed)
         log.info({ taskId: task.id, reason: payload.reason, detail: payload.message }, "task failed and was refunded");
-      }
     } else {
-      const result = await this.storeResult(task, payload.media);
+      let result: Awaited<ReturnType<typeof mirrorResult>>;
+      try {
+        result = await mirrorResult(task.id, payload.media, {
+          storage: this.deps.storage,
+          clock,
+          retentionMs: this.deps.resultRetentionMs,
+          ...this.deps.mirror,
+        });
+      } catch (error) {
+        if (!(error instanceof MediaRejected)) throw error;
+        await this.fail(task.id, "provider_error", error.message);
+        return;
+      }
+      if (payload.details) {
+        await db
+          .updateTable("tasks")
+          .set({ upstream_details: JSON.stringify(payload.details) })
+          .where("id", "=", task.id)
+          .execute();
+      }
       const changed = await succeedTask(db, clock, { taskId: task.id, result }, this.onTerminal);
-      if (changed) log.info({ taskId: task.id }, "task succeeded");
+      if (changed) log.info({ taskId: task.id, provider: task.provider }, "task succeeded");
     }
     await this.releaseUpstream(task);
     return;
   }
 
-  private async storeResult(task: TasksTable, media: ProviderMedia[]): Promise<StoredResult> {
-    const stored: StoredResult["media"] = [];
-    for (const [index, item] of media.entries()) {
-      const { path, cleanup } = await this.localCopy(item);
-      try {
-        const info = await probeMp4(path);
-        const key = `results/${task.id}/${index === 0 ? "video" : `video-${index}`}.mp4`;
-        const object = await this.deps.storage.putFile(key, path);
-        stored.push({
-          key,
-          mime_type: item.mimeType,
-          width: info.width,
-          height: info.height,
-          duration_seconds: info.durationSeconds,
-          has_audio: info.hasAudio,
-          size_bytes: object.size,
-          sha256: object.sha256,
-        });
-      } finally {
-        await cleanup();
-      }
-    }
-    if (stored.length === 0) throw new Error("the provider reported success without any media");
-    return { media: stored, expires_at: addMs(this.deps.clock.now(), this.deps.resultRetentionMs).toISOString() };
-  }
-
-  /** A local file for the media: the provider's own file, or a download of its URL. */
-  private async localCopy(media: ProviderMedia): Promise<{ path: string; cleanup: () => Promise<void> }> {
-    if (media.kind === "file") return { path: media.path, cleanup: async () => {} };
-    const dir = await mkdtemp(join(tmpdir(), "framegate-dl-"));
-    const path = join(dir, "media");
-    const response = await fetch(media.url, { redirect: "follow", signal: AbortSignal.timeout(120_000) });
-    if (!response.ok || !response.body) throw new Error(`media download failed with HTTP ${response.status}`);
-    await pipeline(
-      Readable.fromWeb(response.body as import("node:stream/web").ReadableStream),
-      createWriteStream(path),
-    );
-    return { path, cleanup: () => rm(dir, { recursive: true, force: true }) };
-  }
-
   private async releaseUpstream(task: TasksTable): Promise<void> {
-    const provider = task.provider ? this.deps.providers.get(task.provider) : undefined;
+    const provider = task.provider ? this.deps.router.provider(task.provider) : undefined;
     if (!provider?.release || !task.upstream_id) return;
     try {
       await provider.release(task.upstream_id);

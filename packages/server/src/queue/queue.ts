@@ -33,6 +33,8 @@ export interface Queue {
   enqueue(db: Executor, job: NewJob): Promise<void>;
   /** Starts `concurrency` runners that claim due jobs. */
   start(handlers: Record<string, JobHandler>, concurrency: number): void;
+  /** Makes the pending job with this key due now (no-op when none is pending or it is running). */
+  runNow(db: Executor, key: string): Promise<void>;
   /** Wakes idle runners (a job was just added in this process). */
   notify(): void;
   /** Stops claiming, waits up to graceMs for running jobs, then aborts and releases the rest. */

@@ -55,6 +55,16 @@ export class TableQueue implements Queue {
       .execute();
   }
 
+  async runNow(db: Executor, key: string): Promise<void> {
+    await db
+      .updateTable("jobs")
+      .set({ run_at: this.clock.now().toISOString() })
+      .where("job_key", "=", key)
+      .where("locked_by", "is", null)
+      .execute();
+    this.notify();
+  }
+
   notify(): void {
     for (const resolve of this.wake.splice(0)) resolve();
   }

@@ -241,6 +241,14 @@ const migrations: Record<string, Migration> = {
         .execute();
     },
   },
+  "0004_upstreams": {
+    async up(db: Kysely<unknown>) {
+      // Which providers a submit was tried on, and how it ended: drives failover and recovery.
+      await db.schema.alterTable("tasks").addColumn("submit_state", "text").execute();
+      // Operator-visible facts of the upstream run (e.g. Kling's final_unit_deduction).
+      await db.schema.alterTable("tasks").addColumn("upstream_details", "text").execute();
+    },
+  },
 };
 
 function sqlNonNegative(column: string) {

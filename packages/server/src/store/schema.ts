@@ -54,6 +54,8 @@ export interface TasksTable {
   /** Provider-side detail of a failure; operator-visible only. */
   error_detail: string | null;
   /** End of the result's retention; its media are deleted after it (result_purged_at). */
+  submit_state: string | null;
+  upstream_details: string | null;
   result_expires_at: string | null;
   result_purged_at: string | null;
   created_at: string;

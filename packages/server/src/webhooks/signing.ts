@@ -57,7 +57,8 @@ export class SecretBox {
   open(sealed: string): string {
     const [version, iv, tag, data] = sealed.split(".");
     if (version !== "v1" || !iv || !tag || data === undefined) throw new Error("unreadable sealed secret");
-    const decipher = createDecipheriv("aes-256-gcm", this.key, Buffer.from(iv, "base64url"));
+    // A fixed tag length: without it GCM also accepts a truncated (e.g. 4-byte) tag, which is forgeable.
+    const decipher = createDecipheriv("aes-256-gcm", this.key, Buffer.from(iv, "base64url"), { authTagLength: 16 });
     decipher.setAuthTag(Buffer.from(tag, "base64url"));
     return Buffer.concat([decipher.update(Buffer.from(data, "base64url")), decipher.final()]).toString("utf8");
   }

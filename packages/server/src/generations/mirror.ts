@@ -1,0 +1,99 @@
+/**
+ * Result mirroring: the upstream's video is streamed into our storage (size-limited), checked to
+ * be an MP4 and probed, before the task may become `succeeded`. Upstream URLs are never exposed.
+ */
+import { createWriteStream } from "node:fs";
+import { mkdtemp, rm } from "node:fs/promises";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
+import { pipeline } from "node:stream/promises";
+import { probeMp4 } from "../media/mp4-probe.js";
+import { OutboundError, safeFetch } from "../net/safe-fetch.js";
+import type { GuardOptions } from "../net/url-guard.js";
+import type { ProviderMedia } from "../providers/provider.js";
+import type { Storage } from "../storage/storage.js";
+import { addMs, type Clock } from "../util/clock.js";
+import type { StoredResult } from "./serialize.js";
+
+export interface MirrorOptions {
+  storage: Storage;
+  clock: Clock;
+  guard: GuardOptions;
+  maxBytes: number;
+  timeoutMs: number;
+  retentionMs: number;
+}
+
+/** The media cannot be mirrored and never will be (404, HTML instead of video, too large). */
+export class MediaRejected extends Error {
+  override name = "MediaRejected";
+}
+
+export async function mirrorResult(taskId: string, media: ProviderMedia[], opts: MirrorOptions): Promise<StoredResult> {
+  const stored: StoredResult["media"] = [];
+  for (const [index, item] of media.entries()) {
+    const { path, cleanup } = await localCopy(item, opts);
+    try {
+      let info: Awaited<ReturnType<typeof probeMp4>>;
+      try {
+        info = await probeMp4(path);
+      } catch (error) {
+        throw new MediaRejected(`the upstream result is not a playable MP4 (${(error as Error).message})`);
+      }
+      if (info.width <= 0 || info.height <= 0 || !(info.durationSeconds > 0)) {
+        throw new MediaRejected("the upstream result has no video track");
+      }
+      const key = `results/${taskId}/${index === 0 ? "video" : `video-${index}`}.mp4`;
+      const object = await opts.storage.putFile(key, path);
+      stored.push({
+        key,
+        mime_type: "video/mp4",
+        width: info.width,
+        height: info.height,
+        duration_seconds: info.durationSeconds,
+        has_audio: info.hasAudio,
+        size_bytes: object.size,
+        sha256: object.sha256,
+      });
+    } finally {
+      await cleanup();
+    }
+  }
+  if (stored.length === 0) throw new MediaRejected("the provider reported success without any media");
+  return { media: stored, expires_at: addMs(opts.clock.now(), opts.retentionMs).toISOString() };
+}
+
+/** A local file for the media: the provider's own file, or a guarded download of its URL. */
+async function localCopy(
+  media: ProviderMedia,
+  opts: MirrorOptions,
+): Promise<{ path: string; cleanup: () => Promise<void> }> {
+  if (media.kind === "file") return { path: media.path, cleanup: async () => {} };
+  const dir = await mkdtemp(join(tmpdir(), "framegate-result-"));
+  const cleanup = () => rm(dir, { recursive: true, force: true });
+  const path = join(dir, "media.mp4");
+  try {
+    const response = await safeFetch(media.url, {
+      ...opts.guard,
+      maxBytes: opts.maxBytes,
+      timeoutMs: opts.timeoutMs,
+      maxRedirects: 3,
+    });
+    if (response.status >= 400 && response.status < 500) {
+      response.body.resume();
+      throw new MediaRejected(`the upstream result URL answered HTTP ${response.status}`);
+    }
+    if (response.status !== 200) {
+      response.body.resume();
+      throw new Error(`the upstream result URL answered HTTP ${response.status}`);
+    }
+    await pipeline(response.body, createWriteStream(path));
+    return { path, cleanup };
+  } catch (error) {
+    await cleanup();
+    if (error instanceof OutboundError && (error.kind === "too_large" || error.kind === "blocked")) {
+      throw new MediaRejected(`the upstream result could not be mirrored: ${error.message}`);
+    }
+    throw error;
+  }
+}

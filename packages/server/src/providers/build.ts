@@ -1,0 +1,37 @@
+/** Builds the configured providers (PROVIDERS, in order) with their settings. */
+import { join } from "node:path";
+import type { Config } from "../config.js";
+import type { Clock } from "../util/clock.js";
+import type { Provider } from "./provider.js";
+import { SimulatedProvider } from "./simulated/simulated-provider.js";
+
+export function buildProviders(
+  config: Config,
+  deps: { clock: Clock; ffmpegPath: string; klingCallbackUrl: (taskId: string) => string },
+): Map<string, Provider> {
+  const providers = new Map<string, Provider>();
+  const now = () => deps.clock.now().getTime();
+  for (const name of config.providers) {
+    if (name === "simulated") {
+      providers.set(
+        name,
+        new SimulatedProvider({
+          workDir: join(config.dataDir, "simulator"),
+          ffmpegPath: deps.ffmpegPath,
+          sizes: config.simulator.sizes,
+          fps: config.simulator.fps,
+          renderConcurrency: config.simulator.renderConcurrency,
+          now,
+        }),
+      );
+    } else {
+      throw new Error(`provider ${name} is not built into this version yet`);
+    }
+  }
+  return providers;
+}
+
+/** Concurrency caps per provider name (the simulator has none). */
+export function providerCaps(config: Config): Record<string, number | undefined> {
+  return { kling: config.kling.maxConcurrency, fal: config.fal.maxConcurrency };
+}

@@ -1,0 +1,48 @@
+/**
+ * One breaker per provider, in memory: it opens after `threshold` consecutive retryable failures,
+ * lets one trial call through after `cooldownMs` (half-open), and closes on a success.
+ */
+export type BreakerState = "closed" | "open" | "half_open";
+
+export class CircuitBreaker {
+  private failures = 0;
+  private openedAt: number | undefined;
+  private trialInFlight = false;
+
+  constructor(
+    private readonly threshold: number,
+    private readonly cooldownMs: number,
+    private readonly now: () => number,
+  ) {}
+
+  state(): BreakerState {
+    if (this.openedAt === undefined) return "closed";
+    return this.now() - this.openedAt >= this.cooldownMs ? "half_open" : "open";
+  }
+
+  /** Whether a call may go through now; in half-open state only one trial at a time. */
+  tryAcquire(): boolean {
+    const state = this.state();
+    if (state === "closed") return true;
+    if (state === "open" || this.trialInFlight) return false;
+    this.trialInFlight = true;
+    return true;
+  }
+
+  recordSuccess(): void {
+    this.failures = 0;
+    this.openedAt = undefined;
+    this.trialInFlight = false;
+  }
+
+  recordFailure(): void {
+    this.failures++;
+    if (this.trialInFlight || this.failures >= this.threshold) this.openedAt = this.now();
+    this.trialInFlight = false;
+  }
+
+  /** A call that ended without saying anything about the provider's health (e.g. saturation). */
+  recordNeutral(): void {
+    this.trialInFlight = false;
+  }
+}

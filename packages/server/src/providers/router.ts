@@ -1,0 +1,60 @@
+/**
+ * Picks providers for a task in the configured order, skipping those whose circuit is open and
+ * those at their concurrency cap (counted from the store, so it holds across processes).
+ */
+import type { Db } from "../store/db.js";
+import { CircuitBreaker } from "./circuit-breaker.js";
+import type { Provider } from "./provider.js";
+
+export interface RouterOptions {
+  chain: string[];
+  providers: Map<string, Provider>;
+  /** Max tasks in `processing` per provider; absent = unlimited. */
+  maxConcurrency: Record<string, number | undefined>;
+  breaker: { threshold: number; cooldownMs: number };
+  now: () => number;
+}
+
+export type Availability = "available" | "open_circuit" | "saturated";
+
+export class ProviderRouter {
+  private readonly breakers = new Map<string, CircuitBreaker>();
+
+  constructor(
+    private readonly db: Db,
+    private readonly opts: RouterOptions,
+  ) {
+    for (const name of opts.chain) {
+      this.breakers.set(name, new CircuitBreaker(opts.breaker.threshold, opts.breaker.cooldownMs, opts.now));
+    }
+  }
+
+  get chain(): readonly string[] {
+    return this.opts.chain;
+  }
+
+  provider(name: string): Provider | undefined {
+    return this.opts.providers.get(name);
+  }
+
+  breaker(name: string): CircuitBreaker {
+    const breaker = this.breakers.get(name);
+    if (!breaker) throw new Error(`no circuit breaker for provider ${name}`);
+    return breaker;
+  }
+
+  /** Whether a submit to `name` may be tried now; takes the half-open trial slot when it says yes. */
+  async availability(name: string): Promise<Availability> {
+    const cap = this.opts.maxConcurrency[name];
+    if (cap !== undefined) {
+      const row = await this.db
+        .selectFrom("tasks")
+        .select((eb) => eb.fn.countAll<number>().as("n"))
+        .where("status", "=", "processing")
+        .where("provider", "=", name)
+        .executeTakeFirstOrThrow();
+      if (Number(row.n) >= cap) return "saturated";
+    }
+    return this.breaker(name).tryAcquire() ? "available" : "open_circuit";
+  }
+}
