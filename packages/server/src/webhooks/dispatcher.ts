@@ -78,7 +78,9 @@ export class WebhookDispatcher {
         headers,
         body: event.payload,
         maxRedirects: 0,
-        maxBytes: 64 * 1024,
+        // No cap on the declared size: only the first 1 KiB is read (readSnippet), and a 2xx with a
+        // large body is still a success (a Content-Length over a cap would make safeFetch throw).
+        maxBytes: Number.MAX_SAFE_INTEGER,
         timeoutMs: this.opts.timeoutMs,
         ...(this.opts.lookup ? { lookup: this.opts.lookup } : {}),
       });
@@ -92,11 +94,21 @@ export class WebhookDispatcher {
     }
     const durationMs = clock.now().getTime() - started.getTime();
     const succeeded = error === null;
-    const retryDelay = succeeded ? undefined : this.opts.retryScheduleMs[attempt - 1];
-    const nextAttemptAt = retryDelay === undefined ? null : addMs(clock.now(), jitter(retryDelay));
-
     const nowIso = clock.now().toISOString();
-    await db.transaction().execute(async (trx) => {
+
+    const nextAttemptAt = await db.transaction().execute(async (trx) => {
+      // The failure window as it is now, not as it was before the request: a success committed
+      // meanwhile (another delivery to this endpoint) has closed the old one.
+      const current = await trx
+        .selectFrom("webhook_endpoints")
+        .select("failing_since")
+        .where("id", "=", endpointId)
+        .executeTakeFirst();
+      const failingSince = current?.failing_since ?? nowIso;
+      const disable = !succeeded && Date.parse(nowIso) - Date.parse(failingSince) >= this.opts.autoDisableAfterMs;
+      // An attempt that disables the endpoint schedules (and logs) no further attempt.
+      const retryDelay = succeeded || disable ? undefined : this.opts.retryScheduleMs[attempt - 1];
+      const next = retryDelay === undefined ? null : addMs(new Date(nowIso), jitter(retryDelay));
       await trx
         .insertInto("webhook_deliveries")
         .values({
@@ -109,7 +121,7 @@ export class WebhookDispatcher {
           duration_ms: durationMs,
           error,
           response_body: body,
-          next_attempt_at: nextAttemptAt?.toISOString() ?? null,
+          next_attempt_at: next?.toISOString() ?? null,
           created_at: nowIso,
         })
         .execute();
@@ -119,10 +131,8 @@ export class WebhookDispatcher {
           .set({ last_success_at: nowIso, failure_count: 0, failing_since: null })
           .where("id", "=", endpointId)
           .execute();
-        return;
+        return next;
       }
-      const failingSince = endpoint.failing_since ?? nowIso;
-      const disable = Date.parse(nowIso) - Date.parse(failingSince) >= this.opts.autoDisableAfterMs;
       await trx
         .updateTable("webhook_endpoints")
         .set({
@@ -136,6 +146,7 @@ export class WebhookDispatcher {
         .execute();
       if (disable)
         log.warn({ endpointId }, "webhook endpoint disabled after failing for the whole auto-disable period");
+      return next;
     });
     log.info({ eventId, endpointId, attempt, status, error, durationMs }, "webhook delivery attempt");
     return nextAttemptAt ? { retryAt: nextAttemptAt } : undefined;
