@@ -33,10 +33,22 @@ export class WebhookDispatcher {
   ) {}
 
   handler(): JobHandler {
-    return { run: (payload) => this.deliver(String(payload.eventId), String(payload.endpointId)) };
+    return {
+      run: (payload) =>
+        this.deliver(
+          String(payload.eventId),
+          String(payload.endpointId),
+          typeof payload.since === "string" ? payload.since : undefined,
+        ),
+    };
   }
 
-  async deliver(eventId: string, endpointId: string): Promise<JobResult> {
+  /**
+   * One attempt. Attempt numbers count every delivery of this event to this endpoint; the retry
+   * schedule counts only those since `since` (when this delivery job was queued), so a manual
+   * redelivery gets a full schedule of its own.
+   */
+  async deliver(eventId: string, endpointId: string, since?: string): Promise<JobResult> {
     const { db, clock, log } = this.deps;
     const event = await db.selectFrom("webhook_events").selectAll().where("id", "=", eventId).executeTakeFirst();
     const endpoint = await db
@@ -56,6 +68,19 @@ export class WebhookDispatcher {
       .where("endpoint_id", "=", endpointId)
       .executeTakeFirstOrThrow();
     const attempt = Number(previous.n) + 1;
+    const inThisRun = since
+      ? Number(
+          (
+            await db
+              .selectFrom("webhook_deliveries")
+              .select((eb) => eb.fn.countAll<number>().as("n"))
+              .where("event_id", "=", eventId)
+              .where("endpoint_id", "=", endpointId)
+              .where("created_at", ">=", since)
+              .executeTakeFirstOrThrow()
+          ).n,
+        ) + 1
+      : attempt;
 
     const started = clock.now();
     const headers = {
@@ -107,7 +132,7 @@ export class WebhookDispatcher {
       const failingSince = current?.failing_since ?? nowIso;
       const disable = !succeeded && Date.parse(nowIso) - Date.parse(failingSince) >= this.opts.autoDisableAfterMs;
       // An attempt that disables the endpoint schedules (and logs) no further attempt.
-      const retryDelay = succeeded || disable ? undefined : this.opts.retryScheduleMs[attempt - 1];
+      const retryDelay = succeeded || disable ? undefined : this.opts.retryScheduleMs[inThisRun - 1];
       const next = retryDelay === undefined ? null : addMs(new Date(nowIso), jitter(retryDelay));
       await trx
         .insertInto("webhook_deliveries")

@@ -25,10 +25,10 @@ export interface EventEnvelope {
   data: unknown;
 }
 
-export function deliveryJob(eventId: string, endpointId: string, generation = 0) {
+export function deliveryJob(eventId: string, endpointId: string, queuedAt: Date, generation = 0) {
   return {
     kind: DELIVER_JOB,
-    payload: { eventId, endpointId },
+    payload: { eventId, endpointId, since: queuedAt.toISOString() },
     // One pending delivery per (event, endpoint); a redelivery is a new generation of it.
     key: `whdel:${eventId}:${endpointId}:${generation}`,
     maxAttempts: 20,
@@ -90,6 +90,6 @@ export async function recordTaskEvent(
   const event = await insertEvent(db, deps.clock, { accountId, type, data: task, taskId: task.id });
   if (!event) return;
   for (const endpointId of await subscribedEndpoints(db, accountId, type)) {
-    await deps.queue.enqueue(db, deliveryJob(event.id, endpointId));
+    await deps.queue.enqueue(db, deliveryJob(event.id, endpointId, deps.clock.now()));
   }
 }

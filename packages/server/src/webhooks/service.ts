@@ -228,6 +228,11 @@ export class WebhookService {
   /** Sends a `webhook.test` event to this endpoint only. */
   async sendTest(accountId: string, id: string): Promise<EventEnvelope> {
     const endpoint = await this.find(accountId, id);
+    if (endpoint.status !== "active") {
+      throw new ApiError("validation_failed", "This endpoint is disabled; re-enable it (PATCH status active) first.", {
+        details: [{ path: "status", issue: "endpoint is disabled" }],
+      });
+    }
     const { db, clock, queue } = this.deps;
     const envelope = await db.transaction().execute(async (trx) => {
       const event = await insertEvent(trx, clock, {
@@ -237,7 +242,7 @@ export class WebhookService {
         data: { message: "This is a test event from Framegate.", endpoint_id: endpoint.id },
       });
       if (!event) throw new Error("test event not recorded");
-      await queue.enqueue(trx, deliveryJob(event.id, endpoint.id));
+      await queue.enqueue(trx, deliveryJob(event.id, endpoint.id, clock.now()));
       return JSON.parse(event.payload) as EventEnvelope;
     });
     queue.notify();
@@ -272,9 +277,11 @@ export class WebhookService {
     const endpointIds = event.endpoint_id
       ? (await this.find(accountId, event.endpoint_id)) && [event.endpoint_id]
       : await subscribedEndpoints(db, accountId, event.type as never);
-    const generation = this.deps.clock.now().getTime();
+    const now = this.deps.clock.now();
     await db.transaction().execute(async (trx) => {
-      for (const endpointId of endpointIds) await queue.enqueue(trx, deliveryJob(event.id, endpointId, generation));
+      for (const endpointId of endpointIds) {
+        await queue.enqueue(trx, deliveryJob(event.id, endpointId, now, now.getTime()));
+      }
     });
     queue.notify();
     return { event_id: event.id, endpoint_ids: endpointIds };
