@@ -2,6 +2,7 @@
 import { join } from "node:path";
 import type { Config } from "../config.js";
 import type { Clock } from "../util/clock.js";
+import { FalProvider } from "./fal/fal-provider.js";
 import type { Provider } from "./provider.js";
 import { SimulatedProvider } from "./simulated/simulated-provider.js";
 
@@ -21,6 +22,16 @@ export function buildProviders(
           sizes: config.simulator.sizes,
           fps: config.simulator.fps,
           renderConcurrency: config.simulator.renderConcurrency,
+          now,
+        }),
+      );
+    } else if (name === "fal") {
+      providers.set(
+        name,
+        new FalProvider({
+          key: config.fal.key ?? "",
+          queueUrl: config.fal.queueUrl,
+          requestTimeoutMs: config.providerRequestTimeoutMs,
           now,
         }),
       );
