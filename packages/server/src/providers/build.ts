@@ -3,6 +3,7 @@ import { join } from "node:path";
 import type { Config } from "../config.js";
 import type { Clock } from "../util/clock.js";
 import { FalProvider } from "./fal/fal-provider.js";
+import { KlingProvider } from "./kling/kling-provider.js";
 import type { Provider } from "./provider.js";
 import { SimulatedProvider } from "./simulated/simulated-provider.js";
 
@@ -22,6 +23,21 @@ export function buildProviders(
           sizes: config.simulator.sizes,
           fps: config.simulator.fps,
           renderConcurrency: config.simulator.renderConcurrency,
+          now,
+        }),
+      );
+    } else if (name === "kling") {
+      providers.set(
+        name,
+        new KlingProvider({
+          accessKey: config.kling.accessKey ?? "",
+          secretKey: config.kling.secretKey ?? "",
+          baseUrl: config.kling.baseUrl,
+          mode: config.kling.mode,
+          sendImagesAs: config.kling.sendImagesAs,
+          callbackUrl: deps.klingCallbackUrl,
+          requestTimeoutMs: config.providerRequestTimeoutMs,
+          ffmpegPath: deps.ffmpegPath,
           now,
         }),
       );

@@ -70,6 +70,28 @@ export const KLING_CODE_RULES: Readonly<Record<number, KlingCodeRule>> = {
   5002: serverSide("server timeout (backlog)", 5000),
 };
 
+/** A ProviderError built from a Kling answer, keeping the service code and HTTP status. */
+export class KlingApiError extends ProviderError {
+  readonly code: number | undefined;
+  readonly httpStatus: number;
+  /** Kling's own `message`, single-lined (for duplicate/lookup decisions, not for users). */
+  readonly upstreamMessage: string | undefined;
+  constructor(
+    message: string,
+    opts: ConstructorParameters<typeof ProviderError>[1] & {
+      code?: number | undefined;
+      httpStatus: number;
+      upstreamMessage?: string | undefined;
+    },
+  ) {
+    super(message, opts);
+    this.name = "KlingApiError";
+    this.code = opts.code;
+    this.httpStatus = opts.httpStatus;
+    this.upstreamMessage = opts.upstreamMessage;
+  }
+}
+
 /** Codes that mean "the JWT was refused": sign a fresh one and retry once. */
 export function isAuthCode(code: number | undefined): boolean {
   return code !== undefined && code >= 1000 && code <= 1004;
@@ -95,7 +117,7 @@ export interface KlingErrorInfo {
 }
 
 /** Maps an error response (a non-zero code, or a non-2xx without one) to a ProviderError. */
-export function errorFromResponse(info: KlingErrorInfo): ProviderError {
+export function errorFromResponse(info: KlingErrorInfo): KlingApiError {
   const { phase, httpStatus, code } = info;
   const rule = code !== undefined ? KLING_CODE_RULES[code] : undefined;
   const headerWait = parseRetryAfter(info.retryAfter);
@@ -109,10 +131,16 @@ export function errorFromResponse(info: KlingErrorInfo): ProviderError {
     info.requestId ? ` (request_id ${oneLine(info.requestId, 80)})` : "",
   ].join("");
   const message = `${label} on ${phase}${suffix}`;
+  const meta = {
+    code,
+    httpStatus,
+    upstreamMessage: info.message !== undefined ? oneLine(info.message) : undefined,
+  };
 
   if (rule) {
-    if (!rule.retryable) return new ProviderError(message, { retryable: false, reason: rule.reason });
-    return new ProviderError(message, {
+    if (!rule.retryable) return new KlingApiError(message, { ...meta, retryable: false, reason: rule.reason });
+    return new KlingApiError(message, {
+      ...meta,
       retryable: true,
       reason: rule.reason,
       saturated: rule.saturated ?? false,
@@ -121,16 +149,29 @@ export function errorFromResponse(info: KlingErrorInfo): ProviderError {
     });
   }
   // An undocumented code, or no code: fall back on the HTTP status.
-  if (httpStatus === 401) return new ProviderError(message, { retryable: false });
+  if (httpStatus === 401) return new KlingApiError(message, { ...meta, retryable: false });
   if (httpStatus >= 500 || httpStatus === 408 || httpStatus === 429 || (httpStatus >= 200 && httpStatus < 300)) {
     // 2xx with a non-zero unknown code: an unexpected shape; treat like a server-side hiccup.
-    return new ProviderError(message, {
+    return new KlingApiError(message, {
+      ...meta,
       retryable: true,
       maybeAccepted: phase === "submit" && httpStatus !== 429,
       retryAfterMs: Math.max(MIN_RETRY_AFTER_MS, headerWait ?? 5000),
     });
   }
-  return new ProviderError(message, { retryable: false });
+  return new KlingApiError(message, { ...meta, retryable: false });
+}
+
+/**
+ * Kling refusing a create because our external_task_id is already used (the wording is not
+ * documented; any parameter/policy error that names the field or says "exists"/"duplicate").
+ */
+export function isDuplicateExternalIdError(err: unknown): boolean {
+  if (!(err instanceof KlingApiError) || err.retryable) return false;
+  if (err.code !== undefined && err.code !== 1200 && err.code !== 1201 && err.code !== 1300) return false;
+  return /external[\s_-]*task[\s_-]*id|duplicat|already exist|already been used|repeat/i.test(
+    err.upstreamMessage ?? "",
+  );
 }
 
 /**
