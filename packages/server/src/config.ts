@@ -99,6 +99,8 @@ const EnvSchema = z.object({
     .refine((v) => /^https?:\/\/[^/]+/.test(v), { message: "must be an http(s) URL" }),
   FAL_MAX_CONCURRENCY: int(10, 1, 1000),
   PROVIDER_REQUEST_TIMEOUT_SECONDS: int(30, 1, 600),
+  POLL_FIRST_DELAY_MS: int(2000, 0, 600_000),
+  POLL_MAX_INTERVAL_MS: int(15_000, 10, 600_000),
   PROVIDER_ALLOW_INSECURE_URLS: bool(false),
   CIRCUIT_BREAKER_THRESHOLD: int(5, 1, 1000),
   CIRCUIT_BREAKER_COOLDOWN_SECONDS: int(30, 0, 3600),
@@ -165,6 +167,8 @@ export interface Config {
   };
   fal: { key: string | undefined; queueUrl: string; maxConcurrency: number };
   providerRequestTimeoutMs: number;
+  /** First poll after an upstream accepted a task, and the longest wait between polls. */
+  pollIntervalMs: { first: number; max: number };
   providerAllowInsecureUrls: boolean;
   circuitBreaker: { threshold: number; cooldownMs: number };
   maxResultBytes: number;
@@ -237,6 +241,7 @@ export function loadConfig(env: Record<string, string | undefined> = process.env
     },
     fal: { key: e.FAL_KEY, queueUrl: e.FAL_QUEUE_URL.replace(/\/+$/, ""), maxConcurrency: e.FAL_MAX_CONCURRENCY },
     providerRequestTimeoutMs: e.PROVIDER_REQUEST_TIMEOUT_SECONDS * 1000,
+    pollIntervalMs: { first: e.POLL_FIRST_DELAY_MS, max: e.POLL_MAX_INTERVAL_MS },
     providerAllowInsecureUrls: e.PROVIDER_ALLOW_INSECURE_URLS,
     circuitBreaker: { threshold: e.CIRCUIT_BREAKER_THRESHOLD, cooldownMs: e.CIRCUIT_BREAKER_COOLDOWN_SECONDS * 1000 },
     maxResultBytes: e.MAX_RESULT_BYTES,

@@ -169,6 +169,7 @@ export async function startServer(
       log: log.child({ component: "worker" }),
       router,
       taskDeadlineMs: config.worker.taskDeadlineMs,
+      pollIntervalMs: config.pollIntervalMs,
       resultRetentionMs: config.resultRetentionMs,
       mirror: {
         guard: config.providerAllowInsecureUrls ? INSECURE : STRICT,
