@@ -10,6 +10,7 @@ import { reserveCredits } from "../ledger/ledger.js";
 import type { Queue } from "../queue/queue.js";
 import type { UrlSigner } from "../storage/signed-urls.js";
 import type { Db } from "../store/db.js";
+import { type Cursor, newestFirst, unknownCursor } from "../store/pagination.js";
 import type { TasksTable } from "../store/schema.js";
 import type { Clock } from "../util/clock.js";
 import { newId } from "../util/ids.js";
@@ -126,33 +127,17 @@ export class GenerationService {
     const now = this.deps.clock.now();
     let q = db.selectFrom("tasks").selectAll().where("account_id", "=", accountId);
     if (query.status) q = q.where("status", "=", query.status);
+    let cursor: Cursor | undefined;
     if (query.startingAfter) {
-      const cursor = await db
+      cursor = await db
         .selectFrom("tasks")
         .select(["created_at", "id"])
         .where("id", "=", query.startingAfter)
         .where("account_id", "=", accountId)
         .executeTakeFirst();
-      if (!cursor) {
-        throw new ApiError("validation_failed", "starting_after does not name one of your generations.", {
-          details: [{ path: "starting_after", issue: "unknown task id" }],
-        });
-      }
-      q = q.where((eb) =>
-        eb.or([
-          eb("created_at", "<", cursor.created_at),
-          eb.and([eb("created_at", "=", cursor.created_at), eb("id", "<", cursor.id)]),
-        ]),
-      );
+      if (!cursor) throw unknownCursor();
     }
-    const rows = await q
-      .orderBy("created_at", "desc")
-      .orderBy("id", "desc")
-      .limit(query.limit + 1)
-      .execute();
-    return {
-      data: rows.slice(0, query.limit).map((r) => serializeTask(r, signer, now)),
-      has_more: rows.length > query.limit,
-    };
+    const page = await newestFirst<TasksTable>(q, cursor, query.limit);
+    return { data: page.data.map((r) => serializeTask(r, signer, now)), has_more: page.has_more };
   }
 }

@@ -7,6 +7,7 @@ import { ApiError } from "../http/errors.js";
 import { checkUrl, type GuardOptions, type LookupFn, resolveAndCheck } from "../net/url-guard.js";
 import type { Queue } from "../queue/queue.js";
 import type { Db } from "../store/db.js";
+import { type Cursor, newestFirst, unknownCursor } from "../store/pagination.js";
 import type { WebhookDeliveriesTable, WebhookEndpointsTable, WebhookEventsTable } from "../store/schema.js";
 import { addMs, type Clock } from "../util/clock.js";
 import { newId } from "../util/ids.js";
@@ -300,73 +301,43 @@ export class WebhookService {
       .select("webhook_events.type as event_type")
       .where("webhook_deliveries.endpoint_id", "=", endpoint.id);
     if (page.status) q = q.where("webhook_deliveries.status", "=", page.status);
+    let cursor: Cursor | undefined;
     if (page.startingAfter) {
-      const cursor = await this.deps.db
+      cursor = await this.deps.db
         .selectFrom("webhook_deliveries")
         .select(["created_at", "id"])
         .where("id", "=", page.startingAfter)
         .where("endpoint_id", "=", endpoint.id)
         .executeTakeFirst();
       if (!cursor) throw unknownCursor();
-      q = q.where((eb) =>
-        eb.or([
-          eb("webhook_deliveries.created_at", "<", cursor.created_at),
-          eb.and([
-            eb("webhook_deliveries.created_at", "=", cursor.created_at),
-            eb("webhook_deliveries.id", "<", cursor.id),
-          ]),
-        ]),
-      );
     }
-    const rows = await q
-      .orderBy("webhook_deliveries.created_at", "desc")
-      .orderBy("webhook_deliveries.id", "desc")
-      .limit(page.limit + 1)
-      .execute();
-    return {
-      data: rows.slice(0, page.limit).map((r) => serializeDelivery(r, r.event_type)),
-      has_more: rows.length > page.limit,
-    };
+    const rows = await newestFirst<WebhookDeliveriesTable & { event_type: string }>(q, cursor, page.limit, {
+      createdAt: "webhook_deliveries.created_at",
+      id: "webhook_deliveries.id",
+    });
+    return { data: rows.data.map((r) => serializeDelivery(r, r.event_type)), has_more: rows.has_more };
   }
 
   /** Newest first, with a cursor that must belong to the same account. */
-  private async paginate<T extends { id: string; created_at: string }>(
+  private async paginate<T>(
     // biome-ignore lint/suspicious/noExplicitAny: a select builder over one of the account-scoped tables
     query: any,
     table: "webhook_endpoints" | "webhook_events",
     accountId: string,
     page: Page,
   ): Promise<{ data: T[]; has_more: boolean }> {
-    let q = query;
+    let cursor: Cursor | undefined;
     if (page.startingAfter) {
-      const cursor = await this.deps.db
+      cursor = await this.deps.db
         .selectFrom(table)
         .select(["created_at", "id"])
         .where("id", "=", page.startingAfter)
         .where("account_id", "=", accountId)
         .executeTakeFirst();
       if (!cursor) throw unknownCursor();
-      // biome-ignore lint/suspicious/noExplicitAny: expression builder of the same query
-      q = q.where((eb: any) =>
-        eb.or([
-          eb("created_at", "<", cursor.created_at),
-          eb.and([eb("created_at", "=", cursor.created_at), eb("id", "<", cursor.id)]),
-        ]),
-      );
     }
-    const rows = (await q
-      .orderBy("created_at", "desc")
-      .orderBy("id", "desc")
-      .limit(page.limit + 1)
-      .execute()) as T[];
-    return { data: rows.slice(0, page.limit), has_more: rows.length > page.limit };
+    return newestFirst<T>(query, cursor, page.limit);
   }
-}
-
-function unknownCursor() {
-  return new ApiError("validation_failed", "starting_after does not name one of your objects.", {
-    details: [{ path: "starting_after", issue: "unknown id" }],
-  });
 }
 
 export function serializeDelivery(row: WebhookDeliveriesTable, eventType: string): DeliveryObject {

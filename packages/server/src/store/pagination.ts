@@ -1,0 +1,51 @@
+/**
+ * Newest-first keyset pagination shared by every list endpoint: order by (created_at, id)
+ * descending, continue strictly after the cursor row, and fetch one extra row to know has_more.
+ */
+import { ApiError } from "../http/errors.js";
+
+export interface Cursor {
+  created_at: string;
+  id: string;
+}
+
+/** Columns of the listed table, qualified when the query joins others. */
+export interface PageColumns {
+  createdAt: string;
+  id: string;
+}
+
+export function unknownCursor(): ApiError {
+  return new ApiError("validation_failed", "starting_after does not name one of your objects.", {
+    details: [{ path: "starting_after", issue: "unknown id" }],
+  });
+}
+
+/**
+ * Runs `query` (a Kysely select over the listed table) as one page. The cursor must already be
+ * resolved within the caller's account, so a foreign id can never position a page.
+ */
+export async function newestFirst<T>(
+  // biome-ignore lint/suspicious/noExplicitAny: any Kysely select builder over a table with created_at and id
+  query: any,
+  cursor: Cursor | undefined,
+  limit: number,
+  columns: PageColumns = { createdAt: "created_at", id: "id" },
+): Promise<{ data: T[]; has_more: boolean }> {
+  let q = query;
+  if (cursor) {
+    // biome-ignore lint/suspicious/noExplicitAny: expression builder of the same query
+    q = q.where((eb: any) =>
+      eb.or([
+        eb(columns.createdAt, "<", cursor.created_at),
+        eb.and([eb(columns.createdAt, "=", cursor.created_at), eb(columns.id, "<", cursor.id)]),
+      ]),
+    );
+  }
+  const rows = (await q
+    .orderBy(columns.createdAt, "desc")
+    .orderBy(columns.id, "desc")
+    .limit(limit + 1)
+    .execute()) as T[];
+  return { data: rows.slice(0, limit), has_more: rows.length > limit };
+}
