@@ -1,0 +1,192 @@
+import type { Core, RequestOptions } from "../core.js";
+import {
+  APIConnectionError,
+  FramegateError,
+  InternalServerError,
+  RateLimitedError,
+  ServiceUnavailableError,
+  WaitTimeoutError,
+} from "../errors.js";
+import type { KnownModelId, ModelRequests } from "../generated/models.js";
+import { randomUuid, sleep } from "../internal.js";
+import { PagePromise } from "../pagination.js";
+import type { ListResponse, Task, TaskStatus } from "../types.js";
+
+/** The body for a model the SDK does not know (or a model id typed as plain `string`): params unchecked. */
+export interface LooseGenerationRequest<M extends string = string> {
+  model: M;
+  prompt: string;
+  params?: Record<string, unknown>;
+  client_request_id?: string | null;
+}
+
+/**
+ * The request body for model `M`: the exact generated type for a catalog model id literal
+ * (`"kling-2-6"`), a loose one for any other id.
+ */
+export type GenerationCreateParams<M extends string = KnownModelId> = string extends M
+  ? LooseGenerationRequest
+  : M extends KnownModelId
+    ? ModelRequests[M]
+    : LooseGenerationRequest<M>;
+
+export interface CreateOptions extends RequestOptions {
+  /**
+   * Idempotency-Key (1–255 printable ASCII). When omitted the SDK generates one per call
+   * (crypto.randomUUID()) and sends it on every retry, so a retried create never makes a second task.
+   */
+  idempotencyKey?: string;
+}
+
+export interface GenerationListParams {
+  /** Page size, 1–100 (server default 20). */
+  limit?: number;
+  status?: TaskStatus;
+  /** A task id: list the tasks after it (newest first). */
+  startingAfter?: string;
+}
+
+export interface PollInterval {
+  /** Wait before the first check (default 2500 ms: the docs advise 2–3 s after submitting). */
+  first?: number;
+  /** Interval after the first check (default 5000 ms); it grows ×1.5 per check … */
+  min?: number;
+  /** … up to this (default 10000 ms: the docs advise 5–10 s). */
+  max?: number;
+}
+
+export interface WaitOptions {
+  /** Stops waiting: the promise rejects with the signal's reason (an AbortError by default). */
+  signal?: AbortSignal;
+  /** Give up after this many ms with a WaitTimeoutError (default 30 minutes). */
+  timeout?: number;
+  /** Called with the task after every check (and with the created task in createAndWait). */
+  onUpdate?: (task: Task) => void | Promise<void>;
+  /** Polling cadence; defaults to the client's `pollInterval`. */
+  pollInterval?: PollInterval;
+}
+
+export type CreateAndWaitOptions = CreateOptions & WaitOptions;
+
+export const DEFAULT_POLL_INTERVAL: Required<PollInterval> = { first: 2500, min: 5000, max: 10000 };
+const DEFAULT_WAIT_TIMEOUT_MS = 30 * 60 * 1000;
+const BACKOFF = 1.5;
+
+const isTerminal = (task: Task) => task.status === "succeeded" || task.status === "failed";
+
+/** Errors worth another poll: the task is fine, the read failed. */
+function transient(error: unknown): boolean {
+  return (
+    error instanceof APIConnectionError ||
+    error instanceof RateLimitedError ||
+    error instanceof ServiceUnavailableError ||
+    error instanceof InternalServerError ||
+    (error instanceof FramegateError && error.status !== undefined && error.status >= 500)
+  );
+}
+
+export class Generations {
+  constructor(
+    private readonly core: Core,
+    private readonly pollInterval: PollInterval,
+  ) {}
+
+  /**
+   * POST /api/v1/generations → the task (202, status `queued`). For `model: "kling-2-6"` the params
+   * are typed exactly (`duration: "7"` does not compile); other model ids take any params.
+   */
+  async create<const M extends string>(
+    body: GenerationCreateParams<M> & { model: M },
+    options: CreateOptions = {},
+  ): Promise<Task> {
+    const { idempotencyKey, ...rest } = options;
+    const { data } = await this.core.request<Task>({
+      method: "POST",
+      path: "/api/v1/generations",
+      json: body,
+      headers: { "idempotency-key": idempotencyKey ?? randomUuid() },
+      retry: "idempotent",
+      options: rest,
+    });
+    return data;
+  }
+
+  /** GET /api/v1/generations/{id}. */
+  async retrieve(id: string, options?: RequestOptions): Promise<Task> {
+    const { data } = await this.core.request<Task>({
+      method: "GET",
+      path: `/api/v1/generations/${encodeURIComponent(id)}`,
+      retry: "idempotent",
+      options,
+    });
+    return data;
+  }
+
+  /** GET /api/v1/generations (newest first). Await for one page, or `for await` over every task. */
+  list(params: GenerationListParams = {}, options?: RequestOptions): PagePromise<Task> {
+    return new PagePromise<Task>(async (startingAfter) => {
+      const { data } = await this.core.request<ListResponse<Task>>({
+        method: "GET",
+        path: "/api/v1/generations",
+        query: { limit: params.limit, status: params.status, starting_after: startingAfter },
+        retry: "idempotent",
+        options,
+      });
+      return data;
+    }, params.startingAfter);
+  }
+
+  /**
+   * Polls the task until it is `succeeded` or `failed` and returns it (a failed task is returned,
+   * not thrown: check `status`). Cadence: first check after `first`, then every `min` growing to
+   * `max`; a 429's Retry-After is honoured, and failed reads (429, 5xx, connection) are retried
+   * until `timeout`, which rejects with WaitTimeoutError.
+   */
+  async waitFor(task: string | { id: string }, options: WaitOptions = {}): Promise<Task> {
+    const id = typeof task === "string" ? task : task.id;
+    const { signal, onUpdate } = options;
+    const timeout = options.timeout ?? DEFAULT_WAIT_TIMEOUT_MS;
+    const cadence = { ...DEFAULT_POLL_INTERVAL, ...this.pollInterval, ...options.pollInterval };
+    const deadline = Date.now() + timeout;
+    let delay = cadence.first;
+    let next = cadence.min;
+    let last: Task | undefined;
+    for (;;) {
+      const remaining = deadline - Date.now();
+      if (remaining <= 0) throw new WaitTimeoutError(id, timeout, last);
+      await sleep(Math.min(delay, remaining), signal);
+      try {
+        last = await this.retrieve(id, {
+          ...(signal ? { signal } : {}),
+          timeout: Math.max(1000, Math.min(this.core.opts.timeout, deadline - Date.now())),
+        });
+      } catch (error) {
+        if (signal?.aborted || !transient(error)) throw error;
+        const retryAfter = error instanceof RateLimitedError ? (error.retryAfter ?? 0) * 1000 : 0;
+        delay = Math.max(next, retryAfter);
+        continue;
+      }
+      await onUpdate?.(last);
+      if (isTerminal(last)) return last;
+      delay = next;
+      next = Math.min(next * BACKOFF, cadence.max);
+    }
+  }
+
+  /** create() then waitFor(): resolves with the finished task (succeeded or failed). */
+  async createAndWait<const M extends string>(
+    body: GenerationCreateParams<M> & { model: M },
+    options: CreateAndWaitOptions = {},
+  ): Promise<Task> {
+    const { onUpdate, pollInterval, timeout, signal, ...createOptions } = options;
+    const task = await this.create(body, { ...createOptions, ...(signal ? { signal } : {}) });
+    await onUpdate?.(task);
+    if (isTerminal(task)) return task;
+    return this.waitFor(task, {
+      ...(signal ? { signal } : {}),
+      ...(onUpdate ? { onUpdate } : {}),
+      ...(pollInterval ? { pollInterval } : {}),
+      ...(timeout !== undefined ? { timeout } : {}),
+    });
+  }
+}

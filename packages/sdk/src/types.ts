@@ -1,0 +1,233 @@
+/**
+ * Wire types of the API's responses, written to match the server's JSON field for field (the zod
+ * schemas in @framegate/contract: schemas.ts and webhook-schemas.ts). Request bodies of known
+ * models are generated from the catalog into generated/models.ts.
+ */
+
+export type FileKind = "image" | "video" | "audio";
+
+/** One item of `params.referenceMediaItems`: a URL issued by this server's Files API. */
+export interface ReferenceMediaItem<K extends FileKind = FileKind> {
+  url: string;
+  kind: K;
+  name?: string;
+  mimeType?: string;
+  durationSeconds?: number;
+  /** Required for video and audio references: the `duration_token` of the uploaded file. */
+  durationToken?: string;
+}
+
+export type TaskStatus = "queued" | "processing" | "succeeded" | "failed";
+
+export interface Media {
+  url: string;
+  mime_type: string;
+  width: number;
+  height: number;
+  duration_seconds: number;
+  has_audio: boolean;
+  size_bytes: number;
+  sha256: string;
+}
+
+export interface TaskResult {
+  primary_url: string;
+  urls: string[];
+  media: Media[];
+  expires_at: string;
+}
+
+export interface TaskError {
+  code: "generation_failed";
+  message: string;
+  reason: "provider_error" | "content_rejected" | "timeout" | "invalid_input";
+}
+
+export interface TaskReference {
+  file_id: string;
+  kind: FileKind;
+  mime_type: string;
+  /** Signed URL of the stored file; null once it was deleted. */
+  url: string | null;
+  name: string | null;
+  width: number | null;
+  height: number | null;
+  duration_seconds: number | null;
+}
+
+/** A generation task (`object: "generation"`), as create, retrieve, list and webhooks return it. */
+export interface Task {
+  id: string;
+  object: "generation";
+  status: TaskStatus;
+  model: string;
+  reserved_credits: number;
+  final_credits: number;
+  created_at: string;
+  updated_at: string;
+  result: TaskResult | null;
+  error: TaskError | null;
+  client_request_id: string | null;
+  /** The normalized params the task runs with (select values as strings, defaults applied). */
+  params: Record<string, string>;
+  started_at: string | null;
+  completed_at: string | null;
+  references: TaskReference[];
+}
+
+export interface FileObject {
+  id: string;
+  object: "file";
+  kind: FileKind;
+  mime_type: string;
+  size_bytes: number;
+  sha256: string;
+  width: number | null;
+  height: number | null;
+  duration_seconds: number | null;
+  duration_token: string | null;
+  url: string;
+  name: string | null;
+  client_request_id: string | null;
+  created_at: string;
+  expires_at: string;
+}
+
+export interface Credits {
+  current_credits: number;
+}
+
+export interface ModelParam {
+  key: string;
+  type: "select" | "text" | "number";
+  required: boolean;
+  default: string | number | null;
+  options: string[] | null;
+  min: number | null;
+  max: number | null;
+  step: number | null;
+  description: string;
+}
+
+export interface MediaLimit {
+  kind: FileKind;
+  max_bytes: number;
+  mime_types: string[];
+  min_side_px?: number;
+  min_aspect_ratio?: number;
+  max_aspect_ratio?: number;
+}
+
+/** One entry of GET /api/v1/models. */
+export interface Model {
+  id: string;
+  display_name: string;
+  category: "video" | "image" | "audio" | "chat";
+  runtime: "async_task";
+  base_credits: number;
+  billing_type: "FIXED" | "METERED" | "TOKEN_BASED";
+  supported_modes: string[];
+  max_prompt_length: number;
+  reference_media: { max_items: number; kinds: FileKind[]; limits: MediaLimit[] } | null;
+  params: ModelParam[];
+  api_status: "available" | "coming_soon" | "studio_only";
+  api_input_status: "available_text" | "available_url_input" | "partial_requires_files" | "requires_files_api";
+  supported_api_inputs: string[];
+  requires_files_api: boolean;
+  requires_upload_for_modes: string[];
+  url_input_supported: boolean;
+  file_kinds: FileKind[];
+  chat_capabilities: null;
+  notices: string[];
+}
+
+export interface ModelList {
+  object: "list";
+  data: Model[];
+}
+
+export type WebhookEventType = "generation.succeeded" | "generation.failed";
+
+export interface WebhookEndpoint {
+  id: string;
+  object: "webhook_endpoint";
+  name: string | null;
+  url: string;
+  event_types: WebhookEventType[];
+  status: "active" | "disabled";
+  secret_preview: string;
+  /** `whsec_…`: only in the create and rotate-secret responses. */
+  signing_secret?: string;
+  last_success_at: string | null;
+  last_failure_at: string | null;
+  failure_count: number;
+  created_at: string;
+  updated_at: string;
+  disabled_at: string | null;
+  revoked_at: string | null;
+}
+
+export interface WebhookEndpointCreateParams {
+  name?: string | null;
+  /** `https` only, unless the server runs with WEBHOOK_ALLOW_INSECURE_URLS=true. */
+  url: string;
+  /** Default: both generation events. */
+  event_types?: WebhookEventType[];
+}
+
+export interface WebhookEndpointUpdateParams {
+  name?: string | null;
+  url?: string;
+  event_types?: WebhookEventType[];
+  status?: "active" | "disabled";
+}
+
+interface EventBase {
+  /** `evt_…`, the same as the `webhook-id` header and stable across retries: deduplicate on it. */
+  id: string;
+  object: "event";
+  api_version: "2026-05-11";
+  created_at: string;
+}
+
+export interface GenerationEvent extends EventBase {
+  type: WebhookEventType;
+  data: Task;
+}
+
+export interface TestEvent extends EventBase {
+  type: "webhook.test";
+  data: { message: string; endpoint_id: string; [key: string]: unknown };
+}
+
+/** A webhook event envelope; narrow on `type` to get the task in `data`. */
+export type WebhookEvent = GenerationEvent | TestEvent;
+
+export interface WebhookDelivery {
+  id: string;
+  object: "webhook_delivery";
+  event_id: string;
+  endpoint_id: string;
+  event_type: string;
+  attempt: number;
+  status: "succeeded" | "failed";
+  response_status: number | null;
+  duration_ms: number | null;
+  error: string | null;
+  /** The first 1 KiB of the response body. */
+  response_body: string | null;
+  next_attempt_at: string | null;
+  created_at: string;
+}
+
+export interface Redelivery {
+  event_id: string;
+  endpoint_ids: string[];
+}
+
+/** A list page as the API sends it. */
+export interface ListResponse<T> {
+  object: "list";
+  data: T[];
+  has_more: boolean;
+}
