@@ -6,6 +6,7 @@ import { mountAdminRoutes } from "./accounts/admin-routes.js";
 import type { AccountService } from "./accounts/service.js";
 import { mountFileRoutes } from "./files/routes.js";
 import type { FileService } from "./files/service.js";
+import { mountTaskAdminRoutes } from "./generations/admin-routes.js";
 import type { ReferenceResolver } from "./generations/references.js";
 import { mountGenerationRoutes } from "./generations/routes.js";
 import type { GenerationService } from "./generations/service.js";
@@ -73,6 +74,7 @@ const OTHER_PATHS: [string, string[]][] = [
   ["/admin/v1/accounts/:id/keys", ["GET", "POST"]],
   ["/admin/v1/accounts/:id/credits", ["POST"]],
   ["/admin/v1/keys/:keyId", ["DELETE"]],
+  ["/admin/v1/tasks/:id", ["GET"]],
   ["/healthz", ["GET"]],
   ["/readyz", ["GET"]],
 ];
@@ -146,6 +148,7 @@ export function buildApp(deps: AppDeps): Hono<AppEnv> {
   });
 
   mountAdminRoutes(app, deps);
+  mountTaskAdminRoutes(app, deps);
   mountCallbackRoutes(app, deps.callbacks);
   mountMediaRoutes(app, deps);
 

@@ -4,7 +4,7 @@
  * however concurrently) its finalization runs, and a succeeded task is never refunded.
  */
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
-import { startTestServer, type TestServer } from "./harness.js";
+import { startTestServer, type TestServer, waitForTask } from "./harness.js";
 
 const PRICE = 55;
 const ORDER = ["queued", "processing", "succeeded", "failed"];
@@ -260,5 +260,30 @@ describe("failures with TASK_DEADLINE=1s", () => {
     const again = await t.request(`/api/v1/generations/${task.id}`, { key });
     expect(again.body).toEqual(watched.final);
     expect(await ledger(t, accountId)).toEqual(summary);
+  });
+});
+
+describe("operator view of a task", () => {
+  it("shows provider, upstream id and the provider's failure detail, admin token only", async () => {
+    const t = await startTestServer();
+    try {
+      const { key } = await t.createAccount(100);
+      const created = await t.request("/api/v1/generations", {
+        key,
+        json: { model: "kling-2-6", prompt: "boom [sim:fail]" },
+      });
+      const done = await waitForTask(t, key, created.body.id);
+      expect(done.error.message).not.toContain("sim:fail");
+      const view = await t.admin(`/admin/v1/tasks/${created.body.id}`);
+      expect(view.status).toBe(200);
+      expect(view.body.task.id).toBe(created.body.id);
+      expect(view.body.provider).toBe("simulated");
+      expect(view.body.upstream_id).toBe(`sim_${created.body.id}`);
+      expect(view.body.error_detail).toContain("[sim:fail]");
+      expect((await t.request(`/admin/v1/tasks/${created.body.id}`, { key })).status).toBe(401);
+      expect((await t.admin("/admin/v1/tasks/task_missing")).status).toBe(404);
+    } finally {
+      await t.close();
+    }
   });
 });
