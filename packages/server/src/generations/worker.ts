@@ -21,7 +21,7 @@ import type { ProviderRouter } from "../providers/router.js";
 import type { JobHandler, JobResult, Queue } from "../queue/queue.js";
 import type { UrlSigner } from "../storage/signed-urls.js";
 import type { Storage } from "../storage/storage.js";
-import type { Db } from "../store/db.js";
+import type { Db, Executor } from "../store/db.js";
 import type { TasksTable } from "../store/schema.js";
 import { addMs, type Clock } from "../util/clock.js";
 import { MediaRejected, mirrorResult } from "./mirror.js";
@@ -123,8 +123,8 @@ export class GenerationWorker {
     return this.deps.clock.now().getTime() - Date.parse(task.created_at) > this.deps.taskDeadlineMs;
   }
 
-  private async saveSubmitState(taskId: string, state: SubmitState): Promise<void> {
-    await this.deps.db
+  private async saveSubmitState(taskId: string, state: SubmitState, db: Executor = this.deps.db): Promise<void> {
+    await db
       .updateTable("tasks")
       .set({ submit_state: JSON.stringify(state) })
       .where("id", "=", taskId)
@@ -155,7 +155,11 @@ export class GenerationWorker {
       if (provider?.findSubmitted) {
         try {
           const found = await provider.findSubmitted(providerTask);
-          if (found) return this.accepted(taskId, provider, found.upstreamId);
+          if (found) {
+            // The submit that looked like a failure was in fact accepted: the provider is healthy.
+            router.breaker(provider.name).recordSuccess();
+            return this.accepted(taskId, provider, found.upstreamId);
+          }
         } catch (error) {
           log.warn({ taskId, provider: provider.name, err: error }, "could not check for an earlier submit");
           return { retryAt: addMs(clock.now(), SATURATED_RETRY_MS) };
@@ -181,13 +185,17 @@ export class GenerationWorker {
     for (const name of candidates) {
       const provider = router.provider(name);
       if (!provider) continue;
-      const availability = await router.availability(name);
+      // `uncertain` is written before the call, in the transaction of the cap check: a concurrent
+      // submit counts this one, and if we die while it is in flight, the next run checks first.
+      const availability = await this.deps.db.transaction().execute(async (trx) => {
+        const answer = await router.availability(name, { taskId, db: trx });
+        if (answer === "available") await this.saveSubmitState(taskId, { ...state, uncertain: name }, trx);
+        return answer;
+      });
       if (availability !== "available") {
         waitMs = Math.min(waitMs ?? SATURATED_RETRY_MS, SATURATED_RETRY_MS);
         continue;
       }
-      // Written before the call: if we die while it is in flight, the next run checks first.
-      await this.saveSubmitState(taskId, { ...state, uncertain: name });
       try {
         const { upstreamId } = await provider.submit(providerTask);
         router.breaker(name).recordSuccess();
@@ -202,7 +210,9 @@ export class GenerationWorker {
               });
         state.lastError = `${name}: ${failure.message}`.slice(0, 500);
         if (failure.reason === "content_rejected") {
-          // The same input would be rejected anywhere: no failover.
+          // The same input would be rejected anywhere: no failover. Says nothing about the
+          // provider's health, but frees a half-open trial slot this call may hold.
+          router.breaker(name).recordNeutral();
           await this.fail(taskId, "content_rejected", state.lastError);
           return;
         }

@@ -2,7 +2,7 @@
  * Picks providers for a task in the configured order, skipping those whose circuit is open and
  * those at their concurrency cap (counted from the store, so it holds across processes).
  */
-import type { Db } from "../store/db.js";
+import type { Db, Executor } from "../store/db.js";
 import { CircuitBreaker } from "./circuit-breaker.js";
 import type { Provider } from "./provider.js";
 
@@ -43,15 +43,29 @@ export class ProviderRouter {
     return breaker;
   }
 
-  /** Whether a submit to `name` may be tried now; takes the half-open trial slot when it says yes. */
-  async availability(name: string): Promise<Availability> {
+  /**
+   * Whether a submit to `name` may be tried now; takes the half-open trial slot when it says yes.
+   * Against the cap count the tasks processing on `name` and the queued ones whose submit to
+   * `name` is in flight or of unknown outcome (submit_state.uncertain), except `taskId` itself.
+   * Run it in the transaction that then marks the task uncertain, so two concurrent submits
+   * cannot both take the last slot.
+   */
+  async availability(name: string, opts: { taskId?: string; db?: Executor } = {}): Promise<Availability> {
     const cap = this.opts.maxConcurrency[name];
     if (cap !== undefined) {
-      const row = await this.db
+      const row = await (opts.db ?? this.db)
         .selectFrom("tasks")
         .select((eb) => eb.fn.countAll<number>().as("n"))
-        .where("status", "=", "processing")
-        .where("provider", "=", name)
+        .where((eb) =>
+          eb.or([
+            eb.and([eb("status", "=", "processing"), eb("provider", "=", name)]),
+            eb.and([
+              eb("status", "=", "queued"),
+              eb("submit_state", "like", `%"uncertain":${JSON.stringify(name)}%`),
+              ...(opts.taskId !== undefined ? [eb("id", "!=", opts.taskId)] : []),
+            ]),
+          ]),
+        )
         .executeTakeFirstOrThrow();
       if (Number(row.n) >= cap) return "saturated";
     }
