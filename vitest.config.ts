@@ -1,13 +1,37 @@
-import { defineConfig } from "vitest/config";
+import { defineConfig, type TestProjectInlineConfiguration } from "vitest/config";
+
+const ALL = ["packages/*/src/**/*.test.ts", "packages/*/test/**/*.test.ts"];
+/** The integration suite; the unit tests under src/ touch no store. */
+const INTEGRATION = ["packages/*/test/**/*.test.ts"];
+
+/**
+ * `npm test` runs everything on SQLite. With DATABASE_URL set it also runs the integration
+ * suite on PostgreSQL (the "postgres" project); `npm run test:pg` (FRAMEGATE_TEST_PG=1) runs
+ * only that project, on DATABASE_URL or else on a throwaway server (pg-global-setup.ts).
+ */
+const pgOnly = process.env.FRAMEGATE_TEST_PG === "1";
+const withPg = pgOnly || Boolean(process.env.DATABASE_URL);
+
+const sqlite: TestProjectInlineConfiguration = { extends: true, test: { name: "sqlite", include: ALL } };
+const postgres: TestProjectInlineConfiguration = {
+  extends: true,
+  test: {
+    name: "postgres",
+    include: INTEGRATION,
+    globalSetup: ["packages/server/test/pg-global-setup.ts"],
+    env: { FRAMEGATE_TEST_STORE: "postgres" },
+  },
+};
 
 export default defineConfig({
   resolve: { conditions: ["source"] },
   ssr: { resolve: { conditions: ["source"] } },
   test: {
-    include: ["packages/*/src/**/*.test.ts", "packages/*/test/**/*.test.ts"],
     pool: "forks",
     maxWorkers: 2,
     testTimeout: 60_000,
     hookTimeout: 60_000,
+    // Projects inherit (and would add to) a top-level include, so it is set per project.
+    ...(withPg ? { projects: pgOnly ? [postgres] : [sqlite, postgres] } : { include: ALL }),
   },
 });

@@ -16,7 +16,7 @@ const service = (ctx: Ctx) => new AccountService(ctx.store.db, systemClock);
 
 export async function migrate(ctx: Ctx): Promise<Printable> {
   // The store was opened without migrating, so this reports what it applies now.
-  const applied = await migrateToLatest(ctx.store.db);
+  const applied = await migrateToLatest(ctx.store);
   return {
     json: { applied },
     text: applied.length ? `applied: ${applied.join(", ")}` : "database is up to date",

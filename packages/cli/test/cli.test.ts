@@ -10,6 +10,7 @@ import { join } from "node:path";
 import { afterAll, describe, expect, it } from "vitest";
 import { REPO_ROOT } from "../../server/test/harness.js";
 import { ChildServer, freePort, killAll, sleep } from "../../server/test/process-helpers.js";
+import { testStoreEnv } from "../../server/test/test-store.js";
 
 interface CliResult {
   code: number | null;
@@ -21,11 +22,13 @@ interface CliResult {
 
 const CLI = join(REPO_ROOT, "packages/cli/src/main.ts");
 
-function runCli(args: string[], env: Record<string, string>): Promise<CliResult> {
+async function runCli(args: string[], env: Record<string, string>): Promise<CliResult> {
+  // The store of DATA_DIR: its SQLite file, or its own database on the PostgreSQL run.
+  const store = env.DATA_DIR ? await testStoreEnv(env.DATA_DIR) : {};
   return new Promise((resolve, reject) => {
     const child = spawn(process.execPath, ["--conditions=source", "--import", "tsx", CLI, ...args], {
       cwd: REPO_ROOT,
-      env: { ...process.env, LOG_LEVEL: "silent", ...env },
+      env: { ...process.env, LOG_LEVEL: "silent", ...store, ...env },
       stdio: ["ignore", "pipe", "pipe"],
     });
     let stdout = "";
@@ -69,7 +72,9 @@ describe("framegate CLI", () => {
     const env = { DATA_DIR: tmp("migrate") };
     const first = await runCli(["migrate", "--json"], env);
     expect(first.code, first.stderr).toBe(0);
-    expect(first.json).toEqual({ applied: ["0001_core", "0002_files", "0003_webhooks", "0004_upstreams"] });
+    expect(first.json).toEqual({
+      applied: ["0001_core", "0002_files", "0003_webhooks", "0004_upstreams", "0005_postgres_number_widths"],
+    });
     const second = await runCli(["migrate", "--json"], env);
     expect(second.code).toBe(0);
     expect(second.json).toEqual({ applied: [] });

@@ -39,6 +39,8 @@ export interface AppDeps {
   idempotency: IdempotencyStore;
   references: ReferenceResolver;
   storage: Storage;
+  /** How /media/ serves a storage that can presign (S3): 302 to the bucket, or streamed through. */
+  mediaDelivery?: "redirect" | "proxy";
   signer: UrlSigner;
   rateLimits: RateLimits;
   adminToken: string | undefined;

@@ -116,8 +116,8 @@ const EnvSchema = z.object({
   DATABASE_URL: z
     .string()
     .optional()
-    .refine((v) => v === undefined || v.length === 0, {
-      message: "PostgreSQL is not supported by this version yet; unset it to use SQLite in DATA_DIR",
+    .refine((v) => v === undefined || /^postgres(ql)?:\/\/\S+$/.test(v), {
+      message: "must be a postgres:// or postgresql:// connection string (unset it to use SQLite in DATA_DIR)",
     }),
   LOG_LEVEL: z.enum(["fatal", "error", "warn", "info", "debug", "trace", "silent"]).default("info"),
   SIGNING_SECRET: z
@@ -137,12 +137,47 @@ const EnvSchema = z.object({
   SIM_SIZE_9_16: size("720x1280"),
   SIM_FPS: int(24, 1, 60),
   SIM_RENDER_CONCURRENCY: int(1, 1, 16),
+  STORAGE_DRIVER: z.enum(["fs", "s3"], { message: "must be fs or s3" }).default("fs"),
+  S3_BUCKET: z
+    .string()
+    .optional()
+    .refine((v) => v === undefined || /^[A-Za-z0-9._-]{3,255}$/.test(v), { message: "is not a valid bucket name" }),
+  S3_PREFIX: z
+    .string()
+    .default("")
+    .refine((v) => /^[A-Za-z0-9_./-]*$/.test(v) && !v.split("/").includes(".."), {
+      message: "may only contain letters, digits and _ . / -",
+    }),
+  S3_REGION: z.string().min(1).default("us-east-1"),
+  S3_ENDPOINT: z
+    .string()
+    .optional()
+    .refine((v) => v === undefined || /^https?:\/\/[^/]+/.test(v), { message: "must be an http(s) URL" }),
+  S3_FORCE_PATH_STYLE: bool(false),
+  S3_ACCESS_KEY_ID: z.string().optional(),
+  S3_SECRET_ACCESS_KEY: z.string().optional(),
+  S3_MEDIA_DELIVERY: z.enum(["redirect", "proxy"], { message: "must be redirect or proxy" }).default("redirect"),
 });
+
+export interface S3Config {
+  bucket: string;
+  prefix: string;
+  region: string;
+  endpoint: string | undefined;
+  forcePathStyle: boolean;
+  /** Both set, or neither (the default AWS credential chain). */
+  accessKeyId: string | undefined;
+  secretAccessKey: string | undefined;
+  /** Media downloads: 302 to a presigned bucket URL, or streamed through the server. */
+  mediaDelivery: "redirect" | "proxy";
+}
 
 export interface Config {
   port: number;
   host: string;
   dataDir: string;
+  /** PostgreSQL connection string; SQLite in dataDir when unset. */
+  databaseUrl: string | undefined;
   /** Base of every URL the API returns, without a trailing slash; when unset, derived from HOST:PORT. */
   publicBaseUrl: string | undefined;
   adminToken: string | undefined;
@@ -190,6 +225,8 @@ export interface Config {
     fps: number;
     renderConcurrency: number;
   };
+  /** Uploads and results: a directory under DATA_DIR, or an S3-compatible bucket. */
+  storage: { driver: "fs" } | ({ driver: "s3" } & S3Config);
 }
 
 export class ConfigError extends Error {
@@ -210,11 +247,16 @@ export function loadConfig(env: Record<string, string | undefined> = process.env
     missing.push("  KLING_ACCESS_KEY / KLING_SECRET_KEY: required when PROVIDERS includes kling");
   }
   if (e.PROVIDERS.includes("fal") && !e.FAL_KEY) missing.push("  FAL_KEY: required when PROVIDERS includes fal");
+  if (e.STORAGE_DRIVER === "s3" && !e.S3_BUCKET) missing.push("  S3_BUCKET: required when STORAGE_DRIVER is s3");
+  if (!e.S3_ACCESS_KEY_ID !== !e.S3_SECRET_ACCESS_KEY) {
+    missing.push("  S3_ACCESS_KEY_ID / S3_SECRET_ACCESS_KEY: set both, or neither to use the AWS credential chain");
+  }
   if (missing.length) throw new ConfigError(`Invalid configuration:\n${missing.join("\n")}`);
   return {
     port: e.PORT,
     host: e.HOST,
     dataDir: resolve(e.DATA_DIR),
+    databaseUrl: e.DATABASE_URL,
     publicBaseUrl: e.PUBLIC_BASE_URL?.replace(/\/+$/, ""),
     adminToken: e.ADMIN_TOKEN || undefined,
     publicApiEnabled: e.PUBLIC_API_ENABLED,
@@ -267,5 +309,19 @@ export function loadConfig(env: Record<string, string | undefined> = process.env
       fps: e.SIM_FPS,
       renderConcurrency: e.SIM_RENDER_CONCURRENCY,
     },
+    storage:
+      e.STORAGE_DRIVER === "s3"
+        ? {
+            driver: "s3",
+            bucket: e.S3_BUCKET as string,
+            prefix: e.S3_PREFIX,
+            region: e.S3_REGION,
+            endpoint: e.S3_ENDPOINT?.replace(/\/+$/, ""),
+            forcePathStyle: e.S3_FORCE_PATH_STYLE,
+            accessKeyId: e.S3_ACCESS_KEY_ID,
+            secretAccessKey: e.S3_SECRET_ACCESS_KEY,
+            mediaDelivery: e.S3_MEDIA_DELIVERY,
+          }
+        : { driver: "fs" },
   };
 }

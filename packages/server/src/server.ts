@@ -3,7 +3,7 @@
  * process. The CLI's `serve` calls startServer; tests do the same on an ephemeral port.
  */
 import { createHmac, randomBytes } from "node:crypto";
-import { access, constants, mkdir } from "node:fs/promises";
+import { mkdir } from "node:fs/promises";
 import type { AddressInfo } from "node:net";
 import { join } from "node:path";
 import ffmpegInstaller from "@ffmpeg-installer/ffmpeg";
@@ -29,9 +29,10 @@ import { buildProviders, providerCaps } from "./providers/build.js";
 import { CallbackTokens, KLING_CALLBACK_PREFIX } from "./providers/callbacks.js";
 import { ProviderRouter } from "./providers/router.js";
 import { TableQueue } from "./queue/table-queue.js";
-import { FsStorage } from "./storage/fs.js";
+import { openStorage } from "./storage/build.js";
+import { LocalObjectCache } from "./storage/local-cache.js";
 import { UrlSigner } from "./storage/signed-urls.js";
-import { migrateToLatest, openSqlite, type StoreHandle } from "./store/db.js";
+import { migrateToLatest, openPostgres, openSqlite, type StoreHandle } from "./store/db.js";
 import { setSettingOnce } from "./store/settings.js";
 import { type Clock, systemClock } from "./util/clock.js";
 import { WebhookDispatcher } from "./webhooks/dispatcher.js";
@@ -58,10 +59,18 @@ export function sqlitePath(config: Config): string {
   return join(config.dataDir, "framegate.db");
 }
 
-/** Opens the store and applies pending migrations (unless `migrate: false`, for `framegate migrate`). */
+/**
+ * Opens the store (PostgreSQL when DATABASE_URL is set, else SQLite in DATA_DIR) and applies
+ * pending migrations (unless `migrate: false`, for `framegate migrate`).
+ */
 export async function openStore(config: Config, opts: { migrate?: boolean } = {}): Promise<StoreHandle> {
-  const store = openSqlite(sqlitePath(config));
-  if (opts.migrate !== false) await migrateToLatest(store.db);
+  const store = config.databaseUrl ? openPostgres(config.databaseUrl) : openSqlite(sqlitePath(config));
+  try {
+    if (opts.migrate !== false) await migrateToLatest(store);
+  } catch (error) {
+    await store.close();
+    throw error;
+  }
   return store;
 }
 
@@ -85,9 +94,8 @@ export async function startServer(
     config.signingSecret ?? (await setSettingOnce(db, "signing_secret", randomBytes(32).toString("base64url")));
 
   let baseUrl = config.publicBaseUrl ?? `http://${config.host}:${config.port}`;
-  const storageRoot = join(config.dataDir, "storage");
-  await mkdir(storageRoot, { recursive: true });
-  const storage = new FsStorage(storageRoot);
+  const storage = await openStorage(config);
+  const localFiles = new LocalObjectCache(storage, join(config.dataDir, "cache", "storage"));
   const signer = new UrlSigner(signingSecret, () => baseUrl);
   const queue = new TableQueue(db, clock, log.child({ component: "queue" }), {
     leaseMs: config.worker.leaseMs,
@@ -165,6 +173,7 @@ export async function startServer(
       clock,
       queue,
       storage,
+      localFiles,
       signer,
       log: log.child({ component: "worker" }),
       router,
@@ -199,6 +208,7 @@ export async function startServer(
     idempotency,
     references,
     storage,
+    ...(config.storage.driver === "s3" ? { mediaDelivery: config.storage.mediaDelivery } : {}),
     signer,
     rateLimits: new RateLimits({
       create: config.rateLimits.createPerMin,
@@ -227,10 +237,12 @@ export async function startServer(
         checks.database = `error: ${(error as Error).message}`;
       }
       try {
-        await access(storageRoot, constants.W_OK);
+        await storage.checkReady();
         checks.storage = "ok";
-      } catch {
-        checks.storage = "error: not writable";
+      } catch (error) {
+        // The error's code or name only (EACCES, NoSuchBucket, …): no paths or endpoints.
+        const { code, name } = error as { code?: string; name?: string };
+        checks.storage = `error: ${code ?? name ?? "unavailable"}`;
       }
       checks.shutdown = shuttingDown ? "in progress" : "no";
       return { ok: !shuttingDown && checks.database === "ok" && checks.storage === "ok", checks };
@@ -242,6 +254,8 @@ export async function startServer(
     const idempotencyPurged = await idempotency.purgeExpired();
     const resultsPurged = await purgeExpiredResults({ db, storage, clock, log });
     const filesPurged = await files.collectGarbage();
+    // Local copies of S3 references: kept while a task may still render from them.
+    await localFiles.sweep(config.worker.taskDeadlineMs + 3600_000);
     return { idempotencyPurged, resultsPurged, filesPurged };
   };
   const maintenance = setInterval(() => {
@@ -267,6 +281,7 @@ export async function startServer(
       await Promise.all([...providers.values()].map((p) => p.close?.()));
       await Promise.race([httpClosed, new Promise((r) => setTimeout(r, config.shutdownGraceMs).unref())]);
       await store.close();
+      storage.close?.();
       log.info("framegate stopped");
     })();
     return closing;

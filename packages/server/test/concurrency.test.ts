@@ -203,22 +203,26 @@ describe("creates racing refunds and settlements", () => {
       );
       responses.push(...batch);
       wave++;
-      // A consistent view (one SQLite connection): balance + open reservations + settled = initial.
-      const check = await db.transaction().execute(async (trx) => {
-        const acct = await trx
-          .selectFrom("accounts")
-          .select("balance")
-          .where("id", "=", accountId)
-          .executeTakeFirstOrThrow();
-        const tasks = await trx
-          .selectFrom("tasks")
-          .select(["status", "reserved_credits"])
-          .where("account_id", "=", accountId)
-          .execute();
-        const open = tasks.filter((x) => x.status === "queued" || x.status === "processing").length;
-        const kept = tasks.filter((x) => x.status === "succeeded").length;
-        return { balance: acct.balance, open, kept };
-      });
+      // A consistent view (one snapshot: SQLite's transaction, PostgreSQL's repeatable read):
+      // balance + open reservations + settled = initial.
+      const check = await db
+        .transaction()
+        .setIsolationLevel("repeatable read")
+        .execute(async (trx) => {
+          const acct = await trx
+            .selectFrom("accounts")
+            .select("balance")
+            .where("id", "=", accountId)
+            .executeTakeFirstOrThrow();
+          const tasks = await trx
+            .selectFrom("tasks")
+            .select(["status", "reserved_credits"])
+            .where("account_id", "=", accountId)
+            .execute();
+          const open = tasks.filter((x) => x.status === "queued" || x.status === "processing").length;
+          const kept = tasks.filter((x) => x.status === "succeeded").length;
+          return { balance: acct.balance, open, kept };
+        });
       if (check.balance + PRICE * (check.open + check.kept) !== initial || check.balance < 0) {
         snapshots.push(JSON.stringify(check));
       }

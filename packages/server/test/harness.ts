@@ -11,6 +11,7 @@ import { createLogger } from "../src/logger.js";
 import type { LookupFn } from "../src/net/url-guard.js";
 import { type RunningServer, startServer } from "../src/server.js";
 import type { Clock } from "../src/util/clock.js";
+import { dropTestDatabase, testStoreEnv, testStoreEnvSync } from "./test-store.js";
 
 export const ADMIN_TOKEN = "test-admin-token-0123456789";
 export const REPO_ROOT = resolve(import.meta.dirname, "../../..");
@@ -86,7 +87,8 @@ export async function startTestServer(
   opts: { clock?: Clock; lookup?: LookupFn } = {},
 ): Promise<TestServer> {
   const dir = dataDir ?? mkdtempSync(join(tmpdir(), "framegate-test-"));
-  const config = loadConfig({ ...TEST_ENV, DATA_DIR: dir, ...env });
+  // The store of the directory: its SQLite file, or its own database on the PostgreSQL run.
+  const config = loadConfig({ ...TEST_ENV, DATA_DIR: dir, ...(await testStoreEnv(dir)), ...env });
   const server = await startServer(config, {
     log: createLogger("silent"),
     ...(opts.clock ? { clock: opts.clock } : {}),
@@ -110,7 +112,10 @@ export async function startTestServer(
     },
     async close() {
       await server.close();
-      if (!dataDir) rmSync(dir, { recursive: true, force: true });
+      if (!dataDir) {
+        rmSync(dir, { recursive: true, force: true });
+        await dropTestDatabase(dir);
+      }
     },
   };
 }
@@ -144,11 +149,12 @@ export class ManualClock implements Clock {
   }
 }
 
-/** Runs `framegate serve` from source as a child process (for kill -9 tests). */
+/** Runs `framegate serve` from source as a child process (for kill -9 tests), on the store of env.DATA_DIR. */
 export function spawnServer(env: Record<string, string>): ChildProcess {
+  const store = env.DATA_DIR ? testStoreEnvSync(env.DATA_DIR) : {};
   return spawn(
     process.execPath,
     ["--conditions=source", "--import", "tsx", join(REPO_ROOT, "packages/cli/src/main.ts"), "serve"],
-    { cwd: REPO_ROOT, env: { ...process.env, ...TEST_ENV, ...env }, stdio: ["ignore", "pipe", "pipe"] },
+    { cwd: REPO_ROOT, env: { ...process.env, ...TEST_ENV, ...store, ...env }, stdio: ["ignore", "pipe", "pipe"] },
   );
 }

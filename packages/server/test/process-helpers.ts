@@ -1,7 +1,7 @@
 /**
  * Helpers for tests that run `framegate serve` as a child process (crash, shutdown, CLI):
- * free ports, a managed child with captured output, and direct read-only looks at its SQLite
- * file once it is gone.
+ * free ports, a managed child with captured output, and direct read-only looks at its store
+ * (SQLite file or PostgreSQL database) once it is gone.
  */
 import type { ChildProcess } from "node:child_process";
 import { createHash } from "node:crypto";
@@ -10,6 +10,7 @@ import { createServer } from "node:net";
 import { join } from "node:path";
 import Database from "better-sqlite3";
 import { ADMIN_TOKEN, request, spawnServer, type TestResponse } from "./harness.js";
+import { queryTestDatabase, TEST_STORE } from "./test-store.js";
 
 /** A port that was free a moment ago (listen on 0, read it, close). */
 export function freePort(): Promise<number> {
@@ -158,20 +159,32 @@ export interface DbSnapshot {
   balances: Map<string, number>;
 }
 
+const TASK_COLUMNS =
+  "id, account_id, status, prompt, upstream_id, started_at, reserved_credits, final_credits, error_reason";
+
 /**
- * Reads the child's SQLite file directly. Use only while no server runs on the directory
- * (after a kill or a clean exit): readonly, so nothing is checkpointed or repaired here.
+ * Reads the child's store directly. Use only while no server runs on the directory (after a
+ * kill or a clean exit). SQLite: readonly, so nothing is checkpointed or repaired here, and
+ * `integrityCheck` runs its integrity_check; PostgreSQL has no such check (integrity stays unset).
  */
-export function readDb(dataDir: string, opts: { integrityCheck?: boolean } = {}): DbSnapshot & { integrity?: string } {
+export async function readDb(
+  dataDir: string,
+  opts: { integrityCheck?: boolean } = {},
+): Promise<DbSnapshot & { integrity?: string }> {
+  if (TEST_STORE === "postgres") {
+    const [tasks, ledger, jobs, accounts] = await Promise.all([
+      queryTestDatabase<DbTaskRow>(dataDir, `select ${TASK_COLUMNS} from tasks order by created_at, id`),
+      queryTestDatabase<DbLedgerRow>(dataDir, "select account_id, amount, type, task_id from ledger_entries"),
+      queryTestDatabase<DbJobRow>(dataDir, "select id, kind, job_key, attempts, locked_by, locked_until from jobs"),
+      queryTestDatabase<{ id: string; balance: number }>(dataDir, "select id, balance from accounts"),
+    ]);
+    return { tasks, ledger, jobs, balances: new Map(accounts.map((r) => [r.id, r.balance])) };
+  }
   const file = join(dataDir, "framegate.db");
   if (!existsSync(file)) throw new Error(`no database at ${file}`);
   const db = new Database(file, { readonly: true, fileMustExist: true });
   try {
-    const tasks = db
-      .prepare(
-        "select id, account_id, status, prompt, upstream_id, started_at, reserved_credits, final_credits, error_reason from tasks order by created_at, id",
-      )
-      .all() as DbTaskRow[];
+    const tasks = db.prepare(`select ${TASK_COLUMNS} from tasks order by created_at, id`).all() as DbTaskRow[];
     const ledger = db.prepare("select account_id, amount, type, task_id from ledger_entries").all() as DbLedgerRow[];
     const jobs = db
       .prepare("select id, kind, job_key, attempts, locked_by, locked_until from jobs")
@@ -184,6 +197,28 @@ export function readDb(dataDir: string, opts: { integrityCheck?: boolean } = {})
     );
     const integrity = opts.integrityCheck ? (db.prepare("pragma integrity_check").pluck().get() as string) : undefined;
     return { tasks, ledger, jobs, balances, ...(integrity !== undefined ? { integrity } : {}) };
+  } finally {
+    db.close();
+  }
+}
+
+/** One query on the child's store; `?` placeholders on both stores. SQLite is opened readonly. */
+export async function queryStore<R extends object>(
+  dataDir: string,
+  text: string,
+  params: unknown[] = [],
+): Promise<R[]> {
+  if (TEST_STORE === "postgres") {
+    let n = 0;
+    return queryTestDatabase<R>(
+      dataDir,
+      text.replace(/\?/g, () => `$${++n}`),
+      params,
+    );
+  }
+  const db = new Database(join(dataDir, "framegate.db"), { readonly: true, fileMustExist: true });
+  try {
+    return db.prepare(text).all(...params) as R[];
   } finally {
     db.close();
   }

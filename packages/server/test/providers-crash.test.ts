@@ -7,11 +7,10 @@
 import { mkdtempSync, rmSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
-import Database from "better-sqlite3";
 import { afterAll, describe, expect, it } from "vitest";
 import { type FakeKling, startFakeKling } from "./fakes/fake-kling.js";
 import { waitForTask } from "./harness.js";
-import { ChildServer, expectLedgerInvariants, freePort, killAll, readDb } from "./process-helpers.js";
+import { ChildServer, expectLedgerInvariants, freePort, killAll, queryStore, readDb } from "./process-helpers.js";
 import { fetchBytes, klingCreates, klingEnv, klingTasksFor, PRICE, sha256, until } from "./provider-e2e-helpers.js";
 
 const children: ChildServer[] = [];
@@ -55,16 +54,13 @@ async function setup() {
 }
 
 /** The submit bookkeeping of a task, read from the dead child's database. */
-function submitState(dataDir: string, taskId: string): { uncertain?: string } | null {
-  const db = new Database(join(dataDir, "framegate.db"), { readonly: true, fileMustExist: true });
-  try {
-    const row = db.prepare("select submit_state from tasks where id = ?").get(taskId) as {
-      submit_state: string | null;
-    };
-    return row.submit_state ? (JSON.parse(row.submit_state) as { uncertain?: string }) : null;
-  } finally {
-    db.close();
-  }
+async function submitState(dataDir: string, taskId: string): Promise<{ uncertain?: string } | null> {
+  const [row] = await queryStore<{ submit_state: string | null }>(
+    dataDir,
+    "select submit_state from tasks where id = ?",
+    [taskId],
+  );
+  return row?.submit_state ? (JSON.parse(row.submit_state) as { uncertain?: string }) : null;
 }
 
 describe.concurrent("SIGKILL with PROVIDERS=kling", () => {
@@ -87,9 +83,9 @@ describe.concurrent("SIGKILL with PROVIDERS=kling", () => {
     expect(first.exit?.signal).toBe("SIGKILL");
 
     // Mid-submit: queued, no upstream id stored, Kling marked as maybe holding it.
-    const atKill = readDb(dataDir);
+    const atKill = await readDb(dataDir);
     expect(atKill.tasks.map((t) => [t.id, t.status, t.upstream_id])).toEqual([[id, "queued", null]]);
-    expect(submitState(dataDir, id)?.uncertain).toBe("kling");
+    expect((await submitState(dataDir, id))?.uncertain).toBe("kling");
     const requestsAtKill = fake.requests.length;
 
     const second = await start();
@@ -113,7 +109,7 @@ describe.concurrent("SIGKILL with PROVIDERS=kling", () => {
     expect(JSON.stringify(task)).not.toContain(fake.url);
 
     await second.kill();
-    const final = readDb(dataDir);
+    const final = await readDb(dataDir);
     expect(final.tasks[0]?.upstream_id).toBe(`text2video:${kTask?.taskId}`);
     expect(expectLedgerInvariants(final)).toEqual([]);
     expect(final.balances.get(acct.accountId)).toBe(200 - PRICE);
@@ -142,7 +138,7 @@ describe.concurrent("SIGKILL with PROVIDERS=kling", () => {
     );
     await first.kill();
 
-    const atKill = readDb(dataDir);
+    const atKill = await readDb(dataDir);
     expect(atKill.tasks[0]).toMatchObject({ id, status: "processing", upstream_id: `text2video:${kTask?.taskId}` });
     expect(kTask?.status).not.toBe("succeed");
     const requestsAtKill = fake.requests.length;
@@ -160,7 +156,7 @@ describe.concurrent("SIGKILL with PROVIDERS=kling", () => {
     expect(klingTasksFor(fake, id)).toHaveLength(1);
 
     await second.kill();
-    const final = readDb(dataDir);
+    const final = await readDb(dataDir);
     expect(final.tasks[0]).toMatchObject({ status: "succeeded", final_credits: PRICE });
     expect(expectLedgerInvariants(final)).toEqual([]);
   });

@@ -82,7 +82,7 @@ describe("webhook delivery survives SIGKILL", () => {
     await first.kill();
     expect(first.exit?.signal).toBe("SIGKILL");
     // The delivery job is durable: still pending in the dead server's database.
-    const atKill = readDb(dataDir);
+    const atKill = await readDb(dataDir);
     expect(atKill.jobs.filter((j) => j.kind === "webhook.deliver")).toHaveLength(1);
     expect(atKill.tasks.find((tk) => tk.id === taskId)?.status).toBe("succeeded");
 
@@ -131,6 +131,6 @@ describe("webhook delivery survives SIGKILL", () => {
     expect(ep.body).toMatchObject({ status: "active", failure_count: 0 });
     expect(ep.body.last_success_at).toEqual(expect.any(String));
     await second.kill();
-    expect(readDb(dataDir).jobs.filter((j) => j.kind === "webhook.deliver")).toHaveLength(0);
+    expect((await readDb(dataDir)).jobs.filter((j) => j.kind === "webhook.deliver")).toHaveLength(0);
   });
 });

@@ -78,9 +78,16 @@ export class AccountService {
   }
 
   async getAccount(id: string): Promise<(Account & { ledger: LedgerSummary }) | undefined> {
-    const row = await this.db.selectFrom("accounts").selectAll().where("id", "=", id).executeTakeFirst();
+    // One snapshot for the balance and the ledger totals, so they agree while tasks settle
+    // (repeatable read on PostgreSQL; a SQLite transaction is one snapshot already).
+    const { row, ledger } = await this.db
+      .transaction()
+      .setIsolationLevel("repeatable read")
+      .execute(async (trx) => ({
+        row: await trx.selectFrom("accounts").selectAll().where("id", "=", id).executeTakeFirst(),
+        ledger: await ledgerSummary(trx, id),
+      }));
     if (!row) return undefined;
-    const ledger = await ledgerSummary(this.db, id);
     return {
       id: row.id,
       name: row.name,

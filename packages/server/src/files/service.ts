@@ -2,7 +2,14 @@
  * Uploaded (or fetched) reference files: streaming into storage under a hard size cap, content
  * inspection, policy checks, and the owner-only file object. Nothing is recorded until every
  * check has passed; a rejected upload leaves no object and no row behind.
+ *
+ * Inspection (sniffing, ffprobe) needs the bytes in a local file. With local storage the upload
+ * is received as a temporary storage object and renamed into place once accepted; with a storage
+ * that has no local paths (S3) it is spooled to a local directory, inspected there and only then
+ * uploaded under its final key, so the bucket never holds an unchecked upload.
  */
+import { tmpdir } from "node:os";
+import { join } from "node:path";
 import { type Readable, Transform } from "node:stream";
 import {
   checkImageConstraints,
@@ -15,6 +22,7 @@ import {
 import type { Logger } from "pino";
 import { ApiError } from "../http/errors.js";
 import { extensionFor } from "../media/mime.js";
+import { FsStorage } from "../storage/fs.js";
 import type { UrlSigner } from "../storage/signed-urls.js";
 import type { Storage } from "../storage/storage.js";
 import type { Db } from "../store/db.js";
@@ -26,6 +34,7 @@ import type { DurationTokens } from "./tokens.js";
 
 export interface ReceivedUpload {
   fileId: string;
+  /** Key of the received bytes in the staging storage (see FileService.staging). */
   tmpKey: string;
   size: number;
   sha256: string;
@@ -48,6 +57,8 @@ export interface FileServiceDeps {
   ffmpegPath: string;
   retentionMs: number;
   log: Logger;
+  /** Where uploads wait for inspection when the storage has no local paths; default: the OS temp dir. */
+  spoolDir?: string;
 }
 
 /**
@@ -74,9 +85,17 @@ function sizeCap(maxBytes: number): Transform {
 }
 
 export class FileService {
-  constructor(private readonly deps: FileServiceDeps) {}
+  /** Where received uploads wait for inspection: the storage itself, or a local spool. */
+  private readonly staging: Storage;
 
-  /** Streams `source` into a temporary object; memory use does not depend on the file size. */
+  constructor(private readonly deps: FileServiceDeps) {
+    this.staging =
+      deps.storage.localPath("tmp/probe") !== undefined
+        ? deps.storage
+        : new FsStorage(deps.spoolDir ?? join(tmpdir(), "framegate-uploads"));
+  }
+
+  /** Streams `source` into a temporary local file; memory use does not depend on the file size. */
   async receive(source: Readable, maxBytes: number): Promise<ReceivedUpload> {
     const fileId = newId("file");
     const tmpKey = `tmp/${fileId}.upload`;
@@ -86,17 +105,38 @@ export class FileService {
     // pipeline still sees the destroyed stream and rejects, but an unheard 'error' would crash us.
     cap.on("error", () => {});
     try {
-      const stored = await this.deps.storage.putStream(tmpKey, source.pipe(cap));
+      const stored = await this.staging.putStream(tmpKey, source.pipe(cap));
       return { fileId, tmpKey, size: stored.size, sha256: stored.sha256 };
     } catch (error) {
       source.resume();
-      await this.deps.storage.delete(tmpKey).catch(() => {});
+      await this.staging.delete(tmpKey).catch(() => {});
       throw error;
     }
   }
 
   async discard(upload: ReceivedUpload): Promise<void> {
-    await this.deps.storage.delete(upload.tmpKey).catch(() => {});
+    await this.staging.delete(upload.tmpKey).catch(() => {});
+  }
+
+  /** Puts the accepted upload under its final key in storage. */
+  private async commit(upload: ReceivedUpload, key: string): Promise<void> {
+    const { storage } = this.deps;
+    if (this.staging === storage) {
+      await storage.move(upload.tmpKey, key);
+      return;
+    }
+    const stored = await storage.putFile(key, this.stagedPath(upload));
+    if (stored.sha256 !== upload.sha256 || stored.size !== upload.size) {
+      await storage.delete(key).catch(() => {});
+      throw new Error(`upload ${upload.fileId} changed while being stored`);
+    }
+    await this.discard(upload);
+  }
+
+  private stagedPath(upload: ReceivedUpload): string {
+    const path = this.staging.localPath(upload.tmpKey);
+    if (!path) throw new Error("file inspection needs a local copy");
+    return path;
   }
 
   /** Checks a received upload against the kind and model policy; stores it, or discards it and throws. */
@@ -113,9 +153,7 @@ export class FileService {
     const { storage, db, clock } = this.deps;
     const limit = policyFor(input.kind, input.model);
     if (upload.size > limit.max_bytes) throw fileTooLarge(limit.max_bytes);
-    const path = storage.localPath(upload.tmpKey);
-    if (!path) throw new Error("file inspection needs local storage");
-    const inspection = await inspectFile(path, {
+    const inspection = await inspectFile(this.stagedPath(upload), {
       kind: input.kind,
       allowedMimeTypes: limit.mime_types,
       ffmpegPath: this.deps.ffmpegPath,
@@ -148,7 +186,7 @@ export class FileService {
       expires_at: addMs(now, this.deps.retentionMs).toISOString(),
       deleted_at: null,
     };
-    await storage.move(upload.tmpKey, row.storage_key);
+    await this.commit(upload, row.storage_key);
     try {
       await db.insertInto("files").values(row).execute();
     } catch (error) {
@@ -242,7 +280,8 @@ export class FileService {
       await storage.delete(file.storage_key);
       await db.updateTable("files").set({ deleted_at: now }).where("id", "=", file.id).execute();
     }
-    const partials = await storage.sweepPartials(3600_000);
+    let partials = await storage.sweepPartials(3600_000);
+    if (this.staging !== storage) partials += await this.staging.sweepPartials(3600_000);
     if (due.length || partials) log.info({ files: due.length, partials }, "deleted expired files");
     return due.length;
   }

@@ -19,6 +19,7 @@ import {
 } from "../providers/provider.js";
 import type { ProviderRouter } from "../providers/router.js";
 import type { JobHandler, JobResult, Queue } from "../queue/queue.js";
+import type { LocalObjectCache } from "../storage/local-cache.js";
 import type { UrlSigner } from "../storage/signed-urls.js";
 import type { Storage } from "../storage/storage.js";
 import type { Db, Executor } from "../store/db.js";
@@ -51,6 +52,8 @@ export interface GenerationWorkerDeps {
   clock: Clock;
   queue: Queue;
   storage: Storage;
+  /** Local copies of image references when the storage has no local paths (S3). */
+  localFiles?: LocalObjectCache;
   signer: UrlSigner;
   log: Logger;
   router: ProviderRouter;
@@ -119,6 +122,25 @@ export class GenerationWorker {
     };
   }
 
+  /**
+   * The task for submit: image references also get a local path when the storage has none,
+   * since the simulator renders from the file and Kling converts WEBP with ffmpeg.
+   */
+  private async providerTaskWithLocalFiles(task: TasksTable): Promise<ProviderTask> {
+    const providerTask = this.providerTask(task);
+    const { localFiles } = this.deps;
+    if (!localFiles) return providerTask;
+    const stored = JSON.parse(task.references_json) as StoredReference[];
+    const references = await Promise.all(
+      providerTask.references.map(async (ref, i) => {
+        const key = stored[i]?.storageKey;
+        if (ref.localPath || ref.kind !== "image" || !key) return ref;
+        return { ...ref, localPath: await localFiles.localPath(key) };
+      }),
+    );
+    return { ...providerTask, references };
+  }
+
   private pastDeadline(task: TasksTable): boolean {
     return this.deps.clock.now().getTime() - Date.parse(task.created_at) > this.deps.taskDeadlineMs;
   }
@@ -146,7 +168,7 @@ export class GenerationWorker {
       return;
     }
     const state: SubmitState = task.submit_state ? (JSON.parse(task.submit_state) as SubmitState) : { refused: [] };
-    const providerTask = this.providerTask(task);
+    const providerTask = await this.providerTaskWithLocalFiles(task);
 
     // A submit whose outcome is unknown (crash, timeout) may have been accepted: look before
     // sending the task anywhere, so it is never running on two upstreams.

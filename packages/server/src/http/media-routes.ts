@@ -1,4 +1,13 @@
-/** GET/HEAD /media/<key>?expires=…&signature=…: signed downloads with Range support. */
+/**
+ * GET/HEAD /media/<key>?expires=…&signature=…: signed downloads with Range support.
+ *
+ * These URLs are the only download URLs the API hands out, whatever the storage: they are stable
+ * until the object's expiry (every read of a task or file returns the same URL), while an S3
+ * presigned URL embeds its signing time and lives at most 7 days. With a storage that can presign
+ * (S3) and `mediaDelivery: "redirect"`, a valid GET answers 302 to a short-lived presigned URL, so the
+ * bytes come from the bucket; the client re-sends its Range header to it. With "proxy" (or local
+ * storage) the bytes are streamed through this server.
+ */
 import { Readable } from "node:stream";
 import type { Hono } from "hono";
 import { MIME_BY_EXTENSION } from "../media/mime.js";
@@ -29,7 +38,13 @@ export function parseRange(
   return { start, end };
 }
 
-export function mountMediaRoutes(app: Hono<AppEnv>, deps: { storage: Storage; signer: UrlSigner; clock: Clock }) {
+/** Lifetime of the presigned URL a redirect points to; each request to our URL makes a new one. */
+export const MEDIA_REDIRECT_SECONDS = 300;
+
+export function mountMediaRoutes(
+  app: Hono<AppEnv>,
+  deps: { storage: Storage; signer: UrlSigner; clock: Clock; mediaDelivery?: "redirect" | "proxy" },
+) {
   app.on(["GET", "HEAD"], `${MEDIA_PREFIX}*`, async (c) => {
     const path = c.req.path;
     const problem = deps.signer.verify(path, c.req.query("expires"), c.req.query("signature"), deps.clock.now());
@@ -39,6 +54,12 @@ export function mountMediaRoutes(app: Hono<AppEnv>, deps: { storage: Storage; si
     if (!stat) throw new ApiError("not_found", "The file no longer exists.");
     const extension = key.split(".").pop()?.toLowerCase() ?? "";
     const expires = Number(c.req.query("expires"));
+    const remainingSeconds = Math.max(1, expires - Math.floor(deps.clock.now().getTime() / 1000));
+    if (c.req.method === "GET" && deps.mediaDelivery === "redirect" && deps.storage.presignGet) {
+      // A presigned URL is for GET only, so HEAD is still answered here from the stat.
+      const location = await deps.storage.presignGet(key, Math.min(MEDIA_REDIRECT_SECONDS, remainingSeconds));
+      return c.body(null, 302, { Location: location, "Cache-Control": "private, no-store" });
+    }
     const headers: Record<string, string> = {
       "Content-Type": MIME_BY_EXTENSION[extension] ?? "application/octet-stream",
       "Accept-Ranges": "bytes",

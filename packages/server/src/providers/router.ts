@@ -3,6 +3,7 @@
  * those at their concurrency cap (counted from the store, so it holds across processes).
  */
 import type { Db, Executor } from "../store/db.js";
+import { lockNamed } from "../store/locks.js";
 import { CircuitBreaker } from "./circuit-breaker.js";
 import type { Provider } from "./provider.js";
 
@@ -47,13 +48,15 @@ export class ProviderRouter {
    * Whether a submit to `name` may be tried now; takes the half-open trial slot when it says yes.
    * Against the cap count the tasks processing on `name` and the queued ones whose submit to
    * `name` is in flight or of unknown outcome (submit_state.uncertain), except `taskId` itself.
-   * Run it in the transaction that then marks the task uncertain, so two concurrent submits
-   * cannot both take the last slot.
+   * Run it in the transaction that then marks the task uncertain: it takes the provider's named
+   * lock, so two concurrent submits (other processes included) cannot both take the last slot.
    */
   async availability(name: string, opts: { taskId?: string; db?: Executor } = {}): Promise<Availability> {
     const cap = this.opts.maxConcurrency[name];
     if (cap !== undefined) {
-      const row = await (opts.db ?? this.db)
+      const db = opts.db ?? this.db;
+      await lockNamed(db, `provider_slots:${name}`);
+      const row = await db
         .selectFrom("tasks")
         .select((eb) => eb.fn.countAll<number>().as("n"))
         .where((eb) =>

@@ -1,6 +1,6 @@
 /**
  * A durable queue in the `jobs` table, written with portable Kysely queries. A runner claims a
- * due job by setting a lease (locked_by, locked_until) with a compare-and-set update; while
+ * due job by setting a lease (locked_by, locked_until) in one atomic update; while
  * the handler runs, the lease is extended. A process that dies leaves its lease to expire, and
  * then any runner claims the job again: that is how tasks resume after a crash.
  */
@@ -113,37 +113,35 @@ export class TableQueue implements Queue {
     });
   }
 
-  /** Claims one due job, if any, and runs it. */
+  /**
+   * Claims one due job, if any, in one statement: the oldest due job whose lease is free gets
+   * ours. On PostgreSQL the candidate row is locked, and rows other runners are claiming right
+   * now are skipped rather than waited for; SQLite runs the statement under its write lock.
+   */
   private async claim() {
     const now = this.clock.now();
     const nowIso = now.toISOString();
-    const candidate = await this.db
-      .selectFrom("jobs")
-      .select(["id", "locked_until"])
-      .where("run_at", "<=", nowIso)
-      .where((eb) => eb.or([eb("locked_until", "is", null), eb("locked_until", "<", nowIso)]))
-      .where("kind", "in", Object.keys(this.handlers))
-      .orderBy("run_at")
-      .limit(1)
-      .executeTakeFirst();
-    if (!candidate) return undefined;
-    // Compare-and-set on the lease we saw: two runners can never both win one job.
-    const claimed = await this.db
+    return this.db
       .updateTable("jobs")
       .set({
         locked_by: this.workerId,
         locked_until: addMs(now, this.opts.leaseMs).toISOString(),
         attempts: (eb) => eb("attempts", "+", 1),
       })
-      .where("id", "=", candidate.id)
-      .where((eb) =>
-        candidate.locked_until === null
-          ? eb("locked_until", "is", null)
-          : eb("locked_until", "=", candidate.locked_until),
+      .where("id", "=", (eb) =>
+        eb
+          .selectFrom("jobs")
+          .select("id")
+          .where("run_at", "<=", nowIso)
+          .where((w) => w.or([w("locked_until", "is", null), w("locked_until", "<", nowIso)]))
+          .where("kind", "in", Object.keys(this.handlers))
+          .orderBy("run_at")
+          .limit(1)
+          .forUpdate()
+          .skipLocked(),
       )
       .returningAll()
       .executeTakeFirst();
-    return claimed;
   }
 
   private async runOne(): Promise<boolean> {

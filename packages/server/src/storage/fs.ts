@@ -1,6 +1,6 @@
 import { createHash } from "node:crypto";
-import { createReadStream, createWriteStream } from "node:fs";
-import { mkdir, readdir, rename, rm, stat } from "node:fs/promises";
+import { constants, createReadStream, createWriteStream } from "node:fs";
+import { access, mkdir, readdir, rename, rm, stat } from "node:fs/promises";
 import { dirname, join } from "node:path";
 import type { Readable } from "node:stream";
 import { Transform } from "node:stream";
@@ -90,5 +90,9 @@ export class FsStorage implements Storage {
 
   localPath(key: string): string {
     return this.path(key);
+  }
+
+  async checkReady(): Promise<void> {
+    await access(this.root, constants.W_OK);
   }
 }

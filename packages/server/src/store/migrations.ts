@@ -1,10 +1,11 @@
 /**
  * Schema migrations, written once through Kysely's schema builder so the same list runs on
- * SQLite and (later) PostgreSQL. Never edit a shipped migration: add a new one.
+ * SQLite and PostgreSQL. Never edit a shipped migration: add a new one.
  */
 import { type Kysely, type Migration, type MigrationProvider, sql } from "kysely";
+import type { Dialect } from "./db.js";
 
-const migrations: Record<string, Migration> = {
+const migrations = (dialect: Dialect): Record<string, Migration> => ({
   "0001_core": {
     async up(db: Kysely<unknown>) {
       await db.schema
@@ -249,14 +250,38 @@ const migrations: Record<string, Migration> = {
       await db.schema.alterTable("tasks").addColumn("upstream_details", "text").execute();
     },
   },
-};
+  "0005_postgres_number_widths": {
+    async up(db: Kysely<unknown>) {
+      // SQLite's integer is 64-bit and its real a double; PostgreSQL's are int4 and float4. Widen
+      // credits and byte sizes to bigint and durations to double precision there, so both stores
+      // hold the same values (db.ts parses int8 back to numbers). Nothing to do on SQLite.
+      if (dialect !== "postgres") return;
+      const widen: [string, string, "bigint" | "double precision"][] = [
+        ["accounts", "balance", "bigint"],
+        ["ledger_entries", "amount", "bigint"],
+        ["tasks", "reserved_credits", "bigint"],
+        ["tasks", "final_credits", "bigint"],
+        ["files", "size_bytes", "bigint"],
+        ["files", "duration_seconds", "double precision"],
+      ];
+      for (const [table, column, type] of widen) {
+        await db.schema
+          .alterTable(table)
+          .alterColumn(column, (c) => c.setDataType(type))
+          .execute();
+      }
+    },
+  },
+});
 
 function sqlNonNegative(column: string) {
   return sql`${sql.ref(column)} >= 0`;
 }
 
-export const migrationProvider: MigrationProvider = {
-  async getMigrations() {
-    return migrations;
-  },
-};
+export function migrationProvider(dialect: Dialect): MigrationProvider {
+  return {
+    async getMigrations() {
+      return migrations(dialect);
+    },
+  };
+}

@@ -123,11 +123,13 @@ export class WebhookDispatcher {
 
     const nextAttemptAt = await db.transaction().execute(async (trx) => {
       // The failure window as it is now, not as it was before the request: a success committed
-      // meanwhile (another delivery to this endpoint) has closed the old one.
+      // meanwhile (another delivery to this endpoint) has closed the old one. The row stays locked
+      // until commit, so concurrent deliveries to this endpoint update the window one at a time.
       const current = await trx
         .selectFrom("webhook_endpoints")
         .select("failing_since")
         .where("id", "=", endpointId)
+        .forUpdate()
         .executeTakeFirst();
       const failingSince = current?.failing_since ?? nowIso;
       const disable = !succeeded && Date.parse(nowIso) - Date.parse(failingSince) >= this.opts.autoDisableAfterMs;

@@ -1,0 +1,365 @@
+/**
+ * The `framegate` command tree: generate videos through the API (generate, status, wait, credits,
+ * models, files, webhooks, login/logout), and run the server and manage accounts, keys and credits
+ * on the local store (serve, migrate, accounts, keys, credits grant). The store-side modules load
+ * @framegate/server, so they are imported only by the commands that need them.
+ */
+import { Command, InvalidArgumentError, Option } from "commander";
+import * as api from "./api.js";
+import { DEFAULT_BASE_URL } from "./client-config.js";
+import { DEFAULT_MODEL, defaultOf, FILE_KINDS, MODEL_IDS, optionsText, WEBHOOK_EVENT_TYPES } from "./params.js";
+
+export function buildProgram(): Command {
+  const program = new Command();
+  // Exit code 2 for usage errors; a command's own options only before its subcommands, so that
+  // `credits --json` and `credits grant --json` each get theirs.
+  program.exitOverride().enablePositionalOptions();
+  program
+    .name("framegate")
+    .description("Self-hosted Rivya API v1 gateway for Kling 2.6: generate videos, and run and manage the server")
+    .version("0.1.0")
+    .addHelpText(
+      "after",
+      `
+Examples:
+  $ framegate serve                                   # start the server (first start prints a key)
+  $ framegate login --api-key rvya_sk_…               # check the key and save it
+  $ framegate generate "A paper boat drifting down a rainy street" --duration 10 --sound
+  $ framegate generate "The product turns on its stand" --image product.png --aspect 16:9 --out turn.mp4
+
+Configuration of the API commands (first found wins):
+  --base-url / --api-key flags
+  FRAMEGATE_BASE_URL / FRAMEGATE_API_KEY environment variables
+  the file written by \`framegate login\`: $FRAMEGATE_CONFIG, else $XDG_CONFIG_HOME/framegate/config.json,
+  else ~/.config/framegate/config.json
+  the default base URL ${DEFAULT_BASE_URL}
+
+Exit codes: 0 success, 1 the API refused or the generation failed, 2 bad usage, 130 interrupted.
+Every command takes --help, and the API commands take --json.`,
+    );
+
+  /** --base-url, --api-key and --json on an API command. */
+  function apiCommand(cmd: Command): Command {
+    return cmd
+      .option("--json", "machine-readable output (errors as JSON on stderr)")
+      .option("--base-url <url>", `server URL (env FRAMEGATE_BASE_URL; default ${DEFAULT_BASE_URL})`)
+      .option("--api-key <key>", "API key rvya_sk_… (env FRAMEGATE_API_KEY, or `framegate login`)");
+  }
+
+  const examples = (lines: string[]) => `\nExamples:\n${lines.map((l) => `  $ ${l}`).join("\n")}\n`;
+
+  // ---------------------------------------------------------------- API commands
+
+  apiCommand(
+    program
+      .command("generate")
+      .description("generate a video: upload the reference, create the task, follow it and download the MP4")
+      .argument("<prompt>", "what the video shows")
+      .option(
+        "--duration <seconds>",
+        `length in seconds: ${optionsText("duration")} (default ${defaultOf("duration")})`,
+      )
+      .option("--sound", "generate audio too")
+      .option("--aspect <ratio>", `aspect ratio: ${optionsText("aspect_ratio")} (default ${defaultOf("aspect_ratio")})`)
+      .option("--image <path>", "reference image (PNG, JPEG or WEBP) for image-to-video; it is uploaded first")
+      .option("--out <path>", "where to save the MP4 (default <task id>.mp4; a directory saves <task id>.mp4 in it)")
+      .option("--no-wait", "print the queued task and return without waiting")
+      .option("--timeout <seconds>", "give up waiting after this long (the task keeps running)")
+      .option("--idempotency-key <key>", "Idempotency-Key of the create request (default: a new one per run)")
+      .addOption(new Option("--model <id>", "model id").choices(MODEL_IDS).default(DEFAULT_MODEL)),
+  )
+    .addHelpText(
+      "after",
+      `${examples([
+        'framegate generate "A paper boat drifting down a rainy street"',
+        'framegate generate "Waves at dusk" --duration 10 --sound --aspect 16:9 --out waves.mp4',
+        'framegate generate "The product slowly turns" --image product.png --aspect 9:16',
+        'framegate generate "A fox in the snow" --no-wait --json | jq -r .id',
+      ])}
+On a terminal the status and the download are redrawn in place; otherwise one line is printed per
+status change. The result is saved under a temporary name and renamed when complete. With --json
+the final task is printed with "file": <path>; a failed task exits 1 with its error code and reason.
+Set FRAMEGATE_POLL_INTERVAL_MS to poll at a fixed interval (default: 2.5 s, then 5 s growing to 10 s).`,
+    )
+    .action((prompt: string, opts: api.GenerateOptions) =>
+      api.runApi(opts, (ctx) => api.generate(ctx, prompt, opts), { check: () => api.checkGenerate(prompt, opts) }),
+    );
+
+  apiCommand(program.command("status").description("show a generation task").argument("<id>", "task id (task_…)"))
+    .addHelpText("after", examples(["framegate status task_2x4…", "framegate status task_2x4… --json | jq .status"]))
+    .action((id: string, opts: api.ApiOptions) => api.runApi(opts, (ctx) => api.status(ctx, id)));
+
+  apiCommand(
+    program
+      .command("wait")
+      .description("wait for a task to finish, with live progress; --out downloads the video")
+      .argument("<id>", "task id (task_…)")
+      .option("--out <path>", "save the MP4 here (a directory saves <task id>.mp4 in it)")
+      .option("--timeout <seconds>", "give up waiting after this long (the task keeps running)"),
+  )
+    .addHelpText(
+      "after",
+      examples([
+        "framegate wait task_2x4…",
+        "framegate wait task_2x4… --out video.mp4",
+        "framegate wait task_2x4… --out .",
+      ]),
+    )
+    .action((id: string, opts: api.ApiOptions & { out?: string; timeout?: string }) =>
+      api.runApi(opts, (ctx) => api.wait(ctx, id, opts), { check: () => api.parseTimeout(opts.timeout) }),
+    );
+
+  // `credits` shows the balance through the API; `credits grant` changes it on the local store.
+  const credits = apiCommand(
+    program.command("credits").description("show the credit balance (via the API); `credits grant` adds credits"),
+  )
+    .addHelpText(
+      "after",
+      examples([
+        "framegate credits",
+        "framegate credits --json",
+        'framegate credits grant --account acct_… --amount 500 --reason "top-up"',
+      ]),
+    )
+    .action((opts: api.ApiOptions) => api.runApi(opts, (ctx) => api.credits(ctx)));
+
+  apiCommand(program.command("models").description("list the models the server offers, with their params"))
+    .addHelpText("after", examples(["framegate models", "framegate models --json | jq '.data[].id'"]))
+    .action((opts: api.ApiOptions) => api.runApi(opts, (ctx) => api.models(ctx), { needsKey: false }));
+
+  const files = program
+    .command("files")
+    .description("upload reference media")
+    .addHelpText("after", examples(["framegate files upload product.png --model kling-2-6"]));
+  apiCommand(
+    files
+      .command("upload")
+      .description("upload a file to the Files API and print its id and URL")
+      .argument("<path>", "the file")
+      .option("--kind <kind>", `${FILE_KINDS.join(", ")} (default: from the file extension)`)
+      .option("--model <id>", `apply this model's upload policy (${MODEL_IDS.join(", ")})`),
+  )
+    .addHelpText(
+      "after",
+      examples([
+        "framegate files upload product.png --kind image --model kling-2-6",
+        "framegate files upload product.png --json | jq -r .url",
+      ]),
+    )
+    .action((path: string, opts: api.ApiOptions & { kind?: string; model?: string }) =>
+      api.runApi(opts, (ctx) => api.filesUpload(ctx, path, opts), { check: () => api.checkUpload(path, opts) }),
+    );
+
+  const webhooks = program
+    .command("webhooks")
+    .description("manage webhook endpoints")
+    .addHelpText(
+      "after",
+      examples([
+        "framegate webhooks create --url https://example.com/hooks/rivya",
+        "framegate webhooks list",
+        "framegate webhooks test whend_…",
+        "framegate webhooks deliveries whend_… --status failed",
+      ]),
+    );
+  apiCommand(
+    webhooks
+      .command("create")
+      .description("register an endpoint (its signing secret is shown once)")
+      .requiredOption("--url <url>", "where events are POSTed (https)")
+      .option("--name <name>", "a label")
+      .option("--events <list>", `comma-separated: ${WEBHOOK_EVENT_TYPES.join(", ")} (default: all)`),
+  )
+    .addHelpText(
+      "after",
+      examples([
+        "framegate webhooks create --url https://example.com/hooks/rivya",
+        "framegate webhooks create --url https://example.com/hooks --name prod --events generation.failed",
+      ]),
+    )
+    .action((opts: api.ApiOptions & { url: string; name?: string; events?: string }) =>
+      api.runApi(opts, (ctx) => api.webhooksCreate(ctx, opts), { check: () => api.checkWebhook(opts) }),
+    );
+  apiCommand(webhooks.command("list").description("list the endpoints"))
+    .addHelpText("after", examples(["framegate webhooks list", "framegate webhooks list --json"]))
+    .action((opts: api.ApiOptions) => api.runApi(opts, (ctx) => api.webhooksList(ctx)));
+  apiCommand(
+    webhooks
+      .command("test")
+      .description("send a webhook.test event to an endpoint")
+      .argument("<id>", "endpoint id (whend_…)"),
+  )
+    .addHelpText("after", examples(["framegate webhooks test whend_…"]))
+    .action((id: string, opts: api.ApiOptions) => api.runApi(opts, (ctx) => api.webhooksTest(ctx, id)));
+  apiCommand(
+    webhooks
+      .command("deliveries")
+      .description("list an endpoint's delivery attempts, newest first")
+      .argument("<id>", "endpoint id (whend_…)")
+      .option("--status <status>", "only succeeded or failed attempts")
+      .option("--limit <n>", "at most this many (default 20)"),
+  )
+    .addHelpText(
+      "after",
+      examples(["framegate webhooks deliveries whend_…", "framegate webhooks deliveries whend_… --status failed"]),
+    )
+    .action((id: string, opts: api.ApiOptions & { status?: string; limit?: string }) =>
+      api.runApi(opts, (ctx) => api.webhooksDeliveries(ctx, id, opts), { check: () => api.checkDeliveries(opts) }),
+    );
+  apiCommand(webhooks.command("delete").description("delete an endpoint").argument("<id>", "endpoint id (whend_…)"))
+    .addHelpText("after", examples(["framegate webhooks delete whend_…"]))
+    .action((id: string, opts: api.ApiOptions) => api.runApi(opts, (ctx) => api.webhooksDelete(ctx, id)));
+
+  program
+    .command("login")
+    .description("check an API key against the server and save it with the base URL (file mode 0600)")
+    .option("--api-key <key>", "the key (default: FRAMEGATE_API_KEY, else asked for)")
+    .option("--base-url <url>", `server URL (default: FRAMEGATE_BASE_URL, the saved one, else ${DEFAULT_BASE_URL})`)
+    .option("--json", "machine-readable output")
+    .addHelpText(
+      "after",
+      `${examples([
+        "framegate login --api-key rvya_sk_…",
+        "framegate login --api-key rvya_sk_… --base-url https://framegate.example.com",
+        "framegate login            # asks for the key without echoing it",
+      ])}
+The key is checked with GET /api/v1/credits, then saved to $FRAMEGATE_CONFIG, else
+$XDG_CONFIG_HOME/framegate/config.json, else ~/.config/framegate/config.json. Only its prefix is shown.`,
+    )
+    .action((opts: api.ApiOptions) => api.login(opts));
+
+  program
+    .command("logout")
+    .description("delete the saved configuration")
+    .option("--json", "machine-readable output")
+    .addHelpText("after", examples(["framegate logout"]))
+    .action((opts: { json?: boolean }) => api.logout(opts));
+
+  // ---------------------------------------------------------------- server and local store
+
+  const loadAdmin = async () => {
+    const [{ runCommand }, admin] = await Promise.all([import("./run.js"), import("./admin.js")]);
+    return { runCommand, admin };
+  };
+
+  program
+    .command("serve")
+    .description("start the API and the worker in one process (the default deployment)")
+    .addHelpText("after", examples(["framegate serve", "PORT=9000 DATA_DIR=/var/lib/framegate framegate serve"]))
+    .action(async () => (await import("./serve.js")).serveCommand());
+
+  program
+    .command("migrate")
+    .description("apply pending database migrations and exit")
+    .option("--json", "machine-readable output")
+    .addHelpText("after", examples(["framegate migrate", "DATA_DIR=/var/lib/framegate framegate migrate --json"]))
+    .action(async (opts) => {
+      const { runCommand, admin } = await loadAdmin();
+      await runCommand(opts, admin.migrate, { migrate: false });
+    });
+
+  const int = (value: string) => {
+    if (!/^-?\d+$/.test(value)) throw new InvalidArgumentError("must be a whole number");
+    return Number.parseInt(value, 10);
+  };
+
+  const accounts = program
+    .command("accounts")
+    .description("manage accounts (local store)")
+    .addHelpText(
+      "after",
+      examples(['framegate accounts create --name "Acme Films" --credits 1000', "framegate accounts list"]),
+    );
+  accounts
+    .command("create")
+    .description("create an account")
+    .requiredOption("--name <name>", "account name")
+    .option("--credits <n>", "initial credits", int, 0)
+    .option("--json", "machine-readable output")
+    .addHelpText("after", examples(['framegate accounts create --name "Acme Films" --credits 1000']))
+    .action(async (opts) => {
+      const { runCommand, admin } = await loadAdmin();
+      await runCommand(opts, admin.createAccount);
+    });
+  accounts
+    .command("list")
+    .description("list accounts with their balances")
+    .option("--json", "machine-readable output")
+    .addHelpText("after", examples(["framegate accounts list", "framegate accounts list --json"]))
+    .action(async (opts) => {
+      const { runCommand, admin } = await loadAdmin();
+      await runCommand(opts, admin.listAccounts);
+    });
+
+  const keys = program
+    .command("keys")
+    .description("manage API keys (local store)")
+    .addHelpText(
+      "after",
+      examples([
+        "framegate keys create --account acct_…",
+        "framegate keys list --account acct_…",
+        "framegate keys revoke key_…",
+      ]),
+    );
+  keys
+    .command("create")
+    .description("create an API key (the secret is shown once)")
+    .requiredOption("--account <id>", "account id (acct_…)")
+    .option("--name <name>", "a label for the key")
+    .option("--scopes <list>", "comma-separated scopes (default: all)")
+    .option("--expires-at <time>", "ISO-8601 expiry time")
+    .option("--json", "machine-readable output")
+    .addHelpText(
+      "after",
+      examples([
+        "framegate keys create --account acct_… --name ci",
+        "framegate keys create --account acct_… --scopes credits:read,generations:read --expires-at 2027-01-01T00:00:00Z",
+      ]),
+    )
+    .action(async (opts) => {
+      const { runCommand, admin } = await loadAdmin();
+      await runCommand(opts, admin.createKey);
+    });
+  keys
+    .command("list")
+    .description("list an account's keys (prefixes only)")
+    .requiredOption("--account <id>", "account id (acct_…)")
+    .option("--json", "machine-readable output")
+    .addHelpText("after", examples(["framegate keys list --account acct_…"]))
+    .action(async (opts) => {
+      const { runCommand, admin } = await loadAdmin();
+      await runCommand(opts, admin.listKeys);
+    });
+  keys
+    .command("revoke")
+    .description("revoke a key")
+    .argument("<keyId>", "key id (key_…)")
+    .option("--json", "machine-readable output")
+    .addHelpText("after", examples(["framegate keys revoke key_…"]))
+    .action(async (keyId, opts) => {
+      const { runCommand, admin } = await loadAdmin();
+      await runCommand({ ...opts, keyId }, admin.revokeKey);
+    });
+
+  credits
+    .command("grant")
+    .description("grant credits on the local store (a negative amount debits, never below 0)")
+    .requiredOption("--account <id>", "account id (acct_…)")
+    .requiredOption("--amount <n>", "credits to add (or remove when negative)", int)
+    .option("--reason <text>", "why (kept in the ledger)")
+    .option("--json", "machine-readable output")
+    .addHelpText(
+      "after",
+      examples([
+        "framegate credits grant --account acct_… --amount 500",
+        'framegate credits grant --account acct_… --amount -100 --reason "refund to card"',
+      ]),
+    )
+    .action(async (opts) => {
+      const { runCommand, admin } = await loadAdmin();
+      await runCommand(opts, admin.grantCredits);
+    });
+
+  return program;
+}
