@@ -76,8 +76,16 @@ describe("webhook delivery survives SIGKILL", () => {
       "the generation.succeeded event",
     );
     expect(event).toMatchObject({ object: "event", type: "generation.succeeded", api_version: "2026-05-11" });
-    const beforeKill = await first.request(`/api/v1/webhooks/${endpoint.id}/deliveries`, { key });
-    expect(beforeKill.body.data.every((d: { status: string }) => d.status === "failed")).toBe(true);
+    // Kill only once the first process has logged a refused attempt (under load it may not have run one yet).
+    const beforeKill = await pollUntil(
+      async () => {
+        const res = await first.request(`/api/v1/webhooks/${endpoint.id}/deliveries`, { key });
+        return res.body.data?.length > 0 ? res.body.data : undefined;
+      },
+      10_000,
+      "a first, refused delivery attempt",
+    );
+    expect(beforeKill.every((d: { status: string }) => d.status === "failed")).toBe(true);
 
     await first.kill();
     expect(first.exit?.signal).toBe("SIGKILL");
