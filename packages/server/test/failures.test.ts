@@ -111,7 +111,8 @@ describe("failures with the default task timeout", () => {
 
     const watched = await watch(t, key, task.id);
     expectForwardOnly(watched.history, "failed");
-    expect(watched.history).toEqual(["queued", "processing", "failed"]);
+    // `queued` may already be over at the first look on a busy machine.
+    expect(watched.history.slice(-2)).toEqual(["processing", "failed"]);
     expectFailed(watched.final, "provider_error");
 
     expect(await balance(t, key)).toBe(100);
@@ -165,7 +166,8 @@ describe("failures with the default task timeout", () => {
     const task = await create(t, key, "Take your time [sim:delay=2]");
     const watched = await watch(t, key, task.id);
     expectForwardOnly(watched.history, "succeeded");
-    expect(watched.history).toEqual(["queued", "processing", "succeeded"]);
+    // `queued` may already be over at the first look on a busy machine.
+    expect(watched.history.slice(-2)).toEqual(["processing", "succeeded"]);
     const final = watched.final;
     expect(final).toMatchObject({ status: "succeeded", final_credits: PRICE, error: null });
     const processingMs = Date.parse(final.completed_at) - Date.parse(final.started_at);
@@ -241,7 +243,8 @@ describe("failures with TASK_DEADLINE=1s", () => {
     const watched = await watch(t, key, task.id, 20_000);
     expect(Date.now() - started).toBeLessThan(15_000);
     expectForwardOnly(watched.history, "failed");
-    expect(watched.history).toEqual(["queued", "processing", "failed"]);
+    // The create answered `queued`; a busy machine may move it on before the first look.
+    expect(watched.history.slice(-2)).toEqual(["processing", "failed"]);
     expectFailed(watched.final, "timeout");
     const ranFor = Date.parse(watched.final.completed_at) - Date.parse(watched.final.started_at);
     expect(ranFor).toBeGreaterThanOrEqual(1000);

@@ -308,7 +308,7 @@ describe.concurrent("circuit breaker and saturation", () => {
     scenario(
       async ({ kling, t }) => {
         const acct = await t.createAccount(1000);
-        const first = await createGeneration(t, acct.key, "[kling:after=1000] holds the slot");
+        const first = await createGeneration(t, acct.key, "[kling:after=4000] holds the slot");
         await until(async () => (await dbTask(t, first)).status === "processing", "first processing");
         const second = await createGeneration(t, acct.key, "waits for the slot");
         await until(() => klingCreates(kling, second).length === 1, "second create refused");
