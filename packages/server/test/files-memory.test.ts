@@ -98,8 +98,10 @@ describe.runIf(process.platform === "linux")("uploads stream (child process)", (
         `  peak RSS (VmHWM) growth over warm-up: ${mb(peakGrowth)} (${mb(peakBefore)} -> ${mb(peakAfter)})`,
       ].join("\n"),
     );
-    expect(growth, `RSS growth ${mb(growth)}`).toBeLessThan(6 * MB);
-    expect(peakGrowth, `peak RSS growth ${mb(peakGrowth)}`).toBeLessThan(6 * MB);
+    // Buffering even one upload costs >= 10 MB (29 MB when tried); streaming measured 0.5-3.3 MB.
+    // 7 MB leaves room for GC timing on a loaded machine and still catches any full copy.
+    expect(growth, `RSS growth ${mb(growth)}`).toBeLessThan(7 * MB);
+    expect(peakGrowth, `peak RSS growth ${mb(peakGrowth)}`).toBeLessThan(7 * MB);
   });
 
   /**
