@@ -34,10 +34,14 @@ export class FsStorage implements Storage {
         done(null, chunk);
       },
     });
+    const out = createWriteStream(temp);
     try {
-      await pipeline(source, meter, createWriteStream(temp));
+      await pipeline(source, meter, out);
       await rename(temp, target);
     } catch (error) {
+      // pipeline() can reject while the file is still being opened; removing it before the
+      // stream has closed would let the open re-create it afterwards.
+      if (!out.closed) await new Promise<void>((resolve) => out.once("close", () => resolve()));
       await rm(temp, { force: true });
       throw error;
     }
