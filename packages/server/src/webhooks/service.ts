@@ -2,6 +2,7 @@
  * Webhook endpoints, events and the delivery log, all scoped to one account: another account's
  * endpoint, event or delivery is not_found.
  */
+import type { WebhookDeliverySchema, WebhookEndpointSchema } from "@framegate/contract";
 import { z } from "zod";
 import { ApiError } from "../http/errors.js";
 import { checkUrl, type GuardOptions, type LookupFn, resolveAndCheck } from "../net/url-guard.js";
@@ -34,39 +35,9 @@ export const UpdateEndpointBody = z
   })
   .strict();
 
-export interface EndpointObject {
-  id: string;
-  object: "webhook_endpoint";
-  name: string | null;
-  url: string;
-  event_types: string[];
-  status: "active" | "disabled";
-  secret_preview: string;
-  signing_secret?: string;
-  last_success_at: string | null;
-  last_failure_at: string | null;
-  failure_count: number;
-  created_at: string;
-  updated_at: string;
-  disabled_at: string | null;
-  revoked_at: string | null;
-}
-
-export interface DeliveryObject {
-  id: string;
-  object: "webhook_delivery";
-  event_id: string;
-  endpoint_id: string;
-  event_type: string;
-  attempt: number;
-  status: "succeeded" | "failed";
-  response_status: number | null;
-  duration_ms: number | null;
-  error: string | null;
-  response_body: string | null;
-  next_attempt_at: string | null;
-  created_at: string;
-}
+/** The wire objects, as the contract package defines them (also for the OpenAPI document). */
+export type EndpointObject = z.infer<typeof WebhookEndpointSchema>;
+export type DeliveryObject = z.infer<typeof WebhookDeliverySchema>;
 
 export interface Page {
   limit: number;
@@ -100,7 +71,7 @@ export class WebhookService {
       object: "webhook_endpoint",
       name: row.name,
       url: row.url,
-      event_types: JSON.parse(row.event_types) as string[],
+      event_types: JSON.parse(row.event_types) as EndpointObject["event_types"],
       status: row.status,
       secret_preview: row.secret_preview,
       ...(signingSecret ? { signing_secret: signingSecret } : {}),
