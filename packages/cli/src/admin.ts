@@ -2,9 +2,9 @@ import {
   AccountService,
   ALL_SCOPES,
   ApiError,
+  applyMigrations,
   type Config,
   isScope,
-  migrateToLatest,
   type Scope,
   type StoreHandle,
   systemClock,
@@ -16,7 +16,7 @@ const service = (ctx: Ctx) => new AccountService(ctx.store.db, systemClock);
 
 export async function migrate(ctx: Ctx): Promise<Printable> {
   // The store was opened without migrating, so this reports what it applies now.
-  const applied = await migrateToLatest(ctx.store);
+  const applied = await applyMigrations(ctx.config, ctx.store);
   return {
     json: { applied },
     text: applied.length ? `applied: ${applied.join(", ")}` : "database is up to date",

@@ -23,6 +23,7 @@ export function buildProgram(): Command {
       `
 Examples:
   $ framegate serve                                   # start the server (first start prints a key)
+  $ framegate api & framegate worker                  # scale-out: API and job runners apart (PostgreSQL)
   $ framegate login --api-key rvya_sk_…               # check the key and save it
   $ framegate generate "A paper boat drifting down a rainy street" --duration 10 --sound
   $ framegate generate "The product turns on its stand" --image product.png --aspect 16:9 --out turn.mp4
@@ -247,6 +248,29 @@ $XDG_CONFIG_HOME/framegate/config.json, else ~/.config/framegate/config.json. On
     .description("start the API and the worker in one process (the default deployment)")
     .addHelpText("after", examples(["framegate serve", "PORT=9000 DATA_DIR=/var/lib/framegate framegate serve"]))
     .action(async () => (await import("./serve.js")).serveCommand());
+
+  program
+    .command("api")
+    .description("start the HTTP API only (scale-out: run several, with `framegate worker` beside them)")
+    .addHelpText(
+      "after",
+      examples([
+        "framegate api",
+        "HOST=0.0.0.0 DATABASE_URL=postgres://… STORAGE_DRIVER=s3 S3_BUCKET=media framegate api",
+      ]),
+    )
+    .action(async () => (await import("./serve.js")).serveCommand("api"));
+
+  program
+    .command("worker")
+    .description("run generation and webhook jobs only (scale-out; needs PUBLIC_BASE_URL)")
+    .addHelpText(
+      "after",
+      examples([
+        "DATABASE_URL=postgres://… PUBLIC_BASE_URL=https://video.example.com HEALTH_PORT=9090 framegate worker",
+      ]),
+    )
+    .action(async () => (await import("./serve.js")).serveCommand("worker"));
 
   program
     .command("migrate")

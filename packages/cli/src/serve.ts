@@ -1,16 +1,20 @@
-import { bootstrapDevAccount, ConfigError, loadConfig, startServer } from "@framegate/server";
+import { bootstrapDevAccount, ConfigError, loadConfig, type ProcessRole, startServer } from "@framegate/server";
 
-/** `framegate serve`: API + worker; prints a ready-made key and curl on the very first start. */
-export async function serveCommand(): Promise<void> {
+/**
+ * `framegate serve` (API + job runners), `framegate api` (API only) and `framegate worker`
+ * (job runners only). The API roles print a ready-made key and curl on the very first start.
+ */
+export async function serveCommand(role: ProcessRole = "all"): Promise<void> {
   let config: ReturnType<typeof loadConfig>;
+  let server: Awaited<ReturnType<typeof startServer>>;
   try {
     config = loadConfig();
+    server = await startServer(config, { role });
   } catch (error) {
     console.error(error instanceof ConfigError ? error.message : error);
     process.exit(1);
   }
-  const server = await startServer(config);
-  if (config.bootstrap.enabled) {
+  if (config.bootstrap.enabled && role !== "worker") {
     const created = await bootstrapDevAccount(server.store.db, server.accounts, config.bootstrap.credits);
     if (created) printWelcome(server.url, created.key, config.bootstrap.credits);
   }

@@ -73,7 +73,14 @@ describe("framegate CLI", () => {
     const first = await runCli(["migrate", "--json"], env);
     expect(first.code, first.stderr).toBe(0);
     expect(first.json).toEqual({
-      applied: ["0001_core", "0002_files", "0003_webhooks", "0004_upstreams", "0005_postgres_number_widths"],
+      applied: [
+        "0001_core",
+        "0002_files",
+        "0003_webhooks",
+        "0004_upstreams",
+        "0005_postgres_number_widths",
+        "0006_queue_pools",
+      ],
     });
     const second = await runCli(["migrate", "--json"], env);
     expect(second.code).toBe(0);

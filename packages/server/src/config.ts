@@ -49,6 +49,13 @@ export const PROVIDER_NAMES = ["simulated", "kling", "fal"];
 
 const EnvSchema = z.object({
   PORT: int(8787, 0, 65535),
+  HEALTH_PORT: z
+    .string()
+    .optional()
+    .refine((v) => v === undefined || (/^\d+$/.test(v.trim()) && Number(v) <= 65535), {
+      message: "must be a port number",
+    })
+    .transform((v) => (v === undefined ? undefined : Number.parseInt(v.trim(), 10))),
   HOST: z.string().min(1).default("127.0.0.1"),
   DATA_DIR: z.string().min(1).default("./data"),
   PUBLIC_BASE_URL: z
@@ -65,6 +72,12 @@ const EnvSchema = z.object({
   RATE_LIMIT_CREATE_PER_MIN: int(60, 0),
   RATE_LIMIT_UPLOAD_PER_MIN: int(60, 0),
   RATE_LIMIT_READ_PER_MIN: int(600, 0),
+  RATE_LIMIT_STORE: z.enum(["auto", "memory", "postgres", "redis"]).default("auto"),
+  REDIS_URL: z
+    .string()
+    .optional()
+    .refine((v) => v === undefined || /^rediss?:\/\/\S+$/.test(v), { message: "must be a redis:// or rediss:// URL" }),
+  QUEUE_DRIVER: z.enum(["auto", "table", "graphile"]).default("auto"),
   WORKER_CONCURRENCY: int(4, 0, 256),
   JOB_LEASE_SECONDS: int(30, 1, 3600),
   WORKER_POLL_INTERVAL_MS: int(250, 10, 60_000),
@@ -178,11 +191,22 @@ export interface Config {
   dataDir: string;
   /** PostgreSQL connection string; SQLite in dataDir when unset. */
   databaseUrl: string | undefined;
+  /** `framegate worker` serves /healthz and /readyz on this port when set. */
+  healthPort: number | undefined;
   /** Base of every URL the API returns, without a trailing slash; when unset, derived from HOST:PORT. */
   publicBaseUrl: string | undefined;
   adminToken: string | undefined;
   publicApiEnabled: boolean;
-  rateLimits: { createPerMin: number; uploadPerMin: number; readPerMin: number };
+  rateLimits: {
+    createPerMin: number;
+    uploadPerMin: number;
+    readPerMin: number;
+    /** Where the counters live: this process, the PostgreSQL store, or Redis (shared by every API process). */
+    store: "memory" | "postgres" | "redis";
+  };
+  redisUrl: string | undefined;
+  /** The job queue: the portable `jobs` table, or graphile-worker (PostgreSQL only). */
+  queueDriver: "table" | "graphile";
   worker: {
     concurrency: number;
     leaseMs: number;
@@ -251,12 +275,21 @@ export function loadConfig(env: Record<string, string | undefined> = process.env
   if (!e.S3_ACCESS_KEY_ID !== !e.S3_SECRET_ACCESS_KEY) {
     missing.push("  S3_ACCESS_KEY_ID / S3_SECRET_ACCESS_KEY: set both, or neither to use the AWS credential chain");
   }
+  if (e.RATE_LIMIT_STORE === "redis" && !e.REDIS_URL)
+    missing.push("  REDIS_URL: required when RATE_LIMIT_STORE is redis");
+  if (e.RATE_LIMIT_STORE === "postgres" && !e.DATABASE_URL) {
+    missing.push("  DATABASE_URL: required when RATE_LIMIT_STORE is postgres");
+  }
+  if (e.QUEUE_DRIVER === "graphile" && !e.DATABASE_URL) {
+    missing.push("  DATABASE_URL: required when QUEUE_DRIVER is graphile (graphile-worker runs on PostgreSQL)");
+  }
   if (missing.length) throw new ConfigError(`Invalid configuration:\n${missing.join("\n")}`);
   return {
     port: e.PORT,
     host: e.HOST,
     dataDir: resolve(e.DATA_DIR),
     databaseUrl: e.DATABASE_URL,
+    healthPort: e.HEALTH_PORT,
     publicBaseUrl: e.PUBLIC_BASE_URL?.replace(/\/+$/, ""),
     adminToken: e.ADMIN_TOKEN || undefined,
     publicApiEnabled: e.PUBLIC_API_ENABLED,
@@ -264,7 +297,17 @@ export function loadConfig(env: Record<string, string | undefined> = process.env
       createPerMin: e.RATE_LIMIT_CREATE_PER_MIN,
       uploadPerMin: e.RATE_LIMIT_UPLOAD_PER_MIN,
       readPerMin: e.RATE_LIMIT_READ_PER_MIN,
+      store:
+        e.RATE_LIMIT_STORE !== "auto"
+          ? e.RATE_LIMIT_STORE
+          : e.REDIS_URL
+            ? "redis"
+            : e.DATABASE_URL
+              ? "postgres"
+              : "memory",
     },
+    redisUrl: e.REDIS_URL,
+    queueDriver: e.QUEUE_DRIVER !== "auto" ? e.QUEUE_DRIVER : e.DATABASE_URL ? "graphile" : "table",
     worker: {
       concurrency: e.WORKER_CONCURRENCY,
       leaseMs: e.JOB_LEASE_SECONDS * 1000,
@@ -325,3 +368,6 @@ export function loadConfig(env: Record<string, string | undefined> = process.env
         : { driver: "fs" },
   };
 }
+
+/** Names of every environment variable the configuration reads (deploy files are checked against it). */
+export const CONFIG_KEYS: readonly string[] = Object.keys(EnvSchema.shape);

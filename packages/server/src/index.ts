@@ -5,6 +5,6 @@ export { type Config, ConfigError, loadConfig } from "./config.js";
 export { ApiError } from "./http/errors.js";
 export { ledgerSummary } from "./ledger/ledger.js";
 export { createLogger } from "./logger.js";
-export { openStore, type RunningServer, sqlitePath, startServer } from "./server.js";
+export { applyMigrations, openStore, type ProcessRole, type RunningServer, sqlitePath, startServer } from "./server.js";
 export { migrateToLatest, type StoreHandle } from "./store/db.js";
 export { systemClock } from "./util/clock.js";

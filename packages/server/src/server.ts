@@ -1,6 +1,8 @@
 /**
- * Wires the embedded deployment: store, storage, provider, queue, worker and HTTP server in one
- * process. The CLI's `serve` calls startServer; tests do the same on an ephemeral port.
+ * Wires a Framegate process: store, storage, providers, queue, job runners and HTTP server.
+ * The role decides which of them run: `all` (the embedded default, `framegate serve`), `api`
+ * (HTTP only; jobs are added for the workers) or `worker` (job runners and housekeeping, with
+ * optional health endpoints on HEALTH_PORT). Tests start it the same way on ephemeral ports.
  */
 import { createHmac, randomBytes } from "node:crypto";
 import { mkdir } from "node:fs/promises";
@@ -9,11 +11,12 @@ import { join } from "node:path";
 import ffmpegInstaller from "@ffmpeg-installer/ffmpeg";
 import { type ServerType, serve } from "@hono/node-server";
 import { getConnInfo } from "@hono/node-server/conninfo";
+import { Hono } from "hono";
 import { sql } from "kysely";
 import type { Logger } from "pino";
 import { AccountService } from "./accounts/service.js";
 import { buildApp } from "./app.js";
-import type { Config } from "./config.js";
+import { type Config, ConfigError } from "./config.js";
 import { FileReferenceResolver } from "./files/references.js";
 import { FileService } from "./files/service.js";
 import { DurationTokens } from "./files/tokens.js";
@@ -22,12 +25,14 @@ import { serializeTask } from "./generations/serialize.js";
 import { GenerationService } from "./generations/service.js";
 import { GenerationWorker } from "./generations/worker.js";
 import { IdempotencyStore } from "./http/idempotency.js";
-import { RateLimits } from "./http/rate-limit.js";
+import { createRateLimits, type RateLimits } from "./http/rate-limit.js";
 import { createLogger } from "./logger.js";
 import { INSECURE, type LookupFn, STRICT } from "./net/url-guard.js";
 import { buildProviders, providerCaps } from "./providers/build.js";
 import { CallbackTokens, KLING_CALLBACK_PREFIX } from "./providers/callbacks.js";
 import { ProviderRouter } from "./providers/router.js";
+import { GraphileQueue, migrateGraphileWorker } from "./queue/graphile-queue.js";
+import type { Queue } from "./queue/queue.js";
 import { TableQueue } from "./queue/table-queue.js";
 import { openStorage } from "./storage/build.js";
 import { LocalObjectCache } from "./storage/local-cache.js";
@@ -40,7 +45,11 @@ import { DELIVER_JOB, recordTaskEvent } from "./webhooks/events.js";
 import { WebhookService } from "./webhooks/service.js";
 import { SecretBox } from "./webhooks/signing.js";
 
+export type ProcessRole = "all" | "api" | "worker";
+
 export interface RunningServer {
+  role: ProcessRole;
+  /** The API's base URL; for a worker, its health endpoints' (empty without HEALTH_PORT). */
   url: string;
   port: number;
   log: Logger;
@@ -66,12 +75,24 @@ export function sqlitePath(config: Config): string {
 export async function openStore(config: Config, opts: { migrate?: boolean } = {}): Promise<StoreHandle> {
   const store = config.databaseUrl ? openPostgres(config.databaseUrl) : openSqlite(sqlitePath(config));
   try {
-    if (opts.migrate !== false) await migrateToLatest(store);
+    if (opts.migrate !== false) await applyMigrations(config, store);
   } catch (error) {
     await store.close();
     throw error;
   }
   return store;
+}
+
+/**
+ * Applies Framegate's pending migrations and, when the queue is graphile-worker, creates or
+ * updates its schema. Returns the names of the migrations applied now.
+ */
+export async function applyMigrations(config: Config, store: StoreHandle): Promise<string[]> {
+  const applied = await migrateToLatest(store);
+  if (config.queueDriver === "graphile" && store.pgPool && config.databaseUrl) {
+    await migrateGraphileWorker(store.pgPool, config.databaseUrl);
+  }
+  return applied;
 }
 
 export async function startServer(
@@ -81,8 +102,20 @@ export async function startServer(
     log?: Logger;
     /** DNS used for outbound URL checks (tests map made-up names to addresses). */
     lookup?: LookupFn;
+    /** Which parts run in this process (default: all). */
+    role?: ProcessRole;
   } = {},
 ): Promise<RunningServer> {
+  const role = opts.role ?? "all";
+  if (role === "worker" && !config.publicBaseUrl) {
+    throw new ConfigError(
+      "Invalid configuration:\n  PUBLIC_BASE_URL: required by `framegate worker` (task URLs and upstream callbacks point at the API)",
+    );
+  }
+  if (role === "worker" && config.worker.concurrency === 0) {
+    throw new ConfigError("Invalid configuration:\n  WORKER_CONCURRENCY: must be at least 1 for `framegate worker`");
+  }
+  const runJobs = role !== "api" && config.worker.concurrency > 0;
   const clock = opts.clock ?? systemClock;
   const log = opts.log ?? createLogger(config.logLevel);
   await mkdir(config.dataDir, { recursive: true });
@@ -97,10 +130,7 @@ export async function startServer(
   const storage = await openStorage(config);
   const localFiles = new LocalObjectCache(storage, join(config.dataDir, "cache", "storage"));
   const signer = new UrlSigner(signingSecret, () => baseUrl);
-  const queue = new TableQueue(db, clock, log.child({ component: "queue" }), {
-    leaseMs: config.worker.leaseMs,
-    pollIntervalMs: config.worker.pollIntervalMs,
-  });
+  const queue = openQueue(config, store, clock, log.child({ component: "queue" }));
   const idempotency = new IdempotencyStore(db, clock);
   const accounts = new AccountService(db, clock);
   const generations = new GenerationService({ db, clock, queue, signer, idempotency });
@@ -167,7 +197,7 @@ export async function startServer(
   );
 
   let worker: GenerationWorker | undefined;
-  if (config.worker.concurrency > 0) {
+  if (runJobs) {
     worker = new GenerationWorker({
       db,
       clock,
@@ -191,63 +221,67 @@ export async function startServer(
     queue.start({ ...worker.handlers(), [DELIVER_JOB]: dispatcher.handler() }, config.worker.concurrency);
   }
 
+  // Per-key limits: shared by every API process through PostgreSQL or Redis, or per process.
+  const rateLimits = role === "worker" ? undefined : await openRateLimits(config, store, log);
   let shuttingDown = false;
-  const app = buildApp({
-    db,
-    clock,
-    log,
-    accounts,
-    generations,
-    files,
-    webhooks,
-    callbacks: {
-      tokens: callbackTokens,
-      // The body of a callback is never trusted: it only makes the task's poll due now.
-      onHint: (taskId: string) => queue.runNow(db, `poll:${taskId}`),
-    },
-    idempotency,
-    references,
-    storage,
-    ...(config.storage.driver === "s3" ? { mediaDelivery: config.storage.mediaDelivery } : {}),
-    signer,
-    rateLimits: new RateLimits({
-      create: config.rateLimits.createPerMin,
-      upload: config.rateLimits.uploadPerMin,
-      read: config.rateLimits.readPerMin,
-    }),
-    adminToken: config.adminToken,
-    publicApiEnabled: config.publicApiEnabled,
-    modelNotices: config.providers.includes("simulated")
-      ? ["This server runs the Framegate simulator: results are locally rendered placeholder videos, not Kling output."]
-      : [],
-    baseUrl: () => baseUrl,
-    clientAddress: (c) => {
-      try {
-        return getConnInfo(c as never).remote.address ?? "unknown";
-      } catch {
-        return "unknown";
-      }
-    },
-    isReady: async () => {
-      const checks: Record<string, string> = {};
-      try {
-        await sql`select 1`.execute(db);
-        checks.database = "ok";
-      } catch (error) {
-        checks.database = `error: ${(error as Error).message}`;
-      }
-      try {
-        await storage.checkReady();
-        checks.storage = "ok";
-      } catch (error) {
-        // The error's code or name only (EACCES, NoSuchBucket, …): no paths or endpoints.
-        const { code, name } = error as { code?: string; name?: string };
-        checks.storage = `error: ${code ?? name ?? "unavailable"}`;
-      }
-      checks.shutdown = shuttingDown ? "in progress" : "no";
-      return { ok: !shuttingDown && checks.database === "ok" && checks.storage === "ok", checks };
-    },
-  });
+  const isReady = async () => {
+    const checks: Record<string, string> = {};
+    try {
+      await sql`select 1`.execute(db);
+      checks.database = "ok";
+    } catch (error) {
+      checks.database = `error: ${(error as Error).message}`;
+    }
+    try {
+      await storage.checkReady();
+      checks.storage = "ok";
+    } catch (error) {
+      // The error's code or name only (EACCES, NoSuchBucket, …): no paths or endpoints.
+      const { code, name } = error as { code?: string; name?: string };
+      checks.storage = `error: ${code ?? name ?? "unavailable"}`;
+    }
+    checks.shutdown = shuttingDown ? "in progress" : "no";
+    return { ok: !shuttingDown && checks.database === "ok" && checks.storage === "ok", checks };
+  };
+  const app =
+    role === "worker"
+      ? healthApp(isReady)
+      : buildApp({
+          db,
+          clock,
+          log,
+          accounts,
+          generations,
+          files,
+          webhooks,
+          callbacks: {
+            tokens: callbackTokens,
+            // The body of a callback is never trusted: it only makes the task's poll due now.
+            onHint: (taskId: string) => queue.runNow(db, `poll:${taskId}`),
+          },
+          idempotency,
+          references,
+          storage,
+          ...(config.storage.driver === "s3" ? { mediaDelivery: config.storage.mediaDelivery } : {}),
+          signer,
+          rateLimits: rateLimits as RateLimits,
+          adminToken: config.adminToken,
+          publicApiEnabled: config.publicApiEnabled,
+          modelNotices: config.providers.includes("simulated")
+            ? [
+                "This server runs the Framegate simulator: results are locally rendered placeholder videos, not Kling output.",
+              ]
+            : [],
+          baseUrl: () => baseUrl,
+          clientAddress: (c) => {
+            try {
+              return getConnInfo(c as never).remote.address ?? "unknown";
+            } catch {
+              return "unknown";
+            }
+          },
+          isReady,
+        });
 
   // Housekeeping: expired idempotency records and result media past their retention.
   const runMaintenance = async () => {
@@ -258,28 +292,48 @@ export async function startServer(
     await localFiles.sweep(config.worker.taskDeadlineMs + 3600_000);
     return { idempotencyPurged, resultsPurged, filesPurged };
   };
-  const maintenance = setInterval(() => {
-    runMaintenance().catch((error) => log.error({ err: error }, "maintenance failed"));
-  }, MAINTENANCE_INTERVAL_MS);
-  maintenance.unref();
+  // Housekeeping runs where jobs run (any number of processes may run it: it is idempotent).
+  const maintenance =
+    role === "api"
+      ? undefined
+      : setInterval(() => {
+          runMaintenance().catch((error) => log.error({ err: error }, "maintenance failed"));
+        }, MAINTENANCE_INTERVAL_MS);
+  maintenance?.unref();
 
-  const server: ServerType = await new Promise((resolve) => {
-    const s = serve({ fetch: app.fetch, port: config.port, hostname: config.host }, () => resolve(s));
-  });
-  const port = (server.address() as AddressInfo).port;
-  if (!config.publicBaseUrl) baseUrl = `http://${config.host.includes(":") ? `[${config.host}]` : config.host}:${port}`;
-  log.info({ url: baseUrl, providers: config.providers, workers: config.worker.concurrency }, "framegate listening");
+  // A worker listens only when asked to (HEALTH_PORT), and then serves its health endpoints.
+  const listenPort = role === "worker" ? config.healthPort : config.port;
+  const server: ServerType | undefined =
+    listenPort === undefined
+      ? undefined
+      : await new Promise((resolve) => {
+          const s = serve({ fetch: app.fetch, port: listenPort, hostname: config.host }, () => resolve(s));
+        });
+  const port = server ? (server.address() as AddressInfo).port : 0;
+  const listenUrl = server ? `http://${config.host.includes(":") ? `[${config.host}]` : config.host}:${port}` : "";
+  if (!config.publicBaseUrl) baseUrl = listenUrl;
+  log.info(
+    {
+      role,
+      url: role === "worker" ? listenUrl || undefined : baseUrl,
+      providers: config.providers,
+      jobRunners: runJobs ? config.worker.concurrency : 0,
+      queue: config.queueDriver,
+    },
+    role === "worker" ? "framegate worker started" : "framegate listening",
+  );
 
   let closing: Promise<void> | undefined;
   const close = () => {
     closing ??= (async () => {
       shuttingDown = true;
       clearInterval(maintenance);
-      const httpClosed = new Promise<void>((resolve) => server.close(() => resolve()));
-      (server as { closeIdleConnections?: () => void }).closeIdleConnections?.();
+      const httpClosed = new Promise<void>((resolve) => (server ? server.close(() => resolve()) : resolve()));
+      (server as { closeIdleConnections?: () => void } | undefined)?.closeIdleConnections?.();
       await queue.stop(config.shutdownGraceMs);
       await Promise.all([...providers.values()].map((p) => p.close?.()));
       await Promise.race([httpClosed, new Promise((r) => setTimeout(r, config.shutdownGraceMs).unref())]);
+      await rateLimits?.close();
       await store.close();
       storage.close?.();
       log.info("framegate stopped");
@@ -287,5 +341,58 @@ export async function startServer(
     return closing;
   };
 
-  return { url: baseUrl, port, log, store, accounts, worker, runMaintenance, close };
+  return {
+    role,
+    url: role === "worker" ? listenUrl : baseUrl,
+    port,
+    log,
+    store,
+    accounts,
+    worker,
+    runMaintenance,
+    close,
+  };
+}
+
+function openRateLimits(config: Config, store: StoreHandle, log: Logger): Promise<RateLimits> {
+  const { store: kind, createPerMin, uploadPerMin, readPerMin } = config.rateLimits;
+  const perMinute = { create: createPerMin, upload: uploadPerMin, read: readPerMin };
+  if (kind === "redis") return createRateLimits(perMinute, { kind: "redis", url: config.redisUrl as string }, log);
+  if (kind === "postgres") {
+    if (!store.pgPool) throw new ConfigError("Invalid configuration:\n  RATE_LIMIT_STORE=postgres needs DATABASE_URL");
+    return createRateLimits(perMinute, { kind: "postgres", pool: store.pgPool }, log);
+  }
+  return createRateLimits(perMinute, { kind: "memory" }, log);
+}
+
+/** The job queue: graphile-worker on PostgreSQL (by default there), else the `jobs` table. */
+function openQueue(config: Config, store: StoreHandle, clock: Clock, log: Logger): Queue {
+  if (config.queueDriver === "graphile") {
+    if (!config.databaseUrl)
+      throw new ConfigError("Invalid configuration:\n  QUEUE_DRIVER=graphile needs DATABASE_URL");
+    return new GraphileQueue(store.db, clock, log, {
+      connectionString: config.databaseUrl,
+      leaseMs: config.worker.leaseMs,
+      pollIntervalMs: config.worker.pollIntervalMs,
+      graceMs: config.shutdownGraceMs,
+    });
+  }
+  return new TableQueue(store.db, clock, log, {
+    leaseMs: config.worker.leaseMs,
+    pollIntervalMs: config.worker.pollIntervalMs,
+  });
+}
+
+/** A worker's HTTP surface: liveness and readiness only. */
+function healthApp(isReady: () => Promise<{ ok: boolean; checks: Record<string, string> }>): Hono {
+  const app = new Hono();
+  app.get("/healthz", (c) => c.json({ status: "ok" }));
+  app.get("/readyz", async (c) => {
+    const { ok, checks } = await isReady();
+    return c.json({ status: ok ? "ready" : "not_ready", checks }, ok ? 200 : 503);
+  });
+  app.notFound((c) =>
+    c.json({ error: { code: "not_found", message: "This is a worker: only /healthz and /readyz." } }, 404),
+  );
+  return app;
 }

@@ -4,7 +4,7 @@
  * ledger.
  */
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
-import { startTestServer, type TestResponse, type TestServer, waitForTask } from "./harness.js";
+import { queuedJobs, startTestServer, type TestResponse, type TestServer, waitForTask } from "./harness.js";
 
 const PRICE = 55;
 const body = (prompt: string) => ({ model: "kling-2-6", prompt });
@@ -88,7 +88,7 @@ describe("concurrent creates without a worker", () => {
     expect(view.ledger.reserved).toBe(7 * PRICE);
 
     // One submit job per accepted task, none for the refused ones.
-    const jobs = await t.server.store.db.selectFrom("jobs").select(["job_key"]).execute();
+    const jobs = await queuedJobs(t.server.store.db);
     const submitKeys = jobs.map((j) => j.job_key).filter((k) => k?.startsWith("submit:"));
     expect(new Set(submitKeys)).toEqual(new Set([...acceptedIds].map((id) => `submit:${id}`)));
   });

@@ -6,10 +6,12 @@ import { type ChildProcess, spawn } from "node:child_process";
 import { mkdtempSync, rmSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join, resolve } from "node:path";
+import { sql } from "kysely";
 import { loadConfig } from "../src/config.js";
 import { createLogger } from "../src/logger.js";
 import type { LookupFn } from "../src/net/url-guard.js";
 import { type RunningServer, startServer } from "../src/server.js";
+import type { Db } from "../src/store/db.js";
 import type { Clock } from "../src/util/clock.js";
 import { dropTestDatabase, testStoreEnv, testStoreEnvSync } from "./test-store.js";
 
@@ -149,12 +151,31 @@ export class ManualClock implements Clock {
   }
 }
 
-/** Runs `framegate serve` from source as a child process (for kill -9 tests), on the store of env.DATA_DIR. */
-export function spawnServer(env: Record<string, string>): ChildProcess {
+/**
+ * Runs `framegate serve` (or `api` / `worker`) from source as a child process (for kill -9
+ * tests), on the store of env.DATA_DIR unless env sets DATABASE_URL itself.
+ */
+export function spawnServer(env: Record<string, string>, command: "serve" | "api" | "worker" = "serve"): ChildProcess {
   const store = env.DATA_DIR ? testStoreEnvSync(env.DATA_DIR) : {};
   return spawn(
     process.execPath,
-    ["--conditions=source", "--import", "tsx", join(REPO_ROOT, "packages/cli/src/main.ts"), "serve"],
+    ["--conditions=source", "--import", "tsx", join(REPO_ROOT, "packages/cli/src/main.ts"), command],
     { cwd: REPO_ROOT, env: { ...process.env, ...TEST_ENV, ...store, ...env }, stdio: ["ignore", "pipe", "pipe"] },
   );
+}
+
+/**
+ * The jobs waiting or running in a server's queue, whichever queue it uses: the `jobs` table,
+ * or graphile-worker's jobs (PostgreSQL's default queue).
+ */
+export async function queuedJobs(db: Db): Promise<{ kind: string; job_key: string | null }[]> {
+  const table = await db.selectFrom("jobs").select(["kind", "job_key"]).execute();
+  const graphile = await sql<{ present: boolean }>`select to_regclass('graphile_worker.jobs') is not null as present`
+    .execute(db)
+    .then((r) => r.rows[0]?.present === true)
+    .catch(() => false);
+  if (!graphile) return table;
+  const { rows } = await sql<{ kind: string; job_key: string | null }>`
+    select task_identifier as kind, key as job_key from graphile_worker.jobs`.execute(db);
+  return [...table, ...rows];
 }

@@ -44,8 +44,9 @@ export class ChildServer {
   constructor(
     readonly url: string,
     env: Record<string, string>,
+    command: "serve" | "api" | "worker" = "serve",
   ) {
-    this.proc = spawnServer(env);
+    this.proc = spawnServer(env, command);
     this.proc.stdout?.setEncoding("utf8").on("data", (d: string) => {
       this.stdout += d;
     });
@@ -159,6 +160,21 @@ export interface DbSnapshot {
   balances: Map<string, number>;
 }
 
+/** Both queues' jobs on PostgreSQL: the `jobs` table and graphile-worker's (when its schema exists). */
+async function pgJobs(dataDir: string): Promise<DbJobRow[]> {
+  const table = "select id::text, kind, job_key, attempts, locked_by, locked_until from jobs";
+  const [row] = await queryTestDatabase<{ present: boolean }>(
+    dataDir,
+    "select to_regclass('graphile_worker.jobs') is not null as present",
+  );
+  if (!row?.present) return queryTestDatabase<DbJobRow>(dataDir, table);
+  return queryTestDatabase<DbJobRow>(
+    dataDir,
+    `${table} union all
+     select id::text, task_identifier, key, attempts, locked_by, locked_at::text from graphile_worker.jobs`,
+  );
+}
+
 const TASK_COLUMNS =
   "id, account_id, status, prompt, upstream_id, started_at, reserved_credits, final_credits, error_reason";
 
@@ -175,7 +191,7 @@ export async function readDb(
     const [tasks, ledger, jobs, accounts] = await Promise.all([
       queryTestDatabase<DbTaskRow>(dataDir, `select ${TASK_COLUMNS} from tasks order by created_at, id`),
       queryTestDatabase<DbLedgerRow>(dataDir, "select account_id, amount, type, task_id from ledger_entries"),
-      queryTestDatabase<DbJobRow>(dataDir, "select id, kind, job_key, attempts, locked_by, locked_until from jobs"),
+      pgJobs(dataDir),
       queryTestDatabase<{ id: string; balance: number }>(dataDir, "select id, balance from accounts"),
     ]);
     return { tasks, ledger, jobs, balances: new Map(accounts.map((r) => [r.id, r.balance])) };

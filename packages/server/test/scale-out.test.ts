@@ -134,3 +134,50 @@ describe.runIf(TEST_STORE === "postgres")("two servers on one PostgreSQL databas
     expect(list.body.data.map((x: { id: string }) => x.id)).toEqual([original.body.id]);
   });
 });
+
+describe.runIf(TEST_STORE === "postgres")("rate limits shared by two API servers (PostgreSQL store)", () => {
+  const dataDir = mkdtempSync(join(tmpdir(), "framegate-shared-limits-"));
+  const env = { WORKER_CONCURRENCY: "0", RATE_LIMIT_READ_PER_MIN: "5", RATE_LIMIT_CREATE_PER_MIN: "2" };
+  let a: TestServer;
+  let b: TestServer;
+  beforeAll(async () => {
+    [a, b] = await Promise.all([startTestServer(env, dataDir), startTestServer(env, dataDir)]);
+  });
+  afterAll(async () => {
+    await Promise.all([a?.close(), b?.close()]);
+    rmSync(dataDir, { recursive: true, force: true });
+  });
+
+  it("one key's read budget is spent across both servers: the 6th read is 429 on either", async () => {
+    const { key } = await a.createAccount(1000);
+    const remaining: string[] = [];
+    for (let i = 0; i < 5; i++) {
+      const res = await (i % 2 === 0 ? a : b).request("/api/v1/credits", { key });
+      expect(res.status).toBe(200);
+      remaining.push(res.headers.get("ratelimit") ?? "");
+    }
+    // One counter: the remaining budget goes down across the servers, not per server.
+    expect(remaining.map((h) => /r=(\d+)/.exec(h)?.[1])).toEqual(["4", "3", "2", "1", "0"]);
+    for (const server of [a, b]) {
+      const refused = await server.request("/api/v1/credits", { key });
+      expect(refused.status).toBe(429);
+      expect(refused.body.error.code).toBe("rate_limited");
+      expect(Number(refused.headers.get("retry-after"))).toBeGreaterThan(0);
+    }
+    // Another key has its own budget.
+    const other = await b.createAccount(1000);
+    expect((await a.request("/api/v1/credits", { key: other.key })).status).toBe(200);
+  });
+
+  it("racing creates on both servers: exactly the create budget gets through", async () => {
+    const { key } = await b.createAccount(1000);
+    const responses = await Promise.all(
+      Array.from({ length: 10 }, (_, i) =>
+        (i % 2 ? a : b).request("/api/v1/generations", { key, json: { model: "kling-2-6", prompt: `limited ${i}` } }),
+      ),
+    );
+    expect(responses.filter((r) => r.status === 202)).toHaveLength(2);
+    expect(responses.filter((r) => r.status === 429)).toHaveLength(8);
+    expect((await a.request("/api/v1/credits", { key })).body.current_credits).toBe(1000 - 2 * PRICE);
+  });
+});

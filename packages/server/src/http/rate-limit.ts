@@ -1,24 +1,70 @@
 /**
- * Per-key rate limits with rate-limiter-flexible (in memory for the embedded default), and the
- * IETF RateLimit-Policy / RateLimit header fields on every response.
+ * Per-key rate limits with rate-limiter-flexible, and the IETF RateLimit-Policy / RateLimit
+ * header fields on every response.
+ *
+ * The counters live in this process (embedded default) or, so that several API processes share
+ * one budget, in PostgreSQL or Redis. A shared store that is down never fails a request: each
+ * shared limiter has an in-memory insurance limiter that answers instead (per-process limits
+ * until the store is back).
  */
 import type { MiddlewareHandler } from "hono";
-import { RateLimiterMemory, RateLimiterRes } from "rate-limiter-flexible";
+import { Redis } from "ioredis";
+import type pg from "pg";
+import {
+  type RateLimiterAbstract,
+  RateLimiterMemory,
+  RateLimiterPostgres,
+  RateLimiterRedis,
+  RateLimiterRes,
+} from "rate-limiter-flexible";
 import type { AppEnv } from "./context.js";
 import { ApiError } from "./errors.js";
 
 export type LimitName = "create" | "upload" | "read";
 
+export type RateLimitBackend =
+  | { kind: "memory" }
+  | { kind: "postgres"; pool: pg.Pool }
+  | { kind: "redis"; url: string };
+
+/** What a backend needs to build the limiter of one bucket. */
+export interface LimiterOptions {
+  keyPrefix: LimitName;
+  points: number;
+  duration: number;
+}
+
+/** Where connection trouble of a shared store is reported (a pino logger fits). */
+export interface RateLimitLog {
+  warn(obj: object, msg: string): void;
+  info(obj: object, msg: string): void;
+}
+
 const WINDOW_SECONDS = 60;
+/** One table for every bucket on PostgreSQL: keys are prefixed with the bucket name. */
+export const RATE_LIMIT_TABLE = "rate_limits";
+const REDIS_KEY_PREFIX = "framegate:rate-limit:";
+/** A Redis that accepts connections but does not answer must not hold requests for long. */
+const REDIS_COMMAND_TIMEOUT_MS = 1000;
+
+const memoryLimiter = (opts: LimiterOptions): RateLimiterAbstract => new RateLimiterMemory(opts);
 
 export class RateLimits {
-  private readonly limiters = new Map<LimitName, { limiter: RateLimiterMemory; points: number }>();
+  private readonly limiters = new Map<LimitName, { limiter: RateLimiterAbstract; points: number }>();
 
-  constructor(perMinute: Record<LimitName, number>) {
+  /**
+   * In-memory limits by default; createRateLimits passes a shared store's limiter and the
+   * function that releases its connection.
+   */
+  constructor(
+    perMinute: Record<LimitName, number>,
+    makeLimiter: (opts: LimiterOptions) => RateLimiterAbstract = memoryLimiter,
+    private readonly release: () => Promise<void> = async () => {},
+  ) {
     for (const [name, points] of Object.entries(perMinute) as [LimitName, number][]) {
       if (points > 0) {
         this.limiters.set(name, {
-          limiter: new RateLimiterMemory({ keyPrefix: name, points, duration: WINDOW_SECONDS }),
+          limiter: makeLimiter({ keyPrefix: name, points, duration: WINDOW_SECONDS }),
           points,
         });
       }
@@ -60,6 +106,112 @@ export class RateLimits {
       for (const [k, v] of Object.entries(limitHeaders)) c.header(k, v);
     };
   }
+
+  /** Releases the shared store's connection (the Redis client); a no-op otherwise. */
+  close(): Promise<void> {
+    return this.release();
+  }
+}
+
+/**
+ * Rate limits on `backend`. PostgreSQL uses the store's pool (left open: the store owns it) and
+ * its table exists when this resolves. Redis gets its own client; an unreachable Redis does not
+ * stop the start, the insurance limiters answer until it is reachable.
+ */
+export async function createRateLimits(
+  perMinute: Record<LimitName, number>,
+  backend: RateLimitBackend,
+  log?: RateLimitLog,
+): Promise<RateLimits> {
+  switch (backend.kind) {
+    case "memory":
+      return new RateLimits(perMinute);
+    case "postgres": {
+      await createRateLimitTable(backend.pool);
+      return new RateLimits(
+        perMinute,
+        (opts) =>
+          new RateLimiterPostgres({
+            ...opts,
+            storeClient: backend.pool,
+            tableName: RATE_LIMIT_TABLE,
+            tableCreated: true,
+            insuranceLimiter: new RateLimiterMemory(opts),
+          }),
+      );
+    }
+    case "redis": {
+      const client = await connectRedis(backend.url, log);
+      return new RateLimits(
+        perMinute,
+        (opts) =>
+          new RateLimiterRedis({
+            ...opts,
+            // The Redis may serve other applications too: keys are namespaced.
+            keyPrefix: `${REDIS_KEY_PREFIX}${opts.keyPrefix}`,
+            storeClient: client,
+            insuranceLimiter: new RateLimiterMemory(opts),
+          }),
+        async () => {
+          // QUIT needs a live connection; otherwise just stop reconnecting.
+          if (client.status === "ready") await client.quit().catch(() => client.disconnect());
+          else client.disconnect();
+        },
+      );
+    }
+  }
+}
+
+/** duplicate_table, or the unique index of pg_type/pg_class when two sessions create it at once. */
+const TABLE_EXISTS = ["42P07", "23505"];
+
+/**
+ * Creates the limiter table here rather than in RateLimiterPostgres, which starts the creation
+ * in its constructor without a promise to await, once per bucket, and takes only the unique
+ * violation of a concurrent create as success. The columns are the ones it reads and writes.
+ */
+async function createRateLimitTable(pool: pg.Pool): Promise<void> {
+  try {
+    await pool.query(`create table if not exists "${RATE_LIMIT_TABLE}" (
+      key varchar(255) primary key,
+      points integer not null default 0,
+      expire bigint
+    )`);
+  } catch (error) {
+    // Another API process starting at the same moment created it.
+    if (!TABLE_EXISTS.includes((error as { code?: string }).code ?? "")) throw error;
+  }
+}
+
+/**
+ * A Redis client that fails commands at once while disconnected (no offline queue, as
+ * rate-limiter-flexible recommends) and reconnects in the background. Connection trouble is
+ * logged once per outage, by error code only: the URL may hold a password.
+ */
+async function connectRedis(url: string, log?: RateLimitLog): Promise<Redis> {
+  const client = new Redis(url, {
+    enableOfflineQueue: false,
+    commandTimeout: REDIS_COMMAND_TIMEOUT_MS,
+    lazyConnect: true,
+  });
+  let reachable = true;
+  // Without an error listener ioredis prints every failed reconnect to stderr.
+  client.on("error", (error: Error & { code?: string }) => {
+    if (!reachable) return;
+    reachable = false;
+    log?.warn(
+      { store: "redis", reason: error.code ?? error.name },
+      "rate limit store unreachable: per-process limits until it is back",
+    );
+  });
+  client.on("ready", () => {
+    if (reachable) return;
+    reachable = true;
+    log?.info({ store: "redis" }, "rate limit store reachable again: limits are shared");
+  });
+  // A failed first connect was reported by the error listener; ioredis keeps retrying.
+  await client.connect().catch(() => {});
+  return client;
 }
 
 function secondsUntil(res: RateLimiterRes): number {

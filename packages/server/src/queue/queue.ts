@@ -40,3 +40,12 @@ export interface Queue {
   /** Stops claiming, waits up to graceMs for running jobs, then aborts and releases the rest. */
   stop(graceMs: number): Promise<void>;
 }
+
+/** Jobs are retried this many times unless they say otherwise. */
+export const DEFAULT_MAX_ATTEMPTS = 10;
+
+/** Wait before retrying after failed attempt n (1-based): doubling from 1 s up to 60 s, ±20 % jitter. */
+export function retryDelayMs(attempt: number, backoffMs?: (attempt: number) => number): number {
+  const base = backoffMs?.(attempt) ?? Math.min(60_000, 1000 * 2 ** (attempt - 1));
+  return Math.round(base * (0.8 + Math.random() * 0.4));
+}

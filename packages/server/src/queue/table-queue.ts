@@ -8,7 +8,7 @@ import type { Logger } from "pino";
 import type { Db, Executor } from "../store/db.js";
 import { addMs, type Clock } from "../util/clock.js";
 import { newId, randomBase62 } from "../util/ids.js";
-import type { JobHandler, NewJob, Queue } from "./queue.js";
+import { DEFAULT_MAX_ATTEMPTS, type JobHandler, type NewJob, type Queue, retryDelayMs } from "./queue.js";
 
 export interface TableQueueOptions {
   leaseMs: number;
@@ -16,8 +16,6 @@ export interface TableQueueOptions {
   /** Backoff after a failed attempt n (1-based), before jitter. */
   backoffMs?: (attempt: number) => number;
 }
-
-const DEFAULT_MAX_ATTEMPTS = 10;
 
 export class TableQueue implements Queue {
   private readonly workerId = `w_${randomBase62(10)}`;
@@ -194,8 +192,7 @@ export class TableQueue implements Queue {
       }
       return;
     }
-    const base = this.opts.backoffMs?.(job.attempts) ?? Math.min(60_000, 1000 * 2 ** (job.attempts - 1));
-    const delay = Math.round(base * (0.8 + Math.random() * 0.4));
+    const delay = retryDelayMs(job.attempts, this.opts.backoffMs);
     this.log.warn({ jobId: job.id, kind: job.kind, attempt: job.attempts, delayMs: delay, err: error }, "job failed");
     await this.release(job.id, { run_at: addMs(this.clock.now(), delay).toISOString(), last_error: message });
   }

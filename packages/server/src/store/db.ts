@@ -34,6 +34,8 @@ export type Dialect = "sqlite" | "postgres";
 export interface StoreHandle {
   db: Db;
   dialect: Dialect;
+  /** The connection pool under `db` on PostgreSQL (shared with the rate limiter's store). */
+  pgPool?: pg.Pool;
   close(): Promise<void>;
 }
 
@@ -89,6 +91,7 @@ export function openPostgres(url: string, opts: { maxConnections?: number } = {}
   return {
     db,
     dialect: "postgres",
+    pgPool: pool,
     close: () => db.destroy(),
   };
 }

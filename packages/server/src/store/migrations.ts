@@ -272,6 +272,17 @@ const migrations = (dialect: Dialect): Record<string, Migration> => ({
       }
     },
   },
+  "0006_queue_pools": {
+    async up(db: Kysely<unknown>) {
+      // Live graphile-worker pools and their heartbeats (PostgreSQL's time, in ms): a pool
+      // whose heartbeat stops (a killed process) has its locked jobs released by the others.
+      await db.schema
+        .createTable("queue_pools")
+        .addColumn("id", "text", (c) => c.primaryKey())
+        .addColumn("heartbeat_ms", "bigint", (c) => c.notNull())
+        .execute();
+    },
+  },
 });
 
 function sqlNonNegative(column: string) {

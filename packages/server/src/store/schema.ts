@@ -175,6 +175,11 @@ export interface WebhookDeliveriesTable {
   created_at: string;
 }
 
+export interface QueuePoolsTable {
+  id: string;
+  heartbeat_ms: number;
+}
+
 export interface Database {
   webhook_endpoints: WebhookEndpointsTable;
   webhook_events: WebhookEventsTable;
@@ -186,6 +191,7 @@ export interface Database {
   ledger_entries: LedgerEntriesTable;
   tasks: TasksTable;
   jobs: JobsTable;
+  queue_pools: QueuePoolsTable;
   idempotency_keys: IdempotencyKeysTable;
   settings: SettingsTable;
 }

@@ -1,0 +1,248 @@
+/**
+ * The queue on graphile-worker (PostgreSQL only), for deployments with several worker
+ * processes. Jobs are added with `graphile_worker.add_job` on the caller's executor, so a job
+ * commits or rolls back with the rows it belongs to, and graphile-worker's LISTEN/NOTIFY wakes
+ * an idle worker the moment the transaction commits.
+ *
+ * The Queue contract is kept exactly, on top of graphile-worker's primitives:
+ * - Every job has a key. Adding a job whose key is already queued or running is a no-op
+ *   (job_key_mode `unsafe_dedupe`), as in the table queue.
+ * - A handler asking to run later, a failed attempt and a job interrupted by shutdown are all
+ *   handled the same way: the running job adds its own successor under the same key
+ *   (`replace` mode: graphile-worker takes the key off the running row and marks that row
+ *   as not retryable), then completes. The successor carries the failure count, so retries,
+ *   backoff and the `exhausted` hook behave as in the table queue. Times are relative
+ *   ("in 5 s"), so they use PostgreSQL's clock.
+ * - Crash recovery: graphile-worker only frees the jobs of a dead process after 4 hours. Each
+ *   pool keeps a heartbeat row in `queue_pools`; any live pool releases
+ *   (`force_unlock_workers`) the jobs of pools whose heartbeat is older than the lease, and of
+ *   pools that never registered, so a killed worker's tasks resume within JOB_LEASE_SECONDS.
+ */
+import { EventEmitter } from "node:events";
+import { type JobHelpers, Logger, type Runner, run, runMigrations, type Task } from "graphile-worker";
+import { sql } from "kysely";
+import type pg from "pg";
+import type { Logger as Pino } from "pino";
+import type { Db, Executor } from "../store/db.js";
+import type { Clock } from "../util/clock.js";
+import { newId } from "../util/ids.js";
+import { DEFAULT_MAX_ATTEMPTS, type JobHandler, type NewJob, type Queue, retryDelayMs } from "./queue.js";
+
+export interface GraphileQueueOptions {
+  connectionString: string;
+  /** A pool whose heartbeat is older than this is dead: its jobs are released. */
+  leaseMs: number;
+  /** How often idle workers look for jobs that became due (new jobs arrive by NOTIFY). */
+  pollIntervalMs: number;
+  /** On stop, running jobs get this long to finish before they are aborted and handed back. */
+  graceMs: number;
+  backoffMs?: (attempt: number) => number;
+}
+
+/** What is stored as graphile-worker's payload: ours, plus the attempts already failed. */
+interface Envelope {
+  p: Record<string, unknown>;
+  /** Failed attempts of earlier rows of this job. */
+  f: number;
+  /** Our attempt budget (graphile-worker's own max_attempts only bounds crash loops). */
+  m: number;
+}
+
+/** graphile-worker's max_attempts: a row is retried by graphile-worker only after a crash. */
+const CRASH_RETRIES = 25;
+/** After an exhausted hook failed, the job is tried again this much later. */
+const EXHAUSTED_HOOK_RETRY_MS = 60_000;
+
+/** Creates or updates graphile-worker's schema; concurrent callers run it one at a time. */
+export async function migrateGraphileWorker(pool: pg.Pool, connectionString: string): Promise<void> {
+  const client = await pool.connect();
+  try {
+    // graphile-worker's migrations take no lock of their own: a session advisory lock keeps
+    // processes starting together on a fresh database from racing to create the schema.
+    await client.query("select pg_advisory_lock(hashtext('framegate:graphile-worker-migrate'))");
+    try {
+      await runMigrations({ connectionString, logger: silentLogger() });
+    } finally {
+      await client.query("select pg_advisory_unlock(hashtext('framegate:graphile-worker-migrate'))");
+    }
+  } finally {
+    client.release();
+  }
+}
+
+export class GraphileQueue implements Queue {
+  private runner: Runner | undefined;
+  private starting: Promise<void> | undefined;
+  private poolId: string | undefined;
+  private heartbeat: NodeJS.Timeout | undefined;
+
+  constructor(
+    private readonly db: Db,
+    private readonly clock: Clock,
+    private readonly log: Pino,
+    private readonly opts: GraphileQueueOptions,
+  ) {}
+
+  async enqueue(db: Executor, job: NewJob): Promise<void> {
+    const delayMs = job.runAt ? job.runAt.getTime() - this.clock.now().getTime() : 0;
+    const envelope: Envelope = { p: job.payload, f: 0, m: job.maxAttempts ?? DEFAULT_MAX_ATTEMPTS };
+    await addJob(db, job.kind, envelope, job.key ?? `once:${newId("job")}`, delayMs, "unsafe_dedupe");
+  }
+
+  async runNow(db: Executor, key: string): Promise<void> {
+    // reschedule_jobs leaves locked (running) jobs alone; NOTIFY wakes an idle worker now.
+    await sql`
+      select ${sql.raw(SCHEMA)}.reschedule_jobs(
+        array(select id from ${sql.raw(SCHEMA)}.jobs where key = ${key} and locked_at is null),
+        run_at => clock_timestamp()
+      )`.execute(db);
+    await sql`select pg_notify('jobs:insert', '{"count":1}')`.execute(db);
+  }
+
+  /** New jobs wake workers through PostgreSQL's NOTIFY at commit, in every process. */
+  notify(): void {}
+
+  start(handlers: Record<string, JobHandler>, concurrency: number): void {
+    const taskList: Record<string, Task> = {};
+    for (const [kind, handler] of Object.entries(handlers)) {
+      taskList[kind] = (payload, helpers) => this.runJob(kind, handler, payload as unknown as Envelope, helpers);
+    }
+    const events = new EventEmitter();
+    events.on("pool:create", ({ workerPool }: { workerPool: { id: string } }) => {
+      this.poolId = workerPool.id;
+      void this.beat();
+    });
+    this.starting = run({
+      connectionString: this.opts.connectionString,
+      concurrency,
+      maxPoolSize: concurrency + 2,
+      pollInterval: this.opts.pollIntervalMs,
+      gracefulShutdownAbortTimeout: this.opts.graceMs,
+      noHandleSignals: true,
+      parsedCronItems: [],
+      taskList,
+      events,
+      logger: graphileLogger(this.log),
+    }).then((runner) => {
+      this.runner = runner;
+      runner.promise.catch((error) => this.log.error({ err: error }, "graphile-worker stopped with an error"));
+    });
+    this.starting.catch((error) => this.log.error({ err: error }, "graphile-worker failed to start"));
+    this.heartbeat = setInterval(() => void this.beat(), Math.max(50, Math.floor(this.opts.leaseMs / 3)));
+    this.heartbeat.unref();
+  }
+
+  async stop(_graceMs: number): Promise<void> {
+    clearInterval(this.heartbeat);
+    await this.starting?.catch(() => {});
+    // Waits for running jobs; after graceMs their abort signal fires and runJob hands them back.
+    await this.runner?.stop().catch((error) => this.log.warn({ err: error }, "graphile-worker shutdown"));
+    this.runner = undefined;
+    if (this.poolId) {
+      await this.db
+        .deleteFrom("queue_pools")
+        .where("id", "=", this.poolId)
+        .execute()
+        .catch(() => {});
+    }
+  }
+
+  private async runJob(kind: string, handler: JobHandler, envelope: Envelope, helpers: JobHelpers): Promise<void> {
+    const { job, abortSignal: signal } = helpers;
+    const key = job.key ?? `once:${newId("job")}`;
+    const attempt = envelope.f + job.attempts;
+    const again = (delayMs: number, failures: number) =>
+      addJob(this.db, kind, { ...envelope, f: failures }, key, delayMs, "replace");
+    try {
+      const result = await handler.run(envelope.p, { jobId: String(job.id), attempt, signal });
+      // Not ready yet (a poll, a webhook retry): not a failure, the count stays.
+      if (result?.retryAt) await again(result.retryAt.getTime() - this.clock.now().getTime(), attempt - 1);
+      return;
+    } catch (error) {
+      if (signal.aborted) {
+        // Shutdown interrupted the job: hand it back untouched for the next process.
+        await again(0, attempt - 1);
+        return;
+      }
+      if (attempt >= envelope.m) {
+        this.log.error({ jobId: job.id, kind, err: error }, "job exhausted its attempts");
+        try {
+          await handler.exhausted?.(envelope.p, error);
+        } catch (hookError) {
+          this.log.error({ jobId: job.id, err: hookError }, "exhausted hook failed; job kept for retry");
+          await again(EXHAUSTED_HOOK_RETRY_MS, attempt - 1);
+        }
+        return;
+      }
+      const delayMs = retryDelayMs(attempt, this.opts.backoffMs);
+      this.log.warn({ jobId: job.id, kind, attempt, delayMs, err: error }, "job failed");
+      await again(delayMs, attempt);
+    }
+  }
+
+  /** Refreshes this pool's heartbeat and releases the jobs of pools that stopped beating. */
+  private async beat(): Promise<void> {
+    const poolId = this.poolId;
+    if (!poolId) return;
+    const nowMs = sql<number>`(extract(epoch from clock_timestamp()) * 1000)::bigint`;
+    try {
+      await this.db.transaction().execute(async (trx) => {
+        await trx
+          .insertInto("queue_pools")
+          .values({ id: poolId, heartbeat_ms: nowMs })
+          .onConflict((oc) => oc.column("id").doUpdateSet({ heartbeat_ms: nowMs }))
+          .execute();
+        await trx
+          .deleteFrom("queue_pools")
+          .where("heartbeat_ms", "<", sql<number>`${nowMs} - ${this.opts.leaseMs}`)
+          .execute();
+        const released = await sql<{ locked_by: string }>`
+          select distinct locked_by from ${sql.raw(SCHEMA)}.jobs
+          where locked_by is not null
+            and locked_at < now() - ${this.opts.leaseMs} * interval '1 millisecond'
+            and locked_by not in (select id from queue_pools)`.execute(trx);
+        const dead = released.rows.map((r) => r.locked_by);
+        if (dead.length === 0) return;
+        await sql`select ${sql.raw(SCHEMA)}.force_unlock_workers(${dead}::text[])`.execute(trx);
+        this.log.warn({ pools: dead }, "released the jobs of worker pools that stopped (crashed or killed)");
+      });
+    } catch (error) {
+      this.log.warn({ err: error }, "queue heartbeat failed");
+    }
+  }
+}
+
+const SCHEMA = "graphile_worker";
+
+function addJob(
+  db: Executor,
+  kind: string,
+  envelope: Envelope,
+  key: string,
+  delayMs: number,
+  mode: "replace" | "unsafe_dedupe",
+): Promise<unknown> {
+  return sql`
+    select ${sql.raw(SCHEMA)}.add_job(
+      ${kind},
+      ${JSON.stringify(envelope)}::json,
+      run_at => clock_timestamp() + ${Math.max(0, Math.round(delayMs))} * interval '1 millisecond',
+      max_attempts => ${CRASH_RETRIES},
+      job_key => ${key},
+      job_key_mode => ${mode}
+    )`.execute(db);
+}
+
+/** graphile-worker's log lines into ours; its per-job "info" lines are debug detail here. */
+function graphileLogger(log: Pino): Logger {
+  return new Logger((scope) => (level, message, meta) => {
+    const fields = { component: "graphile-worker", workerId: scope.workerId, jobId: scope.jobId, ...meta };
+    if (level === "error") log.error(fields, message);
+    else if (level === "warning") log.warn(fields, message);
+    else log.debug(fields, message);
+  });
+}
+
+function silentLogger(): Logger {
+  return new Logger(() => () => {});
+}
