@@ -267,6 +267,7 @@ $XDG_CONFIG_HOME/framegate/config.json, else ~/.config/framegate/config.json. On
     .addHelpText(
       "after",
       examples([
+        "framegate worker",
         "DATABASE_URL=postgres://… PUBLIC_BASE_URL=https://video.example.com HEALTH_PORT=9090 framegate worker",
       ]),
     )

@@ -141,6 +141,8 @@ export async function startServer(
   const providers = buildProviders(config, {
     clock,
     ffmpegPath,
+    // The simulator publishes its tasks here, so any worker process can finish them.
+    storage,
     klingCallbackUrl: (taskId) => `${baseUrl}${KLING_CALLBACK_PREFIX}${callbackTokens.issue(taskId)}`,
   });
   const router = new ProviderRouter(db, {

@@ -69,9 +69,22 @@ async function localCopy(
   opts: MirrorOptions,
 ): Promise<{ path: string; cleanup: () => Promise<void> }> {
   if (media.kind === "file") return { path: media.path, cleanup: async () => {} };
+  if (media.kind === "storage") {
+    const own = opts.storage.localPath(media.key);
+    if (own) return { path: own, cleanup: async () => {} };
+  }
   const dir = await mkdtemp(join(tmpdir(), "framegate-result-"));
   const cleanup = () => rm(dir, { recursive: true, force: true });
   const path = join(dir, "media.mp4");
+  if (media.kind === "storage") {
+    try {
+      await pipeline(opts.storage.read(media.key), createWriteStream(path));
+      return { path, cleanup };
+    } catch (error) {
+      await cleanup();
+      throw error;
+    }
+  }
   try {
     const response = await safeFetch(media.url, {
       ...opts.guard,

@@ -1,6 +1,7 @@
 /** Builds the configured providers (PROVIDERS, in order) with their settings. */
 import { join } from "node:path";
 import type { Config } from "../config.js";
+import type { Storage } from "../storage/storage.js";
 import type { Clock } from "../util/clock.js";
 import { FalProvider } from "./fal/fal-provider.js";
 import { KlingProvider } from "./kling/kling-provider.js";
@@ -9,7 +10,7 @@ import { SimulatedProvider } from "./simulated/simulated-provider.js";
 
 export function buildProviders(
   config: Config,
-  deps: { clock: Clock; ffmpegPath: string; klingCallbackUrl: (taskId: string) => string },
+  deps: { clock: Clock; ffmpegPath: string; klingCallbackUrl: (taskId: string) => string; storage?: Storage },
 ): Map<string, Provider> {
   const providers = new Map<string, Provider>();
   const now = () => deps.clock.now().getTime();
@@ -24,6 +25,7 @@ export function buildProviders(
           fps: config.simulator.fps,
           renderConcurrency: config.simulator.renderConcurrency,
           now,
+          ...(deps.storage ? { shared: deps.storage } : {}),
         }),
       );
     } else if (name === "kling") {

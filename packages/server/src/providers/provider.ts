@@ -37,6 +37,8 @@ export interface SubmitResult {
 /** Where the finished media can be picked up from. */
 export type ProviderMedia =
   | { kind: "file"; path: string; mimeType: string }
+  /** An object in our own storage (the simulator's shared results, readable by every worker). */
+  | { kind: "storage"; key: string; mimeType: string }
   | { kind: "url"; url: string; mimeType: string };
 
 export type PollResult =

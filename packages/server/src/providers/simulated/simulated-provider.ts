@@ -8,11 +8,29 @@
  *   request.json  what to render and when it may be reported done (written once, atomically)
  *   video.mp4     the finished render (appears atomically)
  *   error.json    a render failure (final)
+ *
+ * With `shared` storage (always, in the server), the task is also published under
+ * `simulator/<upstreamId>/` in our storage, so it behaves like one remote upstream for every
+ * worker process: request.json (+ the reference image) at submit, rendering.json while a
+ * render runs, video.mp4 or error.json when it ends. A worker that polls a task submitted
+ * elsewhere pulls the request and, unless another process is rendering it, renders it itself;
+ * a finished video is reported as a storage object any worker can mirror.
  */
 import { randomBytes } from "node:crypto";
+import { createWriteStream } from "node:fs";
 import { mkdir, readFile, rename, rm, stat, writeFile } from "node:fs/promises";
 import path from "node:path";
-import { type PollResult, type Provider, ProviderError, type ProviderTask, type SubmitResult } from "../provider.js";
+import { Readable } from "node:stream";
+import { pipeline } from "node:stream/promises";
+import type { Storage } from "../../storage/storage.js";
+import {
+  type PollResult,
+  type Provider,
+  ProviderError,
+  type ProviderMedia,
+  type ProviderTask,
+  type SubmitResult,
+} from "../provider.js";
 import { type RenderSpec, renderSimulatedVideo } from "./render.js";
 
 export type SimulatedAspectRatio = "1:1" | "16:9" | "9:16";
@@ -30,7 +48,12 @@ export interface SimulatedProviderOptions {
   now?: () => number;
   /** How long `[sim:fail]` / `[sim:reject]` stay pending before failing (default 500 ms). */
   failAfterMs?: number;
+  /** Storage shared by every worker process: tasks are published there (see above). */
+  shared?: Storage;
 }
+
+/** A render marker older than this is from a process that died (renders take seconds). */
+const RENDER_STALE_MS = 30_000;
 
 /** Test directives parsed from the prompt (api-contract §10). */
 export interface SimulatedDirective {
@@ -164,6 +187,7 @@ export class SimulatedProvider implements Provider {
       };
       await mkdir(this.taskDir(upstreamId), { recursive: true });
       await writeJsonAtomic(this.file(upstreamId, "request.json"), request);
+      await this.publishRequest(upstreamId, request);
       this.startRender(upstreamId, request);
       return { upstreamId };
     });
@@ -185,17 +209,23 @@ export class SimulatedProvider implements Provider {
       }
 
       // A finished video wins over a stale error.json (e.g. two processes raced on the task).
-      const videoPath = this.file(upstreamId, "video.mp4");
-      if (await exists(videoPath)) {
+      const video = await this.finishedVideo(upstreamId);
+      if (video) {
         if (remainingMs > 0) return { state: "pending", retryAfterMs: retryHint(remainingMs) };
-        return { state: "succeeded", media: [{ kind: "file", path: videoPath, mimeType: "video/mp4" }] };
+        return { state: "succeeded", media: [video] };
       }
-      const failure = await readJson<{ message?: unknown }>(this.file(upstreamId, "error.json"));
+      const failure =
+        (await readJson<{ message?: unknown }>(this.file(upstreamId, "error.json"))) ??
+        (await this.readShared<{ message?: unknown }>(upstreamId, "error.json"));
       if (failure) {
         const detail = typeof failure.message === "string" ? failure.message : "unknown error";
         return { state: "failed", reason: "provider_error", message: `Simulated render failed: ${detail}` };
       }
-      // Recovery path: nothing finished and nothing running here (e.g. we restarted mid-render).
+      // Another worker is rendering it right now: wait for its result.
+      if (!this.renders.has(upstreamId) && (await this.renderingElsewhere(upstreamId))) {
+        return { state: "pending", retryAfterMs: 500 };
+      }
+      // Recovery path: nothing finished and nothing running (e.g. the renderer died mid-render).
       this.startRender(upstreamId, request);
       return { state: "pending", retryAfterMs: remainingMs > 0 ? retryHint(remainingMs) : 500 };
     });
@@ -209,6 +239,10 @@ export class SimulatedProvider implements Provider {
       await running.done;
     }
     await rm(this.taskDir(upstreamId), { recursive: true, force: true });
+    const { shared } = this.opts;
+    if (shared) {
+      await Promise.all(SHARED_FILES.map((name) => shared.delete(sharedKey(upstreamId, name)).catch(() => {})));
+    }
   }
 
   async close(): Promise<void> {
@@ -270,15 +304,20 @@ export class SimulatedProvider implements Provider {
     try {
       // Another process (or an earlier submit) may have finished it while we queued.
       if (await exists(outputPath)) return;
+      await this.putShared(upstreamId, "rendering.json", { startedAt: Date.now() });
       await renderSimulatedVideo(
         { ...request.spec, outputPath },
         { ffmpegPath: this.opts.ffmpegPath, fontPath: this.opts.fontPath, signal },
       );
+      // Best effort: a poll publishes the local video later if this fails.
+      await this.opts.shared?.putFile(sharedKey(upstreamId, "video.mp4"), outputPath).catch(() => {});
     } catch (err) {
       if (signal.aborted) return;
       const message = err instanceof Error ? err.message : String(err);
       try {
-        await writeJsonAtomic(this.file(upstreamId, "error.json"), { message, failedAt: this.now() });
+        const failure = { message, failedAt: this.now() };
+        await writeJsonAtomic(this.file(upstreamId, "error.json"), failure);
+        await this.putShared(upstreamId, "error.json", failure);
       } catch {
         // The task directory was released meanwhile; nobody is waiting for this result.
       }
@@ -287,8 +326,73 @@ export class SimulatedProvider implements Provider {
     }
   }
 
+  /** The task's request: this process's copy, else the one published by another worker. */
   private async readRequest(upstreamId: string): Promise<StoredRequest | null> {
-    return readJson<StoredRequest>(this.file(upstreamId, "request.json"));
+    const local = await readJson<StoredRequest>(this.file(upstreamId, "request.json"));
+    if (local || !this.opts.shared) return local;
+    const published = await this.readShared<StoredRequest>(upstreamId, "request.json");
+    if (!published) return null;
+    await mkdir(this.taskDir(upstreamId), { recursive: true });
+    const request = { ...published, spec: { ...published.spec } };
+    if (published.spec.referenceImagePath) {
+      const referencePath = this.file(upstreamId, "reference");
+      await this.download(sharedKey(upstreamId, "reference"), referencePath);
+      request.spec.referenceImagePath = referencePath;
+    }
+    await writeJsonAtomic(this.file(upstreamId, "request.json"), request);
+    return request;
+  }
+
+  private async publishRequest(upstreamId: string, request: StoredRequest): Promise<void> {
+    const { shared } = this.opts;
+    if (!shared) return;
+    if (request.spec.referenceImagePath) {
+      await shared.putFile(sharedKey(upstreamId, "reference"), request.spec.referenceImagePath);
+    }
+    await this.putShared(upstreamId, "request.json", request);
+  }
+
+  /** The finished video, published for every worker when storage is shared. */
+  private async finishedVideo(upstreamId: string): Promise<ProviderMedia | undefined> {
+    const videoPath = this.file(upstreamId, "video.mp4");
+    const { shared } = this.opts;
+    if (!shared)
+      return (await exists(videoPath)) ? { kind: "file", path: videoPath, mimeType: "video/mp4" } : undefined;
+    const key = sharedKey(upstreamId, "video.mp4");
+    if (!(await shared.stat(key))) {
+      // Rendered here, but publishing failed or has not happened yet: publish now.
+      if (this.renders.has(upstreamId) || !(await exists(videoPath))) return undefined;
+      await shared.putFile(key, videoPath);
+    }
+    return { kind: "storage", key, mimeType: "video/mp4" };
+  }
+
+  private async renderingElsewhere(upstreamId: string): Promise<boolean> {
+    const marker = await this.opts.shared?.stat(sharedKey(upstreamId, "rendering.json"));
+    return marker !== undefined && Date.now() - marker.modifiedAt.getTime() < RENDER_STALE_MS;
+  }
+
+  private async putShared(upstreamId: string, name: string, value: unknown): Promise<void> {
+    await this.opts.shared?.putStream(sharedKey(upstreamId, name), Readable.from([Buffer.from(JSON.stringify(value))]));
+  }
+
+  private async readShared<T>(upstreamId: string, name: string): Promise<T | null> {
+    const { shared } = this.opts;
+    const key = sharedKey(upstreamId, name);
+    if (!shared || !(await shared.stat(key))) return null;
+    const chunks: Buffer[] = [];
+    for await (const chunk of shared.read(key)) chunks.push(chunk as Buffer);
+    return JSON.parse(Buffer.concat(chunks).toString("utf8")) as T;
+  }
+
+  private async download(key: string, target: string): Promise<void> {
+    const tmp = `${target}.${randomBytes(6).toString("hex")}.tmp`;
+    try {
+      await pipeline((this.opts.shared as Storage).read(key), createWriteStream(tmp));
+      await rename(tmp, target);
+    } finally {
+      await rm(tmp, { force: true });
+    }
   }
 
   /** File-system trouble is transient from the worker's point of view: retry with backoff. */
@@ -309,6 +413,12 @@ export class SimulatedProvider implements Provider {
   private file(upstreamId: string, name: string): string {
     return path.join(this.taskDir(upstreamId), name);
   }
+}
+
+const SHARED_FILES = ["request.json", "reference", "rendering.json", "video.mp4", "error.json"];
+
+function sharedKey(upstreamId: string, name: string): string {
+  return `simulator/${upstreamId}/${name}`;
 }
 
 /** Poll hint: the remaining wait, bounded to 200..1000 ms. */
