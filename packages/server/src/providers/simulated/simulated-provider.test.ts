@@ -6,6 +6,7 @@ import ffmpeg from "@ffmpeg-installer/ffmpeg";
 import { createFile, type Movie, MP4BoxBuffer } from "mp4box";
 import { afterAll, afterEach, beforeAll, describe, expect, it } from "vitest";
 import { probeMp4 } from "../../media/mp4-probe.js";
+import { FsStorage } from "../../storage/fs.js";
 import { type PollResult, ProviderError, type ProviderTask } from "../provider.js";
 import { findFont, renderSimulatedVideo, wrapText } from "./render.js";
 import { parseDirectives, SimulatedProvider, type SimulatedProviderOptions } from "./simulated-provider.js";
@@ -42,9 +43,13 @@ afterEach(async () => {
   await Promise.all(providers.splice(0).map((p) => p.close()));
 });
 
+const workDirs = new Map<SimulatedProvider, string>();
+const providerDir = (p: SimulatedProvider) => workDirs.get(p) as string;
+
 function makeProvider(overrides: Partial<SimulatedProviderOptions> = {}): SimulatedProvider {
+  const workDir = path.join(root, `work-${++dirCounter}`);
   const provider = new SimulatedProvider({
-    workDir: path.join(root, `work-${++dirCounter}`),
+    workDir,
     ffmpegPath: ffmpeg.path,
     sizes: SIZES,
     fps: 8,
@@ -52,6 +57,7 @@ function makeProvider(overrides: Partial<SimulatedProviderOptions> = {}): Simula
     ...overrides,
   });
   providers.push(provider);
+  workDirs.set(provider, workDir);
   return provider;
 }
 
@@ -272,6 +278,79 @@ describe("SimulatedProvider directives and lifecycle", () => {
         reason: "invalid_input",
       });
     }
+  });
+});
+
+describe("SimulatedProvider across worker processes (shared storage)", () => {
+  const referencePng = path.join(root, "shared-reference.png");
+  beforeAll(() => {
+    execFileSync(ffmpeg.path, [
+      "-v",
+      "error",
+      "-y",
+      "-f",
+      "lavfi",
+      "-i",
+      "testsrc=size=320x320",
+      "-frames:v",
+      "1",
+      referencePng,
+    ]);
+  });
+  const sharedRoot = () => path.join(root, `shared-${++dirCounter}`);
+
+  it("a task submitted on one worker is finished by another: it waits for the renderer, then gets a storage object", async () => {
+    const shared = new FsStorage(sharedRoot());
+    const [a, b] = [makeProvider({ shared }), makeProvider({ shared })];
+    const task = makeTask("[sim:delay=1] shared between workers", {}, [
+      { kind: "image", mimeType: "image/png", localPath: referencePng },
+    ]);
+    const { upstreamId } = await a.submit(task);
+    // The other worker sees the task (request and reference pulled from storage) …
+    const result = await waitForResult(b, upstreamId, { ...task, references: [] });
+    expect(result).toEqual({
+      state: "succeeded",
+      media: [{ kind: "storage", key: `simulator/${upstreamId}/video.mp4`, mimeType: "video/mp4" }],
+    });
+    const published = shared.localPath(`simulator/${upstreamId}/video.mp4`);
+    await expectVideo(published, { width: 160, height: 160, duration: 5, sound: false });
+    // … and left the render to the worker already doing it: no second video was rendered.
+    const bDir = path.join(providerDir(b), upstreamId);
+    expect(fs.readdirSync(bDir).sort()).toEqual(["reference", "request.json"]);
+    const pulled = JSON.parse(fs.readFileSync(path.join(bDir, "request.json"), "utf8"));
+    expect(pulled.spec.referenceImagePath).toBe(path.join(bDir, "reference"));
+    expect(fs.readFileSync(path.join(bDir, "reference"))).toEqual(fs.readFileSync(referencePng));
+
+    // Releasing on any worker removes the shared copy.
+    await b.release(upstreamId);
+    for (const name of ["request.json", "reference", "rendering.json", "video.mp4"]) {
+      expect(await shared.stat(`simulator/${upstreamId}/${name}`)).toBeUndefined();
+    }
+  });
+
+  it("when the renderer died, another worker renders the task itself", async () => {
+    const shared = new FsStorage(sharedRoot());
+    const dead = makeProvider({ shared });
+    const survivor = makeProvider({ shared, renderStaleMs: 0 });
+    const task = makeTask("[sim:delay=1] renderer dies", { aspect_ratio: "16:9" });
+    const { upstreamId } = await dead.submit(task);
+    await dead.close(); // aborts its render: nothing is ever published by it
+    const result = await waitForResult(survivor, upstreamId, task);
+    expect(result.state).toBe("succeeded");
+    await expectVideo(shared.localPath(`simulator/${upstreamId}/video.mp4`), {
+      width: 256,
+      height: 144,
+      duration: 5,
+      sound: false,
+    });
+  });
+
+  it("a failure is reported by every worker", async () => {
+    const shared = new FsStorage(sharedRoot());
+    const [a, b] = [makeProvider({ shared }), makeProvider({ shared })];
+    const task = makeTask("[sim:fail] fails everywhere");
+    const { upstreamId } = await a.submit(task);
+    expect(await waitForResult(b, upstreamId, task)).toMatchObject({ state: "failed", reason: "provider_error" });
   });
 });
 

@@ -50,9 +50,10 @@ export interface SimulatedProviderOptions {
   failAfterMs?: number;
   /** Storage shared by every worker process: tasks are published there (see above). */
   shared?: Storage;
+  /** A render marker older than this is from a process that died (default 30 s; renders take seconds). */
+  renderStaleMs?: number;
 }
 
-/** A render marker older than this is from a process that died (renders take seconds). */
 const RENDER_STALE_MS = 30_000;
 
 /** Test directives parsed from the prompt (api-contract §10). */
@@ -369,7 +370,8 @@ export class SimulatedProvider implements Provider {
 
   private async renderingElsewhere(upstreamId: string): Promise<boolean> {
     const marker = await this.opts.shared?.stat(sharedKey(upstreamId, "rendering.json"));
-    return marker !== undefined && Date.now() - marker.modifiedAt.getTime() < RENDER_STALE_MS;
+    const staleMs = this.opts.renderStaleMs ?? RENDER_STALE_MS;
+    return marker !== undefined && Date.now() - marker.modifiedAt.getTime() < staleMs;
   }
 
   private async putShared(upstreamId: string, name: string, value: unknown): Promise<void> {
