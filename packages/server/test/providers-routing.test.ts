@@ -311,7 +311,8 @@ describe.concurrent("circuit breaker and saturation", () => {
         const first = await createGeneration(t, acct.key, "[kling:after=4000] holds the slot");
         await until(async () => (await dbTask(t, first)).status === "processing", "first processing");
         const second = await createGeneration(t, acct.key, "waits for the slot");
-        await until(() => klingCreates(kling, second).length === 1, "second create refused");
+        // The call is recorded when it arrives and its code when it is answered.
+        await until(() => klingCreates(kling, second)[0]?.code !== undefined, "second create refused");
         expect(klingCreates(kling, second)[0]?.code).toBe(1303);
         // Still queued (not failed) while the slot is busy and a little after.
         for (let i = 0; i < 10; i++) {

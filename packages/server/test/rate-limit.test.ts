@@ -174,7 +174,9 @@ describe("a 429 stores no idempotency record (retry after the window)", () => {
     let key: string;
     let accountId: string;
 
-    const first = await startTestServer(LIMITS, dataDir);
+    // In-memory limits (PostgreSQL would share and keep them): see the restart below.
+    const env = { ...LIMITS, RATE_LIMIT_STORE: "memory" };
+    const first = await startTestServer(env, dataDir);
     try {
       ({ key, accountId } = await first.createAccount(1000));
       for (let i = 0; i < 3; i++) expect((await first.request(GENERATIONS, { key, json: ok })).status).toBe(202);
@@ -185,7 +187,7 @@ describe("a 429 stores no idempotency record (retry after the window)", () => {
 
     // Limits live in memory: a restarted server on the same data is a fresh window (instead of
     // waiting 60 s), while the database, including any idempotency record, is kept.
-    const second = await startTestServer(LIMITS, dataDir);
+    const second = await startTestServer(env, dataDir);
     try {
       const retry = await second.request(GENERATIONS, { key, json: body, headers });
       expect(retry.status, retry.text).toBe(202);
