@@ -7,7 +7,8 @@ const INTEGRATION = ["packages/*/test/**/*.test.ts"];
 /**
  * `npm test` runs everything on SQLite. With DATABASE_URL set it also runs the integration
  * suite on PostgreSQL (the "postgres" project); `npm run test:pg` (FRAMEGATE_TEST_PG=1) runs
- * only that project, on DATABASE_URL or else on a throwaway server (pg-global-setup.ts).
+ * only that project, on DATABASE_URL or else on a throwaway server (pg-global-setup.ts), with
+ * media in S3 (an s3rver bucket the same setup starts).
  */
 const pgOnly = process.env.FRAMEGATE_TEST_PG === "1";
 const withPg = pgOnly || Boolean(process.env.DATABASE_URL);
@@ -19,7 +20,8 @@ const postgres: TestProjectInlineConfiguration = {
     name: "postgres",
     include: INTEGRATION,
     globalSetup: ["packages/server/test/pg-global-setup.ts"],
-    env: { FRAMEGATE_TEST_STORE: "postgres" },
+    // The scale-out combination: PostgreSQL and S3 (an s3rver bucket the global setup starts).
+    env: { FRAMEGATE_TEST_STORE: "postgres", FRAMEGATE_TEST_STORAGE: "s3" },
   },
 };
 

@@ -37,6 +37,7 @@ import { TableQueue } from "./queue/table-queue.js";
 import { openStorage } from "./storage/build.js";
 import { LocalObjectCache } from "./storage/local-cache.js";
 import { UrlSigner } from "./storage/signed-urls.js";
+import type { Storage } from "./storage/storage.js";
 import { migrateToLatest, openPostgres, openSqlite, type StoreHandle } from "./store/db.js";
 import { setSettingOnce } from "./store/settings.js";
 import { type Clock, systemClock } from "./util/clock.js";
@@ -52,8 +53,10 @@ export interface RunningServer {
   /** The API's base URL; for a worker, its health endpoints' (empty without HEALTH_PORT). */
   url: string;
   port: number;
+  config: Config;
   log: Logger;
   store: StoreHandle;
+  storage: Storage;
   accounts: AccountService;
   worker: GenerationWorker | undefined;
   /** Runs the periodic housekeeping now (it also runs every 10 minutes). */
@@ -347,6 +350,8 @@ export async function startServer(
     role,
     url: role === "worker" ? listenUrl : baseUrl,
     port,
+    config,
+    storage,
     log,
     store,
     accounts,

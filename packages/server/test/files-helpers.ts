@@ -6,7 +6,9 @@
 import { openAsBlob } from "node:fs";
 import { readdir, readFile } from "node:fs/promises";
 import { join } from "node:path";
+import { ListMultipartUploadsCommand, ListObjectsV2Command, S3Client } from "@aws-sdk/client-s3";
 import { expect } from "vitest";
+import type { S3Config } from "../src/config.js";
 import { runFfmpeg, uniquePath } from "./fixtures/media.js";
 import { request, type TestResponse, type TestServer } from "./harness.js";
 
@@ -90,11 +92,52 @@ export async function storageState(t: TestServer): Promise<StorageState> {
     .selectFrom("files")
     .select((eb) => eb.fn.countAll<number>().as("n"))
     .executeTakeFirstOrThrow();
+  const { storage } = t.server.config;
+  if (storage.driver === "s3") {
+    // Stored: the objects under files/; left behind: multipart uploads never completed.
+    const bucket = await bucketState(storage);
+    return { rows: Number(row.n), stored: bucket.files, tmp: bucket.pendingUploads };
+  }
   return {
     rows: Number(row.n),
     stored: await listFiles(join(t.dataDir, "storage", "files")),
     tmp: await listFiles(join(t.dataDir, "storage", "tmp")),
   };
+}
+
+/** The bytes of a stored object, through the server's own storage (local directory or bucket). */
+export async function readStored(t: TestServer, key: string): Promise<Buffer> {
+  const chunks: Buffer[] = [];
+  for await (const chunk of t.server.storage.read(key)) chunks.push(chunk as Buffer);
+  return Buffer.concat(chunks);
+}
+
+/** The server's files/ objects and unfinished multipart uploads, under its prefix of the bucket. */
+async function bucketState(storage: S3Config): Promise<{ files: string[]; pendingUploads: string[] }> {
+  const client = new S3Client({
+    region: storage.region,
+    endpoint: storage.endpoint,
+    forcePathStyle: storage.forcePathStyle,
+    credentials: { accessKeyId: storage.accessKeyId ?? "", secretAccessKey: storage.secretAccessKey ?? "" },
+  });
+  try {
+    const files: string[] = [];
+    const prefix = `${storage.prefix}files/`;
+    let token: string | undefined;
+    do {
+      const page = await client.send(
+        new ListObjectsV2Command({ Bucket: storage.bucket, Prefix: prefix, ContinuationToken: token }),
+      );
+      for (const object of page.Contents ?? []) files.push((object.Key ?? "").slice(prefix.length));
+      token = page.NextContinuationToken;
+    } while (token);
+    const uploads = await client.send(
+      new ListMultipartUploadsCommand({ Bucket: storage.bucket, Prefix: storage.prefix }),
+    );
+    return { files: files.sort(), pendingUploads: (uploads.Uploads ?? []).map((u) => u.Key ?? "").sort() };
+  } finally {
+    client.destroy();
+  }
 }
 
 /** Asserts that nothing new was stored since `before`, and nothing is left in tmp. */

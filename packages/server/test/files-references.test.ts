@@ -6,7 +6,7 @@
  * external URL once through the SSRF guard.
  */
 import { mkdtempSync, rmSync } from "node:fs";
-import { readFile, stat, writeFile } from "node:fs/promises";
+import { readFile, writeFile } from "node:fs/promises";
 import http from "node:http";
 import type { AddressInfo } from "node:net";
 import { tmpdir } from "node:os";
@@ -345,11 +345,7 @@ describe("reference files: expiry and garbage collection", () => {
     expect(Date.parse(used.expires_at) - Date.parse(used.created_at)).toBe(DAY_MS);
     const rowOf = (id: string) =>
       t.server.store.db.selectFrom("files").selectAll().where("id", "=", id).executeTakeFirstOrThrow();
-    const bytesExist = async (id: string) =>
-      stat(join(t.dataDir, "storage", (await rowOf(id)).storage_key)).then(
-        () => true,
-        () => false,
-      );
+    const bytesExist = async (id: string) => (await t.server.storage.stat((await rowOf(id)).storage_key)) !== undefined;
 
     // Five minutes before expiry the file is still usable: a slow task (10 min) starts with it.
     clock.advance(DAY_MS - 5 * MIN);

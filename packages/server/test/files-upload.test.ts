@@ -15,6 +15,7 @@ import {
   download,
   expectApiError,
   expectNothingStored,
+  readStored,
   storageState,
   type UploadSpec,
   uploadFile,
@@ -264,7 +265,7 @@ describe("Files API: uploads", () => {
         .where("id", "=", file.id)
         .executeTakeFirstOrThrow();
       expect(row.account_id).toBe(accountId);
-      expect((await readFile(join(t.dataDir, "storage", row.storage_key))).equals(bytes)).toBe(true);
+      expect((await readStored(t, row.storage_key)).equals(bytes)).toBe(true);
       expect((await storageState(t)).tmp).toEqual([]);
     });
   });

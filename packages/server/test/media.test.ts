@@ -3,7 +3,7 @@
  * a link can be wrong (tampered signature, path or expiry, missing parts, expired, traversal).
  */
 import { createHash } from "node:crypto";
-import { existsSync, writeFileSync } from "node:fs";
+import { writeFileSync } from "node:fs";
 import http from "node:http";
 import { join } from "node:path";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
@@ -320,11 +320,10 @@ describe("signed media URLs", () => {
   // Runs after the clock moved past expiry: housekeeping deletes the media, keeps the record.
   it("deletes result media once their retention has passed, and only once", async () => {
     const keyA = `results/${taskA.id}/video.mp4`;
-    const storage = join(t.dataDir, "storage");
-    expect(existsSync(join(storage, keyA))).toBe(true);
+    expect(await t.server.storage.stat(keyA)).toBeDefined();
     const first = await t.server.runMaintenance();
     expect(first.resultsPurged).toBeGreaterThanOrEqual(2);
-    expect(existsSync(join(storage, keyA))).toBe(false);
+    expect(await t.server.storage.stat(keyA)).toBeUndefined();
     expect((await t.server.runMaintenance()).resultsPurged).toBe(0);
     const after = await t.request(`/api/v1/generations/${taskA.id}`, { key });
     expect(after.body.status).toBe("succeeded");

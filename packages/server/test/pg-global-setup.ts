@@ -6,6 +6,10 @@
  * Tests create one database per data directory (test-store.ts); teardown drops this run's.
  * FRAMEGATE_TEST_PG_DIR chooses where the throwaway server's files go (see scratchDir).
  *
+ * With FRAMEGATE_TEST_STORAGE=s3 (the project's env) it also starts the run's S3 server: one
+ * s3rver bucket on 127.0.0.1, an ephemeral port and a temp directory (test-store.ts gives each
+ * data directory a prefix in it), closed and deleted at teardown.
+ *
  * initdb and postgres refuse to run as root: as root they run as FRAMEGATE_TEST_PG_OS_USER
  * (default `postgres`, which the distribution packages create) through runuser.
  */
@@ -27,6 +31,7 @@ import { tmpdir } from "node:os";
 import { join } from "node:path";
 import pg from "pg";
 import type { TestProject } from "vitest/node";
+import { startTestS3 } from "./s3-helpers.js";
 
 export default async function setup(project: TestProject): Promise<() => Promise<void>> {
   const runId = randomBytes(4).toString("hex");
@@ -34,13 +39,18 @@ export default async function setup(project: TestProject): Promise<() => Promise
   const cluster = given ? undefined : await startThrowawayServer();
   const adminUrl = given ?? (cluster as ThrowawayServer).url;
   await checkConnection(adminUrl);
+  const storage = project.config.env?.FRAMEGATE_TEST_STORAGE ?? process.env.FRAMEGATE_TEST_STORAGE;
+  const s3 = storage === "s3" ? await startTestS3("framegate-suite") : undefined;
   project.provide("pgAdminUrl", adminUrl);
   project.provide("pgRunId", runId);
+  project.provide("s3Endpoint", s3?.endpoint ?? "");
+  project.provide("s3Bucket", s3?.bucket ?? "");
   return async () => {
     try {
       await dropRunDatabases(adminUrl, runId);
     } finally {
       cluster?.stop();
+      await s3?.close();
     }
   };
 }

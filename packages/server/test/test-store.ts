@@ -6,6 +6,11 @@
  * always maps to the same database of this run, `fg_<run>_<hash of the path>`, created on first
  * use: a server restarted on the same directory (crash and restart tests) finds its data again,
  * and parallel tests never share one. SQLite needs nothing: the file lives in the directory.
+ *
+ * The PostgreSQL pass also keeps media in S3 (FRAMEGATE_TEST_STORAGE=s3): the global setup
+ * starts one s3rver bucket and each data directory gets its own prefix in it, so that pass runs
+ * the suite on the scale-out combination (PostgreSQL + S3) and the SQLite pass on the embedded
+ * one (SQLite + local directory).
  */
 import { execFileSync } from "node:child_process";
 import { createHash } from "node:crypto";
@@ -16,6 +21,7 @@ import { inject } from "vitest";
 export type TestStore = "sqlite" | "postgres";
 
 export const TEST_STORE: TestStore = process.env.FRAMEGATE_TEST_STORE === "postgres" ? "postgres" : "sqlite";
+export const TEST_STORAGE: "fs" | "s3" = process.env.FRAMEGATE_TEST_STORAGE === "s3" ? "s3" : "fs";
 
 const REPO_ROOT = resolve(import.meta.dirname, "../../..");
 /** duplicate_database, or the unique index of pg_database when two sessions create it at once. */
@@ -44,7 +50,7 @@ function databaseUrl(adminUrl: string, name: string): string {
  * database first on PostgreSQL. On SQLite it unsets a DATABASE_URL the test run may inherit.
  */
 export async function testStoreEnv(dataDir: string): Promise<Record<string, string>> {
-  if (TEST_STORE === "sqlite") return { DATABASE_URL: "" };
+  if (TEST_STORE === "sqlite") return { DATABASE_URL: "", ...testStorageEnv(dataDir) };
   const { adminUrl } = pgRun();
   const name = testDatabaseName(dataDir);
   const client = new pg.Client({ connectionString: adminUrl });
@@ -56,12 +62,29 @@ export async function testStoreEnv(dataDir: string): Promise<Record<string, stri
   } finally {
     await client.end();
   }
-  return { DATABASE_URL: databaseUrl(adminUrl, name) };
+  return { DATABASE_URL: databaseUrl(adminUrl, name), ...testStorageEnv(dataDir) };
+}
+
+/** The storage of `dataDir`: its own prefix in the run's s3rver bucket, or (default) DATA_DIR/storage. */
+function testStorageEnv(dataDir: string): Record<string, string> {
+  if (TEST_STORAGE === "fs") return {};
+  const [endpoint, bucket] = [inject("s3Endpoint"), inject("s3Bucket")];
+  if (!endpoint || !bucket) throw new Error("FRAMEGATE_TEST_STORAGE=s3 without the global setup's S3 server");
+  const prefix = createHash("sha256").update(resolve(dataDir)).digest("hex").slice(0, 20);
+  return {
+    STORAGE_DRIVER: "s3",
+    S3_ENDPOINT: endpoint,
+    S3_BUCKET: bucket,
+    S3_PREFIX: `${prefix}/`,
+    S3_FORCE_PATH_STYLE: "true",
+    S3_ACCESS_KEY_ID: "S3RVER",
+    S3_SECRET_ACCESS_KEY: "S3RVER",
+  };
 }
 
 /** testStoreEnv for synchronous callers (spawning a child server): creates the database in a child node. */
 export function testStoreEnvSync(dataDir: string): Record<string, string> {
-  if (TEST_STORE === "sqlite") return { DATABASE_URL: "" };
+  if (TEST_STORE === "sqlite") return { DATABASE_URL: "", ...testStorageEnv(dataDir) };
   const { adminUrl } = pgRun();
   const name = testDatabaseName(dataDir);
   const script = `
@@ -80,7 +103,7 @@ export function testStoreEnvSync(dataDir: string): Record<string, string> {
     env: { ...process.env, FG_ADMIN_URL: adminUrl, FG_DATABASE: name },
     stdio: ["ignore", "ignore", "inherit"],
   });
-  return { DATABASE_URL: databaseUrl(adminUrl, name) };
+  return { DATABASE_URL: databaseUrl(adminUrl, name), ...testStorageEnv(dataDir) };
 }
 
 /** Drops the database of `dataDir` (PostgreSQL), closing any connection still open to it. */
@@ -118,5 +141,8 @@ declare module "vitest" {
   export interface ProvidedContext {
     pgAdminUrl: string;
     pgRunId: string;
+    /** The run's S3 server (FRAMEGATE_TEST_STORAGE=s3), else "". */
+    s3Endpoint: string;
+    s3Bucket: string;
   }
 }
