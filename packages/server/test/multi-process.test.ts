@@ -28,6 +28,7 @@ import { WebhookReceiver } from "./webhook-receiver.js";
 const PRICE = 55;
 const KEYS = 250;
 const WORKER_CONCURRENCY = 4;
+const READ_BUDGET = 6;
 
 describe.runIf(TEST_STORE === "postgres")("2 API + 2 worker processes on one PostgreSQL", () => {
   const dir = mkdtempSync(join(tmpdir(), "framegate-multi-"));
@@ -53,7 +54,9 @@ describe.runIf(TEST_STORE === "postgres")("2 API + 2 worker processes on one Pos
       PUBLIC_BASE_URL: publicUrl,
       WEBHOOK_ALLOW_INSECURE_URLS: "true",
       RATE_LIMIT_CREATE_PER_MIN: "0",
-      RATE_LIMIT_READ_PER_MIN: "0",
+      // Reads are limited: the budget is shared by both API processes (RATE_LIMIT_STORE=auto →
+      // PostgreSQL); creates are not, the load below would spend them.
+      RATE_LIMIT_READ_PER_MIN: String(READ_BUDGET),
       WORKER_CONCURRENCY: String(WORKER_CONCURRENCY),
       LOG_LEVEL: "warn",
     };
@@ -87,6 +90,20 @@ describe.runIf(TEST_STORE === "postgres")("2 API + 2 worker processes on one Pos
     expect(ready.body.checks).toMatchObject({ database: "ok", storage: "ok" });
     expect((await worker.request("/api/v1/models")).status).toBe(404);
     expect((await (apis[1] as ChildServer).request("/api/v1/models")).status).toBe(200);
+  });
+
+  it("one key's read budget is shared by both API processes", async () => {
+    const [api0, api1] = apis as [ChildServer, ChildServer];
+    const { key } = await api0.createAccount(100);
+    const statuses: number[] = [];
+    for (let i = 0; i < READ_BUDGET; i++)
+      statuses.push((await (i % 2 ? api1 : api0).request("/api/v1/credits", { key })).status);
+    expect(statuses).toEqual(Array(READ_BUDGET).fill(200));
+    for (const api of [api0, api1]) {
+      const refused = await api.request("/api/v1/credits", { key });
+      expect(refused.status).toBe(429);
+      expect(refused.body.error.code).toBe("rate_limited");
+    }
   });
 
   it("500 creates with every key sent to both APIs, one worker SIGKILLed: all end, one charge per key, webhooks delivered", async () => {
@@ -174,8 +191,11 @@ describe.runIf(TEST_STORE === "postgres")("2 API + 2 worker processes on one Pos
     );
 
     // Nothing left behind in the queue: no job, no lock of the dead worker's pool.
-    const jobs = await queryStore<{ n: number }>(dbDir, "select count(*)::int as n from graphile_worker.jobs");
-    expect(jobs[0]?.n).toBe(0);
+    const jobs = await queryStore(
+      dbDir,
+      "select task_identifier, key, attempts, max_attempts, locked_by, last_error from graphile_worker.jobs",
+    );
+    expect(jobs).toEqual([]);
     expect((workers[1] as ChildServer).stderr + (workers[1] as ChildServer).stdout).toContain(
       "released the jobs of worker pools",
     );

@@ -202,9 +202,18 @@ export class GraphileQueue implements Queue {
             and locked_at < now() - ${this.opts.leaseMs} * interval '1 millisecond'
             and locked_by not in (select id from queue_pools)`.execute(trx);
         const dead = released.rows.map((r) => r.locked_by);
-        if (dead.length === 0) return;
-        await sql`select ${sql.raw(SCHEMA)}.force_unlock_workers(${dead}::text[])`.execute(trx);
-        this.log.warn({ pools: dead }, "released the jobs of worker pools that stopped (crashed or killed)");
+        if (dead.length > 0) {
+          await sql`select ${sql.raw(SCHEMA)}.force_unlock_workers(${dead}::text[])`.execute(trx);
+          this.log.warn({ pools: dead }, "released the jobs of worker pools that stopped (crashed or killed)");
+        }
+        // A job that was replaced by its successor and then died before completing stays behind
+        // unkeyed and out of attempts (graphile-worker keeps it for inspection): it never runs
+        // again, and our jobs always have a key, so it is removed.
+        await sql`
+          select ${sql.raw(SCHEMA)}.complete_jobs(array(
+            select id from ${sql.raw(SCHEMA)}.jobs
+            where key is null and attempts >= max_attempts and locked_at is null
+          ))`.execute(trx);
       });
     } catch (error) {
       this.log.warn({ err: error }, "queue heartbeat failed");
