@@ -1,0 +1,193 @@
+/**
+ * The Queue contract (queue/queue.ts), checked the same way on every driver: the `jobs` table
+ * (both stores) and graphile-worker (PostgreSQL). Jobs commit or roll back with the caller's
+ * transaction, keys dedupe, "not ready yet" is not a failure, failures back off and end in the
+ * exhausted hook once, runNow makes a waiting job due, and a stop hands a running job back to
+ * the next process.
+ */
+import { mkdtempSync, rmSync } from "node:fs";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
+import { afterEach, describe, expect, it } from "vitest";
+import { loadConfig } from "../src/config.js";
+import { createLogger } from "../src/logger.js";
+import { GraphileQueue } from "../src/queue/graphile-queue.js";
+import type { JobContext, JobHandler, Queue } from "../src/queue/queue.js";
+import { TableQueue } from "../src/queue/table-queue.js";
+import { openStore } from "../src/server.js";
+import type { StoreHandle } from "../src/store/db.js";
+import { systemClock } from "../src/util/clock.js";
+import { TEST_ENV } from "./harness.js";
+import { sleep } from "./process-helpers.js";
+import { dropTestDatabase, TEST_STORE, testStoreEnv } from "./test-store.js";
+
+type Driver = "table" | "graphile";
+const DRIVERS: Driver[] = TEST_STORE === "postgres" ? ["table", "graphile"] : ["table"];
+const log = createLogger("silent");
+
+interface Setup {
+  store: StoreHandle;
+  /** A queue of this driver on the shared store (call again for a second "process"). */
+  queue(): Queue;
+}
+
+describe.each(DRIVERS)("queue contract: %s", (driver) => {
+  const cleanups: (() => Promise<void>)[] = [];
+  afterEach(async () => {
+    for (const cleanup of cleanups.splice(0).reverse()) await cleanup();
+  });
+
+  async function setup(): Promise<Setup> {
+    const dir = mkdtempSync(join(tmpdir(), "framegate-queue-"));
+    const config = loadConfig({ ...TEST_ENV, DATA_DIR: dir, ...(await testStoreEnv(dir)), QUEUE_DRIVER: driver });
+    const store = await openStore(config);
+    const queues: Queue[] = [];
+    cleanups.push(async () => {
+      await Promise.all(queues.map((q) => q.stop(500)));
+      await store.close();
+      await dropTestDatabase(dir);
+      rmSync(dir, { recursive: true, force: true });
+    });
+    const opts = { leaseMs: 2000, pollIntervalMs: 20, graceMs: 300 };
+    return {
+      store,
+      queue() {
+        const q =
+          driver === "graphile"
+            ? new GraphileQueue(store.db, systemClock, log, { ...opts, connectionString: config.databaseUrl as string })
+            : new TableQueue(store.db, systemClock, log, opts);
+        queues.push(q);
+        return q;
+      },
+    };
+  }
+
+  /** A handler recording each run; `behave` decides what a run does. */
+  function recorder(behave: (run: number, ctx: JobContext) => Promise<undefined | { retryAt: Date }> | undefined) {
+    const runs: { payload: Record<string, unknown>; attempt: number; at: number }[] = [];
+    const exhausted: unknown[] = [];
+    const handler: JobHandler = {
+      async run(payload, ctx) {
+        runs.push({ payload, attempt: ctx.attempt, at: Date.now() });
+        return behave(runs.length, ctx);
+      },
+      async exhausted(_payload, error) {
+        exhausted.push(error);
+      },
+    };
+    return { handler, runs, exhausted };
+  }
+
+  async function until(what: string, check: () => boolean, timeoutMs = 15_000): Promise<void> {
+    const deadline = Date.now() + timeoutMs;
+    while (!check()) {
+      if (Date.now() > deadline) throw new Error(`timed out waiting for ${what}`);
+      await sleep(20);
+    }
+  }
+
+  it("a job added in a rolled-back transaction never runs; a committed one runs once", async () => {
+    const { store, queue } = await setup();
+    const q = queue();
+    const r = recorder(async () => undefined);
+    q.start({ work: r.handler }, 2);
+    await store.db
+      .transaction()
+      .execute(async (trx) => {
+        await q.enqueue(trx, { kind: "work", payload: { n: "rolled back" }, key: "k-rollback" });
+        throw new Error("roll back");
+      })
+      .catch(() => {});
+    await store.db
+      .transaction()
+      .execute((trx) => q.enqueue(trx, { kind: "work", payload: { n: "kept" }, key: "k-kept" }));
+    q.notify();
+    await until("the committed job", () => r.runs.length === 1);
+    await sleep(300);
+    expect(r.runs.map((x) => x.payload)).toEqual([{ n: "kept" }]);
+  });
+
+  it("a second job with a queued key is a no-op", async () => {
+    const { store, queue } = await setup();
+    const q = queue();
+    const r = recorder(async () => undefined);
+    const runAt = new Date(Date.now() + 400);
+    await q.enqueue(store.db, { kind: "work", payload: { n: 1 }, key: "same", runAt });
+    await q.enqueue(store.db, { kind: "work", payload: { n: 2 }, key: "same", runAt });
+    q.start({ work: r.handler }, 2);
+    await until("the job", () => r.runs.length === 1);
+    await sleep(600);
+    expect(r.runs.map((x) => x.payload)).toEqual([{ n: 1 }]);
+  });
+
+  it("retryAt runs the job again later without counting a failure", async () => {
+    const { store, queue } = await setup();
+    const q = queue();
+    const r = recorder(async (run) => (run < 3 ? { retryAt: new Date(Date.now() + 150) } : undefined));
+    q.start({ work: r.handler }, 1);
+    await q.enqueue(store.db, { kind: "work", payload: { n: 1 }, key: "poll", maxAttempts: 1 });
+    q.notify();
+    await until("three runs", () => r.runs.length === 3);
+    expect(r.runs.map((x) => x.attempt)).toEqual([1, 1, 1]);
+    for (let i = 1; i < 3; i++) {
+      expect((r.runs[i]?.at ?? 0) - (r.runs[i - 1]?.at ?? 0)).toBeGreaterThanOrEqual(140);
+    }
+    expect(r.exhausted).toEqual([]);
+  });
+
+  it("a failing job is retried with backoff, then handed to exhausted once and dropped", async () => {
+    const { store, queue } = await setup();
+    const q = queue();
+    const r = recorder(async (run) => {
+      throw new Error(`failure ${run}`);
+    });
+    q.start({ work: r.handler }, 1);
+    await q.enqueue(store.db, { kind: "work", payload: { n: 1 }, key: "fails", maxAttempts: 2 });
+    q.notify();
+    await until("exhausted", () => r.exhausted.length === 1);
+    expect(r.runs.map((x) => x.attempt)).toEqual([1, 2]);
+    // The first retry waits about a second (±20 %).
+    expect((r.runs[1]?.at ?? 0) - (r.runs[0]?.at ?? 0)).toBeGreaterThanOrEqual(750);
+    expect((r.exhausted[0] as Error).message).toBe("failure 2");
+    await sleep(1500);
+    expect(r.runs).toHaveLength(2);
+    // The key is free again: a new job with it runs.
+    await q.enqueue(store.db, { kind: "work", payload: { n: 2 }, key: "fails", maxAttempts: 1 });
+    q.notify();
+    await until("the new job", () => r.runs.length === 3);
+  });
+
+  it("runNow makes a job waiting under a key due at once", async () => {
+    const { store, queue } = await setup();
+    const q = queue();
+    const r = recorder(async () => undefined);
+    q.start({ work: r.handler }, 1);
+    await q.enqueue(store.db, { kind: "work", payload: {}, key: "later", runAt: new Date(Date.now() + 60_000) });
+    await sleep(200);
+    expect(r.runs).toHaveLength(0);
+    await q.runNow(store.db, "later");
+    await until("the job made due", () => r.runs.length === 1);
+  });
+
+  it("stop hands a running job back: another process runs it, without a failed attempt", async () => {
+    const { store, queue } = await setup();
+    const first = queue();
+    const r = recorder(
+      (run, ctx) =>
+        new Promise((resolve, reject) => {
+          if (run > 1) return resolve(undefined);
+          ctx.signal.addEventListener("abort", () => reject(new Error("aborted by shutdown")));
+        }),
+    );
+    first.start({ work: r.handler }, 1);
+    await first.enqueue(store.db, { kind: "work", payload: { n: 1 }, key: "long", maxAttempts: 1 });
+    first.notify();
+    await until("the first run", () => r.runs.length === 1);
+    await first.stop(300);
+    const second = queue();
+    second.start({ work: r.handler }, 1);
+    await until("the run in the next process", () => r.runs.length === 2, 10_000);
+    expect(r.runs.map((x) => x.attempt)).toEqual([1, 1]);
+    expect(r.exhausted).toEqual([]);
+  });
+});
