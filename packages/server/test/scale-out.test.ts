@@ -9,7 +9,7 @@ import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { startFakeKling } from "./fakes/fake-kling.js";
-import { startTestServer, type TestResponse, type TestServer, waitForTask } from "./harness.js";
+import { queuedJobs, startTestServer, type TestResponse, type TestServer, waitForTask } from "./harness.js";
 import {
   createGeneration,
   E2E_ENV,
@@ -24,18 +24,30 @@ import { TEST_STORE } from "./test-store.js";
 const PRICE = 55;
 
 // Several servers on one SQLite file is not a supported deployment: this suite is PostgreSQL's.
-describe.runIf(TEST_STORE === "postgres")("two servers on one PostgreSQL database", () => {
+/**
+ * Two servers on one database for the tests of a describe block, started together (the
+ * migrations and the signing secret are claimed once) and closed after them.
+ */
+function twoServers(env: Record<string, string>): { a: () => TestServer; b: () => TestServer } {
   const dataDir = mkdtempSync(join(tmpdir(), "framegate-scale-out-"));
-  const env = { WORKER_CONCURRENCY: "4", RATE_LIMIT_CREATE_PER_MIN: "0", RATE_LIMIT_READ_PER_MIN: "0" };
-  let a: TestServer;
-  let b: TestServer;
+  let servers: TestServer[] = [];
   beforeAll(async () => {
-    // Started together: the migrations and the signing secret are claimed once.
-    [a, b] = await Promise.all([startTestServer(env, dataDir), startTestServer(env, dataDir)]);
+    servers = await Promise.all([startTestServer(env, dataDir), startTestServer(env, dataDir)]);
   });
   afterAll(async () => {
-    await Promise.all([a?.close(), b?.close()]);
+    await Promise.all(servers.map((s) => s.close()));
     rmSync(dataDir, { recursive: true, force: true });
+  });
+  return { a: () => servers[0] as TestServer, b: () => servers[1] as TestServer };
+}
+
+describe.runIf(TEST_STORE === "postgres")("two servers on one PostgreSQL database", () => {
+  const env = { WORKER_CONCURRENCY: "4", RATE_LIMIT_CREATE_PER_MIN: "0", RATE_LIMIT_READ_PER_MIN: "0" };
+  const pair = twoServers(env);
+  let a: TestServer;
+  let b: TestServer;
+  beforeAll(() => {
+    [a, b] = [pair.a(), pair.b()];
   });
 
   const server = (i: number) => (i % 2 === 0 ? a : b);
@@ -77,7 +89,7 @@ describe.runIf(TEST_STORE === "postgres")("two servers on one PostgreSQL databas
     expect(view.body.credits).toBe(view.body.ledger.ledger_sum);
 
     // Every job was claimed, run and removed (the last finalize jobs a moment after their commit).
-    const jobs = () => a.server.store.db.selectFrom("jobs").select(["kind", "job_key"]).execute();
+    const jobs = () => queuedJobs(a.server.store.db);
     for (let i = 0; i < 50 && (await jobs()).length > 0; i++) await sleep(100);
     expect(await jobs()).toEqual([]);
   });
@@ -136,16 +148,11 @@ describe.runIf(TEST_STORE === "postgres")("two servers on one PostgreSQL databas
 });
 
 describe.runIf(TEST_STORE === "postgres")("rate limits shared by two API servers (PostgreSQL store)", () => {
-  const dataDir = mkdtempSync(join(tmpdir(), "framegate-shared-limits-"));
-  const env = { WORKER_CONCURRENCY: "0", RATE_LIMIT_READ_PER_MIN: "5", RATE_LIMIT_CREATE_PER_MIN: "2" };
+  const pair = twoServers({ WORKER_CONCURRENCY: "0", RATE_LIMIT_READ_PER_MIN: "5", RATE_LIMIT_CREATE_PER_MIN: "2" });
   let a: TestServer;
   let b: TestServer;
-  beforeAll(async () => {
-    [a, b] = await Promise.all([startTestServer(env, dataDir), startTestServer(env, dataDir)]);
-  });
-  afterAll(async () => {
-    await Promise.all([a?.close(), b?.close()]);
-    rmSync(dataDir, { recursive: true, force: true });
+  beforeAll(() => {
+    [a, b] = [pair.a(), pair.b()];
   });
 
   it("one key's read budget is spent across both servers: the 6th read is 429 on either", async () => {

@@ -61,6 +61,11 @@ function makeProvider(overrides: Partial<SimulatedProviderOptions> = {}): Simula
   return provider;
 }
 
+/** A one-frame test pattern image (ffmpeg's testsrc) of `size`, e.g. "400x300". */
+function makeTestPng(file: string, size: string): void {
+  execFileSync(ffmpeg.path, ["-v", "error", "-y", "-f", "lavfi", "-i", `testsrc=size=${size}`, "-frames:v", "1", file]);
+}
+
 let taskCounter = 0;
 function makeTask(prompt: string, params: Record<string, string> = {}, refs: ProviderTask["references"] = []) {
   const task: ProviderTask = {
@@ -110,18 +115,7 @@ describe("SimulatedProvider renders", () => {
   let referencePng = "";
   beforeAll(() => {
     referencePng = path.join(root, "reference.png");
-    execFileSync(ffmpeg.path, [
-      "-v",
-      "error",
-      "-y",
-      "-f",
-      "lavfi",
-      "-i",
-      "testsrc=size=400x300",
-      "-frames:v",
-      "1",
-      referencePng,
-    ]);
+    makeTestPng(referencePng, "400x300");
   });
 
   const weirdPrompt = `She said "don't": 100% sure \\ C:\\path\\ %{pts} [x], y; z=1 🎬 ñ 中文 [SIM:Delay=0]`;
@@ -283,20 +277,7 @@ describe("SimulatedProvider directives and lifecycle", () => {
 
 describe("SimulatedProvider across worker processes (shared storage)", () => {
   const referencePng = path.join(root, "shared-reference.png");
-  beforeAll(() => {
-    execFileSync(ffmpeg.path, [
-      "-v",
-      "error",
-      "-y",
-      "-f",
-      "lavfi",
-      "-i",
-      "testsrc=size=320x320",
-      "-frames:v",
-      "1",
-      referencePng,
-    ]);
-  });
+  beforeAll(() => makeTestPng(referencePng, "320x320"));
   const sharedRoot = () => path.join(root, `shared-${++dirCounter}`);
 
   it("a task submitted on one worker is finished by another: it waits for the renderer, then gets a storage object", async () => {
