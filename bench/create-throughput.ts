@@ -2,6 +2,8 @@
  * Create-throughput benchmark: starts the embedded server (no worker, so only the API path is
  * measured), fires N creates with C in flight, and checks that the ledger balanced afterwards.
  * Run: npm run bench:create -- [N] [C]
+ * With DATABASE_URL set it runs on that PostgreSQL database (jobs added with graphile-worker's
+ * add_job, rate-limit store in PostgreSQL) instead of a fresh SQLite file.
  */
 import { mkdtempSync, rmSync } from "node:fs";
 import { tmpdir } from "node:os";
@@ -22,6 +24,7 @@ const config = loadConfig({
   RATE_LIMIT_CREATE_PER_MIN: "0",
   RATE_LIMIT_READ_PER_MIN: "0",
   BOOTSTRAP_DEV_ACCOUNT: "false",
+  ...(process.env.DATABASE_URL ? { DATABASE_URL: process.env.DATABASE_URL } : {}),
 });
 const server = await startServer(config, { log: createLogger("silent") });
 const account = await server.accounts.createAccount({ name: "bench", credits: total * 55 });

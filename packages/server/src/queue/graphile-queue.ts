@@ -138,12 +138,19 @@ export class GraphileQueue implements Queue {
     // Waits for running jobs; after graceMs their abort signal fires and runJob hands them back.
     await this.runner?.stop().catch((error) => this.log.warn({ err: error }, "graphile-worker shutdown"));
     this.runner = undefined;
-    if (this.poolId) {
-      await this.db
-        .deleteFrom("queue_pools")
-        .where("id", "=", this.poolId)
-        .execute()
-        .catch(() => {});
+    const poolId = this.poolId;
+    if (!poolId) return;
+    // Whatever graphile-worker's shutdown left locked by this pool (a job it fetched as it
+    // stopped, a completion it could not write) is released now rather than when the heartbeat
+    // goes stale; replaced rows are removed.
+    try {
+      await this.db.transaction().execute(async (trx) => {
+        await sql`select ${sql.raw(SCHEMA)}.force_unlock_workers(${[poolId]}::text[])`.execute(trx);
+        await removeReplaced(trx);
+        await trx.deleteFrom("queue_pools").where("id", "=", poolId).execute();
+      });
+    } catch (error) {
+      this.log.warn({ err: error }, "could not release this worker pool's jobs at shutdown");
     }
   }
 
@@ -206,14 +213,7 @@ export class GraphileQueue implements Queue {
           await sql`select ${sql.raw(SCHEMA)}.force_unlock_workers(${dead}::text[])`.execute(trx);
           this.log.warn({ pools: dead }, "released the jobs of worker pools that stopped (crashed or killed)");
         }
-        // A job that was replaced by its successor and then died before completing stays behind
-        // unkeyed and out of attempts (graphile-worker keeps it for inspection): it never runs
-        // again, and our jobs always have a key, so it is removed.
-        await sql`
-          select ${sql.raw(SCHEMA)}.complete_jobs(array(
-            select id from ${sql.raw(SCHEMA)}.jobs
-            where key is null and attempts >= max_attempts and locked_at is null
-          ))`.execute(trx);
+        await removeReplaced(trx);
       });
     } catch (error) {
       this.log.warn({ err: error }, "queue heartbeat failed");
@@ -222,6 +222,19 @@ export class GraphileQueue implements Queue {
 }
 
 const SCHEMA = "graphile_worker";
+
+/**
+ * A job replaced by its successor (runJob's `again`) that then did not complete (killed, or a
+ * shutdown) stays behind unkeyed and out of attempts: graphile-worker keeps such rows for
+ * inspection, but it never runs again, and our jobs always have a key, so it is removed.
+ */
+async function removeReplaced(db: Executor): Promise<void> {
+  await sql`
+    select ${sql.raw(SCHEMA)}.complete_jobs(array(
+      select id from ${sql.raw(SCHEMA)}.jobs
+      where key is null and attempts >= max_attempts and locked_at is null
+    ))`.execute(db);
+}
 
 function addJob(
   db: Executor,
