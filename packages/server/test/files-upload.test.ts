@@ -562,8 +562,10 @@ describe("Files API: uploads", () => {
       const res = await endlessUpload(t.url, key, { kind: "image", model: KLING }, 200 * MB);
       expect(res.status, res.body).toBe(413);
       expect(JSON.parse(res.body).error.code).toBe("file_too_large");
-      // Answered right after the limit: not after the 50 MB global cap, nor the 200 MB sent.
-      expect(res.sentAtResponse, `bytes sent when answered: ${res.sentAtResponse}`).toBeLessThan(20 * MB);
+      // Answered soon after the limit: well before the 50 MB global cap, let alone the 200 MB
+      // sent (what the client has pushed by then depends on socket buffers and load: 22.5 MB
+      // was seen on a busy CI machine).
+      expect(res.sentAtResponse, `bytes sent when answered: ${res.sentAtResponse}`).toBeLessThan(40 * MB);
       await expectNothingStored(t, before, "endless upload (kind first)");
     });
 
