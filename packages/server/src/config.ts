@@ -4,6 +4,7 @@
  */
 import { resolve } from "node:path";
 import { z } from "zod";
+import { parseTrustedProxies } from "./http/client-address.js";
 
 const bool = (defaultValue: boolean) =>
   z
@@ -69,6 +70,22 @@ const EnvSchema = z.object({
       message: "must be at least 16 characters",
     }),
   PUBLIC_API_ENABLED: bool(true),
+  TRUSTED_PROXIES: z
+    .string()
+    .default("")
+    .transform((v) =>
+      v
+        .split(",")
+        .map((p) => p.trim())
+        .filter(Boolean),
+    )
+    .superRefine((list, ctx) => {
+      try {
+        parseTrustedProxies(list);
+      } catch (error) {
+        ctx.addIssue({ code: "custom", message: `${(error as Error).message} (comma-separated IPs or CIDR ranges)` });
+      }
+    }),
   RATE_LIMIT_CREATE_PER_MIN: int(60, 0),
   RATE_LIMIT_UPLOAD_PER_MIN: int(60, 0),
   RATE_LIMIT_READ_PER_MIN: int(600, 0),
@@ -78,6 +95,8 @@ const EnvSchema = z.object({
     .optional()
     .refine((v) => v === undefined || /^rediss?:\/\/\S+$/.test(v), { message: "must be a redis:// or rediss:// URL" }),
   QUEUE_DRIVER: z.enum(["auto", "table", "graphile"]).default("auto"),
+  DATABASE_POOL_SIZE: int(10, 1, 1000),
+  DATABASE_CONNECT_TIMEOUT_SECONDS: int(10, 1, 600),
   WORKER_CONCURRENCY: int(4, 0, 256),
   JOB_LEASE_SECONDS: int(30, 1, 3600),
   WORKER_POLL_INTERVAL_MS: int(250, 10, 60_000),
@@ -191,6 +210,10 @@ export interface Config {
   dataDir: string;
   /** PostgreSQL connection string; SQLite in dataDir when unset. */
   databaseUrl: string | undefined;
+  /** PostgreSQL: connections per process, and how long to wait for one before failing the request. */
+  databasePool: { size: number; connectTimeoutMs: number };
+  /** Load balancers whose X-Forwarded-For is believed (IPs and CIDR ranges). */
+  trustedProxies: string[];
   /** `framegate worker` serves /healthz and /readyz on this port when set. */
   healthPort: number | undefined;
   /** Base of every URL the API returns, without a trailing slash; when unset, derived from HOST:PORT. */
@@ -290,6 +313,8 @@ export function loadConfig(env: Record<string, string | undefined> = process.env
     dataDir: resolve(e.DATA_DIR),
     databaseUrl: e.DATABASE_URL,
     healthPort: e.HEALTH_PORT,
+    databasePool: { size: e.DATABASE_POOL_SIZE, connectTimeoutMs: e.DATABASE_CONNECT_TIMEOUT_SECONDS * 1000 },
+    trustedProxies: e.TRUSTED_PROXIES,
     publicBaseUrl: e.PUBLIC_BASE_URL?.replace(/\/+$/, ""),
     adminToken: e.ADMIN_TOKEN || undefined,
     publicApiEnabled: e.PUBLIC_API_ENABLED,

@@ -24,6 +24,7 @@ import { purgeExpiredResults } from "./generations/retention.js";
 import { serializeTask } from "./generations/serialize.js";
 import { GenerationService } from "./generations/service.js";
 import { GenerationWorker } from "./generations/worker.js";
+import { parseTrustedProxies, resolveClientAddress } from "./http/client-address.js";
 import { IdempotencyStore } from "./http/idempotency.js";
 import { createRateLimits, type RateLimits } from "./http/rate-limit.js";
 import { createLogger } from "./logger.js";
@@ -76,7 +77,12 @@ export function sqlitePath(config: Config): string {
  * pending migrations (unless `migrate: false`, for `framegate migrate`).
  */
 export async function openStore(config: Config, opts: { migrate?: boolean } = {}): Promise<StoreHandle> {
-  const store = config.databaseUrl ? openPostgres(config.databaseUrl) : openSqlite(sqlitePath(config));
+  const store = config.databaseUrl
+    ? openPostgres(config.databaseUrl, {
+        maxConnections: config.databasePool.size,
+        connectTimeoutMs: config.databasePool.connectTimeoutMs,
+      })
+    : openSqlite(sqlitePath(config));
   try {
     if (opts.migrate !== false) await applyMigrations(config, store);
   } catch (error) {
@@ -233,6 +239,7 @@ export async function startServer(
     queue.start({ ...worker.handlers(), [DELIVER_JOB]: dispatcher.handler() }, config.worker.concurrency);
   }
 
+  const trustedProxies = config.trustedProxies.length ? parseTrustedProxies(config.trustedProxies) : undefined;
   // Per-key limits: shared by every API process through PostgreSQL or Redis, or per process.
   const rateLimits = role === "worker" ? undefined : await openRateLimits(config, store, log);
   let shuttingDown = false;
@@ -286,11 +293,11 @@ export async function startServer(
             : [],
           baseUrl: () => baseUrl,
           clientAddress: (c) => {
+            let peer = "unknown";
             try {
-              return getConnInfo(c as never).remote.address ?? "unknown";
-            } catch {
-              return "unknown";
-            }
+              peer = getConnInfo(c as never).remote.address ?? "unknown";
+            } catch {}
+            return resolveClientAddress(peer, c.req.header("x-forwarded-for"), trustedProxies);
           },
           isReady,
         });

@@ -250,3 +250,26 @@ describe("failed authentication is rate limited by client address", () => {
     }
   });
 });
+
+describe("behind a trusted proxy (TRUSTED_PROXIES)", () => {
+  it("limits each forwarded client on its own, and ignores the header from other peers", async () => {
+    const proxied = await startTestServer({ RATE_LIMIT_READ_PER_MIN: "2", TRUSTED_PROXIES: "127.0.0.1" });
+    const direct = await startTestServer({ RATE_LIMIT_READ_PER_MIN: "2" });
+    try {
+      const via = (t: TestServer, client: string) =>
+        t.request("/api/v1/models", { headers: { "x-forwarded-for": `${client}, 127.0.0.1` } });
+      // Two clients behind the balancer: each has its own budget of 2.
+      for (const client of ["203.0.113.1", "203.0.113.2"]) {
+        expect((await via(proxied, client)).status).toBe(200);
+        expect((await via(proxied, client)).status).toBe(200);
+        expect((await via(proxied, client)).status).toBe(429);
+      }
+      // Without TRUSTED_PROXIES the header is not believed: one budget for the peer.
+      expect((await via(direct, "203.0.113.1")).status).toBe(200);
+      expect((await via(direct, "203.0.113.2")).status).toBe(200);
+      expect((await via(direct, "203.0.113.3")).status).toBe(429);
+    } finally {
+      await Promise.all([proxied.close(), direct.close()]);
+    }
+  });
+});

@@ -82,8 +82,17 @@ function parseExactNumber(value: string): number {
 }
 
 /** PostgreSQL (scale-out): a connection pool; transactions run concurrently (READ COMMITTED). */
-export function openPostgres(url: string, opts: { maxConnections?: number } = {}): StoreHandle {
-  const pool = new pg.Pool({ connectionString: url, max: opts.maxConnections ?? 10, types });
+export function openPostgres(
+  url: string,
+  opts: { maxConnections?: number; connectTimeoutMs?: number } = {},
+): StoreHandle {
+  const pool = new pg.Pool({
+    connectionString: url,
+    max: opts.maxConnections ?? 10,
+    // A database that stops answering fails requests after this instead of holding them.
+    connectionTimeoutMillis: opts.connectTimeoutMs ?? 10_000,
+    types,
+  });
   // A pooled connection that dies while idle (server restart, pg_terminate_backend) is dropped
   // by the pool; without a listener its error event would crash the process.
   pool.on("error", () => {});
