@@ -236,7 +236,13 @@ export async function startServer(
       onTerminal: (trx, row) =>
         recordTaskEvent(trx, { clock, queue }, row.account_id, serializeTask(row, signer, clock.now())),
     });
-    queue.start({ ...worker.handlers(), [DELIVER_JOB]: dispatcher.handler() }, config.worker.concurrency);
+    try {
+      await queue.start({ ...worker.handlers(), [DELIVER_JOB]: dispatcher.handler() }, config.worker.concurrency);
+    } catch (error) {
+      await queue.stop(0).catch(() => {});
+      await store.close();
+      throw error;
+    }
   }
 
   const trustedProxies = config.trustedProxies.length ? parseTrustedProxies(config.trustedProxies) : undefined;
@@ -259,8 +265,10 @@ export async function startServer(
       const { code, name } = error as { code?: string; name?: string };
       checks.storage = `error: ${code ?? name ?? "unavailable"}`;
     }
+    const queueProblem = runJobs ? queue.problem?.() : undefined;
+    if (queueProblem) checks.queue = `error: ${queueProblem}`;
     checks.shutdown = shuttingDown ? "in progress" : "no";
-    return { ok: !shuttingDown && checks.database === "ok" && checks.storage === "ok", checks };
+    return { ok: !shuttingDown && !queueProblem && checks.database === "ok" && checks.storage === "ok", checks };
   };
   const app =
     role === "worker"

@@ -18,7 +18,7 @@ import { openStore } from "../src/server.js";
 import type { StoreHandle } from "../src/store/db.js";
 import { systemClock } from "../src/util/clock.js";
 import { TEST_ENV } from "./harness.js";
-import { sleep } from "./process-helpers.js";
+import { freePort, sleep } from "./process-helpers.js";
 import { dropTestDatabase, TEST_STORE, testStoreEnv } from "./test-store.js";
 
 type Driver = "table" | "graphile";
@@ -189,5 +189,28 @@ describe.each(DRIVERS)("queue contract: %s", (driver) => {
     await until("the run in the next process", () => r.runs.length === 2, 10_000);
     expect(r.runs.map((x) => x.attempt)).toEqual([1, 1]);
     expect(r.exhausted).toEqual([]);
+  });
+});
+
+describe.runIf(TEST_STORE === "postgres")("graphile-worker start-up", () => {
+  it("start rejects when graphile-worker cannot reach its database (the process then exits)", async () => {
+    const dir = mkdtempSync(join(tmpdir(), "framegate-queue-"));
+    const config = loadConfig({ ...TEST_ENV, DATA_DIR: dir, ...(await testStoreEnv(dir)) });
+    const store = await openStore(config);
+    try {
+      const port = await freePort(); // nothing listens there
+      const queue = new GraphileQueue(store.db, systemClock, log, {
+        connectionString: `postgres://nobody@127.0.0.1:${port}/none`,
+        leaseMs: 2000,
+        pollIntervalMs: 20,
+        graceMs: 100,
+      });
+      await expect(queue.start({ work: { run: async () => undefined } }, 1)).rejects.toThrow();
+      await queue.stop(100);
+    } finally {
+      await store.close();
+      await dropTestDatabase(dir);
+      rmSync(dir, { recursive: true, force: true });
+    }
   });
 });

@@ -75,6 +75,7 @@ export class GraphileQueue implements Queue {
   private starting: Promise<void> | undefined;
   private poolId: string | undefined;
   private heartbeat: NodeJS.Timeout | undefined;
+  private failure: string | undefined;
 
   constructor(
     private readonly db: Db,
@@ -102,7 +103,7 @@ export class GraphileQueue implements Queue {
   /** New jobs wake workers through PostgreSQL's NOTIFY at commit, in every process. */
   notify(): void {}
 
-  start(handlers: Record<string, JobHandler>, concurrency: number): void {
+  start(handlers: Record<string, JobHandler>, concurrency: number): Promise<void> {
     const taskList: Record<string, Task> = {};
     for (const [kind, handler] of Object.entries(handlers)) {
       taskList[kind] = (payload, helpers) => this.runJob(kind, handler, payload as unknown as Envelope, helpers);
@@ -125,11 +126,18 @@ export class GraphileQueue implements Queue {
       logger: graphileLogger(this.log),
     }).then((runner) => {
       this.runner = runner;
-      runner.promise.catch((error) => this.log.error({ err: error }, "graphile-worker stopped with an error"));
+      runner.promise.catch((error) => {
+        this.failure = `graphile-worker stopped: ${(error as Error).message}`;
+        this.log.error({ err: error }, "graphile-worker stopped with an error");
+      });
     });
-    this.starting.catch((error) => this.log.error({ err: error }, "graphile-worker failed to start"));
     this.heartbeat = setInterval(() => void this.beat(), Math.max(50, Math.floor(this.opts.leaseMs / 3)));
     this.heartbeat.unref();
+    return this.starting;
+  }
+
+  problem(): string | undefined {
+    return this.failure;
   }
 
   async stop(_graceMs: number): Promise<void> {

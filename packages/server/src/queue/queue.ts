@@ -31,8 +31,10 @@ export interface JobHandler {
 
 export interface Queue {
   enqueue(db: Executor, job: NewJob): Promise<void>;
-  /** Starts `concurrency` runners that claim due jobs. */
-  start(handlers: Record<string, JobHandler>, concurrency: number): void;
+  /** Starts `concurrency` runners that claim due jobs; rejects when they cannot start. */
+  start(handlers: Record<string, JobHandler>, concurrency: number): void | Promise<void>;
+  /** Why the runners stopped working, if they did (readiness reports it); undefined when fine. */
+  problem?(): string | undefined;
   /** Makes the pending job with this key due now (no-op when none is pending or it is running). */
   runNow(db: Executor, key: string): Promise<void>;
   /** Wakes idle runners (a job was just added in this process). */
