@@ -46,6 +46,18 @@ const duration = (defaultValue: string) =>
     })
     .refine((ms) => ms >= 100, { message: "must be at least 100 ms" });
 
+/** "a, b,,c" → ["a", "b", "c"]. */
+const commaList = (defaultValue: string) =>
+  z
+    .string()
+    .default(defaultValue)
+    .transform((v) =>
+      v
+        .split(",")
+        .map((p) => p.trim())
+        .filter(Boolean),
+    );
+
 export const PROVIDER_NAMES = ["simulated", "kling", "fal"];
 
 const EnvSchema = z.object({
@@ -70,22 +82,13 @@ const EnvSchema = z.object({
       message: "must be at least 16 characters",
     }),
   PUBLIC_API_ENABLED: bool(true),
-  TRUSTED_PROXIES: z
-    .string()
-    .default("")
-    .transform((v) =>
-      v
-        .split(",")
-        .map((p) => p.trim())
-        .filter(Boolean),
-    )
-    .superRefine((list, ctx) => {
-      try {
-        parseTrustedProxies(list);
-      } catch (error) {
-        ctx.addIssue({ code: "custom", message: `${(error as Error).message} (comma-separated IPs or CIDR ranges)` });
-      }
-    }),
+  TRUSTED_PROXIES: commaList("").superRefine((list, ctx) => {
+    try {
+      parseTrustedProxies(list);
+    } catch (error) {
+      ctx.addIssue({ code: "custom", message: `${(error as Error).message} (comma-separated IPs or CIDR ranges)` });
+    }
+  }),
   RATE_LIMIT_CREATE_PER_MIN: int(60, 0),
   RATE_LIMIT_UPLOAD_PER_MIN: int(60, 0),
   RATE_LIMIT_READ_PER_MIN: int(600, 0),
@@ -102,15 +105,7 @@ const EnvSchema = z.object({
   WORKER_POLL_INTERVAL_MS: int(250, 10, 60_000),
   TASK_DEADLINE: duration("60m"),
   SHUTDOWN_GRACE_SECONDS: int(10, 0, 600),
-  PROVIDERS: z
-    .string()
-    .default("simulated")
-    .transform((v) =>
-      v
-        .split(",")
-        .map((p) => p.trim())
-        .filter(Boolean),
-    )
+  PROVIDERS: commaList("simulated")
     .refine((list) => list.length > 0 && list.every((p) => PROVIDER_NAMES.includes(p)), {
       message: `must be a comma-separated, ordered list of ${PROVIDER_NAMES.join(", ")}`,
     })
