@@ -125,15 +125,13 @@ export async function startServer(
     throw new ConfigError("Invalid configuration:\n  WORKER_CONCURRENCY: must be at least 1 for `framegate worker`");
   }
   const runJobs = role !== "api" && config.worker.concurrency > 0;
-  const warnings: string[] = [];
+  const clock = opts.clock ?? systemClock;
+  const log = opts.log ?? createLogger(config.logLevel);
   if (role !== "all" && config.storage.driver === "fs") {
-    warnings.push(
+    log.warn(
       "STORAGE_DRIVER=fs with separate api/worker processes: they must share DATA_DIR (one volume), or use STORAGE_DRIVER=s3",
     );
   }
-  const clock = opts.clock ?? systemClock;
-  const log = opts.log ?? createLogger(config.logLevel);
-  for (const warning of warnings) log.warn(warning);
   await mkdir(config.dataDir, { recursive: true });
   const store = await openStore(config);
   const { db } = store;

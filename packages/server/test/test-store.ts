@@ -34,9 +34,13 @@ function pgRun(): { adminUrl: string; runId: string } {
   return { adminUrl, runId };
 }
 
+/** A short, stable name for a data directory (its database's suffix, its S3 prefix). */
+function dirKey(dataDir: string): string {
+  return createHash("sha256").update(resolve(dataDir)).digest("hex").slice(0, 20);
+}
+
 export function testDatabaseName(dataDir: string): string {
-  const hash = createHash("sha256").update(resolve(dataDir)).digest("hex").slice(0, 20);
-  return `fg_${pgRun().runId}_${hash}`;
+  return `fg_${pgRun().runId}_${dirKey(dataDir)}`;
 }
 
 function databaseUrl(adminUrl: string, name: string): string {
@@ -70,12 +74,11 @@ function testStorageEnv(dataDir: string): Record<string, string> {
   if (TEST_STORAGE === "fs") return {};
   const [endpoint, bucket] = [inject("s3Endpoint"), inject("s3Bucket")];
   if (!endpoint || !bucket) throw new Error("FRAMEGATE_TEST_STORAGE=s3 without the global setup's S3 server");
-  const prefix = createHash("sha256").update(resolve(dataDir)).digest("hex").slice(0, 20);
   return {
     STORAGE_DRIVER: "s3",
     S3_ENDPOINT: endpoint,
     S3_BUCKET: bucket,
-    S3_PREFIX: `${prefix}/`,
+    S3_PREFIX: `${dirKey(dataDir)}/`,
     S3_FORCE_PATH_STYLE: "true",
     S3_ACCESS_KEY_ID: "S3RVER",
     S3_SECRET_ACCESS_KEY: "S3RVER",
