@@ -106,8 +106,9 @@ describe("happy paths", () => {
         const acct = await t.createAccount(100);
         const id = await createGeneration(t, acct.key, `A lighthouse ${what}`, params);
         const watched = await watchTask(t, acct.key, id);
-        expect(watched.history.at(0), what).toBe("queued");
-        expect(watched.history, what).toContain("processing");
+        // The create answered "queued"; on a busy machine the worker may be faster than the first
+        // read, so the watch starts at queued or processing and only moves forward.
+        expect(["queued,processing,succeeded", "processing,succeeded"], what).toContain(watched.history.join());
         await expectSucceededAndCharged(t, acct, watched);
 
         // Exactly one create, with the documented body.
