@@ -209,10 +209,14 @@ describe.concurrent("circuit breaker and saturation", () => {
         const before = kling.requests.length;
         const b = await runTask(t, acct, "circuit B");
         await expectSucceededAndCharged(t, acct, b.watched);
-        expect(Date.now() - openedAt, "B ran inside the cooldown").toBeLessThan(3000);
         expect(klingTrafficFor(kling, b.id)).toHaveLength(0);
         expect(kling.requests.slice(before).filter((r) => r.endpoint === "create")).toHaveLength(0);
-        expect(falSubmitsFor(fal, "circuit B")).toHaveLength(1);
+        const bSubmits = falSubmitsFor(fal, "circuit B");
+        expect(bSubmits).toHaveLength(1);
+        // B was routed (submitted to fal) while the circuit was open; finishing may take longer.
+        expect((bSubmits[0]?.at ?? Number.POSITIVE_INFINITY) - openedAt, "B routed inside the cooldown").toBeLessThan(
+          3000,
+        );
 
         const aDone = await watchTask(t, acct.key, a);
         await expectSucceededAndCharged(t, acct, aDone);
