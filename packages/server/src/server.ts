@@ -98,9 +98,7 @@ export async function openStore(config: Config, opts: { migrate?: boolean } = {}
  */
 export async function applyMigrations(config: Config, store: StoreHandle): Promise<string[]> {
   const applied = await migrateToLatest(store);
-  if (config.queueDriver === "graphile" && store.pgPool && config.databaseUrl) {
-    await migrateGraphileWorker(store.pgPool, config.databaseUrl);
-  }
+  if (config.queueDriver === "graphile" && store.pgPool) await migrateGraphileWorker(store.pgPool);
   return applied;
 }
 
@@ -402,6 +400,7 @@ function openQueue(config: Config, store: StoreHandle, clock: Clock, log: Logger
       leaseMs: config.worker.leaseMs,
       pollIntervalMs: config.worker.pollIntervalMs,
       graceMs: config.shutdownGraceMs,
+      connectTimeoutMs: config.databasePool.connectTimeoutMs,
     });
   }
   return new TableQueue(store.db, clock, log, {

@@ -8,6 +8,7 @@
 import { mkdtempSync, rmSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
+import { sql } from "kysely";
 import { afterEach, describe, expect, it } from "vitest";
 import { loadConfig } from "../src/config.js";
 import { createLogger } from "../src/logger.js";
@@ -192,7 +193,45 @@ describe.each(DRIVERS)("queue contract: %s", (driver) => {
   });
 });
 
-describe.runIf(TEST_STORE === "postgres")("graphile-worker start-up", () => {
+describe.runIf(TEST_STORE === "postgres")("graphile-worker connections", () => {
+  it("connections the server closes (restart, admin) are replaced: no crash, jobs still run", async () => {
+    const dir = mkdtempSync(join(tmpdir(), "framegate-queue-"));
+    const config = loadConfig({ ...TEST_ENV, DATA_DIR: dir, ...(await testStoreEnv(dir)) });
+    const store = await openStore(config);
+    const queue = new GraphileQueue(store.db, systemClock, log, {
+      connectionString: config.databaseUrl as string,
+      leaseMs: 2000,
+      pollIntervalMs: 20,
+      graceMs: 300,
+    });
+    try {
+      const runs: unknown[] = [];
+      await queue.start({ work: { run: async (p) => void runs.push(p) } }, 2);
+      await queue.enqueue(store.db, { kind: "work", payload: { n: 1 }, key: "before" });
+      await pollFor(() => runs.length === 1);
+      // Every other session on this database goes: graphile-worker's idle and LISTEN connections.
+      await sql`select pg_terminate_backend(pid) from pg_stat_activity
+                where datname = current_database() and pid <> pg_backend_pid()`.execute(store.db);
+      await queue.enqueue(store.db, { kind: "work", payload: { n: 2 }, key: "after" });
+      await pollFor(() => runs.length === 2, 20_000);
+      expect(runs).toEqual([{ n: 1 }, { n: 2 }]);
+      // And at shutdown: once stop resolves, nothing of the queue is left to be cut off (a
+      // connection still closing then would raise an error nobody listens to).
+      await queue.stop(300);
+      await sql`select pg_terminate_backend(pid) from pg_stat_activity
+                where datname = current_database() and pid <> pg_backend_pid()`.execute(store.db);
+      const left = await sql<{ n: number }>`select count(*)::int as n from pg_stat_activity
+                where datname = current_database() and pid <> pg_backend_pid()`.execute(store.db);
+      expect(left.rows[0]?.n).toBe(0);
+      await sleep(300);
+    } finally {
+      await queue.stop(300);
+      await store.close();
+      await dropTestDatabase(dir);
+      rmSync(dir, { recursive: true, force: true });
+    }
+  });
+
   it("start rejects when graphile-worker cannot reach its database (the process then exits)", async () => {
     const dir = mkdtempSync(join(tmpdir(), "framegate-queue-"));
     const config = loadConfig({ ...TEST_ENV, DATA_DIR: dir, ...(await testStoreEnv(dir)) });
@@ -214,3 +253,11 @@ describe.runIf(TEST_STORE === "postgres")("graphile-worker start-up", () => {
     }
   });
 });
+
+async function pollFor(check: () => boolean, timeoutMs = 10_000): Promise<void> {
+  const deadline = Date.now() + timeoutMs;
+  while (!check()) {
+    if (Date.now() > deadline) throw new Error("timed out");
+    await sleep(20);
+  }
+}

@@ -21,7 +21,7 @@
 import { EventEmitter } from "node:events";
 import { type JobHelpers, Logger, type Runner, run, runMigrations, type Task } from "graphile-worker";
 import { sql } from "kysely";
-import type pg from "pg";
+import pg from "pg";
 import type { Logger as Pino } from "pino";
 import type { Db, Executor } from "../store/db.js";
 import type { Clock } from "../util/clock.js";
@@ -36,6 +36,8 @@ export interface GraphileQueueOptions {
   pollIntervalMs: number;
   /** On stop, running jobs get this long to finish before they are aborted and handed back. */
   graceMs: number;
+  /** How long graphile-worker waits for a PostgreSQL connection. */
+  connectTimeoutMs?: number;
   backoffMs?: (attempt: number) => number;
 }
 
@@ -54,14 +56,14 @@ const CRASH_RETRIES = 25;
 const EXHAUSTED_HOOK_RETRY_MS = 60_000;
 
 /** Creates or updates graphile-worker's schema; concurrent callers run it one at a time. */
-export async function migrateGraphileWorker(pool: pg.Pool, connectionString: string): Promise<void> {
+export async function migrateGraphileWorker(pool: pg.Pool): Promise<void> {
   const client = await pool.connect();
   try {
     // graphile-worker's migrations take no lock of their own: a session advisory lock keeps
     // processes starting together on a fresh database from racing to create the schema.
     await client.query("select pg_advisory_lock(hashtext('framegate:graphile-worker-migrate'))");
     try {
-      await runMigrations({ connectionString, logger: silentLogger() });
+      await runMigrations({ pgPool: pool, logger: silentLogger() });
     } finally {
       await client.query("select pg_advisory_unlock(hashtext('framegate:graphile-worker-migrate'))");
     }
@@ -76,6 +78,7 @@ export class GraphileQueue implements Queue {
   private poolId: string | undefined;
   private heartbeat: NodeJS.Timeout | undefined;
   private failure: string | undefined;
+  private pool: pg.Pool | undefined;
 
   constructor(
     private readonly db: Db,
@@ -113,10 +116,10 @@ export class GraphileQueue implements Queue {
       this.poolId = workerPool.id;
       void this.beat();
     });
+    this.pool = ownPool(this.opts.connectionString, concurrency + 2, this.opts.connectTimeoutMs, this.log);
     this.starting = run({
-      connectionString: this.opts.connectionString,
+      pgPool: this.pool,
       concurrency,
-      maxPoolSize: concurrency + 2,
       pollInterval: this.opts.pollIntervalMs,
       gracefulShutdownAbortTimeout: this.opts.graceMs,
       noHandleSignals: true,
@@ -146,6 +149,8 @@ export class GraphileQueue implements Queue {
     // Waits for running jobs; after graceMs their abort signal fires and runJob hands them back.
     await this.runner?.stop().catch((error) => this.log.warn({ err: error }, "graphile-worker shutdown"));
     this.runner = undefined;
+    await this.pool?.end().catch(() => {});
+    this.pool = undefined;
     const poolId = this.poolId;
     if (!poolId) return;
     // Whatever graphile-worker's shutdown left locked by this pool (a job it fetched as it
@@ -230,6 +235,21 @@ export class GraphileQueue implements Queue {
 }
 
 const SCHEMA = "graphile_worker";
+
+/**
+ * graphile-worker's connections, in a pool we own: its own pool drops its error listeners as it
+ * ends, so a connection the server closes at that moment (a restart, a dropped database) raised
+ * an uncaught error and took the process down. Errors are logged (by code) and pg replaces the
+ * connection; the pool is ended after graphile-worker has stopped.
+ */
+function ownPool(connectionString: string, max: number, connectTimeoutMs: number | undefined, log: Pino): pg.Pool {
+  const pool = new pg.Pool({ connectionString, max, connectionTimeoutMillis: connectTimeoutMs ?? 10_000 });
+  const report = (error: Error & { code?: string }) =>
+    log.warn({ reason: error.code ?? error.name }, "graphile-worker database connection lost");
+  pool.on("error", report);
+  pool.on("connect", (client) => client.on("error", report));
+  return pool;
+}
 
 /**
  * A job replaced by its successor (runJob's `again`) that then did not complete (killed, or a

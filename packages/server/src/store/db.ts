@@ -96,6 +96,8 @@ export function openPostgres(
   // A pooled connection that dies while idle (server restart, pg_terminate_backend) is dropped
   // by the pool; without a listener its error event would crash the process.
   pool.on("error", () => {});
+  // The same for a connection lost while checked out between queries: pg rejects its next query.
+  pool.on("connect", (client) => client.on("error", () => {}));
   const db = new Kysely<Database>({ dialect: new PostgresDialect({ pool }) });
   return {
     db,
