@@ -29,7 +29,7 @@ import type { Db } from "../store/db.js";
 import type { FilesTable } from "../store/schema.js";
 import { addMs, type Clock } from "../util/clock.js";
 import { newId } from "../util/ids.js";
-import { inspectFile } from "./inspect.js";
+import { inspectFile } from "./inspect/index.js";
 import type { DurationTokens } from "./tokens.js";
 
 export interface ReceivedUpload {

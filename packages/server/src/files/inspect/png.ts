@@ -1,0 +1,98 @@
+import { inflateSync } from "node:zlib";
+import { CRC_INITIAL, crc32Update } from "./crc32.js";
+import type { ImageLayout } from "./image.js";
+import { MAX_INFLATED_TEXT_BYTES } from "./limits.js";
+import type { Reader } from "./reader.js";
+import { corrupt, unsupported } from "./rejection.js";
+
+// PNG: signature, then chunks (length, type, data, CRC); IHDR first, IEND last.
+
+const PNG_SIGNATURE = Buffer.from([0x89, 0x50, 0x4e, 0x47, 0x0d, 0x0a, 0x1a, 0x0a]);
+/** Valid bit depths per colour type (PNG spec table 11.1). */
+const PNG_BIT_DEPTHS: Readonly<Record<number, readonly number[]>> = {
+  0: [1, 2, 4, 8, 16],
+  2: [8, 16],
+  3: [1, 2, 4, 8],
+  4: [8, 16],
+  6: [8, 16],
+};
+
+export async function parsePng(reader: Reader): Promise<ImageLayout> {
+  const signature = await reader.bytes(0, 8, "the PNG signature is cut off");
+  if (!signature.equals(PNG_SIGNATURE)) throw corrupt("bad PNG signature");
+  const layout: ImageLayout = { width: 0, height: 0, end: 0, metadata: [], texts: [], format: "PNG" };
+  let offset = 8;
+  let sawHeader = false;
+  let sawData = false;
+  for (;;) {
+    if (offset >= reader.size) throw corrupt("the PNG ends before its IEND chunk");
+    const header = await reader.bytes(offset, 8, "a PNG chunk header is cut off");
+    const length = header.readUInt32BE(0);
+    const type = header.toString("latin1", 4, 8);
+    if (!/^[A-Za-z]{4}$/.test(type)) throw corrupt("invalid PNG chunk type");
+    if (length > 0x7fffffff) throw corrupt(`invalid length for PNG chunk ${type}`);
+    const dataStart = offset + 8;
+    const dataEnd = dataStart + length;
+    if (dataEnd + 4 > reader.size) throw corrupt(`the PNG chunk ${type} extends past the end of the file`);
+    if (!sawHeader && type !== "IHDR") throw corrupt("the PNG does not start with an IHDR chunk");
+
+    let crc = crc32Update(CRC_INITIAL, header.subarray(4, 8));
+    for await (const { data } of reader.blocks(dataStart, dataEnd)) crc = crc32Update(crc, data);
+    const stored = (await reader.bytes(dataEnd, 4, "")).readUInt32BE(0);
+    if ((crc ^ CRC_INITIAL) >>> 0 !== stored) throw corrupt(`the PNG chunk ${type} has a bad checksum`);
+
+    if (type === "IHDR") {
+      if (sawHeader) throw corrupt("the PNG has two IHDR chunks");
+      if (length !== 13) throw corrupt("invalid PNG IHDR chunk");
+      const ihdr = await reader.bytes(dataStart, 13, "");
+      layout.width = ihdr.readUInt32BE(0);
+      layout.height = ihdr.readUInt32BE(4);
+      const bitDepth = ihdr.readUInt8(8);
+      const colorType = ihdr.readUInt8(9);
+      if (!PNG_BIT_DEPTHS[colorType]?.includes(bitDepth)) throw corrupt("invalid PNG colour type or bit depth");
+      sawHeader = true;
+    } else if (type === "IDAT") {
+      sawData = true;
+    } else if (type === "IEND") {
+      if (!sawData) throw corrupt("the PNG has no image data");
+      layout.end = dataEnd + 4;
+      return layout;
+    } else if (type !== "fdAT") {
+      // Everything else is metadata (text, colour profiles, private chunks).
+      const label = `a PNG ${type} chunk`;
+      layout.metadata.push({ start: dataStart, end: dataEnd, label });
+      if (type === "zTXt" || type === "iTXt") {
+        const text = await pngCompressedText(reader, type, dataStart, length);
+        if (text) layout.texts.push({ label, data: text });
+      }
+    }
+    offset = dataEnd + 4;
+  }
+}
+
+/** The decompressed text of a zTXt chunk, or of an iTXt chunk with its compression flag set. */
+async function pngCompressedText(reader: Reader, type: string, start: number, length: number): Promise<Buffer | null> {
+  const data = await reader.bytes(start, length, "");
+  const keywordEnd = data.indexOf(0);
+  if (keywordEnd < 1) throw corrupt(`invalid PNG ${type} chunk`);
+  let compressed: Buffer;
+  if (type === "zTXt") {
+    compressed = data.subarray(keywordEnd + 2);
+  } else {
+    if (data[keywordEnd + 1] !== 1) return null;
+    const languageEnd = data.indexOf(0, keywordEnd + 3);
+    const translatedEnd = languageEnd < 0 ? -1 : data.indexOf(0, languageEnd + 1);
+    if (translatedEnd < 0) throw corrupt(`invalid PNG ${type} chunk`);
+    compressed = data.subarray(translatedEnd + 1);
+  }
+  try {
+    return inflateSync(compressed, { maxOutputLength: MAX_INFLATED_TEXT_BYTES });
+  } catch (err) {
+    if ((err as NodeJS.ErrnoException).code === "ERR_BUFFER_TOO_LARGE") {
+      throw unsupported(
+        `The file contains an oversized compressed text chunk (${type}); only plain media files are accepted.`,
+      );
+    }
+    throw corrupt(`a compressed PNG ${type} chunk cannot be decompressed`);
+  }
+}
