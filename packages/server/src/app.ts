@@ -111,6 +111,7 @@ export function buildApp(deps: AppDeps): Hono<AppEnv> {
         path: c.req.path,
         status: c.res.status,
         ms: Math.round((performance.now() - started) * 10) / 10,
+        ...(c.get("clientGone") ? { clientGone: c.get("clientGone") } : {}),
       },
       "request",
     );

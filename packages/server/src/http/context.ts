@@ -6,5 +6,7 @@ export interface AppEnv {
     requestId: string;
     log: Logger;
     auth: AuthenticatedKey | undefined;
+    /** Set when the client went away before the answer (disconnect, body timeout): why. */
+    clientGone?: string;
   };
 }
