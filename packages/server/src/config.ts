@@ -140,6 +140,9 @@ const EnvSchema = z.object({
     .transform((v) => v.split(",").map((n) => Number.parseInt(n.trim(), 10))),
   WEBHOOK_AUTO_DISABLE_AFTER_MS: int(5 * 24 * 3600 * 1000, 0),
   WEBHOOK_TIMEOUT_MS: int(10_000, 100, 60_000),
+  WEBHOOK_CONCURRENCY: int(8, 1, 256),
+  WEBHOOK_MAX_INFLIGHT_PER_ENDPOINT: int(2, 1, 1000),
+  WEBHOOK_MAX_INFLIGHT_PER_ACCOUNT: int(4, 1, 1000),
   DATABASE_URL: z
     .string()
     .optional()
@@ -226,6 +229,7 @@ export interface Config {
   /** The job queue: the portable `jobs` table, or graphile-worker (PostgreSQL only). */
   queueDriver: "table" | "graphile";
   worker: {
+    /** Generation jobs this process runs at once; 0 = it runs no jobs of any class (API only). */
     concurrency: number;
     leaseMs: number;
     pollIntervalMs: number;
@@ -254,6 +258,10 @@ export interface Config {
     retryScheduleMs: number[];
     autoDisableAfterMs: number;
     timeoutMs: number;
+    /** Deliveries this process runs at once, in runners of their own (not the generation runners). */
+    concurrency: number;
+    /** Deliveries in flight at once across every process, per endpoint and per account. */
+    maxInFlight: { perEndpoint: number; perAccount: number };
   };
   logLevel: string;
   signingSecret: string | undefined;
@@ -355,6 +363,8 @@ export function loadConfig(env: Record<string, string | undefined> = process.env
       retryScheduleMs: e.WEBHOOK_RETRY_SCHEDULE_MS,
       autoDisableAfterMs: e.WEBHOOK_AUTO_DISABLE_AFTER_MS,
       timeoutMs: e.WEBHOOK_TIMEOUT_MS,
+      concurrency: e.WEBHOOK_CONCURRENCY,
+      maxInFlight: { perEndpoint: e.WEBHOOK_MAX_INFLIGHT_PER_ENDPOINT, perAccount: e.WEBHOOK_MAX_INFLIGHT_PER_ACCOUNT },
     },
     logLevel: e.LOG_LEVEL,
     signingSecret: e.SIGNING_SECRET,

@@ -205,6 +205,7 @@ export async function startServer(
       retryScheduleMs: config.webhooks.retryScheduleMs,
       autoDisableAfterMs: config.webhooks.autoDisableAfterMs,
       timeoutMs: config.webhooks.timeoutMs,
+      maxInFlight: config.webhooks.maxInFlight,
       guard: webhookGuard,
       ...(opts.lookup ? { lookup: opts.lookup } : {}),
     },
@@ -233,7 +234,17 @@ export async function startServer(
         recordTaskEvent(trx, { clock, queue }, row.account_id, serializeTask(row, signer, clock.now())),
     });
     try {
-      await queue.start({ ...worker.handlers(), [DELIVER_JOB]: dispatcher.handler() }, config.worker.concurrency);
+      // Separate runners per class, so deliveries to slow or dead endpoints never hold the
+      // generation runners (and the reverse). Housekeeping is no queue job: it runs on its own
+      // timer below (runMaintenance), so it takes no runner of either class.
+      await queue.start([
+        { name: "generation", concurrency: config.worker.concurrency, handlers: worker.handlers() },
+        {
+          name: "webhook",
+          concurrency: config.webhooks.concurrency,
+          handlers: { [DELIVER_JOB]: dispatcher.handler() },
+        },
+      ]);
     } catch (error) {
       await queue.stop(0).catch(() => {});
       await store.close();
@@ -340,7 +351,7 @@ export async function startServer(
       role,
       url: role === "worker" ? listenUrl || undefined : baseUrl,
       providers: config.providers,
-      jobRunners: runJobs ? config.worker.concurrency : 0,
+      jobRunners: runJobs ? { generation: config.worker.concurrency, webhook: config.webhooks.concurrency } : 0,
       queue: config.queueDriver,
     },
     role === "worker" ? "framegate worker started" : "framegate listening",

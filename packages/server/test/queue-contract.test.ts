@@ -13,7 +13,7 @@ import { afterEach, describe, expect, it } from "vitest";
 import { loadConfig } from "../src/config.js";
 import { createLogger } from "../src/logger.js";
 import { GraphileQueue } from "../src/queue/graphile-queue.js";
-import type { JobContext, JobHandler, Queue } from "../src/queue/queue.js";
+import type { JobClass, JobContext, JobHandler, Queue } from "../src/queue/queue.js";
 import { TableQueue } from "../src/queue/table-queue.js";
 import { openStore } from "../src/server.js";
 import type { StoreHandle } from "../src/store/db.js";
@@ -91,7 +91,7 @@ describe.each(DRIVERS)("queue contract: %s", (driver) => {
     const { store, queue } = await setup();
     const q = queue();
     const r = recorder(async () => undefined);
-    q.start({ work: r.handler }, 2);
+    q.start(only({ work: r.handler }, 2));
     await store.db
       .transaction()
       .execute(async (trx) => {
@@ -115,7 +115,7 @@ describe.each(DRIVERS)("queue contract: %s", (driver) => {
     const runAt = new Date(Date.now() + 400);
     await q.enqueue(store.db, { kind: "work", payload: { n: 1 }, key: "same", runAt });
     await q.enqueue(store.db, { kind: "work", payload: { n: 2 }, key: "same", runAt });
-    q.start({ work: r.handler }, 2);
+    q.start(only({ work: r.handler }, 2));
     await until("the job", () => r.runs.length === 1);
     await sleep(600);
     expect(r.runs.map((x) => x.payload)).toEqual([{ n: 1 }]);
@@ -125,7 +125,7 @@ describe.each(DRIVERS)("queue contract: %s", (driver) => {
     const { store, queue } = await setup();
     const q = queue();
     const r = recorder(async (run) => (run < 3 ? { retryAt: new Date(Date.now() + 150) } : undefined));
-    q.start({ work: r.handler }, 1);
+    q.start(only({ work: r.handler }, 1));
     await q.enqueue(store.db, { kind: "work", payload: { n: 1 }, key: "poll", maxAttempts: 1 });
     q.notify();
     await until("three runs", () => r.runs.length === 3);
@@ -142,7 +142,7 @@ describe.each(DRIVERS)("queue contract: %s", (driver) => {
     const r = recorder(async (run) => {
       throw new Error(`failure ${run}`);
     });
-    q.start({ work: r.handler }, 1);
+    q.start(only({ work: r.handler }, 1));
     await q.enqueue(store.db, { kind: "work", payload: { n: 1 }, key: "fails", maxAttempts: 2 });
     q.notify();
     await until("exhausted", () => r.exhausted.length === 1);
@@ -162,7 +162,7 @@ describe.each(DRIVERS)("queue contract: %s", (driver) => {
     const { store, queue } = await setup();
     const q = queue();
     const r = recorder(async () => undefined);
-    q.start({ work: r.handler }, 1);
+    q.start(only({ work: r.handler }, 1));
     await q.enqueue(store.db, { kind: "work", payload: {}, key: "later", runAt: new Date(Date.now() + 60_000) });
     await sleep(200);
     expect(r.runs).toHaveLength(0);
@@ -180,18 +180,108 @@ describe.each(DRIVERS)("queue contract: %s", (driver) => {
           ctx.signal.addEventListener("abort", () => reject(new Error("aborted by shutdown")));
         }),
     );
-    first.start({ work: r.handler }, 1);
+    first.start(only({ work: r.handler }, 1));
     await first.enqueue(store.db, { kind: "work", payload: { n: 1 }, key: "long", maxAttempts: 1 });
     first.notify();
     await until("the first run", () => r.runs.length === 1);
     await first.stop(300);
     const second = queue();
-    second.start({ work: r.handler }, 1);
+    second.start(only({ work: r.handler }, 1));
     await until("the run in the next process", () => r.runs.length === 2, 10_000);
     expect(r.runs.map((x) => x.attempt)).toEqual([1, 1]);
     expect(r.exhausted).toEqual([]);
   });
+
+  it("a class whose runners are all busy does not delay a job of another class", async () => {
+    const { store, queue } = await setup();
+    const q = queue();
+    const slow = blocking();
+    const fast = recorder(async () => undefined);
+    await q.start([
+      { name: "slow", concurrency: 2, handlers: { slow: slow.handler } },
+      { name: "fast", concurrency: 1, handlers: { fast: fast.handler } },
+    ]);
+    for (let i = 0; i < 4; i++) await q.enqueue(store.db, { kind: "slow", payload: { i }, key: `slow-${i}` });
+    q.notify();
+    await until("both slow runners busy", () => slow.running >= 2);
+    await q.enqueue(store.db, { kind: "fast", payload: {}, key: "fast" });
+    q.notify();
+    // The slow class's jobs are all still held: the fast one ran on a runner of its own.
+    await until("the fast job, while every slow runner is held", () => fast.runs.length === 1, 5000);
+    expect(slow.running).toBe(2);
+    expect(slow.started).toBe(2);
+    slow.releaseAll();
+    await until("every slow job", () => slow.finished === 4);
+  });
+
+  it("each class runs at most its own concurrency at once", async () => {
+    const { store, queue } = await setup();
+    const q = queue();
+    const a = blocking();
+    const b = blocking();
+    await q.start([
+      { name: "a", concurrency: 2, handlers: { a: a.handler } },
+      { name: "b", concurrency: 3, handlers: { b: b.handler } },
+    ]);
+    for (let i = 0; i < 6; i++) {
+      await q.enqueue(store.db, { kind: "a", payload: { i }, key: `a-${i}` });
+      await q.enqueue(store.db, { kind: "b", payload: { i }, key: `b-${i}` });
+    }
+    q.notify();
+    await until("five jobs running", () => a.running + b.running >= 5);
+    // Time for a runner of the other class (or a spare one) to pick up more, were it allowed to.
+    await sleep(400);
+    expect([a.running, b.running]).toEqual([2, 3]);
+    // Released one at a time, each class drains with its own runners, never above its limit.
+    while (a.finished < 6 || b.finished < 6) {
+      a.releaseOne();
+      b.releaseOne();
+      await sleep(30);
+    }
+    expect([a.maxRunning, b.maxRunning]).toEqual([2, 3]);
+  });
 });
+
+/** A handler whose runs wait until the test releases them (or a shutdown aborts them). */
+function blocking() {
+  const waiting: (() => void)[] = [];
+  let open = false;
+  const state = {
+    started: 0,
+    running: 0,
+    maxRunning: 0,
+    finished: 0,
+    releaseOne() {
+      waiting.shift()?.();
+    },
+    /** Releases every waiting run, and lets later runs through at once. */
+    releaseAll() {
+      open = true;
+      for (const release of waiting.splice(0)) release();
+    },
+    handler: {
+      run: (_payload: Record<string, unknown>, ctx: JobContext) =>
+        new Promise<undefined>((resolve, reject) => {
+          state.started++;
+          state.running++;
+          state.maxRunning = Math.max(state.maxRunning, state.running);
+          let settled = false;
+          const done = (error?: Error) => {
+            if (settled) return;
+            settled = true;
+            state.running--;
+            if (error) return reject(error);
+            state.finished++;
+            resolve(undefined);
+          };
+          if (open) return done();
+          waiting.push(() => done());
+          ctx.signal.addEventListener("abort", () => done(new Error("aborted by shutdown")));
+        }),
+    } satisfies JobHandler,
+  };
+  return state;
+}
 
 describe.runIf(TEST_STORE === "postgres")("graphile-worker connections", () => {
   it("connections the server closes (restart, admin) are replaced: no crash, jobs still run", async () => {
@@ -206,7 +296,7 @@ describe.runIf(TEST_STORE === "postgres")("graphile-worker connections", () => {
     });
     try {
       const runs: unknown[] = [];
-      await queue.start({ work: { run: async (p) => void runs.push(p) } }, 2);
+      await queue.start(only({ work: { run: async (p) => void runs.push(p) } }, 2));
       await queue.enqueue(store.db, { kind: "work", payload: { n: 1 }, key: "before" });
       await pollFor(() => runs.length === 1);
       // Every other session on this database goes: graphile-worker's idle and LISTEN connections.
@@ -232,6 +322,35 @@ describe.runIf(TEST_STORE === "postgres")("graphile-worker connections", () => {
     }
   });
 
+  it("every class's worker pool beats (crash recovery covers each) and stop deregisters them all", async () => {
+    const dir = mkdtempSync(join(tmpdir(), "framegate-queue-"));
+    const config = loadConfig({ ...TEST_ENV, DATA_DIR: dir, ...(await testStoreEnv(dir)) });
+    const store = await openStore(config);
+    const queue = new GraphileQueue(store.db, systemClock, log, {
+      connectionString: config.databaseUrl as string,
+      leaseMs: 2000,
+      pollIntervalMs: 20,
+      graceMs: 300,
+    });
+    const pools = () => store.db.selectFrom("queue_pools").select("id").execute();
+    try {
+      await queue.start([
+        { name: "one", concurrency: 1, handlers: { one: { run: async () => undefined } } },
+        { name: "two", concurrency: 2, handlers: { two: { run: async () => undefined } } },
+      ]);
+      const deadline = Date.now() + 10_000;
+      while ((await pools()).length < 2 && Date.now() < deadline) await sleep(50);
+      expect(await pools()).toHaveLength(2);
+      await queue.stop(300);
+      expect(await pools()).toHaveLength(0);
+    } finally {
+      await queue.stop(300);
+      await store.close();
+      await dropTestDatabase(dir);
+      rmSync(dir, { recursive: true, force: true });
+    }
+  });
+
   it("start rejects when graphile-worker cannot reach its database (the process then exits)", async () => {
     const dir = mkdtempSync(join(tmpdir(), "framegate-queue-"));
     const config = loadConfig({ ...TEST_ENV, DATA_DIR: dir, ...(await testStoreEnv(dir)) });
@@ -244,7 +363,7 @@ describe.runIf(TEST_STORE === "postgres")("graphile-worker connections", () => {
         pollIntervalMs: 20,
         graceMs: 100,
       });
-      await expect(queue.start({ work: { run: async () => undefined } }, 1)).rejects.toThrow();
+      await expect(queue.start(only({ work: { run: async () => undefined } }, 1))).rejects.toThrow();
       await queue.stop(100);
     } finally {
       await store.close();
@@ -253,6 +372,11 @@ describe.runIf(TEST_STORE === "postgres")("graphile-worker connections", () => {
     }
   });
 });
+
+/** One class of jobs, as a queue with a single class sees it. */
+function only(handlers: Record<string, JobHandler>, concurrency: number): JobClass[] {
+  return [{ name: "test", concurrency, handlers }];
+}
 
 async function pollFor(check: () => boolean, timeoutMs = 10_000): Promise<void> {
   const deadline = Date.now() + timeoutMs;

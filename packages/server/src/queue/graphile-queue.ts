@@ -17,6 +17,9 @@
  *   pool keeps a heartbeat row in `queue_pools`; any live pool releases
  *   (`force_unlock_workers`) the jobs of pools whose heartbeat is older than the lease, and of
  *   pools that never registered, so a killed worker's tasks resume within JOB_LEASE_SECONDS.
+ * - Job classes: each class is one graphile-worker `run()` with its own task list (only that
+ *   class's kinds) and concurrency, hence its own worker pool id; every one of them beats, and
+ *   stop releases what each left locked. They share one connection pool.
  */
 import { EventEmitter } from "node:events";
 import { type JobHelpers, Logger, type Runner, run, runMigrations, type Task } from "graphile-worker";
@@ -26,7 +29,15 @@ import type { Logger as Pino } from "pino";
 import type { Db, Executor } from "../store/db.js";
 import type { Clock } from "../util/clock.js";
 import { newId } from "../util/ids.js";
-import { DEFAULT_MAX_ATTEMPTS, type JobHandler, type NewJob, type Queue, retryDelayMs } from "./queue.js";
+import {
+  DEFAULT_MAX_ATTEMPTS,
+  type JobClass,
+  type JobHandler,
+  type NewJob,
+  type Queue,
+  retryDelayMs,
+  runnableClasses,
+} from "./queue.js";
 
 export interface GraphileQueueOptions {
   connectionString: string;
@@ -73,9 +84,10 @@ export async function migrateGraphileWorker(pool: pg.Pool): Promise<void> {
 }
 
 export class GraphileQueue implements Queue {
-  private runner: Runner | undefined;
+  private runners: Runner[] = [];
   private starting: Promise<void> | undefined;
-  private poolId: string | undefined;
+  /** The worker pool id of each run() (one per job class): the ids that lock our jobs. */
+  private readonly poolIds = new Set<string>();
   private heartbeat: NodeJS.Timeout | undefined;
   private failure: string | undefined;
   private pool: pg.Pool | undefined;
@@ -106,37 +118,49 @@ export class GraphileQueue implements Queue {
   /** New jobs wake workers through PostgreSQL's NOTIFY at commit, in every process. */
   notify(): void {}
 
-  start(handlers: Record<string, JobHandler>, concurrency: number): Promise<void> {
+  start(classes: JobClass[]): Promise<void> {
+    const runnable = runnableClasses(classes);
+    // One pool for every class: per run(), one LISTEN connection and one for fetching and
+    // completing jobs, plus up to `concurrency` completions at once (handlers use the store's
+    // own pool, not this one).
+    const size = runnable.reduce((sum, c) => sum + c.concurrency + 2, 0);
+    this.pool = ownPool(this.opts.connectionString, Math.max(1, size), this.opts.connectTimeoutMs, this.log);
+    const pool = this.pool;
+    // One class after the other: each run() checks graphile-worker's schema as it starts.
+    this.starting = (async () => {
+      for (const jobClass of runnable) this.runners.push(await this.runClass(jobClass, pool));
+    })();
+    this.heartbeat = setInterval(() => void this.beat(), Math.max(50, Math.floor(this.opts.leaseMs / 3)));
+    this.heartbeat.unref();
+    return this.starting;
+  }
+
+  private async runClass(jobClass: JobClass, pool: pg.Pool): Promise<Runner> {
     const taskList: Record<string, Task> = {};
-    for (const [kind, handler] of Object.entries(handlers)) {
+    for (const [kind, handler] of Object.entries(jobClass.handlers)) {
       taskList[kind] = (payload, helpers) => this.runJob(kind, handler, payload as unknown as Envelope, helpers);
     }
     const events = new EventEmitter();
     events.on("pool:create", ({ workerPool }: { workerPool: { id: string } }) => {
-      this.poolId = workerPool.id;
+      this.poolIds.add(workerPool.id);
       void this.beat();
     });
-    this.pool = ownPool(this.opts.connectionString, concurrency + 2, this.opts.connectTimeoutMs, this.log);
-    this.starting = run({
-      pgPool: this.pool,
-      concurrency,
+    const runner = await run({
+      pgPool: pool,
+      concurrency: jobClass.concurrency,
       pollInterval: this.opts.pollIntervalMs,
       gracefulShutdownAbortTimeout: this.opts.graceMs,
       noHandleSignals: true,
       parsedCronItems: [],
       taskList,
       events,
-      logger: graphileLogger(this.log),
-    }).then((runner) => {
-      this.runner = runner;
-      runner.promise.catch((error) => {
-        this.failure = `graphile-worker stopped: ${(error as Error).message}`;
-        this.log.error({ err: error }, "graphile-worker stopped with an error");
-      });
+      logger: graphileLogger(this.log.child({ jobClass: jobClass.name })),
     });
-    this.heartbeat = setInterval(() => void this.beat(), Math.max(50, Math.floor(this.opts.leaseMs / 3)));
-    this.heartbeat.unref();
-    return this.starting;
+    runner.promise.catch((error) => {
+      this.failure = `graphile-worker (${jobClass.name} jobs) stopped: ${(error as Error).message}`;
+      this.log.error({ err: error, jobClass: jobClass.name }, "graphile-worker stopped with an error");
+    });
+    return runner;
   }
 
   problem(): string | undefined {
@@ -147,23 +171,28 @@ export class GraphileQueue implements Queue {
     clearInterval(this.heartbeat);
     await this.starting?.catch(() => {});
     // Waits for running jobs; after graceMs their abort signal fires and runJob hands them back.
-    await this.runner?.stop().catch((error) => this.log.warn({ err: error }, "graphile-worker shutdown"));
-    this.runner = undefined;
+    await Promise.all(
+      this.runners.map((runner) =>
+        runner.stop().catch((error) => this.log.warn({ err: error }, "graphile-worker shutdown")),
+      ),
+    );
+    this.runners = [];
     await this.pool?.end().catch(() => {});
     this.pool = undefined;
-    const poolId = this.poolId;
-    if (!poolId) return;
-    // Whatever graphile-worker's shutdown left locked by this pool (a job it fetched as it
+    const poolIds = [...this.poolIds];
+    this.poolIds.clear();
+    if (poolIds.length === 0) return;
+    // Whatever graphile-worker's shutdown left locked by these pools (a job fetched as it
     // stopped, a completion it could not write) is released now rather than when the heartbeat
     // goes stale; replaced rows are removed.
     try {
       await this.db.transaction().execute(async (trx) => {
-        await sql`select ${sql.raw(SCHEMA)}.force_unlock_workers(${[poolId]}::text[])`.execute(trx);
+        await sql`select ${sql.raw(SCHEMA)}.force_unlock_workers(${poolIds}::text[])`.execute(trx);
         await removeReplaced(trx);
-        await trx.deleteFrom("queue_pools").where("id", "=", poolId).execute();
+        await trx.deleteFrom("queue_pools").where("id", "in", poolIds).execute();
       });
     } catch (error) {
-      this.log.warn({ err: error }, "could not release this worker pool's jobs at shutdown");
+      this.log.warn({ err: error }, "could not release this process's worker pools' jobs at shutdown");
     }
   }
 
@@ -200,16 +229,16 @@ export class GraphileQueue implements Queue {
     }
   }
 
-  /** Refreshes this pool's heartbeat and releases the jobs of pools that stopped beating. */
+  /** Refreshes our pools' heartbeats and releases the jobs of pools that stopped beating. */
   private async beat(): Promise<void> {
-    const poolId = this.poolId;
-    if (!poolId) return;
+    const poolIds = [...this.poolIds];
+    if (poolIds.length === 0) return;
     const nowMs = sql<number>`(extract(epoch from clock_timestamp()) * 1000)::bigint`;
     try {
       await this.db.transaction().execute(async (trx) => {
         await trx
           .insertInto("queue_pools")
-          .values({ id: poolId, heartbeat_ms: nowMs })
+          .values(poolIds.map((id) => ({ id, heartbeat_ms: nowMs })))
           .onConflict((oc) => oc.column("id").doUpdateSet({ heartbeat_ms: nowMs }))
           .execute();
         await trx

@@ -29,10 +29,23 @@ export interface JobHandler {
   exhausted?(payload: Record<string, unknown>, error: unknown): Promise<void>;
 }
 
+/**
+ * A class of jobs with runners of its own: its runners claim only its kinds, so jobs of one
+ * class (slow webhook deliveries, say) can never occupy the slots of another (generations).
+ */
+export interface JobClass {
+  /** For logs: "generation", "webhook". */
+  name: string;
+  /** How many of this class's jobs run at once in this process (0: none here). */
+  concurrency: number;
+  /** The job kinds of this class and their handlers; a kind belongs to one class only. */
+  handlers: Record<string, JobHandler>;
+}
+
 export interface Queue {
   enqueue(db: Executor, job: NewJob): Promise<void>;
-  /** Starts `concurrency` runners that claim due jobs; rejects when they cannot start. */
-  start(handlers: Record<string, JobHandler>, concurrency: number): void | Promise<void>;
+  /** Starts each class's runners, which claim only that class's due jobs; rejects when they cannot start. */
+  start(classes: JobClass[]): void | Promise<void>;
   /** Why the runners stopped working, if they did (readiness reports it); undefined when fine. */
   problem?(): string | undefined;
   /** Makes the pending job with this key due now (no-op when none is pending or it is running). */
@@ -50,4 +63,17 @@ export const DEFAULT_MAX_ATTEMPTS = 10;
 export function retryDelayMs(attempt: number, backoffMs?: (attempt: number) => number): number {
   const base = backoffMs?.(attempt) ?? Math.min(60_000, 1000 * 2 ** (attempt - 1));
   return Math.round(base * (0.8 + Math.random() * 0.4));
+}
+
+/** The classes that will actually run (some runners, some kinds); throws when a kind is in two classes. */
+export function runnableClasses(classes: JobClass[]): JobClass[] {
+  const owner = new Map<string, string>();
+  for (const c of classes) {
+    for (const kind of Object.keys(c.handlers)) {
+      const other = owner.get(kind);
+      if (other !== undefined) throw new Error(`job kind ${kind} is in two classes: ${other} and ${c.name}`);
+      owner.set(kind, c.name);
+    }
+  }
+  return classes.filter((c) => c.concurrency > 0 && Object.keys(c.handlers).length > 0);
 }

@@ -3,12 +3,23 @@
  * due job by setting a lease (locked_by, locked_until) in one atomic update; while
  * the handler runs, the lease is extended. A process that dies leaves its lease to expire, and
  * then any runner claims the job again: that is how tasks resume after a crash.
+ *
+ * Each job class has its own runner loops, whose claim selects only that class's kinds: a class
+ * whose jobs all hang (deliveries to a dead host) leaves the other classes' runners free.
  */
 import type { Logger } from "pino";
 import type { Db, Executor } from "../store/db.js";
 import { addMs, type Clock } from "../util/clock.js";
 import { newId, randomBase62 } from "../util/ids.js";
-import { DEFAULT_MAX_ATTEMPTS, type JobHandler, type NewJob, type Queue, retryDelayMs } from "./queue.js";
+import {
+  DEFAULT_MAX_ATTEMPTS,
+  type JobClass,
+  type JobHandler,
+  type NewJob,
+  type Queue,
+  retryDelayMs,
+  runnableClasses,
+} from "./queue.js";
 
 export interface TableQueueOptions {
   leaseMs: number;
@@ -19,7 +30,6 @@ export interface TableQueueOptions {
 
 export class TableQueue implements Queue {
   private readonly workerId = `w_${randomBase62(10)}`;
-  private handlers: Record<string, JobHandler> = {};
   private runners: Promise<void>[] = [];
   private stopping = false;
   private wake: (() => void)[] = [];
@@ -67,10 +77,11 @@ export class TableQueue implements Queue {
     for (const resolve of this.wake.splice(0)) resolve();
   }
 
-  start(handlers: Record<string, JobHandler>, concurrency: number): void {
-    this.handlers = handlers;
+  start(classes: JobClass[]): void {
     this.stopping = false;
-    for (let i = 0; i < concurrency; i++) this.runners.push(this.runLoop());
+    for (const jobClass of runnableClasses(classes)) {
+      for (let i = 0; i < jobClass.concurrency; i++) this.runners.push(this.runLoop(jobClass.handlers));
+    }
   }
 
   async stop(graceMs: number): Promise<void> {
@@ -88,11 +99,12 @@ export class TableQueue implements Queue {
     this.runners = [];
   }
 
-  private async runLoop(): Promise<void> {
+  private async runLoop(handlers: Record<string, JobHandler>): Promise<void> {
+    const kinds = Object.keys(handlers);
     while (!this.stopping) {
       let claimed = false;
       try {
-        claimed = await this.runOne();
+        claimed = await this.runOne(handlers, kinds);
       } catch (error) {
         this.log.error({ err: error }, "queue runner error");
       }
@@ -112,11 +124,11 @@ export class TableQueue implements Queue {
   }
 
   /**
-   * Claims one due job, if any, in one statement: the oldest due job whose lease is free gets
-   * ours. On PostgreSQL the candidate row is locked, and rows other runners are claiming right
+   * Claims one due job of `kinds` (one class), if any, in one statement: the oldest such due job
+   * whose lease is free gets ours. On PostgreSQL the candidate row is locked, and rows other runners are claiming right
    * now are skipped rather than waited for; SQLite runs the statement under its write lock.
    */
-  private async claim() {
+  private async claim(kinds: string[]) {
     const now = this.clock.now();
     const nowIso = now.toISOString();
     return this.db
@@ -132,7 +144,7 @@ export class TableQueue implements Queue {
           .select("id")
           .where("run_at", "<=", nowIso)
           .where((w) => w.or([w("locked_until", "is", null), w("locked_until", "<", nowIso)]))
-          .where("kind", "in", Object.keys(this.handlers))
+          .where("kind", "in", kinds)
           .orderBy("run_at")
           .limit(1)
           .forUpdate()
@@ -142,10 +154,10 @@ export class TableQueue implements Queue {
       .executeTakeFirst();
   }
 
-  private async runOne(): Promise<boolean> {
-    const job = await this.claim();
+  private async runOne(handlers: Record<string, JobHandler>, kinds: string[]): Promise<boolean> {
+    const job = await this.claim(kinds);
     if (!job) return false;
-    const handler = this.handlers[job.kind];
+    const handler = handlers[job.kind];
     if (!handler) return true;
     const controller = new AbortController();
     this.running.set(job.id, controller);

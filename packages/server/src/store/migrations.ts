@@ -283,6 +283,21 @@ const migrations = (dialect: Dialect): Record<string, Migration> => ({
         .execute();
     },
   },
+  "0007_webhook_inflight": {
+    async up(db: Kysely<unknown>) {
+      // Webhook deliveries in flight, one row per HTTP attempt, shared by every process: they
+      // cap the attempts at once per endpoint and per account (webhooks/inflight.ts). A row
+      // left by a killed process expires at expires_at.
+      await db.schema
+        .createTable("webhook_inflight")
+        .addColumn("id", "text", (c) => c.primaryKey())
+        .addColumn("account_id", "text", (c) => c.notNull())
+        .addColumn("endpoint_id", "text", (c) => c.notNull())
+        .addColumn("expires_at", "text", (c) => c.notNull())
+        .execute();
+      await db.schema.createIndex("webhook_inflight_account").on("webhook_inflight").column("account_id").execute();
+    },
+  },
 });
 
 function sqlNonNegative(column: string) {

@@ -175,6 +175,14 @@ export interface WebhookDeliveriesTable {
   created_at: string;
 }
 
+/** A webhook delivery attempt in progress (a slot), until released or expired. */
+export interface WebhookInflightTable {
+  id: string;
+  account_id: string;
+  endpoint_id: string;
+  expires_at: string;
+}
+
 export interface QueuePoolsTable {
   id: string;
   heartbeat_ms: number;
@@ -184,6 +192,7 @@ export interface Database {
   webhook_endpoints: WebhookEndpointsTable;
   webhook_events: WebhookEventsTable;
   webhook_deliveries: WebhookDeliveriesTable;
+  webhook_inflight: WebhookInflightTable;
   files: FilesTable;
   task_references: TaskReferencesTable;
   accounts: AccountsTable;

@@ -14,7 +14,7 @@ export function randomBase62(length: number): string {
   return out;
 }
 
-export type IdPrefix = "task" | "file" | "whend" | "evt" | "whdel" | "acct" | "key" | "req" | "job" | "led";
+export type IdPrefix = "task" | "file" | "whend" | "evt" | "whdel" | "whslot" | "acct" | "key" | "req" | "job" | "led";
 
 /** Prefixed, random, URL-safe ids such as task_3fQe9xv1Kp2Lm8NwA7sTq. */
 export function newId(prefix: IdPrefix): string {

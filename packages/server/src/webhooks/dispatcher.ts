@@ -3,14 +3,21 @@
  * no redirects, 2xx = success. Every attempt is logged in webhook_deliveries. A failure is retried
  * on the configured schedule (with jitter) by rescheduling the same job; an endpoint that has only
  * failed for the auto-disable period is disabled.
+ *
+ * Each attempt holds a delivery slot (inflight.ts): when its endpoint or account already has its
+ * share of deliveries in flight, the job does not attempt, logs nothing and runs again a second
+ * or so later. That is not an attempt: it neither counts towards the retry schedule nor appears
+ * in the delivery log. Every path (events, `test`, redelivery) goes through here.
  */
 import type { Logger } from "pino";
 import { OutboundError, readSnippet, safeFetch } from "../net/safe-fetch.js";
 import type { GuardOptions, LookupFn } from "../net/url-guard.js";
 import type { JobHandler, JobResult } from "../queue/queue.js";
 import type { Db } from "../store/db.js";
+import type { WebhookEndpointsTable, WebhookEventsTable } from "../store/schema.js";
 import { addMs, type Clock } from "../util/clock.js";
 import { newId } from "../util/ids.js";
+import { DeliverySlots, SLOT_MARGIN_MS } from "./inflight.js";
 import type { WebhookService } from "./service.js";
 import { signatureHeaders } from "./signing.js";
 
@@ -21,16 +28,28 @@ export interface DispatcherOptions {
   timeoutMs: number;
   guard: GuardOptions;
   lookup?: LookupFn;
+  /** Deliveries in flight at once, across every process. */
+  maxInFlight: { perEndpoint: number; perAccount: number };
 }
 
 const RESPONSE_SNIPPET_BYTES = 1024;
 const USER_AGENT = "Framegate-Webhooks/1.0";
 
+/** A delivery that found no free slot looks again after 1–3 s (spread, so waiting jobs do not wake together). */
+const SLOT_WAIT_MS = [1000, 3000] as const;
+
 export class WebhookDispatcher {
+  private readonly slots: DeliverySlots;
+
   constructor(
     private readonly deps: { db: Db; clock: Clock; log: Logger; webhooks: WebhookService },
     private readonly opts: DispatcherOptions,
-  ) {}
+  ) {
+    this.slots = new DeliverySlots(deps.db, deps.clock, {
+      ...opts.maxInFlight,
+      holdMs: opts.timeoutMs + SLOT_MARGIN_MS,
+    });
+  }
 
   handler(): JobHandler {
     return {
@@ -43,11 +62,7 @@ export class WebhookDispatcher {
     };
   }
 
-  /**
-   * One attempt. Attempt numbers count every delivery of this event to this endpoint; the retry
-   * schedule counts only those since `since` (when this delivery job was queued), so a manual
-   * redelivery gets a full schedule of its own.
-   */
+  /** One delivery job: an attempt inside a delivery slot, or (no slot free) a later look. */
   async deliver(eventId: string, endpointId: string, since?: string): Promise<JobResult> {
     const { db, clock, log } = this.deps;
     const event = await db.selectFrom("webhook_events").selectAll().where("id", "=", eventId).executeTakeFirst();
@@ -61,6 +76,35 @@ export class WebhookDispatcher {
       log.info({ eventId, endpointId, status: endpoint.status }, "webhook delivery skipped: endpoint not active");
       return;
     }
+    const slot = await this.slots.acquire(endpoint.account_id, endpointId);
+    if (slot === undefined) {
+      log.debug({ eventId, endpointId }, "webhook delivery waits: endpoint or account at its in-flight limit");
+      const [min, max] = SLOT_WAIT_MS;
+      return { retryAt: addMs(clock.now(), Math.round(min + Math.random() * (max - min))) };
+    }
+    try {
+      return await this.attempt(event, endpoint, since);
+    } finally {
+      await this.slots.release(slot).catch((error) => {
+        // It expires on its own (holdMs); until then it counts against the endpoint's share.
+        log.warn({ err: error, endpointId }, "could not release a webhook delivery slot");
+      });
+    }
+  }
+
+  /**
+   * One attempt. Attempt numbers count every delivery of this event to this endpoint; the retry
+   * schedule counts only those since `since` (when this delivery job was queued), so a manual
+   * redelivery gets a full schedule of its own.
+   */
+  private async attempt(
+    event: WebhookEventsTable,
+    endpoint: WebhookEndpointsTable,
+    since: string | undefined,
+  ): Promise<JobResult> {
+    const { db, clock, log } = this.deps;
+    const eventId = event.id;
+    const endpointId = endpoint.id;
     const previous = await db
       .selectFrom("webhook_deliveries")
       .select((eb) => eb.fn.countAll<number>().as("n"))
