@@ -104,6 +104,7 @@ const EnvSchema = z.object({
   JOB_LEASE_SECONDS: int(30, 1, 3600),
   WORKER_POLL_INTERVAL_MS: int(250, 10, 60_000),
   TASK_DEADLINE: duration("60m"),
+  ACCOUNT_MAX_RUNNING_TASKS: int(4, 1, 10_000),
   SHUTDOWN_GRACE_SECONDS: int(10, 0, 600),
   PROVIDERS: commaList("simulated")
     .refine((list) => list.length > 0 && list.every((p) => PROVIDER_NAMES.includes(p)), {
@@ -235,6 +236,8 @@ export interface Config {
     pollIntervalMs: number;
     /** A task not finished this long after its creation fails with reason timeout. */
     taskDeadlineMs: number;
+    /** Running tasks (processing or being submitted) per account, unless the account overrides it. */
+    accountMaxRunningTasks: number;
   };
   shutdownGraceMs: number;
   providers: string[];
@@ -341,6 +344,7 @@ export function loadConfig(env: Record<string, string | undefined> = process.env
       leaseMs: e.JOB_LEASE_SECONDS * 1000,
       pollIntervalMs: e.WORKER_POLL_INTERVAL_MS,
       taskDeadlineMs: e.TASK_DEADLINE,
+      accountMaxRunningTasks: e.ACCOUNT_MAX_RUNNING_TASKS,
     },
     shutdownGraceMs: e.SHUTDOWN_GRACE_SECONDS * 1000,
     providers: e.PROVIDERS,

@@ -23,6 +23,7 @@ import { DurationTokens } from "./files/tokens.js";
 import { purgeExpiredResults } from "./generations/retention.js";
 import { serializeTask } from "./generations/serialize.js";
 import { GenerationService } from "./generations/service.js";
+import { FairShare } from "./generations/fair-share.js";
 import { GenerationWorker } from "./generations/worker.js";
 import { parseTrustedProxies, resolveClientAddress } from "./http/client-address.js";
 import { IdempotencyStore } from "./http/idempotency.js";
@@ -144,7 +145,12 @@ export async function startServer(
   const signer = new UrlSigner(signingSecret, () => baseUrl);
   const queue = openQueue(config, store, clock, log.child({ component: "queue" }));
   const idempotency = new IdempotencyStore(db, clock);
-  const accounts = new AccountService(db, clock);
+  // Per-account caps and fair hand-out of provider slots (generations/fair-share.ts).
+  const fairShare = new FairShare(queue, config.worker.accountMaxRunningTasks);
+  const accounts = new AccountService(db, clock, {
+    defaultMaxRunningTasks: config.worker.accountMaxRunningTasks,
+    changed: (accountId) => fairShare.wakeAccount(db, accountId),
+  });
   const generations = new GenerationService({ db, clock, queue, signer, idempotency });
   const ffmpegPath = config.simulator.ffmpegPath ?? ffmpegInstaller.path;
   const callbackTokens = new CallbackTokens(
@@ -230,6 +236,7 @@ export async function startServer(
         maxBytes: config.maxResultBytes,
         timeoutMs: Math.max(120_000, config.providerRequestTimeoutMs),
       },
+      fairShare,
       onTerminal: (trx, row) =>
         recordTaskEvent(trx, { clock, queue }, row.account_id, serializeTask(row, signer, clock.now())),
     });
