@@ -72,7 +72,7 @@ const OTHER_PATHS: [string, string[]][] = [
   ["/api/v1/models", ["GET"]],
   ["/api/v1/openapi.json", ["GET"]],
   ["/admin/v1/accounts", ["GET", "POST"]],
-  ["/admin/v1/accounts/:id", ["GET"]],
+  ["/admin/v1/accounts/:id", ["GET", "PATCH"]],
   ["/admin/v1/accounts/:id/keys", ["GET", "POST"]],
   ["/admin/v1/accounts/:id/credits", ["POST"]],
   ["/admin/v1/keys/:keyId", ["DELETE"]],

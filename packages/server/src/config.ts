@@ -105,6 +105,7 @@ const EnvSchema = z.object({
   WORKER_POLL_INTERVAL_MS: int(250, 10, 60_000),
   TASK_DEADLINE: duration("60m"),
   ACCOUNT_MAX_RUNNING_TASKS: int(4, 1, 10_000),
+  ACCOUNT_MAX_RUNNING_TASKS: int(4, 1, 10_000),
   SHUTDOWN_GRACE_SECONDS: int(10, 0, 600),
   PROVIDERS: commaList("simulated")
     .refine((list) => list.length > 0 && list.every((p) => PROVIDER_NAMES.includes(p)), {
@@ -238,6 +239,8 @@ export interface Config {
     taskDeadlineMs: number;
     /** Running tasks (processing or being submitted) per account, unless the account overrides it. */
     accountMaxRunningTasks: number;
+    /** Running tasks (processing or being submitted) per account, unless the account overrides it. */
+    accountMaxRunningTasks: number;
   };
   shutdownGraceMs: number;
   providers: string[];
@@ -344,6 +347,7 @@ export function loadConfig(env: Record<string, string | undefined> = process.env
       leaseMs: e.JOB_LEASE_SECONDS * 1000,
       pollIntervalMs: e.WORKER_POLL_INTERVAL_MS,
       taskDeadlineMs: e.TASK_DEADLINE,
+      accountMaxRunningTasks: e.ACCOUNT_MAX_RUNNING_TASKS,
       accountMaxRunningTasks: e.ACCOUNT_MAX_RUNNING_TASKS,
     },
     shutdownGraceMs: e.SHUTDOWN_GRACE_SECONDS * 1000,

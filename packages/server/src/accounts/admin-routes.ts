@@ -34,6 +34,13 @@ const GrantBody = z
   })
   .strict();
 
+const UpdateAccountBody = z
+  .object({
+    // null puts the account back on the server default (ACCOUNT_MAX_RUNNING_TASKS).
+    max_running_tasks: z.number().int().min(1).max(10_000).nullable(),
+  })
+  .strict();
+
 function parse<T>(schema: z.ZodType<T>, body: unknown): T {
   const result = schema.safeParse(body);
   if (result.success) return result.data;
@@ -71,16 +78,20 @@ export function mountAdminRoutes(
   app.post("/admin/v1/accounts", async (c) => {
     const body = parse(CreateAccountBody, await readJsonBody(c));
     const account = await accounts.createAccount({ name: body.name, credits: body.credits });
-    return c.json(
-      { id: account.id, name: account.name, credits: account.credits, created_at: account.created_at },
-      201,
-    );
+    return c.json(account, 201);
   });
 
   app.get("/admin/v1/accounts", async (c) => c.json({ object: "list", data: await accounts.listAccounts() }));
 
   app.get("/admin/v1/accounts/:id", async (c) => {
     const account = await accounts.getAccount(c.req.param("id"));
+    if (!account) throw new ApiError("not_found", "Account not found.");
+    return c.json(account);
+  });
+
+  app.patch("/admin/v1/accounts/:id", async (c) => {
+    const body = parse(UpdateAccountBody, await readJsonBody(c));
+    const account = await accounts.setMaxRunningTasks(c.req.param("id"), body.max_running_tasks);
     if (!account) throw new ApiError("not_found", "Account not found.");
     return c.json(account);
   });

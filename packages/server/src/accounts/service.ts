@@ -10,8 +10,21 @@ export interface Account {
   id: string;
   name: string;
   credits: number;
+  /** This account's cap on running tasks; null = the server default (ACCOUNT_MAX_RUNNING_TASKS). */
+  max_running_tasks: number | null;
+  /** The cap in force: the override, else the default. */
+  effective_max_running_tasks: number;
   created_at: string;
 }
+
+export interface AccountLimits {
+  /** ACCOUNT_MAX_RUNNING_TASKS. */
+  defaultMaxRunningTasks: number;
+  /** Called after an account's cap changed (a raised cap lets waiting tasks start now). */
+  changed?(accountId: string): Promise<void>;
+}
+
+type AccountRow = { id: string; name: string; balance: number; max_running_tasks: number | null; created_at: string };
 
 export interface ApiKeyInfo {
   id: string;
@@ -58,7 +71,19 @@ export class AccountService {
   constructor(
     private readonly db: Db,
     private readonly clock: Clock,
+    private readonly limits: AccountLimits = { defaultMaxRunningTasks: 4 },
   ) {}
+
+  private toAccount(row: AccountRow): Account {
+    return {
+      id: row.id,
+      name: row.name,
+      credits: row.balance,
+      max_running_tasks: row.max_running_tasks,
+      effective_max_running_tasks: row.max_running_tasks ?? this.limits.defaultMaxRunningTasks,
+      created_at: row.created_at,
+    };
+  }
 
   async createAccount(input: { name: string; credits: number }): Promise<Account> {
     const id = newId("acct");
@@ -69,12 +94,18 @@ export class AccountService {
         await grantCredits(trx, this.clock, { accountId: id, amount: input.credits, reason: "initial grant" });
       }
     });
-    return { id, name: input.name, credits: input.credits, created_at: createdAt };
+    return this.toAccount({
+      id,
+      name: input.name,
+      balance: input.credits,
+      max_running_tasks: null,
+      created_at: createdAt,
+    });
   }
 
   async listAccounts(): Promise<Account[]> {
     const rows = await this.db.selectFrom("accounts").selectAll().orderBy("created_at").orderBy("id").execute();
-    return rows.map((r) => ({ id: r.id, name: r.name, credits: r.balance, created_at: r.created_at }));
+    return rows.map((r) => this.toAccount(r));
   }
 
   async getAccount(id: string): Promise<(Account & { ledger: LedgerSummary }) | undefined> {
@@ -88,13 +119,20 @@ export class AccountService {
         ledger: await ledgerSummary(trx, id),
       }));
     if (!row) return undefined;
-    return {
-      id: row.id,
-      name: row.name,
-      credits: row.balance,
-      created_at: row.created_at,
-      ledger: ledger as LedgerSummary,
-    };
+    return { ...this.toAccount(row), ledger: ledger as LedgerSummary };
+  }
+
+  /** Sets the account's cap on running tasks (null: back to the default); undefined when no such account. */
+  async setMaxRunningTasks(accountId: string, max: number | null): Promise<Account | undefined> {
+    const row = await this.db
+      .updateTable("accounts")
+      .set({ max_running_tasks: max })
+      .where("id", "=", accountId)
+      .returning(["id", "name", "balance", "max_running_tasks", "created_at"])
+      .executeTakeFirst();
+    if (!row) return undefined;
+    await this.limits.changed?.(accountId);
+    return this.toAccount(row);
   }
 
   async grant(accountId: string, amount: number, reason: string | null): Promise<number> {

@@ -18,6 +18,8 @@ import type { StoredReference } from "./references.js";
 import { serializeTask } from "./serialize.js";
 
 export const SUBMIT_JOB = "generation.submit";
+/** The key of a task's submit job: at most one is pending, and fair hand-out wakes it by this key. */
+export const submitJobKey = (taskId: string) => `submit:${taskId}`;
 
 export interface CreateOutcome {
   status: number;
@@ -92,7 +94,7 @@ export class GenerationService {
             .values(references.map((r, position) => ({ task_id: row.id, position, file_id: r.fileId })))
             .execute();
         }
-        await queue.enqueue(trx, { kind: SUBMIT_JOB, payload: { taskId: row.id }, key: `submit:${row.id}` });
+        await queue.enqueue(trx, { kind: SUBMIT_JOB, payload: { taskId: row.id }, key: submitJobKey(row.id) });
         const task = serializeTask(row, signer, clock.now());
         const body = JSON.stringify(task);
         if (idempotency) await this.deps.idempotency.complete(trx, idempotency, 202, body);

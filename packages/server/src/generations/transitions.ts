@@ -61,7 +61,13 @@ export async function succeedTask(
 export async function failTask(
   db: Db,
   clock: Clock,
-  input: { taskId: string; reason: FailureReason; detail?: string },
+  input: {
+    taskId: string;
+    reason: FailureReason;
+    detail?: string;
+    /** Replaces the fixed sentence of `reason` when the client should know more (own account limits). */
+    publicMessage?: string;
+  },
   onTerminal?: OnTerminal,
 ): Promise<boolean> {
   return db.transaction().execute(async (trx) => {
@@ -78,7 +84,7 @@ export async function failTask(
         final_credits: 0,
         error_reason: input.reason,
         // Clients get a fixed sentence per reason; upstream wording can leak internals.
-        error_message: publicFailureMessage(input.reason),
+        error_message: input.publicMessage ?? publicFailureMessage(input.reason),
         error_detail: input.detail?.slice(0, 2000) ?? null,
         completed_at: now,
         updated_at: now,

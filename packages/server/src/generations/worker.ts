@@ -25,6 +25,7 @@ import type { Storage } from "../storage/storage.js";
 import type { Db, Executor } from "../store/db.js";
 import type { TasksTable } from "../store/schema.js";
 import { addMs, type Clock } from "../util/clock.js";
+import { type FairShare, wasRunning } from "./fair-share.js";
 import { MediaRejected, mirrorResult } from "./mirror.js";
 import type { StoredReference } from "./references.js";
 import { SUBMIT_JOB } from "./service.js";
@@ -45,7 +46,12 @@ interface SubmitState {
   uncertain?: string;
   lastError?: string;
   lastReason?: FailureReason;
+  /** Why the task last waited without a submit (kept so a deadline failure can say so). */
+  waitingFor?: WaitReason;
 }
+
+/** What a queued task with no submit in flight is waiting for. */
+type WaitReason = "account_limit" | "fair_share" | "provider_capacity";
 
 export interface GenerationWorkerDeps {
   db: Db;
@@ -64,15 +70,30 @@ export interface GenerationWorkerDeps {
   onTerminal?: OnTerminal;
   /** Delay before the first poll and the cap of the poll backoff. */
   pollIntervalMs?: { first: number; max: number };
+  /** Per-account caps and fair hand-out of provider slots. */
+  fairShare: FairShare;
+  /** Jitter source for waiting tasks' retries (tests may fix it). */
+  random?: () => number;
 }
 
-const SATURATED_RETRY_MS = 2000;
+/** Retry after an open circuit or a failed check for an earlier submit: both clear up on their own. */
+const RECHECK_RETRY_MS = 2000;
+/**
+ * Retry of a task waiting for a slot (account cap, fair share, provider cap). Such tasks are woken
+ * when a slot frees up, so this only bounds a missed wake (one that came while the task's own
+ * job was running); the jitter keeps hundreds of waiting tasks from retrying in step.
+ */
+const WAIT_RETRY_MS = { min: 10_000, max: 20_000 };
 
 export class GenerationWorker {
   private readonly onTerminal: OnTerminal | undefined;
 
   constructor(private readonly deps: GenerationWorkerDeps) {
-    this.onTerminal = deps.onTerminal;
+    // A task that held a slot and ends frees it: hand it out in fair order in the same transaction.
+    this.onTerminal = async (trx, row) => {
+      await deps.onTerminal?.(trx, row);
+      if (wasRunning(row)) await deps.fairShare.wakeNext(trx);
+    };
   }
 
   handlers(): Record<string, JobHandler> {
@@ -91,8 +112,22 @@ export class GenerationWorker {
     };
   }
 
-  private fail(taskId: string, reason: FailureReason, detail: string): Promise<boolean> {
-    return failTask(this.deps.db, this.deps.clock, { taskId, reason, detail }, this.onTerminal);
+  private fail(taskId: string, reason: FailureReason, detail: string, publicMessage?: string): Promise<boolean> {
+    return failTask(
+      this.deps.db,
+      this.deps.clock,
+      { taskId, reason, detail, ...(publicMessage ? { publicMessage } : {}) },
+      this.onTerminal,
+    );
+  }
+
+  private waitRetryMs(): number {
+    const { min, max } = WAIT_RETRY_MS;
+    return min + Math.round((this.deps.random ?? Math.random)() * (max - min));
+  }
+
+  private waitRetry(): JobResult {
+    return { retryAt: addMs(this.deps.clock.now(), this.waitRetryMs()) };
   }
 
   private async loadTask(taskId: string): Promise<TasksTable | undefined> {
@@ -145,17 +180,31 @@ export class GenerationWorker {
     return this.deps.clock.now().getTime() - Date.parse(task.created_at) > this.deps.taskDeadlineMs;
   }
 
-  private async saveSubmitState(taskId: string, state: SubmitState, db: Executor = this.deps.db): Promise<void> {
-    await db
-      .updateTable("tasks")
-      .set({ submit_state: JSON.stringify(state) })
-      .where("id", "=", taskId)
-      .where("status", "=", "queued")
-      .execute();
+  /**
+   * Stores the task's submit state. When that gives back a claim (`uncertain` held before, not
+   * now), the slot goes to the next task in fair order, in the same transaction.
+   */
+  private async saveSubmitState(
+    taskId: string,
+    state: SubmitState,
+    db: Executor = this.deps.db,
+    releasesClaim = false,
+  ): Promise<void> {
+    const save = async (trx: Executor) => {
+      await trx
+        .updateTable("tasks")
+        .set({ submit_state: JSON.stringify(state) })
+        .where("id", "=", taskId)
+        .where("status", "=", "queued")
+        .execute();
+      if (releasesClaim && !state.uncertain) await this.deps.fairShare.wakeNext(trx, taskId);
+    };
+    if (!releasesClaim || db !== this.deps.db) return save(db);
+    await this.deps.db.transaction().execute(save);
   }
 
   async submit(taskId: string): Promise<JobResult> {
-    const { router, clock, log } = this.deps;
+    const { router, clock, log, fairShare } = this.deps;
     const task = await this.loadTask(taskId);
     if (task?.status === "processing") {
       // Submitted before a crash: make sure its poll exists.
@@ -163,12 +212,19 @@ export class GenerationWorker {
       return;
     }
     if (task?.status !== "queued") return;
+    const state: SubmitState = task.submit_state ? (JSON.parse(task.submit_state) as SubmitState) : { refused: [] };
     if (this.pastDeadline(task)) {
-      await this.fail(taskId, "timeout", "no provider accepted the task before its deadline");
+      await this.failPastDeadline(taskId, state);
       return;
     }
-    const state: SubmitState = task.submit_state ? (JSON.parse(task.submit_state) as SubmitState) : { refused: [] };
-    const providerTask = await this.providerTaskWithLocalFiles(task);
+    // Whether the stored state holds a slot (a submit in flight): giving it back wakes another task.
+    const stored = { holdsSlot: state.uncertain !== undefined };
+    // Built only when a provider is about to be called: a waiting task may retry many times.
+    let providerTask: ProviderTask | undefined;
+    const getProviderTask = async () => {
+      providerTask ??= await this.providerTaskWithLocalFiles(task);
+      return providerTask;
+    };
 
     // A submit whose outcome is unknown (crash, timeout) may have been accepted: look before
     // sending the task anywhere, so it is never running on two upstreams.
@@ -176,7 +232,7 @@ export class GenerationWorker {
       const provider = router.provider(state.uncertain);
       if (provider?.findSubmitted) {
         try {
-          const found = await provider.findSubmitted(providerTask);
+          const found = await provider.findSubmitted(await getProviderTask());
           if (found) {
             // The submit that looked like a failure was in fact accepted: the provider is healthy.
             router.breaker(provider.name).recordSuccess();
@@ -184,7 +240,7 @@ export class GenerationWorker {
           }
         } catch (error) {
           log.warn({ taskId, provider: provider.name, err: error }, "could not check for an earlier submit");
-          return { retryAt: addMs(clock.now(), SATURATED_RETRY_MS) };
+          return { retryAt: addMs(clock.now(), RECHECK_RETRY_MS) };
         }
         state.uncertain = undefined;
       }
@@ -204,22 +260,46 @@ export class GenerationWorker {
     }
 
     let waitMs: number | undefined;
+    const waitFor = (ms: number) => {
+      waitMs = Math.min(waitMs ?? Number.POSITIVE_INFINITY, ms);
+    };
     for (const name of candidates) {
       const provider = router.provider(name);
       if (!provider) continue;
-      // `uncertain` is written before the call, in the transaction of the cap check: a concurrent
-      // submit counts this one, and if we die while it is in flight, the next run checks first.
-      const availability = await this.deps.db.transaction().execute(async (trx) => {
+      // One transaction decides and claims: the account's cap and fair share, then the
+      // provider's cap. `uncertain` is written before the call, so a concurrent submit counts
+      // this one, and if we die while it is in flight, the next run checks first.
+      const decision = await this.deps.db.transaction().execute(async (trx) => {
+        // A task retrying its own in-flight submit already holds its slot.
+        if (state.uncertain !== name) {
+          const fair = await fairShare.decide(trx, { taskId, accountId: task.account_id, provider: name });
+          if (fair.kind !== "go") {
+            await this.noteWaiting(trx, taskId, state, stored, fair.kind);
+            return fair;
+          }
+        }
         const answer = await router.availability(name, { taskId, db: trx });
-        if (answer === "available") await this.saveSubmitState(taskId, { ...state, uncertain: name }, trx);
+        if (answer === "available") {
+          state.waitingFor = undefined;
+          await this.saveSubmitState(taskId, { ...state, uncertain: name }, trx);
+          stored.holdsSlot = true;
+        } else if (answer === "saturated") {
+          await this.noteWaiting(trx, taskId, state, stored, "provider_capacity");
+        }
         return answer;
       });
-      if (availability !== "available") {
-        waitMs = Math.min(waitMs ?? SATURATED_RETRY_MS, SATURATED_RETRY_MS);
+      if (decision !== "available") {
+        if (typeof decision === "object" && decision.kind === "account_limit") {
+          // No provider is called and nothing changes: a finishing task of the account wakes this one.
+          log.debug({ taskId, running: decision.running, cap: decision.cap }, "account at its running-task limit");
+          return this.waitRetry();
+        }
+        if (decision === "open_circuit") waitFor(RECHECK_RETRY_MS);
+        else waitFor(this.waitRetryMs());
         continue;
       }
       try {
-        const { upstreamId } = await provider.submit(providerTask);
+        const { upstreamId } = await provider.submit(await getProviderTask());
         router.breaker(name).recordSuccess();
         return this.accepted(taskId, provider, upstreamId);
       } catch (error) {
@@ -240,8 +320,8 @@ export class GenerationWorker {
         }
         if (failure.saturated) {
           router.breaker(name).recordNeutral();
-          await this.saveSubmitState(taskId, { ...state, uncertain: undefined });
-          waitMs = Math.min(waitMs ?? Number.POSITIVE_INFINITY, Math.max(1000, failure.retryAfterMs ?? 1000));
+          await this.releaseSlot(taskId, { ...state, uncertain: undefined }, stored);
+          waitFor(Math.max(1000, failure.retryAfterMs ?? 1000));
           continue;
         }
         if (failure.retryable) {
@@ -255,8 +335,8 @@ export class GenerationWorker {
             );
             return { retryAt: addMs(clock.now(), Math.max(1000, failure.retryAfterMs ?? 1000)) };
           }
-          await this.saveSubmitState(taskId, { ...state, uncertain: undefined });
-          waitMs = Math.min(waitMs ?? Number.POSITIVE_INFINITY, Math.max(1000, failure.retryAfterMs ?? 1000));
+          await this.releaseSlot(taskId, { ...state, uncertain: undefined }, stored);
+          waitFor(Math.max(1000, failure.retryAfterMs ?? 1000));
           continue; // the next provider may take it now
         }
         // Final for this provider (bad credentials, no balance, invalid parameters…): fail over.
@@ -264,12 +344,12 @@ export class GenerationWorker {
         state.refused.push(name);
         state.uncertain = undefined;
         state.lastReason = failure.reason;
-        await this.saveSubmitState(taskId, state);
+        await this.releaseSlot(taskId, state, stored);
         log.warn({ taskId, provider: name, err: failure.message }, "provider refused the task");
       }
     }
     if (waitMs !== undefined) {
-      // Saturated, open circuits or passing failures: the task stays queued and tries again.
+      // Waiting for a slot, open circuits or passing failures: the task stays queued and tries again.
       return { retryAt: addMs(clock.now(), waitMs) };
     }
     await this.fail(
@@ -278,6 +358,50 @@ export class GenerationWorker {
       `every provider refused the task: ${state.lastError}`,
     );
     return;
+  }
+
+  /** Gives back the slot a failed submit held (if the stored state held one) and saves `next`. */
+  private async releaseSlot(taskId: string, next: SubmitState, stored: { holdsSlot: boolean }): Promise<void> {
+    await this.saveSubmitState(taskId, next, this.deps.db, stored.holdsSlot);
+    stored.holdsSlot = next.uncertain !== undefined;
+  }
+
+  /**
+   * Records why the task waits, only when that changed or the stored state still holds a slot
+   * it no longer uses (an earlier submit was found not accepted): most retries write nothing.
+   */
+  private async noteWaiting(
+    trx: Executor,
+    taskId: string,
+    state: SubmitState,
+    stored: { holdsSlot: boolean },
+    reason: WaitReason,
+  ): Promise<void> {
+    const releases = stored.holdsSlot && state.uncertain === undefined;
+    if (state.waitingFor === reason && !releases) return;
+    state.waitingFor = reason;
+    await this.saveSubmitState(taskId, state, trx, releases);
+    stored.holdsSlot = state.uncertain !== undefined;
+  }
+
+  /** TASK_DEADLINE passed while queued: the failure says what the task was waiting for. */
+  private async failPastDeadline(taskId: string, state: SubmitState): Promise<void> {
+    switch (state.waitingFor) {
+      case "account_limit":
+        await this.fail(
+          taskId,
+          "timeout",
+          "waited for the account's running-task limit (ACCOUNT_MAX_RUNNING_TASKS or its admin override) until the deadline",
+          "The generation timed out waiting for a free slot under the account's limit on running tasks.",
+        );
+        return;
+      case "fair_share":
+      case "provider_capacity":
+        await this.fail(taskId, "timeout", "waited for free provider capacity until the deadline");
+        return;
+      default:
+        await this.fail(taskId, "timeout", "no provider accepted the task before its deadline");
+    }
   }
 
   private async accepted(taskId: string, provider: Provider, upstreamId: string): Promise<JobResult> {

@@ -298,6 +298,19 @@ const migrations = (dialect: Dialect): Record<string, Migration> => ({
       await db.schema.createIndex("webhook_inflight_account").on("webhook_inflight").column("account_id").execute();
     },
   },
+  "0008_account_limits": {
+    async up(db: Kysely<unknown>) {
+      // Per-account override of ACCOUNT_MAX_RUNNING_TASKS (null: the configured default).
+      await db.schema.alterTable("accounts").addColumn("max_running_tasks", "integer").execute();
+      // Fair hand-out counts running tasks and looks for waiting ones on every submit: both
+      // only touch queued and processing tasks, a small slice of a table that keeps history.
+      await db.schema
+        .createIndex("tasks_status_account")
+        .on("tasks")
+        .columns(["status", "account_id", "created_at"])
+        .execute();
+    },
+  },
 });
 
 function sqlNonNegative(column: string) {

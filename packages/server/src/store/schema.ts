@@ -9,6 +9,8 @@ export interface AccountsTable {
   name: string;
   /** Available balance; always equals the sum of the account's ledger entries. */
   balance: number;
+  /** Cap on this account's running tasks; null = ACCOUNT_MAX_RUNNING_TASKS. */
+  max_running_tasks: number | null;
   created_at: string;
 }
 

@@ -1,0 +1,189 @@
+/**
+ * Fair sharing of generation capacity between accounts.
+ *
+ * A task is *running* while it is `processing` or `queued` with a submit in flight or of unknown
+ * outcome (submit_state.uncertain): the same tasks the provider caps count. It is *waiting*
+ * while it is `queued` with no submit in flight. Two rules decide, in the transaction that claims
+ * a provider slot, whether a task of account X may claim one:
+ *   1. Cap: X has fewer running tasks than its cap (accounts.max_running_tasks, else the
+ *      configured default).
+ *   2. Fair hand-out: no other account Y, under its own cap and with a task waiting for this
+ *      provider, has fewer running tasks than X. Otherwise X's task waits, and Y's oldest waiting
+ *      task is made due now, so the slot goes to the account using the least capacity.
+ * Waiting tasks retry rarely; they are woken explicitly instead: whenever a running task stops
+ * running (a terminal transition, or a submit that gave its claim back), the next task in fair
+ * order (fewest running for its account, then oldest) is made due now in that transaction.
+ *
+ * Concurrency: the claim transaction locks X's account row first, so two submits of one
+ * account (in any process) take turns and cannot both pass the cap. Reads of other accounts
+ * are not locked: a stale read can only make X wait once more than needed (it then wakes the
+ * other account's task), never let an account past its cap.
+ */
+import type { ExpressionBuilder } from "kysely";
+import type { Queue } from "../queue/queue.js";
+import type { Executor } from "../store/db.js";
+import type { Database } from "../store/schema.js";
+import { submitJobKey } from "./service.js";
+
+export type SlotDecision =
+  | { kind: "go" }
+  /** The account already runs `cap` tasks. */
+  | { kind: "account_limit"; running: number; cap: number }
+  /** Another account using less capacity waits for this provider; its task `woken` was made due. */
+  | { kind: "fair_share"; woken: string };
+
+type TasksEb = ExpressionBuilder<Database, "tasks">;
+
+// submit_state is JSON text; `uncertain` is present only while a submit is in flight (JSON.stringify
+// drops undefined), and every other string value in it is escaped, so `"uncertain":` matches only the key.
+const IN_FLIGHT = '%"uncertain":%';
+
+function isRunning(eb: TasksEb) {
+  return eb.and([
+    // Leads with the indexed column, so only queued and processing tasks are read.
+    eb("tasks.status", "in", ["queued", "processing"]),
+    eb.or([
+      eb("tasks.status", "=", "processing"),
+      eb.and([eb("tasks.submit_state", "is not", null), eb("tasks.submit_state", "like", IN_FLIGHT)]),
+    ]),
+  ]);
+}
+
+/** Queued with no submit in flight; with `provider`, also not refused by it for good. */
+function isWaiting(eb: TasksEb, provider?: string) {
+  const conditions = [
+    eb("tasks.status", "=", "queued"),
+    eb.or([eb("tasks.submit_state", "is", null), eb("tasks.submit_state", "not like", IN_FLIGHT)]),
+  ];
+  if (provider !== undefined) {
+    // A waiting task names a provider in its submit_state only in `refused` (error texts are
+    // escaped strings and start with the bare name), so the quoted name means "refused".
+    conditions.push(
+      eb.or([
+        eb("tasks.submit_state", "is", null),
+        eb("tasks.submit_state", "not like", `%${JSON.stringify(provider)}%`),
+      ]),
+    );
+  }
+  return eb.and(conditions);
+}
+
+/** Whether a stored task (e.g. in a terminal hook) was holding a slot. */
+export function wasRunning(row: { started_at: string | null; submit_state: string | null }): boolean {
+  return row.started_at !== null || (row.submit_state?.includes('"uncertain":') ?? false);
+}
+
+export class FairShare {
+  constructor(
+    private readonly queue: Queue,
+    /** ACCOUNT_MAX_RUNNING_TASKS: the cap of accounts without an override. */
+    readonly defaultCap: number,
+  ) {}
+
+  /**
+   * Whether `taskId` of `accountId` may claim a slot of `provider` now. Run it in the claim
+   * transaction, before the provider's own cap check: it locks the account row until commit.
+   */
+  async decide(trx: Executor, input: { taskId: string; accountId: string; provider: string }): Promise<SlotDecision> {
+    const account = await trx
+      .selectFrom("accounts")
+      .select("max_running_tasks")
+      .where("id", "=", input.accountId)
+      .forUpdate()
+      .executeTakeFirst();
+    const cap = account?.max_running_tasks ?? this.defaultCap;
+    const running = await runningByAccount(trx, input.taskId);
+    const mine = running.get(input.accountId) ?? 0;
+    if (mine >= cap) return { kind: "account_limit", running: mine, cap };
+    const fairer = await this.nextWaiting(trx, running, {
+      provider: input.provider,
+      exceptAccount: input.accountId,
+      fewerThan: mine,
+    });
+    if (!fairer) return { kind: "go" };
+    await this.queue.runNow(trx, submitJobKey(fairer));
+    return { kind: "fair_share", woken: fairer };
+  }
+
+  /** A running task stopped running: hands its slot to the next task in fair order. */
+  async wakeNext(trx: Executor, exceptTask?: string): Promise<void> {
+    const next = await this.nextWaiting(trx, await runningByAccount(trx), exceptTask ? { exceptTask } : {});
+    if (next) await this.queue.runNow(trx, submitJobKey(next));
+  }
+
+  /** The account's cap may have been raised: makes as many of its waiting tasks due as it may now start. */
+  async wakeAccount(db: Executor, accountId: string): Promise<void> {
+    const account = await db
+      .selectFrom("accounts")
+      .select("max_running_tasks")
+      .where("id", "=", accountId)
+      .executeTakeFirst();
+    if (!account) return;
+    const free = (account.max_running_tasks ?? this.defaultCap) - ((await runningByAccount(db)).get(accountId) ?? 0);
+    if (free <= 0) return;
+    const waiting = await db
+      .selectFrom("tasks")
+      .select("id")
+      .where("account_id", "=", accountId)
+      .where((eb) => isWaiting(eb))
+      .orderBy("created_at")
+      .orderBy("id")
+      .limit(free)
+      .execute();
+    for (const task of waiting) await this.queue.runNow(db, submitJobKey(task.id));
+  }
+
+  /**
+   * The oldest waiting task of the account that uses the least capacity (then waited longest),
+   * among accounts under their cap; optionally only accounts using fewer than `fewerThan`.
+   */
+  private async nextWaiting(
+    db: Executor,
+    running: Map<string, number>,
+    opts: { provider?: string; exceptAccount?: string; exceptTask?: string; fewerThan?: number },
+  ): Promise<string | undefined> {
+    let accounts = db
+      .selectFrom("tasks")
+      .innerJoin("accounts", "accounts.id", "tasks.account_id")
+      .select((eb) => [
+        "tasks.account_id",
+        "accounts.max_running_tasks",
+        eb.fn.min<string>("tasks.created_at").as("oldest"),
+      ])
+      .where((eb) => isWaiting(eb, opts.provider))
+      .groupBy(["tasks.account_id", "accounts.max_running_tasks"]);
+    if (opts.exceptAccount !== undefined) accounts = accounts.where("tasks.account_id", "!=", opts.exceptAccount);
+    if (opts.exceptTask !== undefined) accounts = accounts.where("tasks.id", "!=", opts.exceptTask);
+    const candidates = (await accounts.execute())
+      .map((a) => ({ ...a, running: running.get(a.account_id) ?? 0 }))
+      .filter((a) => a.running < (a.max_running_tasks ?? this.defaultCap))
+      .filter((a) => opts.fewerThan === undefined || a.running < opts.fewerThan)
+      .sort(
+        (a, b) => a.running - b.running || a.oldest.localeCompare(b.oldest) || a.account_id.localeCompare(b.account_id),
+      );
+    const chosen = candidates[0];
+    if (!chosen) return undefined;
+    let oldest = db
+      .selectFrom("tasks")
+      .select("id")
+      .where("account_id", "=", chosen.account_id)
+      .where((eb) => isWaiting(eb, opts.provider))
+      .orderBy("created_at")
+      .orderBy("id")
+      .limit(1);
+    if (opts.exceptTask !== undefined) oldest = oldest.where("id", "!=", opts.exceptTask);
+    return (await oldest.executeTakeFirst())?.id;
+  }
+}
+
+/** Running tasks per account, not counting `exceptTask` (the task deciding about itself). */
+async function runningByAccount(db: Executor, exceptTask?: string): Promise<Map<string, number>> {
+  let q = db
+    .selectFrom("tasks")
+    .select((eb) => ["tasks.account_id", eb.fn.countAll<number>().as("n")])
+    .where((eb) => isRunning(eb))
+    .groupBy("tasks.account_id");
+  if (exceptTask !== undefined) q = q.where("tasks.id", "!=", exceptTask);
+  const rows = await q.execute();
+  return new Map(rows.map((r) => [r.account_id, Number(r.n)]));
+}
