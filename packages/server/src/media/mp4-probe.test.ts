@@ -5,7 +5,7 @@ import ffmpeg from "@ffmpeg-installer/ffmpeg";
 import { createFile, type Movie, MP4BoxBuffer } from "mp4box";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { renderSimulatedVideo } from "../providers/simulated/render.js";
-import { isMp4, probeMp4 } from "./mp4-probe.js";
+import { DEFAULT_MP4_LIMITS, isMp4, Mp4TooComplexError, probeMp4 } from "./mp4-probe.js";
 
 /** Independent reference parser, so probeMp4 is not only checked against itself. */
 function mp4boxInfo(file: string): Movie {
@@ -146,6 +146,25 @@ describe("probeMp4 on hand-built boxes", () => {
     await expect(probeMp4(write("nomoov.mp4", ftyp, box("mdat", Buffer.alloc(10))))).rejects.toThrow(/no moov/);
     const badChild = box("moov", u32(0xffff), Buffer.from("mvhd", "latin1"), Buffer.alloc(8));
     await expect(probeMp4(write("badchild.mp4", ftyp, badChild))).rejects.toThrow(/corrupt MP4/);
+  });
+
+  it("caps the top-level boxes and the boxes inside moov (at the cap passes, one more is refused)", async () => {
+    const moov = (extra: number) =>
+      box("moov", timed("mvhd", 0, 1000, 2000), ...Array.from({ length: extra }, () => box("free")));
+    const frees = (n: number) => Array.from({ length: n }, () => box("free"));
+    // Top level: ftyp + moov + frees. Small caps keep the test quick; the defaults are checked below.
+    const limits = { maxTopLevelBoxes: 50, maxMoovBoxes: 30 };
+    expect((await probeMp4(write("top-at.mp4", ftyp, moov(0), ...frees(48)), limits)).durationSeconds).toBe(2);
+    const over = probeMp4(write("top-over.mp4", ftyp, moov(0), ...frees(49)), limits);
+    await expect(over).rejects.toBeInstanceOf(Mp4TooComplexError);
+    await expect(over).rejects.toThrow(/has more than 50 top-level boxes/);
+    // Inside moov: mvhd + frees.
+    expect((await probeMp4(write("moov-at.mp4", ftyp, moov(29)), limits)).durationSeconds).toBe(2);
+    await expect(probeMp4(write("moov-over.mp4", ftyp, moov(30)), limits)).rejects.toThrow(
+      /has more than 30 boxes in its moov box/,
+    );
+    expect(DEFAULT_MP4_LIMITS).toEqual({ maxTopLevelBoxes: 200_000, maxMoovBoxes: 10_000 });
+    await expect(probeMp4(write("moov-default.mp4", ftyp, moov(10_000)))).rejects.toThrow(/more than 10000 boxes/);
   });
 
   it("isMp4 sniffs the first box", () => {

@@ -12,9 +12,11 @@ import {
   type Region,
   STRONG_MARKERS,
   scanRegion,
+  scanRegions,
   ZIP_MARKERS,
 } from "./markers.js";
 import { analyseWithFfmpeg } from "./media.js";
+import { checkImageSize } from "./pixels.js";
 import { parsePng } from "./png.js";
 import type { Reader } from "./reader.js";
 import { corrupt, Rejection, unsupported } from "./rejection.js";
@@ -40,15 +42,17 @@ export async function inspectImage(
   opts: InspectOptions,
 ): Promise<{ width: number; height: number }> {
   let layout: ImageLayout;
-  if (mimeType === "image/png") layout = await parsePng(reader);
-  else if (mimeType === "image/jpeg") layout = await parseJpeg(reader);
-  else if (mimeType === "image/webp") layout = await parseWebp(reader);
+  const limits = opts.limits ?? {};
+  if (mimeType === "image/png") layout = await parsePng(reader, limits);
+  else if (mimeType === "image/jpeg") layout = await parseJpeg(reader, limits);
+  else if (mimeType === "image/webp") layout = await parseWebp(reader, limits);
   else {
     // Another image type a policy chose to accept (GIF, BMP, …): ffmpeg reads the dimensions.
     const media = await analyseWithFfmpeg(reader, path, mimeType, opts);
     if (!media.hasVideo) throw corrupt(`it could not be read as ${mimeType}`);
     await scanRegion(reader, { start: 0, end: reader.size, label: "the file" }, STRONG_MARKERS);
     if (media.width <= 0 || media.height <= 0) throw new Rejection("validation_failed", "The image has no pixels.");
+    checkImageSize(mimeType.replace("image/", "").toUpperCase(), media.width, media.height, limits);
     return { width: media.width, height: media.height };
   }
 
@@ -64,7 +68,7 @@ export async function inspectImage(
   }
   const regions = [...layout.metadata];
   if (trailing > 0) regions.push({ start: layout.end, end: reader.size, label: "the data after the image" });
-  for (const region of regions) await scanRegion(reader, region, ALL_MARKERS);
+  await scanRegions(reader, regions, ALL_MARKERS);
   for (const text of layout.texts) {
     const found = new MarkerScanner(ALL_MARKERS).push(text.data);
     if (found) throw embedded(found, text.label);

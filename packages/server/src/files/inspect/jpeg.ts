@@ -1,23 +1,38 @@
 import type { ImageLayout } from "./image.js";
+import { type ImageLimits, MAX_JPEG_SCANS, MAX_JPEG_SEGMENTS, MAX_JPEG_SEGMENTS_BEFORE_SCAN } from "./limits.js";
+import { checkImageSize } from "./pixels.js";
 import type { Reader } from "./reader.js";
-import { corrupt } from "./rejection.js";
+import { corrupt, tooComplex } from "./rejection.js";
 
 // JPEG: SOI, marker segments, entropy-coded scans after each SOS, EOI.
 
-export async function parseJpeg(reader: Reader): Promise<ImageLayout> {
+export async function parseJpeg(reader: Reader, limits: ImageLimits): Promise<ImageLayout> {
   const soi = await reader.bytes(0, 2, "the JPEG is cut off");
   if (soi[0] !== 0xff || soi[1] !== 0xd8) throw corrupt("bad JPEG start marker");
   const layout: ImageLayout = { width: 0, height: 0, end: 0, metadata: [], texts: [], format: "JPEG" };
   let sawFrame = false;
   let offset = 2;
+  let segments = 0;
+  let scans = 0;
   const ended = "the JPEG ends before its EOI marker";
   for (;;) {
     if ((await reader.bytes(offset, 1, ended))[0] !== 0xff) throw corrupt("a JPEG segment is malformed");
     // Any number of 0xFF fill bytes may precede a marker code.
-    let code = (await reader.bytes(offset + 1, 1, ended))[0] as number;
-    while (code === 0xff) {
-      offset++;
-      code = (await reader.bytes(offset + 1, 1, ended))[0] as number;
+    const codeAt = await reader.skipRun(offset + 1, 0xff);
+    const code = (await reader.bytes(codeAt, 1, ended))[0] as number;
+    offset = codeAt - 1;
+    // Every marker counts (parameterless ones too), so no run of them goes unbounded.
+    segments++;
+    if (scans === 0 && segments > MAX_JPEG_SEGMENTS_BEFORE_SCAN) {
+      throw tooComplex(
+        `the JPEG has more than ${MAX_JPEG_SEGMENTS_BEFORE_SCAN} marker segments before its image data; ` +
+          "files from cameras and editors have far fewer",
+      );
+    }
+    if (segments > MAX_JPEG_SEGMENTS) {
+      throw tooComplex(
+        `the JPEG has more than ${MAX_JPEG_SEGMENTS} marker segments; files from cameras and editors have far fewer`,
+      );
     }
     if (code === 0xd9) {
       if (!sawFrame) throw corrupt("the JPEG has no frame header");
@@ -41,10 +56,16 @@ export async function parseJpeg(reader: Reader): Promise<ImageLayout> {
       if (!sawFrame) {
         layout.height = frame.readUInt16BE(1);
         layout.width = frame.readUInt16BE(3);
+        checkImageSize("JPEG", layout.width, layout.height, limits);
         sawFrame = true;
       }
     } else if (code === 0xda) {
       if (!sawFrame) throw corrupt("the JPEG has image data before its frame header");
+      if (++scans > MAX_JPEG_SCANS) {
+        throw tooComplex(
+          `the JPEG has more than ${MAX_JPEG_SCANS} scans; progressive files from encoders have about 10`,
+        );
+      }
       offset = await findMarkerAfterScan(reader, segmentEnd);
       continue;
     } else if (code === 0xfe) {

@@ -38,19 +38,25 @@ export const ALL_MARKERS: readonly Marker[] = [
   ...ZIP_MARKERS,
 ];
 
-/** Finds markers in a byte stream fed in pieces (matches may straddle pieces). */
+/**
+ * Finds markers in a byte stream fed in pieces (matches may straddle pieces). One scanner per
+ * region, so a match never spans two regions.
+ */
 export class MarkerScanner {
   private carry: Buffer = Buffer.alloc(0);
   private readonly keep: number;
   private readonly anyIgnoreCase: boolean;
 
   constructor(private readonly markers: readonly Marker[]) {
-    this.keep = Math.max(...markers.map((m) => m.bytes.length)) - 1;
+    this.keep = longestMarker(markers) - 1;
     this.anyIgnoreCase = markers.some((m) => m.ignoreCase);
   }
 
   push(data: Uint8Array): Marker | undefined {
-    const raw = Buffer.concat([this.carry, data]);
+    const raw =
+      this.carry.length > 0
+        ? Buffer.concat([this.carry, data])
+        : Buffer.from(data.buffer, data.byteOffset, data.length);
     let lower = raw;
     if (this.anyIgnoreCase) {
       lower = Buffer.from(raw);
@@ -65,6 +71,14 @@ export class MarkerScanner {
   }
 }
 
+function longestMarker(markers: readonly Marker[]): number {
+  return markers.reduce((n, m) => Math.max(n, m.bytes.length), 0);
+}
+
+function shortestMarker(markers: readonly Marker[]): number {
+  return markers.reduce((n, m) => Math.min(n, m.bytes.length), Number.POSITIVE_INFINITY);
+}
+
 export interface Region {
   start: number;
   end: number;
@@ -72,12 +86,29 @@ export interface Region {
   label: string;
 }
 
-export async function scanRegion(reader: Reader, region: Region, markers: readonly Marker[]): Promise<void> {
-  const scanner = new MarkerScanner(markers);
-  for await (const { data } of reader.blocks(region.start, region.end)) {
-    const found = scanner.push(data);
-    if (found) throw embedded(found, region.label);
+/**
+ * Scans regions (in file order) for markers. The bytes come from the reader's window, so many
+ * small regions cost no extra reads; a region shorter than every marker cannot hold one and is
+ * skipped without a scanner.
+ */
+export async function scanRegions(
+  reader: Reader,
+  regions: readonly Region[],
+  markers: readonly Marker[],
+): Promise<void> {
+  const shortest = shortestMarker(markers);
+  for (const region of regions) {
+    if (region.end - region.start < shortest) continue;
+    const scanner = new MarkerScanner(markers);
+    for await (const { data } of reader.blocks(region.start, region.end)) {
+      const found = scanner.push(data);
+      if (found) throw embedded(found, region.label);
+    }
   }
+}
+
+export function scanRegion(reader: Reader, region: Region, markers: readonly Marker[]): Promise<void> {
+  return scanRegions(reader, [region], markers);
 }
 
 export function embedded(found: Marker, where: string): Rejection {

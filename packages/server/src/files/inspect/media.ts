@@ -2,12 +2,12 @@
  * Video and audio: MP4/QuickTime through the box probe in ../../media/mp4-probe.ts (ffmpeg only
  * for the duration of fragmented files, whose moov carries none); everything else demuxed by ffmpeg.
  */
-import { probeMp4 } from "../../media/mp4-probe.js";
+import { Mp4TooComplexError, probeMp4 } from "../../media/mp4-probe.js";
 import { checkAdts, checkOggPages, checkRiffSize } from "./audio-framing.js";
 import { parseFfmpegReport, runFfmpeg } from "./ffmpeg.js";
 import { FFMPEG_TIMEOUT_MS } from "./limits.js";
 import type { Reader } from "./reader.js";
-import { checkAborted, corrupt, Rejection } from "./rejection.js";
+import { checkAborted, corrupt, Rejection, tooComplex } from "./rejection.js";
 import type { InspectOptions } from "./types.js";
 
 export interface MediaInfo {
@@ -31,13 +31,15 @@ export async function analyseMedia(
 ): Promise<MediaInfo> {
   if (!ISO_BMFF_TYPES.has(mimeType)) return analyseWithFfmpeg(reader, path, mimeType, opts);
   checkAborted(opts.signal);
+  const container = mimeType === "video/quicktime" ? "QuickTime" : "MP4";
   let info: Awaited<ReturnType<typeof probeMp4>>;
   try {
     info = await probeMp4(path);
   } catch (err) {
+    if (err instanceof Mp4TooComplexError) throw tooComplex(`the ${container} file ${err.detail}`);
     // I/O errors are ours; anything else is the file's structure.
     if ((err as NodeJS.ErrnoException).code !== undefined) throw err;
-    throw corrupt(`the ${mimeType === "video/quicktime" ? "QuickTime" : "MP4"} structure could not be read`);
+    throw corrupt(`the ${container} structure could not be read`);
   }
   checkAborted(opts.signal);
   let durationSeconds: number | null = info.durationSeconds;

@@ -1,9 +1,16 @@
 import { inflateSync } from "node:zlib";
 import { CRC_INITIAL, crc32Update } from "./crc32.js";
 import type { ImageLayout } from "./image.js";
-import { MAX_INFLATED_TEXT_BYTES } from "./limits.js";
+import {
+  DEFLATE_MAX_RATIO,
+  type ImageLimits,
+  MAX_INFLATED_TEXT_BYTES,
+  MAX_PNG_ANCILLARY_CHUNKS,
+  MAX_PNG_CHUNKS,
+} from "./limits.js";
+import { checkImageSize } from "./pixels.js";
 import type { Reader } from "./reader.js";
-import { corrupt, unsupported } from "./rejection.js";
+import { corrupt, Rejection, tooComplex, unsupported } from "./rejection.js";
 
 // PNG: signature, then chunks (length, type, data, CRC); IHDR first, IEND last.
 
@@ -17,13 +24,29 @@ const PNG_BIT_DEPTHS: Readonly<Record<number, readonly number[]>> = {
   6: [8, 16],
 };
 
-export async function parsePng(reader: Reader): Promise<ImageLayout> {
+/** Channels per pixel by colour type: grey, -, RGB, palette index, grey + alpha, -, RGBA. */
+const PNG_CHANNELS: Readonly<Record<number, number>> = { 0: 1, 2: 3, 3: 1, 4: 2, 6: 4 };
+
+/**
+ * Chunks that carry the image or its animation (APNG has an fcTL per frame): not counted as
+ * ancillary. PLTE, acTL and fcTL are still scanned as metadata, as they can hold any bytes.
+ */
+const PNG_IMAGE_CHUNKS = new Set(["IHDR", "PLTE", "IDAT", "IEND", "fdAT", "fcTL", "acTL"]);
+
+export async function parsePng(reader: Reader, limits: ImageLimits): Promise<ImageLayout> {
   const signature = await reader.bytes(0, 8, "the PNG signature is cut off");
   if (!signature.equals(PNG_SIGNATURE)) throw corrupt("bad PNG signature");
   const layout: ImageLayout = { width: 0, height: 0, end: 0, metadata: [], texts: [], format: "PNG" };
   let offset = 8;
   let sawHeader = false;
   let sawData = false;
+  let chunks = 0;
+  let ancillary = 0;
+  /** Raw (filtered, uncompressed) bytes of the default image, from IHDR. */
+  let rawBytes = 0;
+  let idatBytes = 0;
+  /** Decompressed text is held for scanning: bounded for the whole file, not per chunk. */
+  let textBudget = MAX_INFLATED_TEXT_BYTES;
   for (;;) {
     if (offset >= reader.size) throw corrupt("the PNG ends before its IEND chunk");
     const header = await reader.bytes(offset, 8, "a PNG chunk header is cut off");
@@ -35,6 +58,16 @@ export async function parsePng(reader: Reader): Promise<ImageLayout> {
     const dataEnd = dataStart + length;
     if (dataEnd + 4 > reader.size) throw corrupt(`the PNG chunk ${type} extends past the end of the file`);
     if (!sawHeader && type !== "IHDR") throw corrupt("the PNG does not start with an IHDR chunk");
+    if (++chunks > MAX_PNG_CHUNKS) {
+      throw tooComplex(
+        `the PNG has more than ${MAX_PNG_CHUNKS} chunks; images from cameras and editors have far fewer`,
+      );
+    }
+    if (!PNG_IMAGE_CHUNKS.has(type) && ++ancillary > MAX_PNG_ANCILLARY_CHUNKS) {
+      throw tooComplex(
+        `the PNG has more than ${MAX_PNG_ANCILLARY_CHUNKS} metadata chunks; images from cameras and editors have a handful`,
+      );
+    }
 
     let crc = crc32Update(CRC_INITIAL, header.subarray(4, 8));
     for await (const { data } of reader.blocks(dataStart, dataEnd)) crc = crc32Update(crc, data);
@@ -50,11 +83,24 @@ export async function parsePng(reader: Reader): Promise<ImageLayout> {
       const bitDepth = ihdr.readUInt8(8);
       const colorType = ihdr.readUInt8(9);
       if (!PNG_BIT_DEPTHS[colorType]?.includes(bitDepth)) throw corrupt("invalid PNG colour type or bit depth");
+      checkImageSize("PNG", layout.width, layout.height, limits);
+      const bitsPerPixel = bitDepth * (PNG_CHANNELS[colorType] as number);
+      // Each scanline: a filter-type byte, then the packed pixels.
+      rawBytes = layout.height * (1 + Math.ceil((layout.width * bitsPerPixel) / 8));
       sawHeader = true;
     } else if (type === "IDAT") {
       sawData = true;
+      idatBytes += length;
     } else if (type === "IEND") {
       if (!sawData) throw corrupt("the PNG has no image data");
+      // Interlaced images have a few more filter bytes than this, never fewer pixel bytes.
+      if (layout.width > 0 && idatBytes < Math.ceil(rawBytes / DEFLATE_MAX_RATIO)) {
+        throw new Rejection(
+          "validation_failed",
+          `The PNG declares ${layout.width}×${layout.height} pixels but holds too little image data ` +
+            `(${idatBytes} bytes; even at the best possible compression it needs ${Math.ceil(rawBytes / DEFLATE_MAX_RATIO)}).`,
+        );
+      }
       layout.end = dataEnd + 4;
       return layout;
     } else if (type !== "fdAT") {
@@ -62,8 +108,11 @@ export async function parsePng(reader: Reader): Promise<ImageLayout> {
       const label = `a PNG ${type} chunk`;
       layout.metadata.push({ start: dataStart, end: dataEnd, label });
       if (type === "zTXt" || type === "iTXt") {
-        const text = await pngCompressedText(reader, type, dataStart, length);
-        if (text) layout.texts.push({ label, data: text });
+        const text = await pngCompressedText(reader, type, dataStart, length, textBudget);
+        if (text) {
+          textBudget -= text.length;
+          layout.texts.push({ label, data: text });
+        }
       }
     }
     offset = dataEnd + 4;
@@ -71,7 +120,13 @@ export async function parsePng(reader: Reader): Promise<ImageLayout> {
 }
 
 /** The decompressed text of a zTXt chunk, or of an iTXt chunk with its compression flag set. */
-async function pngCompressedText(reader: Reader, type: string, start: number, length: number): Promise<Buffer | null> {
+async function pngCompressedText(
+  reader: Reader,
+  type: string,
+  start: number,
+  length: number,
+  maxOutputLength: number,
+): Promise<Buffer | null> {
   const data = await reader.bytes(start, length, "");
   const keywordEnd = data.indexOf(0);
   if (keywordEnd < 1) throw corrupt(`invalid PNG ${type} chunk`);
@@ -86,7 +141,7 @@ async function pngCompressedText(reader: Reader, type: string, start: number, le
     compressed = data.subarray(translatedEnd + 1);
   }
   try {
-    return inflateSync(compressed, { maxOutputLength: MAX_INFLATED_TEXT_BYTES });
+    return inflateSync(compressed, { maxOutputLength: Math.max(1, maxOutputLength) });
   } catch (err) {
     if ((err as NodeJS.ErrnoException).code === "ERR_BUFFER_TOO_LARGE") {
       throw unsupported(

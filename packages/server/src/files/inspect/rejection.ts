@@ -20,6 +20,15 @@ export function corrupt(detail: string): Rejection {
   return new Rejection("validation_failed", `The file is truncated or corrupt (${detail}).`);
 }
 
+/**
+ * A structural cap was exceeded. `detail` names the part and the cap and says why real files
+ * stay below it, e.g. "the JPEG has more than 1024 marker segments before its image data; files
+ * from cameras and editors have far fewer".
+ */
+export function tooComplex(detail: string): Rejection {
+  return new Rejection("validation_failed", `The file's structure is too complex to inspect: ${detail}.`);
+}
+
 export function unsupported(message: string): Rejection {
   return new Rejection("unsupported_media_type", message);
 }

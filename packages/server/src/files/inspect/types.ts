@@ -1,3 +1,4 @@
+import type { ImageLimits } from "./limits.js";
 import type { FileKind } from "./sniff.js";
 
 export type Inspection =
@@ -13,4 +14,6 @@ export interface InspectOptions {
   signal?: AbortSignal;
   /** How long ffmpeg may take to read the file (default FFMPEG_TIMEOUT_MS). */
   ffmpegTimeoutMs?: number;
+  /** Pixel limits for images (defaults DEFAULT_MAX_IMAGE_SIDE and DEFAULT_MAX_IMAGE_PIXELS). */
+  limits?: ImageLimits;
 }
