@@ -14,7 +14,7 @@
  * Runs inside the inspection pool's threads; callers there should call `configureSharp()` once.
  */
 import { stat } from "node:fs/promises";
-import sharp from "sharp";
+import sharp, { type Metadata } from "sharp";
 
 /** Formats an upload may reach us in (after sniffing); anything else is never handed to libvips. */
 const DECODABLE_FORMATS = new Set(["jpeg", "png", "webp", "gif"]);
@@ -73,7 +73,7 @@ const formatPixels = (n: number) => n.toLocaleString("en-US");
  */
 export async function verifyImageDecodes(path: string, opts: DecodeOptions): Promise<DecodeCheck> {
   await stat(path); // a missing file is our problem, not the client's; let it throw
-  let meta: sharp.Metadata;
+  let meta: Metadata;
   try {
     meta = await sharp(path, { limitInputPixels: false }).metadata();
   } catch {
@@ -141,7 +141,7 @@ async function decode(
 
 /** The whole-image buffer a decoder needs for this layout, if it needs one. */
 function wholeImageBuffer(
-  meta: sharp.Metadata,
+  meta: Metadata,
   format: string,
   pixels: number,
 ): { bytes: number; layout: string; fix: string } | undefined {
