@@ -6,10 +6,12 @@
  */
 import { createHash } from "node:crypto";
 import { mkdtempSync, rmSync } from "node:fs";
-import { readFile } from "node:fs/promises";
+import { readFile, writeFile } from "node:fs/promises";
 import http from "node:http";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
+import { deflateSync } from "node:zlib";
+import sharp from "sharp";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import {
   download,
@@ -31,7 +33,9 @@ import {
   makeImage,
   makeTextFile,
   makeVideo,
+  pngChunk,
   truncate,
+  uniquePath,
   zipBytes,
 } from "./fixtures/media.js";
 import { startTestServer, type TestServer } from "./harness.js";
@@ -193,12 +197,49 @@ describe("Files API: uploads", () => {
     const png = fx.png640 as string;
     fx.truncatedPng = await truncate(await copyFixture(dir, png, "trunc"), Math.floor((await fileSize(png)) / 2));
     fx.polyglot = await appendBytes(await copyFixture(dir, png, "poly"), zipBytes({ "evil.php": "<?php echo 1; ?>" }));
+    await makeCraftedImages();
   });
 
   afterAll(async () => {
     await t?.close();
     rmSync(dir, { recursive: true, force: true });
   });
+
+  /** Images past a structural cap or a pixel limit, and an animated WEBP (issue #11). */
+  async function makeCraftedImages(): Promise<void> {
+    const write = async (name: string, ext: string, bytes: Buffer) => {
+      fx[name] = uniquePath(dir, name, ext);
+      await writeFile(fx[name] as string, bytes);
+    };
+    const jpeg = await readFile(fx.jpeg640 as string);
+    const app5 = Buffer.alloc(2000 * 4).fill(Buffer.from([0xff, 0xe5, 0x00, 0x02]));
+    await write("app5Bomb", "jpg", Buffer.concat([jpeg.subarray(0, 2), app5, jpeg.subarray(2)]));
+    const png = (width: number, height: number, colorType: number, raw: Buffer) => {
+      const ihdr = Buffer.alloc(13);
+      ihdr.writeUInt32BE(width, 0);
+      ihdr.writeUInt32BE(height, 4);
+      ihdr.set([colorType === 0 ? 1 : 8, colorType, 0, 0, 0], 8);
+      const signature = Buffer.from([0x89, 0x50, 0x4e, 0x47, 0x0d, 0x0a, 0x1a, 0x0a]);
+      const chunks = [pngChunk("IHDR", ihdr), pngChunk("IDAT", deflateSync(raw)), pngChunk("IEND", Buffer.alloc(0))];
+      return Buffer.concat([signature, ...chunks]);
+    };
+    await write("wideBomb", "png", png(20_001, 1, 0, Buffer.alloc(1 + 2501)));
+    await write("hollowPng", "png", png(8000, 8000, 2, Buffer.alloc(1 + 3 * 8000)));
+    const frames = await Promise.all(
+      ["#cc3322", "#3322cc"].map((background) =>
+        sharp({ create: { width: 400, height: 300, channels: 3, background } })
+          .png()
+          .toBuffer(),
+      ),
+    );
+    await write(
+      "animatedWebp",
+      "webp",
+      await sharp(frames, { join: { animated: true } })
+        .webp()
+        .toBuffer(),
+    );
+  }
 
   describe("accepted images", () => {
     const cases = [
@@ -401,6 +442,34 @@ describe("Files API: uploads", () => {
         spec: () => ({ before: { kind: "image" }, files: [file("polyglot")] }),
         status: 415,
         code: "unsupported_media_type",
+      },
+      {
+        name: "a JPEG with 2,000 empty APP5 segments before its image (structure too complex)",
+        spec: () => ({ before: { kind: "image" }, files: [file("app5Bomb")] }),
+        status: 400,
+        code: "validation_failed",
+        message: /too complex.*more than 1024 marker segments before its image data/,
+      },
+      {
+        name: "a PNG declaring 20001×1 pixels (over the side limit)",
+        spec: () => ({ before: { kind: "image" }, files: [file("wideBomb")] }),
+        status: 400,
+        code: "validation_failed",
+        message: /20001×1 pixels; at most 20000 pixels per side/,
+      },
+      {
+        name: "a PNG declaring 8000×8000 pixels with the data of one row",
+        spec: () => ({ before: { kind: "image" }, files: [file("hollowPng")] }),
+        status: 400,
+        code: "validation_failed",
+        message: /declares 8000×8000 pixels/,
+      },
+      {
+        name: "an animated WEBP",
+        spec: () => ({ before: { kind: "image" }, files: [file("animatedWebp")] }),
+        status: 400,
+        code: "validation_failed",
+        message: /Animated WEBP images are not accepted/,
       },
       {
         name: "a 200x200 image for kling-2-6",
