@@ -24,8 +24,12 @@ export interface Mp4Info {
 
 /** A moov box bigger than this is not something our providers produce; refuse to buffer it. */
 const MAX_MOOV_BYTES = 64 * 1024 * 1024;
-/** Top-level box headers are read through a window of this size. */
-const HEADER_WINDOW_BYTES = 256 * 1024;
+/**
+ * Top-level box headers are read through a window of this size: small enough that jumping over
+ * each fragment's mdat in a large fragmented file does not read much of it, large enough that a
+ * run of tiny boxes costs one read per 2,000 of them.
+ */
+const HEADER_WINDOW_BYTES = 16 * 1024;
 
 export interface Mp4Limits {
   /**

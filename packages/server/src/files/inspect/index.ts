@@ -12,6 +12,11 @@
  *   reading every packet, which is what catches truncated files. Containers where a cut-off file
  *   looks like a shorter valid one to ffmpeg (ADTS AAC, Ogg, WAV) get a native framing check.
  *
+ * Parsers read through one large window (reader.ts) and stop at structural caps (limits.ts): a
+ * file built from millions of empty chunks, segments or boxes is refused as too complex after
+ * reading only up to the cap. Images past the pixel limits (InspectOptions.limits) are refused
+ * as soon as their header is read.
+ *
  * Failures are returned as `{ ok: false }` with a message meant for API clients (never a server
  * path or raw tool output). Exceptions are reserved for server-side problems (I/O errors, ffmpeg
  * missing) and aborts.

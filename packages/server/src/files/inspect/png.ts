@@ -42,8 +42,7 @@ export async function parsePng(reader: Reader, limits: ImageLimits): Promise<Ima
   let sawData = false;
   let chunks = 0;
   let ancillary = 0;
-  /** Raw (filtered, uncompressed) bytes of the default image, from IHDR. */
-  let rawBytes = 0;
+  let minImageData = 0;
   let idatBytes = 0;
   /** Decompressed text is held for scanning: bounded for the whole file, not per chunk. */
   let textBudget = MAX_INFLATED_TEXT_BYTES;
@@ -69,36 +68,28 @@ export async function parsePng(reader: Reader, limits: ImageLimits): Promise<Ima
       );
     }
 
-    let crc = crc32Update(CRC_INITIAL, header.subarray(4, 8));
-    for await (const { data } of reader.blocks(dataStart, dataEnd)) crc = crc32Update(crc, data);
-    const stored = (await reader.bytes(dataEnd, 4, "")).readUInt32BE(0);
-    if ((crc ^ CRC_INITIAL) >>> 0 !== stored) throw corrupt(`the PNG chunk ${type} has a bad checksum`);
+    if ((await chunkCrc(reader, offset, length)) !== (await reader.bytes(dataEnd, 4, "")).readUInt32BE(0)) {
+      throw corrupt(`the PNG chunk ${type} has a bad checksum`);
+    }
 
     if (type === "IHDR") {
       if (sawHeader) throw corrupt("the PNG has two IHDR chunks");
       if (length !== 13) throw corrupt("invalid PNG IHDR chunk");
-      const ihdr = await reader.bytes(dataStart, 13, "");
-      layout.width = ihdr.readUInt32BE(0);
-      layout.height = ihdr.readUInt32BE(4);
-      const bitDepth = ihdr.readUInt8(8);
-      const colorType = ihdr.readUInt8(9);
-      if (!PNG_BIT_DEPTHS[colorType]?.includes(bitDepth)) throw corrupt("invalid PNG colour type or bit depth");
-      checkImageSize("PNG", layout.width, layout.height, limits);
-      const bitsPerPixel = bitDepth * (PNG_CHANNELS[colorType] as number);
-      // Each scanline: a filter-type byte, then the packed pixels.
-      rawBytes = layout.height * (1 + Math.ceil((layout.width * bitsPerPixel) / 8));
+      const header = parseHeader(await reader.bytes(dataStart, 13, ""), limits);
+      layout.width = header.width;
+      layout.height = header.height;
+      minImageData = header.minImageData;
       sawHeader = true;
     } else if (type === "IDAT") {
       sawData = true;
       idatBytes += length;
     } else if (type === "IEND") {
       if (!sawData) throw corrupt("the PNG has no image data");
-      // Interlaced images have a few more filter bytes than this, never fewer pixel bytes.
-      if (layout.width > 0 && idatBytes < Math.ceil(rawBytes / DEFLATE_MAX_RATIO)) {
+      if (idatBytes < minImageData) {
         throw new Rejection(
           "validation_failed",
           `The PNG declares ${layout.width}×${layout.height} pixels but holds too little image data ` +
-            `(${idatBytes} bytes; even at the best possible compression it needs ${Math.ceil(rawBytes / DEFLATE_MAX_RATIO)}).`,
+            `(${idatBytes} bytes; even at the best possible compression it needs ${minImageData}).`,
         );
       }
       layout.end = dataEnd + 4;
@@ -117,6 +108,37 @@ export async function parsePng(reader: Reader, limits: ImageLimits): Promise<Ima
     }
     offset = dataEnd + 4;
   }
+}
+
+/** CRC-32 of a chunk's type and data; small chunks are checked from memory without an await per block. */
+async function chunkCrc(reader: Reader, offset: number, length: number): Promise<number> {
+  const inMemory = reader.peek(offset + 4, 4 + length);
+  if (inMemory) return (crc32Update(CRC_INITIAL, inMemory) ^ CRC_INITIAL) >>> 0;
+  let crc = crc32Update(CRC_INITIAL, await reader.bytes(offset + 4, 4, ""));
+  for await (const { data } of reader.blocks(offset + 8, offset + 8 + length)) crc = crc32Update(crc, data);
+  return (crc ^ CRC_INITIAL) >>> 0;
+}
+
+/**
+ * Size and bit layout from IHDR, refused past the pixel limits. `minImageData` is the fewest
+ * IDAT bytes that can hold the declared pixels: their raw (filtered, uncompressed) size divided
+ * by deflate's best possible ratio.
+ */
+function parseHeader(ihdr: Buffer, limits: ImageLimits): { width: number; height: number; minImageData: number } {
+  const width = ihdr.readUInt32BE(0);
+  const height = ihdr.readUInt32BE(4);
+  const bitDepth = ihdr.readUInt8(8);
+  const colorType = ihdr.readUInt8(9);
+  const interlaced = ihdr.readUInt8(12) !== 0;
+  if (!PNG_BIT_DEPTHS[colorType]?.includes(bitDepth)) throw corrupt("invalid PNG colour type or bit depth");
+  checkImageSize("PNG", width, height, limits);
+  const bitsPerPixel = bitDepth * (PNG_CHANNELS[colorType] as number);
+  // Each scanline is a filter-type byte and the packed pixels. Interlaced images split rows into
+  // seven passes whose byte counts are rounded separately, so only the pixel bits are a safe floor.
+  const rawBytes = interlaced
+    ? Math.ceil((width * height * bitsPerPixel) / 8)
+    : height * (1 + Math.ceil((width * bitsPerPixel) / 8));
+  return { width, height, minImageData: Math.ceil(rawBytes / DEFLATE_MAX_RATIO) };
 }
 
 /** The decompressed text of a zTXt chunk, or of an iTXt chunk with its compression flag set. */

@@ -31,6 +31,13 @@ export class Reader {
     return this.window.subarray(at, at + length);
   }
 
+  /** The bytes at `offset` if they are already in memory (no read, no await), else undefined. */
+  peek(offset: number, length: number): Buffer | undefined {
+    if (offset < 0 || length < 0 || !this.covers(offset, length)) return undefined;
+    const at = offset - this.windowStart;
+    return this.window.subarray(at, at + length);
+  }
+
   /** Yields [start, end) in pieces that are views of the window (at most BLOCK_BYTES each). */
   async *blocks(start: number, end: number): AsyncGenerator<{ offset: number; data: Buffer }> {
     for (let offset = start; offset < end; ) {
