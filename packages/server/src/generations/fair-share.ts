@@ -105,10 +105,17 @@ export class FairShare {
     return { kind: "fair_share", woken: fairer };
   }
 
-  /** A running task stopped running: hands its slot to the next task in fair order. */
-  async wakeNext(trx: Executor, exceptTask?: string): Promise<void> {
-    const next = await this.nextWaiting(trx, await runningByAccount(trx), exceptTask ? { exceptTask } : {});
-    if (next) await this.queue.runNow(trx, submitJobKey(next));
+  /**
+   * A running task of `account` stopped running: hands its provider slot to the next task in fair
+   * order, and its account slot to the account's own oldest waiting task (without a provider cap
+   * that is the slot that matters; when it is not that task's turn, its submit defers again).
+   */
+  async wakeNext(trx: Executor, opts: { account: string; exceptTask?: string }): Promise<void> {
+    const running = await runningByAccount(trx);
+    const except = opts.exceptTask !== undefined ? { exceptTask: opts.exceptTask } : {};
+    const next = await this.nextWaiting(trx, running, except);
+    const own = await this.nextWaiting(trx, running, { ...except, onlyAccount: opts.account });
+    for (const id of new Set([next, own])) if (id) await this.queue.runNow(trx, submitJobKey(id));
   }
 
   /** The account's cap may have been raised: makes as many of its waiting tasks due as it may now start. */
@@ -140,7 +147,7 @@ export class FairShare {
   private async nextWaiting(
     db: Executor,
     running: Map<string, number>,
-    opts: { provider?: string; exceptAccount?: string; exceptTask?: string; fewerThan?: number },
+    opts: { provider?: string; exceptAccount?: string; onlyAccount?: string; exceptTask?: string; fewerThan?: number },
   ): Promise<string | undefined> {
     let accounts = db
       .selectFrom("tasks")
@@ -153,6 +160,7 @@ export class FairShare {
       .where((eb) => isWaiting(eb, opts.provider))
       .groupBy(["tasks.account_id", "accounts.max_running_tasks"]);
     if (opts.exceptAccount !== undefined) accounts = accounts.where("tasks.account_id", "!=", opts.exceptAccount);
+    if (opts.onlyAccount !== undefined) accounts = accounts.where("tasks.account_id", "=", opts.onlyAccount);
     if (opts.exceptTask !== undefined) accounts = accounts.where("tasks.id", "!=", opts.exceptTask);
     const candidates = (await accounts.execute())
       .map((a) => ({ ...a, running: running.get(a.account_id) ?? 0 }))

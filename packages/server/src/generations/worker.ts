@@ -50,6 +50,12 @@ interface SubmitState {
   waitingFor?: WaitReason;
 }
 
+/** Whether the stored state of a task being submitted holds a slot (a submit in flight). */
+interface SlotHolding {
+  holdsSlot: boolean;
+  accountId: string;
+}
+
 /** What a queued task with no submit in flight is waiting for. */
 type WaitReason = "account_limit" | "fair_share" | "provider_capacity";
 
@@ -92,7 +98,7 @@ export class GenerationWorker {
     // A task that held a slot and ends frees it: hand it out in fair order in the same transaction.
     this.onTerminal = async (trx, row) => {
       await deps.onTerminal?.(trx, row);
-      if (wasRunning(row)) await deps.fairShare.wakeNext(trx);
+      if (wasRunning(row)) await deps.fairShare.wakeNext(trx, { account: row.account_id });
     };
   }
 
@@ -181,14 +187,15 @@ export class GenerationWorker {
   }
 
   /**
-   * Stores the task's submit state. When that gives back a claim (`uncertain` held before, not
-   * now), the slot goes to the next task in fair order, in the same transaction.
+   * Stores the task's submit state. With `releasedBy` (the task's account), the save gives back
+   * a claim (`uncertain` held before, not now): the slot goes to the next task in fair order, in
+   * the same transaction.
    */
   private async saveSubmitState(
     taskId: string,
     state: SubmitState,
     db: Executor = this.deps.db,
-    releasesClaim = false,
+    releasedBy?: string,
   ): Promise<void> {
     const save = async (trx: Executor) => {
       await trx
@@ -197,9 +204,11 @@ export class GenerationWorker {
         .where("id", "=", taskId)
         .where("status", "=", "queued")
         .execute();
-      if (releasesClaim && !state.uncertain) await this.deps.fairShare.wakeNext(trx, taskId);
+      if (releasedBy !== undefined && !state.uncertain) {
+        await this.deps.fairShare.wakeNext(trx, { account: releasedBy, exceptTask: taskId });
+      }
     };
-    if (!releasesClaim || db !== this.deps.db) return save(db);
+    if (releasedBy === undefined || db !== this.deps.db) return save(db);
     await this.deps.db.transaction().execute(save);
   }
 
@@ -218,7 +227,7 @@ export class GenerationWorker {
       return;
     }
     // Whether the stored state holds a slot (a submit in flight): giving it back wakes another task.
-    const stored = { holdsSlot: state.uncertain !== undefined };
+    const stored: SlotHolding = { holdsSlot: state.uncertain !== undefined, accountId: task.account_id };
     // Built only when a provider is about to be called: a waiting task may retry many times.
     let providerTask: ProviderTask | undefined;
     const getProviderTask = async () => {
@@ -361,8 +370,8 @@ export class GenerationWorker {
   }
 
   /** Gives back the slot a failed submit held (if the stored state held one) and saves `next`. */
-  private async releaseSlot(taskId: string, next: SubmitState, stored: { holdsSlot: boolean }): Promise<void> {
-    await this.saveSubmitState(taskId, next, this.deps.db, stored.holdsSlot);
+  private async releaseSlot(taskId: string, next: SubmitState, stored: SlotHolding): Promise<void> {
+    await this.saveSubmitState(taskId, next, this.deps.db, stored.holdsSlot ? stored.accountId : undefined);
     stored.holdsSlot = next.uncertain !== undefined;
   }
 
@@ -374,13 +383,13 @@ export class GenerationWorker {
     trx: Executor,
     taskId: string,
     state: SubmitState,
-    stored: { holdsSlot: boolean },
+    stored: SlotHolding,
     reason: WaitReason,
   ): Promise<void> {
     const releases = stored.holdsSlot && state.uncertain === undefined;
     if (state.waitingFor === reason && !releases) return;
     state.waitingFor = reason;
-    await this.saveSubmitState(taskId, state, trx, releases);
+    await this.saveSubmitState(taskId, state, trx, releases ? stored.accountId : undefined);
     stored.holdsSlot = state.uncertain !== undefined;
   }
 
