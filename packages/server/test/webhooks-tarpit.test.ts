@@ -14,6 +14,7 @@
 import { createServer, type Server, type Socket } from "node:net";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { startTestServer, type TestServer, waitForTask } from "./harness.js";
+import { WebhookReceiver } from "./webhook-receiver.js";
 
 const PER_ENDPOINT = 2;
 const PER_ACCOUNT = 4;
@@ -172,6 +173,45 @@ describe("webhook tarpit: one tenant's dead endpoints", () => {
       const log = await t.request(`/api/v1/webhooks/${id}/deliveries`, { key: a.key });
       expect(log.status, log.text).toBe(200);
       expect(log.body.data).toEqual([]);
+    }
+  });
+});
+
+describe("waiting for a delivery slot", () => {
+  it("is not an attempt: deliveries that waited go out once each, attempt 1, one at a time per endpoint", async () => {
+    const t = await startTestServer({
+      WEBHOOK_ALLOW_INSECURE_URLS: "true",
+      WEBHOOK_MAX_INFLIGHT_PER_ENDPOINT: "1",
+      RATE_LIMIT_CREATE_PER_MIN: "0",
+      RATE_LIMIT_READ_PER_MIN: "0",
+    });
+    // A slow endpoint: each delivery holds the endpoint's only slot for a while.
+    let overlapped = 0;
+    const receiver = await WebhookReceiver.start((req) => {
+      // Every earlier request was answered before this one arrived (its slot was given back).
+      if (receiver.requests.slice(0, req.index).some((r) => r.answeredStatus === undefined)) overlapped++;
+      return { status: 200, delayMs: 300 };
+    });
+    try {
+      const { key } = await t.createAccount(0);
+      const created = await t.request("/api/v1/webhooks", { key, json: { url: receiver.at("/slow") } });
+      expect(created.status, created.text).toBe(201);
+      const id = created.body.id;
+      for (let i = 0; i < 4; i++) {
+        const res = await t.request(`/api/v1/webhooks/${id}/test`, { key, method: "POST" });
+        expect(res.status, res.text).toBe(202);
+      }
+      await receiver.waitUntil((r) => r.acknowledged().length === 4, 30_000, "4 deliveries");
+      expect(overlapped).toBe(0);
+      const log = await t.request(`/api/v1/webhooks/${id}/deliveries?limit=100`, { key });
+      expect(log.status, log.text).toBe(200);
+      expect(log.body.data).toHaveLength(4);
+      for (const delivery of log.body.data) {
+        expect(delivery).toMatchObject({ attempt: 1, status: "succeeded" });
+      }
+    } finally {
+      await t.close();
+      await receiver.close();
     }
   });
 });
