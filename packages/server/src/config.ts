@@ -2,6 +2,7 @@
  * Configuration from the environment, validated once at start-up. A bad value stops the
  * process with a message naming the variable. README's configuration table mirrors this file.
  */
+import { availableParallelism } from "node:os";
 import { resolve } from "node:path";
 import { z } from "zod";
 import { parseTrustedProxies } from "./http/client-address.js";
@@ -161,6 +162,12 @@ const EnvSchema = z.object({
   REFERENCE_URL_FETCH: bool(false),
   REFERENCE_URL_ALLOW_INSECURE: bool(false),
   REFERENCE_FETCH_TIMEOUT_SECONDS: int(15, 1, 300),
+  // Inspection threads; one core is left to the thread that answers HTTP.
+  INSPECT_CONCURRENCY: int(Math.max(1, availableParallelism() - 1), 1, 256),
+  INSPECT_TIMEOUT: duration("20s"),
+  IMAGE_MAX_SIDE: int(20_000, 1000, 1_000_000),
+  // Phones reach 200 MP (16320×12240); the default leaves room for them.
+  IMAGE_MAX_PIXELS: int(210_000_000, 1_000_000, 2_000_000_000),
   BOOTSTRAP_DEV_ACCOUNT: bool(true),
   BOOTSTRAP_CREDITS: int(1000, 0),
   FFMPEG_PATH: z.string().optional(),
@@ -274,6 +281,8 @@ export interface Config {
   resultRetentionMs: number;
   fileRetentionMs: number;
   referenceFetch: { enabled: boolean; allowInsecure: boolean; timeoutMs: number };
+  /** Uploaded and fetched files are inspected in this many threads, each file within timeoutMs of work. */
+  inspection: { concurrency: number; timeoutMs: number; maxImageSide: number; maxImagePixels: number };
   bootstrap: { enabled: boolean; credits: number };
   simulator: {
     ffmpegPath: string | undefined;
@@ -382,6 +391,12 @@ export function loadConfig(env: Record<string, string | undefined> = process.env
       enabled: e.REFERENCE_URL_FETCH,
       allowInsecure: e.REFERENCE_URL_ALLOW_INSECURE,
       timeoutMs: e.REFERENCE_FETCH_TIMEOUT_SECONDS * 1000,
+    },
+    inspection: {
+      concurrency: e.INSPECT_CONCURRENCY,
+      timeoutMs: e.INSPECT_TIMEOUT,
+      maxImageSide: e.IMAGE_MAX_SIDE,
+      maxImagePixels: e.IMAGE_MAX_PIXELS,
     },
     bootstrap: { enabled: e.BOOTSTRAP_DEV_ACCOUNT, credits: e.BOOTSTRAP_CREDITS },
     simulator: {

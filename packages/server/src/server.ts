@@ -18,6 +18,7 @@ import { AccountService } from "./accounts/service.js";
 import { buildApp } from "./app.js";
 import { type Config, ConfigError } from "./config.js";
 import { FileReferenceResolver } from "./files/references.js";
+import { InspectionPool } from "./files/inspect/pool.js";
 import { FileService } from "./files/service.js";
 import { DurationTokens } from "./files/tokens.js";
 import { FairShare } from "./generations/fair-share.js";
@@ -171,6 +172,12 @@ export async function startServer(
     now: () => clock.now().getTime(),
   });
   const tokens = new DurationTokens(createHmac("sha256", signingSecret).update("duration-tokens").digest("base64url"));
+  // One pool per server: uploads and fetched references are inspected off the event loop.
+  const inspector = new InspectionPool({
+    concurrency: config.inspection.concurrency,
+    timeoutMs: config.inspection.timeoutMs,
+    limits: { maxImageSide: config.inspection.maxImageSide, maxImagePixels: config.inspection.maxImagePixels },
+  });
   const files = new FileService({
     db,
     clock,
@@ -178,6 +185,7 @@ export async function startServer(
     signer,
     tokens,
     ffmpegPath,
+    inspector,
     retentionMs: config.fileRetentionMs,
     log: log.child({ component: "files" }),
   });
@@ -387,6 +395,7 @@ export async function startServer(
     url: role === "worker" ? listenUrl : baseUrl,
     port,
     config,
+      await inspector.close();
     storage,
     log,
     store,

@@ -29,7 +29,8 @@ import type { Db } from "../store/db.js";
 import type { FilesTable } from "../store/schema.js";
 import { addMs, type Clock } from "../util/clock.js";
 import { newId } from "../util/ids.js";
-import { inspectFile } from "./inspect/index.js";
+import { type InspectionPool, InspectionPoolBusy } from "./inspect/pool.js";
+import type { Inspection } from "./inspect/types.js";
 import type { DurationTokens } from "./tokens.js";
 
 export interface ReceivedUpload {
@@ -55,6 +56,8 @@ export interface FileServiceDeps {
   signer: UrlSigner;
   tokens: DurationTokens;
   ffmpegPath: string;
+  /** Inspects files in worker threads, each within its time budget (one pool per server). */
+  inspector: InspectionPool;
   retentionMs: number;
   log: Logger;
   /** Where uploads wait for inspection when the storage has no local paths; default: the OS temp dir. */
@@ -153,11 +156,7 @@ export class FileService {
     const { storage, db, clock } = this.deps;
     const limit = policyFor(input.kind, input.model);
     if (upload.size > limit.max_bytes) throw fileTooLarge(limit.max_bytes);
-    const inspection = await inspectFile(this.stagedPath(upload), {
-      kind: input.kind,
-      allowedMimeTypes: limit.mime_types,
-      ffmpegPath: this.deps.ffmpegPath,
-    });
+    const inspection = await this.inspect(upload, input.kind, limit);
     if (!inspection.ok) throw new ApiError(inspection.code, inspection.message);
     if (input.model && input.kind === "image" && inspection.width && inspection.height) {
       const problem = checkImageConstraints(limit, inspection.width, inspection.height);
@@ -194,6 +193,26 @@ export class FileService {
       throw error;
     }
     return this.serialize(row);
+  }
+
+  /** Runs inspection in the pool; a full pool is a temporary refusal, not a failure. */
+  private async inspect(upload: ReceivedUpload, kind: FileKind, limit: MediaLimit): Promise<Inspection> {
+    const startedAt = performance.now();
+    try {
+      const { inspection, threadId } = await this.deps.inspector.inspect(this.stagedPath(upload), {
+        kind,
+        allowedMimeTypes: limit.mime_types,
+        ffmpegPath: this.deps.ffmpegPath,
+      });
+      const ms = Math.round(performance.now() - startedAt);
+      this.deps.log.debug({ fileId: upload.fileId, threadId, ms, ok: inspection.ok }, "file inspected");
+      return inspection;
+    } catch (error) {
+      if (!(error instanceof InspectionPoolBusy)) throw error;
+      throw new ApiError("service_unavailable", "Too many files are being inspected right now; retry shortly.", {
+        headers: { "Retry-After": String(error.retryAfterSeconds) },
+      });
+    }
   }
 
   serialize(row: FilesTable): FileObject {

@@ -108,7 +108,7 @@ export class InspectionPool {
       concurrentTasksPerWorker: 1,
       // The tasks are async (ffmpeg, libvips); "async" keeps the thread's event loop running between them.
       atomics: "async",
-      resourceLimits: { maxOldGenerationSizeMb: INSPECT_THREAD_HEAP_MB, maxYoungGenerationSizeMb: 32 },
+      resourceLimits: { maxOldGenerationSizeMb: INSPECT_THREAD_HEAP_MB, maxYoungGenerationSizeMb: 8 },
       execArgv: fileURLToPath(workerUrl).endsWith(".ts") ? ["--conditions=source", "--import", "tsx"] : [],
     });
     // A thread dying between tasks is reported here; without a listener it would crash the process.
