@@ -4,14 +4,14 @@
  * message.
  */
 import fs from "node:fs";
-import sharp from "sharp";
+import sharp, { type Metadata, type Sharp } from "sharp";
 import { describe, expect, it } from "vitest";
 import { dir, expectFailure, expectOk, inspect } from "../../../test/fixtures/inspect-helpers.js";
 import * as media from "../../../test/fixtures/media.js";
 import type { FileKind } from "./index.js";
 
 /** A noisy RGB(A) picture, so encoders produce realistic amounts of data. */
-function noise(width: number, height: number, channels: 3 | 4 = 3): sharp.Sharp {
+function noise(width: number, height: number, channels: 3 | 4 = 3): Sharp {
   return sharp({
     create: {
       width,
@@ -23,7 +23,7 @@ function noise(width: number, height: number, channels: 3 | 4 = 3): sharp.Sharp 
   });
 }
 
-async function save(stem: string, ext: string, image: sharp.Sharp | Promise<Buffer>): Promise<string> {
+async function save(stem: string, ext: string, image: Sharp | Promise<Buffer>): Promise<string> {
   const file = media.uniquePath(dir, stem, ext);
   fs.writeFileSync(file, image instanceof Promise ? await image : await image.toBuffer());
   return file;
@@ -43,7 +43,7 @@ interface RealFile {
   width: number;
   height: number;
   /** What libvips reads back, to show the encoder wrote the variant the row names. */
-  meta?: Partial<sharp.Metadata>;
+  meta?: Partial<Metadata>;
 }
 
 const testsrc = (size: string) => ["-f", "lavfi", "-i", `testsrc2=s=${size}`, "-frames:v", "1"];
