@@ -40,8 +40,8 @@ export const MAX_PNG_ANCILLARY_CHUNKS = 1024;
  */
 export const MAX_JPEG_SEGMENTS_BEFORE_SCAN = 1024;
 /**
- * Scans in one JPEG. Baseline files have 1, progressive ones about 10 (mozjpeg up to ~20);
- * libjpeg-turbo's tools use 500 as their safety bound against scan bombs, and so do we.
+ * Scans in one JPEG. Baseline files have 1, progressive ones about 10 (optimised scan scripts a
+ * few more); libjpeg-turbo's tools use 500 as their safety bound against scan bombs, as do we.
  */
 export const MAX_JPEG_SCANS = 500;
 /**
@@ -66,7 +66,7 @@ export const MAX_MP4_MOOV_BOXES = DEFAULT_MP4_LIMITS.maxMoovBoxes;
 
 /**
  * Longest side accepted by default. Phone and camera sensors top out around 16,320 px (200 MP);
- * panoramas are longer but stitched apps cap them under 20,000.
+ * phone panoramas are longer than that but stay under 20,000.
  */
 export const DEFAULT_MAX_IMAGE_SIDE = 20_000;
 /** Total pixels accepted by default: the 200 MP phone sensors (16,320 × 12,240) with a margin. */

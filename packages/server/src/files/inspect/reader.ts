@@ -51,6 +51,9 @@ export class Reader {
 
   /** Offset of the first byte at or after `from` that differs from `byte` (the file size if none). */
   async skipRun(from: number, byte: number): Promise<number> {
+    // The usual case (no run at all) without setting up a block walk.
+    const next = this.peek(from, 1);
+    if (next && next[0] !== byte) return from;
     for await (const { offset, data } of this.blocks(from, this.size)) {
       for (let i = 0; i < data.length; i++) if (data[i] !== byte) return offset + i;
     }
