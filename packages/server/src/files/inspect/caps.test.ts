@@ -6,6 +6,7 @@
 import fs from "node:fs";
 import { deflateSync } from "node:zlib";
 import { describe, expect, it } from "vitest";
+import { craftJpegSegmentBomb, craftMp4BoxBomb, craftPngChunkBomb } from "../../../test/fixtures/crafted.js";
 import { dir, expectFailure, expectOk, inspect, POLICY } from "../../../test/fixtures/inspect-helpers.js";
 import * as media from "../../../test/fixtures/media.js";
 import { type FileKind, inspectFile } from "./index.js";
@@ -140,12 +141,7 @@ function freeBoxes(count: number): Buffer {
 
 describe("crafted structures (issue #11 attacks)", () => {
   it("refuses a 10 MB JPEG of 2.5 million empty APP5 segments before a valid image", async () => {
-    const jpeg = fs.readFileSync(await media.makeImage(dir, { format: "jpeg", width: 64, height: 48 }));
-    const file = write(
-      "app5-bomb",
-      "jpg",
-      Buffer.concat([jpeg.subarray(0, 2), emptyApp5(2_500_000), jpeg.subarray(2)]),
-    );
+    const file = await craftJpegSegmentBomb(dir, 2_500_000);
     expectFailure(
       await timed("JPEG, 2.5M APP5 segments", file, "image"),
       "validation_failed",
@@ -157,23 +153,14 @@ describe("crafted structures (issue #11 attacks)", () => {
     ["tEXt", /the PNG has more than 1024 metadata chunks/],
     ["IDAT", /the PNG has more than 100000 chunks/],
   ])("refuses a PNG with 700,000 empty %s chunks", async (type, message) => {
-    const png = fs.readFileSync(await media.makeImage(dir, { format: "png", width: 64, height: 48 }));
-    const empty = media.pngChunk(type, Buffer.alloc(0));
-    const file = write(`${type}-bomb`, "png", pngWith(png, [Buffer.alloc(12 * 700_000).fill(empty)]));
+    const file = await craftPngChunkBomb(dir, 700_000, type);
     const result = await timed(`PNG, 700k empty ${type} chunks`, file, "image");
     expectFailure(result, "validation_failed", TOO_COMPLEX);
     expectFailure(result, "validation_failed", message);
   });
 
   it("refuses an MP4 with 650,000 free boxes before its moov", async () => {
-    const mp4 = fs.readFileSync(await media.makeVideo(dir, { format: "mp4", width: 64, height: 48, seconds: 1 }));
-    const moov = mp4Boxes(mp4).find((b) => b.type === "moov");
-    if (!moov) throw new Error("no moov");
-    const file = write(
-      "free-bomb",
-      "mp4",
-      Buffer.concat([mp4.subarray(0, moov.start), freeBoxes(650_000), mp4.subarray(moov.start)]),
-    );
+    const file = await craftMp4BoxBomb(dir, 650_000);
     expectFailure(
       await timed("MP4, 650k free boxes", file, "video"),
       "validation_failed",
