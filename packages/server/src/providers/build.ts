@@ -39,7 +39,6 @@ export function buildProviders(
           sendImagesAs: config.kling.sendImagesAs,
           callbackUrl: deps.klingCallbackUrl,
           requestTimeoutMs: config.providerRequestTimeoutMs,
-          ffmpegPath: deps.ffmpegPath,
           now,
         }),
       );

@@ -1,12 +1,12 @@
 /**
  * The i2v start frame. Kling takes an http(s) URL or raw base64 (no `data:` prefix) of a
  * JPEG/PNG (kling-upstreams §1.3). Our references can also be WEBP: those are converted to PNG
- * with ffmpeg and always sent as base64, since our signed URL would serve the WEBP bytes.
+ * with sharp (libvips, bounded memory, see convertToKlingImage) and always sent as base64, since
+ * our signed URL would serve the WEBP bytes.
  */
-import { spawn } from "node:child_process";
-import { mkdtemp, readFile, rm } from "node:fs/promises";
-import { tmpdir } from "node:os";
-import path from "node:path";
+import { readFile } from "node:fs/promises";
+import sharp from "sharp";
+import { configureSharp } from "../../media/image-decode.js";
 import { ProviderError, type ProviderReference } from "../provider.js";
 
 export type SendImagesAs = "url" | "base64";
@@ -15,7 +15,6 @@ export type SendImagesAs = "url" | "base64";
 export const KLING_MAX_IMAGE_BYTES = 10 * 1024 * 1024;
 const DIRECT_TYPES = new Set(["image/jpeg", "image/jpg", "image/png"]);
 const CONVERTED_TYPES = new Set(["image/webp"]);
-const FFMPEG_TIMEOUT_MS = 60_000;
 
 export interface ResolvedImage {
   /** What goes into the `image` field. */
@@ -27,8 +26,6 @@ export interface ResolvedImage {
 
 export interface ResolveImageOptions {
   sendImagesAs: SendImagesAs;
-  /** Resolves the ffmpeg binary (only called for conversions). */
-  ffmpegPath: () => Promise<string>;
 }
 
 const internal = (message: string) => new ProviderError(message, { retryable: false });
@@ -46,8 +43,9 @@ export async function resolveImage(ref: ProviderReference, opts: ResolveImageOpt
   }
   if (CONVERTED_TYPES.has(mime)) {
     if (!ref.localPath) throw internal(`${mime} reference needs a local copy to be converted for Kling`);
-    const png = await convertToKlingImage(ref.localPath, await opts.ffmpegPath());
-    return { value: png.toString("base64"), transport: "base64", converted: `${mime}→image/png` };
+    const image = await convertToKlingImage(ref.localPath);
+    const to = image[0] === 0x89 ? "image/png" : "image/jpeg";
+    return { value: image.toString("base64"), transport: "base64", converted: `${mime}→${to}` };
   }
   throw new ProviderError(`Kling accepts only JPEG or PNG images, not ${mime}`, {
     retryable: false,
@@ -68,63 +66,54 @@ async function readBase64(file: string): Promise<string> {
 }
 
 /**
- * WEBP → PNG (keeps alpha). A PNG can be several times larger than the lossy WEBP it came from;
- * if it exceeds Kling's 10 MB, a high-quality JPEG is used instead (alpha flattened).
+ * We send Kling at most this many pixels per side. Kling documents no maximum resolution (only
+ * 10 MB, at least 300 px, and 1:2.5–2.5:1), and its output is 1080p at most, so a larger start
+ * frame adds bytes, not detail. An image that Kling's aspect limit accepts keeps a short side of
+ * at least 4096 / 2.5 = 1638 px, far above the 300 px minimum.
  */
-export async function convertToKlingImage(input: string, ffmpegPath: string): Promise<Buffer> {
-  const dir = await mkdtemp(path.join(tmpdir(), "kling-img-"));
-  try {
-    const png = path.join(dir, "frame.png");
-    await runFfmpeg(ffmpegPath, ["-i", input, "-frames:v", "1", "-c:v", "png", "-f", "image2", png]);
-    const bytes = await readFile(png);
-    if (bytes.length <= KLING_MAX_IMAGE_BYTES) return bytes;
-    const jpg = path.join(dir, "frame.jpg");
-    await runFfmpeg(ffmpegPath, [
-      "-i",
-      input,
-      "-frames:v",
-      "1",
-      "-c:v",
-      "mjpeg",
-      "-pix_fmt",
-      "yuvj444p",
-      "-q:v",
-      "2",
-      "-f",
-      "image2",
-      jpg,
-    ]);
-    return await readFile(jpg);
-  } finally {
-    await rm(dir, { recursive: true, force: true });
-  }
-}
+export const KLING_MAX_IMAGE_SIDE = 4096;
+/** JPEG qualities tried, in order, when the PNG is over Kling's 10 MB. */
+const JPEG_QUALITIES = [92, 82, 70];
 
-function runFfmpeg(ffmpegPath: string, args: string[]): Promise<void> {
-  return new Promise<void>((resolve, reject) => {
-    const child = spawn(ffmpegPath, ["-hide_banner", "-nostdin", "-v", "error", "-y", ...args], {
-      stdio: ["ignore", "ignore", "pipe"],
+/**
+ * WEBP → PNG (keeps alpha), scaled down to fit KLING_MAX_IMAGE_SIDE. A PNG can be several times
+ * larger than the lossy WEBP it came from; if it exceeds Kling's 10 MB, a JPEG is used instead
+ * (alpha flattened onto white), at lower qualities until it fits. Animated WEBPs give their
+ * first frame.
+ *
+ * Memory: sharp reads sequentially and WEBP is shrunk while decoding, so a lossy WEBP costs about
+ * its output (4096 × 4096 × 4 bytes = 64 MiB at most); a lossless one is decoded whole
+ * (width × height × 4 bytes), which upload inspection caps at 512 MiB (media/image-decode.ts).
+ * The encoded result (≤ 10 MB once accepted, a PNG of ≤ 64 MiB while trying) is the only buffer.
+ */
+export async function convertToKlingImage(input: string): Promise<Buffer> {
+  configureSharp();
+  // sharp's default input limit (16383 × 16383 pixels) is also WEBP's own maximum.
+  const frame = () =>
+    sharp(input, { sequentialRead: true, failOn: "error" }).resize(KLING_MAX_IMAGE_SIDE, KLING_MAX_IMAGE_SIDE, {
+      fit: "inside",
+      withoutEnlargement: true,
     });
-    let stderr = "";
-    child.stderr.setEncoding("utf8");
-    child.stderr.on("data", (chunk: string) => {
-      stderr = (stderr + chunk).slice(-2000);
+  try {
+    const png = await frame().png().toBuffer();
+    if (png.length <= KLING_MAX_IMAGE_BYTES) return png;
+    for (const quality of JPEG_QUALITIES) {
+      const jpeg = await frame()
+        .flatten({ background: "#ffffff" })
+        .jpeg({ quality, chromaSubsampling: "4:4:4" })
+        .toBuffer();
+      if (jpeg.length <= KLING_MAX_IMAGE_BYTES) return jpeg;
+    }
+  } catch (err) {
+    // libvips' message can carry the file's path; keep only its gist.
+    const reason = (err instanceof Error ? err.message : String(err)).split("\n")[0]?.replaceAll(input, "<file>");
+    throw new ProviderError(`could not convert the reference image for Kling: ${reason}`, {
+      retryable: false,
+      reason: "invalid_input",
     });
-    const timer = setTimeout(() => child.kill("SIGKILL"), FFMPEG_TIMEOUT_MS);
-    child.once("error", (err) => {
-      clearTimeout(timer);
-      reject(new ProviderError(`could not start ffmpeg to convert the image: ${err.message}`, { retryable: false }));
-    });
-    child.once("close", (code, signal) => {
-      clearTimeout(timer);
-      if (code === 0) resolve();
-      else
-        reject(
-          new ProviderError(
-            `ffmpeg could not convert the reference image (${signal ?? `exit ${code}`}): ${stderr.trim().slice(-300)}`,
-            { retryable: false, reason: "invalid_input" },
-          ),
-        );
-    });
+  }
+  throw new ProviderError("the reference image does not fit in Kling's 10 MB even as a JPEG", {
+    retryable: false,
+    reason: "invalid_input",
   });
 }

@@ -73,8 +73,6 @@ export interface KlingProviderOptions {
   requestTimeoutMs?: number;
   /** The `retryAfterMs` hint of pending polls (default 10 s). */
   pollIntervalMs?: number;
-  /** ffmpeg for WEBP conversion (default: the bundled @ffmpeg-installer binary). */
-  ffmpegPath?: string;
   fetch?: typeof fetch;
   /** Clock in epoch ms (JWT claims). */
   now?: () => number;
@@ -112,7 +110,6 @@ export class KlingProvider implements Provider {
   private readonly fetchImpl: typeof fetch;
   private readonly tokens: KlingTokenSource;
   private readonly secretKey: string;
-  private readonly ffmpegPathOption: string | undefined;
   /** The token last sent, so it can be scrubbed from any message. */
   private lastToken = "";
 
@@ -128,7 +125,6 @@ export class KlingProvider implements Provider {
     this.pollIntervalMs = opts.pollIntervalMs ?? PENDING_RETRY_AFTER_MS;
     this.fetchImpl = opts.fetch ?? globalThis.fetch;
     this.secretKey = opts.secretKey;
-    this.ffmpegPathOption = opts.ffmpegPath;
     this.tokens = new KlingTokenSource({
       accessKey: opts.accessKey,
       secretKey: opts.secretKey,
@@ -164,9 +160,7 @@ export class KlingProvider implements Provider {
   /** The create body for a task (references resolved); exposed for tests and diagnostics. */
   async createBody(task: ProviderTask): Promise<KlingCreateBody> {
     const ref = imageReference(task);
-    const image = ref
-      ? await resolveImage(ref, { sendImagesAs: this.sendImagesAs, ffmpegPath: () => this.ffmpegPath() })
-      : undefined;
+    const image = ref ? await resolveImage(ref, { sendImagesAs: this.sendImagesAs }) : undefined;
     const callbackUrl = this.callbackUrl?.(task.taskId);
     return buildCreateRequest(task, {
       mode: this.mode,
@@ -305,11 +299,6 @@ export class KlingProvider implements Provider {
     } finally {
       clearTimeout(timer);
     }
-  }
-
-  private async ffmpegPath(): Promise<string> {
-    if (this.ffmpegPathOption) return this.ffmpegPathOption;
-    return (await import("@ffmpeg-installer/ffmpeg")).default.path;
   }
 
   /** Belt and braces: no error leaving the adapter mentions the JWT or the secret key. */
