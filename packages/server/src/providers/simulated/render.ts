@@ -8,6 +8,8 @@ import { randomBytes } from "node:crypto";
 import fs from "node:fs";
 import { mkdir, rename, rm, writeFile } from "node:fs/promises";
 import path from "node:path";
+import sharp from "sharp";
+import { configureSharp } from "../../media/image-decode.js";
 
 export interface RenderSpec {
   /** Text drawn in the video (directives already stripped by the caller). */
@@ -274,6 +276,7 @@ export async function renderSimulatedVideo(spec: RenderSpec, opts: RenderOptions
   const base = `${path.basename(spec.outputPath)}.${randomBytes(6).toString("hex")}`;
   const tmpOutput = path.join(dir, `${base}.tmp`);
   let textFile: string | null = null;
+  let referenceCopy: string | null = null;
 
   try {
     if (font) {
@@ -288,7 +291,13 @@ export async function renderSimulatedVideo(spec: RenderSpec, opts: RenderOptions
         await writeFile(textFile, lines.join("\n"), "utf8");
       }
     }
-    const args = buildArgs(spec, buildFilterGraph(spec, font, textFile), tmpOutput);
+    let input = spec;
+    if (spec.referenceImagePath) {
+      referenceCopy = path.join(dir, `${base}.ref.png`);
+      await boundedReference(spec.referenceImagePath, referenceCopy, spec);
+      input = { ...spec, referenceImagePath: referenceCopy };
+    }
+    const args = buildArgs(input, buildFilterGraph(input, font, textFile), tmpOutput);
     await runFfmpeg(opts.ffmpegPath, args, signal);
     await rename(tmpOutput, spec.outputPath);
   } catch (err) {
@@ -296,6 +305,29 @@ export async function renderSimulatedVideo(spec: RenderSpec, opts: RenderOptions
     throw err;
   } finally {
     if (textFile) await rm(textFile, { force: true });
+    if (referenceCopy) await rm(referenceCopy, { force: true });
+  }
+}
+
+/**
+ * ffmpeg decodes its input image whole, so a 200 MP upload would cost it 600 MB or more. The
+ * filter graph cover-crops the reference to 2W×2H first anyway, so sharp does that crop here
+ * (streaming: sequential read, shrink-on-load) and ffmpeg gets a PNG of exactly 2W×2H, which it
+ * decodes in 2W × 2H × 4 bytes (15 MB for 1280×720). sharp's own peak is a few scanlines, except
+ * for layouts decoded whole (progressive JPEG, interlaced PNG, lossless WEBP), which upload
+ * inspection caps at 512 MiB (media/image-decode.ts). Animated images give their first frame.
+ */
+async function boundedReference(source: string, target: string, spec: RenderSpec): Promise<void> {
+  configureSharp();
+  try {
+    await sharp(source, { sequentialRead: true })
+      .resize(2 * spec.width, 2 * spec.height, { fit: "cover", position: "centre" })
+      .png({ compressionLevel: 1 })
+      .toFile(target);
+  } catch (err) {
+    // libvips names the file in its messages; the task's failure message should not.
+    const reason = (err instanceof Error ? err.message : String(err)).split("\n")[0]?.replaceAll(source, "<file>");
+    throw new Error(`could not read the reference image: ${reason}`);
   }
 }
 

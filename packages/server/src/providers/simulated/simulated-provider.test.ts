@@ -158,7 +158,10 @@ describe("SimulatedProvider renders", () => {
     const { upstreamId } = await provider.submit(task);
     const result = await waitForResult(provider, upstreamId, task);
     expect(result).toMatchObject({ state: "failed", reason: "provider_error" });
-    expect(result.state === "failed" && result.message).toMatch(/^Simulated render failed: ffmpeg exited/);
+    expect(result.state === "failed" && result.message).toMatch(
+      /^Simulated render failed: could not read the reference image: .*<file>/,
+    );
+    expect(result.state === "failed" && result.message).not.toContain(root);
   });
 });
 
