@@ -233,7 +233,8 @@ describe("fair hand-out of provider capacity", () => {
       const beforeB = aStarted.filter((x) => (x.started_at as string) < bTask.started_at).length;
       const beforeBCreated = aStarted.filter((x) => (x.started_at as string) < bCreatedAt).length;
       console.log(
-        `fair hand-out: ${beforeB} of A's 100 tasks started before B's (${beforeBCreated} of them before B's task was created)`,
+        `fair hand-out: ${beforeB} of A's 100 tasks started before B's (${beforeBCreated} of them before B's task was created); ` +
+          `B waited ${Date.parse(bTask.started_at) - Date.parse(bCreatedAt)} ms for a slot (tasks hold one for ~400 ms)`,
       );
       // Only the slots already held when B arrived may go to A first, plus one for a slot freed
       // while B's own submit was being decided.
