@@ -106,8 +106,8 @@ const EnvSchema = z.object({
   WORKER_POLL_INTERVAL_MS: int(250, 10, 60_000),
   TASK_DEADLINE: duration("60m"),
   ACCOUNT_MAX_RUNNING_TASKS: int(4, 1, 10_000),
-  ACCOUNT_MAX_RUNNING_TASKS: int(4, 1, 10_000),
   SHUTDOWN_GRACE_SECONDS: int(10, 0, 600),
+  REQUEST_TIMEOUT: duration("5m"),
   PROVIDERS: commaList("simulated")
     .refine((list) => list.length > 0 && list.every((p) => PROVIDER_NAMES.includes(p)), {
       message: `must be a comma-separated, ordered list of ${PROVIDER_NAMES.join(", ")}`,
@@ -246,10 +246,10 @@ export interface Config {
     taskDeadlineMs: number;
     /** Running tasks (processing or being submitted) per account, unless the account overrides it. */
     accountMaxRunningTasks: number;
-    /** Running tasks (processing or being submitted) per account, unless the account overrides it. */
-    accountMaxRunningTasks: number;
   };
   shutdownGraceMs: number;
+  /** A request whose headers and body have not all arrived by then is closed (slow clients). */
+  requestTimeoutMs: number;
   providers: string[];
   kling: {
     accessKey: string | undefined;
@@ -357,9 +357,9 @@ export function loadConfig(env: Record<string, string | undefined> = process.env
       pollIntervalMs: e.WORKER_POLL_INTERVAL_MS,
       taskDeadlineMs: e.TASK_DEADLINE,
       accountMaxRunningTasks: e.ACCOUNT_MAX_RUNNING_TASKS,
-      accountMaxRunningTasks: e.ACCOUNT_MAX_RUNNING_TASKS,
     },
     shutdownGraceMs: e.SHUTDOWN_GRACE_SECONDS * 1000,
+    requestTimeoutMs: e.REQUEST_TIMEOUT,
     providers: e.PROVIDERS,
     kling: {
       accessKey: e.KLING_ACCESS_KEY,

@@ -17,8 +17,8 @@ import type { Logger } from "pino";
 import { AccountService } from "./accounts/service.js";
 import { buildApp } from "./app.js";
 import { type Config, ConfigError } from "./config.js";
-import { FileReferenceResolver } from "./files/references.js";
 import { InspectionPool } from "./files/inspect/pool.js";
+import { FileReferenceResolver } from "./files/references.js";
 import { FileService } from "./files/service.js";
 import { DurationTokens } from "./files/tokens.js";
 import { FairShare } from "./generations/fair-share.js";
@@ -356,7 +356,19 @@ export async function startServer(
     listenPort === undefined
       ? undefined
       : await new Promise((resolve) => {
-          const s = serve({ fetch: app.fetch, port: listenPort, hostname: config.host }, () => resolve(s));
+          const s = serve(
+            {
+              fetch: app.fetch,
+              port: listenPort,
+              hostname: config.host,
+              // Node checks request deadlines on this interval (30 s by default): keep it well inside the timeout.
+              serverOptions: {
+                requestTimeout: config.requestTimeoutMs,
+                connectionsCheckingInterval: Math.min(30_000, Math.max(100, Math.floor(config.requestTimeoutMs / 4))),
+              },
+            },
+            () => resolve(s),
+          );
         });
   const port = server ? (server.address() as AddressInfo).port : 0;
   const listenUrl = server ? `http://${config.host.includes(":") ? `[${config.host}]` : config.host}:${port}` : "";
@@ -383,6 +395,7 @@ export async function startServer(
       await Promise.all([...providers.values()].map((p) => p.close?.()));
       await Promise.race([httpClosed, new Promise((r) => setTimeout(r, config.shutdownGraceMs).unref())]);
       await rateLimits?.close();
+      await inspector.close();
       await store.close();
       storage.close?.();
       log.info("framegate stopped");
@@ -395,7 +408,6 @@ export async function startServer(
     url: role === "worker" ? listenUrl : baseUrl,
     port,
     config,
-      await inspector.close();
     storage,
     log,
     store,

@@ -68,7 +68,9 @@ describe("client aborts and body timeouts", () => {
     const port = Number(new URL(server.url).port);
     return new Promise<{ closedByServer: boolean }>((resolve) => {
       const socket = net.connect(port, "127.0.0.1", () => {
-        socket.write(`POST ${path} HTTP/1.1\r\nHost: localhost\r\nAuthorization: Bearer ${key}\r\n${headers}\r\n${body}`);
+        socket.write(
+          `POST ${path} HTTP/1.1\r\nHost: localhost\r\nAuthorization: Bearer ${key}\r\n${headers}\r\n${body}`,
+        );
         if (hangUpAfterMs !== undefined)
           setTimeout(() => {
             socket.destroy();
