@@ -58,7 +58,13 @@ describe("inspection budget over HTTP", () => {
     large = join(dir, "large.png");
     await slowPng(large, 14_000, 14_000);
     const whole = await sharp({
-      create: { width: 800, height: 600, channels: 3, noise: { type: "gaussian", mean: 128, sigma: 40 } },
+      create: {
+        width: 800,
+        height: 600,
+        channels: 3,
+        background: "#000",
+        noise: { type: "gaussian", mean: 128, sigma: 40 },
+      },
     })
       .jpeg({ quality: 90 })
       .toBuffer();

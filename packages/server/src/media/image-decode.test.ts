@@ -2,7 +2,7 @@ import { mkdtemp, rm, writeFile } from "node:fs/promises";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { crc32, deflateSync } from "node:zlib";
-import sharp from "sharp";
+import sharp, { type Sharp } from "sharp";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { configureSharp, verifyImageDecodes } from "./image-decode.js";
 
@@ -34,8 +34,10 @@ function pngWithIdat(width: number, height: number, idat: Buffer): Buffer {
 }
 
 /** Noise, so that the entropy-coded data is large and spread over the whole file. */
-function noise(width: number, height: number, channels: 3 | 4 = 3): sharp.Sharp {
-  return sharp({ create: { width, height, channels, noise: { type: "gaussian", mean: 128, sigma: 40 } } });
+function noise(width: number, height: number, channels: 3 | 4 = 3): Sharp {
+  return sharp({
+    create: { width, height, channels, background: "#000", noise: { type: "gaussian", mean: 128, sigma: 40 } },
+  });
 }
 
 async function write(name: string, bytes: Buffer): Promise<string> {

@@ -54,7 +54,13 @@ describe("InspectionPool with the real worker", () => {
 
   it("refuses, in the thread, a JPEG whose scan is cut off (the decoder's check)", async () => {
     const whole = await sharp({
-      create: { width: 800, height: 600, channels: 3, noise: { type: "gaussian", mean: 128, sigma: 40 } },
+      create: {
+        width: 800,
+        height: 600,
+        channels: 3,
+        background: "#000",
+        noise: { type: "gaussian", mean: 128, sigma: 40 },
+      },
     })
       .jpeg({ quality: 90 })
       .toBuffer();

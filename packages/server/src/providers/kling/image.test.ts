@@ -1,7 +1,7 @@
 import { mkdtemp, rm, writeFile } from "node:fs/promises";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
-import sharp from "sharp";
+import sharp, { type Sharp } from "sharp";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { ProviderError } from "../provider.js";
 import { convertToKlingImage, KLING_MAX_IMAGE_BYTES, KLING_MAX_IMAGE_SIDE } from "./image.js";
@@ -14,7 +14,7 @@ afterAll(async () => {
   await rm(dir, { recursive: true, force: true });
 });
 
-async function webp(name: string, image: sharp.Sharp): Promise<string> {
+async function webp(name: string, image: Sharp): Promise<string> {
   const path = join(dir, name);
   await writeFile(path, await image.webp({ quality: 90 }).toBuffer());
   return path;
@@ -43,7 +43,13 @@ describe("convertToKlingImage", () => {
   it("falls back to a JPEG under 10 MB when the PNG would be larger", async () => {
     // Noise does not compress: as PNG it is about 3 bytes per pixel, ~13 MB here.
     const noise = sharp({
-      create: { width: 2500, height: 1800, channels: 3, noise: { type: "gaussian", mean: 128, sigma: 30 } },
+      create: {
+        width: 2500,
+        height: 1800,
+        channels: 3,
+        background: "#000",
+        noise: { type: "gaussian", mean: 128, sigma: 30 },
+      },
     });
     const path = await webp("noise.webp", noise);
     const out = await convertToKlingImage(path);
