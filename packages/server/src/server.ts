@@ -178,6 +178,15 @@ export async function startServer(
     timeoutMs: config.inspection.timeoutMs,
     limits: { maxImageSide: config.inspection.maxImageSide, maxImagePixels: config.inspection.maxImagePixels },
   });
+  // Each inspection thread keeps one libuv threadpool slot busy while it reads or decodes (sharp
+  // runs there), and this thread's file I/O needs that pool too; its size is only read at start.
+  const uvThreads = Number(process.env.UV_THREADPOOL_SIZE) || 4;
+  if (config.inspection.concurrency >= uvThreads) {
+    log.warn(
+      { inspectConcurrency: config.inspection.concurrency, uvThreadpoolSize: uvThreads },
+      "INSPECT_CONCURRENCY is not below UV_THREADPOOL_SIZE: inspections can stall file I/O; start the process with UV_THREADPOOL_SIZE set to INSPECT_CONCURRENCY + 4",
+    );
+  }
   const files = new FileService({
     db,
     clock,
