@@ -80,6 +80,8 @@ describe("framegate CLI", () => {
         "0004_upstreams",
         "0005_postgres_number_widths",
         "0006_queue_pools",
+        "0007_webhook_inflight",
+        "0008_account_limits",
       ],
     });
     const second = await runCli(["migrate", "--json"], env);
