@@ -176,7 +176,7 @@ async function main() {
           form.append("file", await openAsBlob(file), file.split("/").pop());
           const t0 = performance.now();
           const res = await api(attacker, "/api/v1/files", { method: "POST", body: form });
-          const body = (await res.json()) as { error?: { code: string } };
+          const body = (await res.json()) as { error?: { code: string; message: string } };
           uploadMs.push(performance.now() - t0);
           uploadStatus.push(`${res.status}${body.error ? ` ${body.error.code}: ${body.error.message}` : ""}`);
           if (res.status === 429) await sleep(Number(res.headers.get("retry-after") ?? 1) * 1000);
