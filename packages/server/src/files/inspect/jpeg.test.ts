@@ -1,26 +1,21 @@
 import fs from "node:fs";
 import { describe, expect, it } from "vitest";
-import { dir, expectFailure, expectOk, inspect, sniff } from "../../../test/fixtures/inspect-helpers.js";
+import {
+  dir,
+  expectFailure,
+  expectOk,
+  inspect,
+  itAcceptsImages,
+  itRefusesCuts,
+} from "../../../test/fixtures/inspect-helpers.js";
 import * as media from "../../../test/fixtures/media.js";
 
 describe("JPEG", () => {
-  const valid: { format: "jpeg"; width: number; height: number; alpha?: boolean; lossless?: boolean }[] = [
+  itAcceptsImages([
     { format: "jpeg", width: 1, height: 1 },
     { format: "jpeg", width: 33, height: 17 },
     { format: "jpeg", width: 1920, height: 1080 },
-  ];
-  it.each(valid)("accepts $format $width x $height (alpha $alpha, lossless $lossless)", async (spec) => {
-    const file = await media.makeImage(dir, spec);
-    const mimeType = `image/${spec.format}`;
-    expect(await sniff(file)).toBe(mimeType);
-    expect(expectOk(await inspect(file, "image"))).toEqual({
-      ok: true,
-      mimeType,
-      width: spec.width,
-      height: spec.height,
-      durationSeconds: null,
-    });
-  });
+  ]);
 
   it("accepts a JPEG whose EXIF block holds a thumbnail with its own SOI/EOI", async () => {
     const file = await media.makeImage(dir, { format: "jpeg", width: 200, height: 100 });
@@ -37,19 +32,12 @@ describe("JPEG", () => {
   });
 
   describe("truncated or corrupt", () => {
-    const cuts: { format: "jpeg"; keep: (size: number) => number; name: string }[] = [
-      { format: "jpeg", name: "inside the headers", keep: () => 30 },
-      { format: "jpeg", name: "in the middle", keep: (n) => Math.floor(n / 2) },
-      { format: "jpeg", name: "without EOI", keep: (n) => n - 2 },
-      { format: "jpeg", name: "last byte missing", keep: (n) => n - 1 },
-    ];
-    it.each(cuts)("refuses $format cut $name", async ({ format, keep }) => {
-      // Noisy content so the image data is not trivially small.
-      const file = await media.makeImage(dir, { format, width: 160, height: 120, color: "#a1b2c3" });
-      await media.truncate(file, keep(await media.fileSize(file)));
-      expect(await sniff(file)).toBe(`image/${format}`);
-      expectFailure(await inspect(file, "image"), "validation_failed", /^The file is truncated or corrupt \(.+\)\.$/);
-    });
+    itRefusesCuts("jpeg", [
+      { name: "inside the headers", keep: () => 30 },
+      { name: "in the middle", keep: (n) => Math.floor(n / 2) },
+      { name: "without EOI", keep: (n) => n - 2 },
+      { name: "last byte missing", keep: (n) => n - 1 },
+    ]);
   });
 
   describe("polyglots", () => {
