@@ -5,7 +5,8 @@
  *
  *   baseline  the victim's generation alone; /healthz latency at rest
  *   uploads   4 crafted uploads at a time (JPEG of millions of empty APP5 segments, PNG of ~700k
- *             empty chunks, MP4 of ~650k `free` boxes, a large noisy PNG) while a prober times
+ *             empty chunks, MP4 of ~650k `free` boxes, and a valid 196 MP PNG of 600 KB that takes
+ *             about a second of decoding) while a prober times
  *             /healthz and the victim's GET /api/v1/generations/{id}
  *   webhooks  40 endpoints of the attacker at a loopback tarpit that accepts connections and never
  *             answers, each fired with POST /api/v1/webhooks/{id}/test; then the victim's
@@ -20,8 +21,12 @@ import { mkdtempSync, openAsBlob, rmSync } from "node:fs";
 import net from "node:net";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
-import { craftJpegSegmentBomb, craftMp4BoxBomb, craftPngChunkBomb } from "../packages/server/test/fixtures/crafted.js";
-import { makeBigImage } from "../packages/server/test/fixtures/media.js";
+import {
+  craftJpegSegmentBomb,
+  craftMp4BoxBomb,
+  craftPngChunkBomb,
+  craftSlowPng,
+} from "../packages/server/test/fixtures/crafted.js";
 
 const attackSeconds = Number(process.argv[2] ?? 20);
 const ADMIN_TOKEN = "stress-admin-token-0123456789abcdef0123456789";
@@ -158,11 +163,13 @@ async function main() {
     const atRest = await probe(sleep(3000), warm.id);
 
     // --- crafted uploads ----------------------------------------------------------------------
+    const slowPng = join(work, "slow.png");
+    await craftSlowPng(slowPng, 14_000, 14_000);
     const files = await Promise.all([
       craftJpegSegmentBomb(work),
       craftPngChunkBomb(work),
       craftMp4BoxBomb(work),
-      makeBigImage(work, 9 * 1024 * 1024, { width: 2048 }),
+      slowPng,
     ]);
     const kinds = ["image", "image", "video", "image"];
     const uploadStatus: string[] = [];

@@ -4,48 +4,17 @@
  * behind, the same file passes with the default budget, and an image whose scan is cut off (only
  * a decoder can tell) is refused at upload.
  */
-import { once } from "node:events";
 import { mkdtempSync, rmSync } from "node:fs";
 import { writeFile } from "node:fs/promises";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
-import { createDeflate } from "node:zlib";
 import sharp from "sharp";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { expectApiError, expectNothingStored, storageState, uploadFile } from "./files-helpers.js";
-import { pngChunk } from "./fixtures/media.js";
+import { craftSlowPng } from "./fixtures/crafted.js";
 import { startTestServer, type TestServer } from "./harness.js";
 
 const NO_LIMITS = { RATE_LIMIT_UPLOAD_PER_MIN: "0", RATE_LIMIT_READ_PER_MIN: "0" };
-
-/**
- * A valid, black, 8-bit RGB PNG whose every row uses the Paeth filter: about 600 KB for
- * 14000×14000, yet the decoder must inflate 588 MB and un-filter every byte (about a second).
- */
-async function slowPng(path: string, width: number, height: number): Promise<void> {
-  const deflate = createDeflate({ level: 9 });
-  const parts: Buffer[] = [];
-  deflate.on("data", (data: Buffer) => parts.push(data));
-  const ended = once(deflate, "end");
-  const row = Buffer.alloc(1 + 3 * width);
-  row[0] = 4; // Paeth
-  for (let y = 0; y < height; y++) if (!deflate.write(row)) await once(deflate, "drain");
-  deflate.end();
-  await ended;
-  const ihdr = Buffer.alloc(13);
-  ihdr.writeUInt32BE(width, 0);
-  ihdr.writeUInt32BE(height, 4);
-  ihdr.set([8, 2, 0, 0, 0], 8);
-  await writeFile(
-    path,
-    Buffer.concat([
-      Buffer.from([0x89, 0x50, 0x4e, 0x47, 0x0d, 0x0a, 0x1a, 0x0a]),
-      pngChunk("IHDR", ihdr),
-      pngChunk("IDAT", Buffer.concat(parts)),
-      pngChunk("IEND", Buffer.alloc(0)),
-    ]),
-  );
-}
 
 describe("inspection budget over HTTP", () => {
   let dir: string;
@@ -56,7 +25,7 @@ describe("inspection budget over HTTP", () => {
   beforeAll(async () => {
     dir = mkdtempSync(join(tmpdir(), "framegate-inspect-budget-"));
     large = join(dir, "large.png");
-    await slowPng(large, 14_000, 14_000);
+    await craftSlowPng(large, 14_000, 14_000);
     const whole = await sharp({
       create: {
         width: 800,
