@@ -2,7 +2,7 @@
  * A client that goes away mid-request (disconnect, or a body slower than REQUEST_TIMEOUT) is not
  * a server error: one info line with the request id, no stack at error level, nothing stored.
  */
-import { mkdtempSync, readdirSync, rmSync } from "node:fs";
+import { mkdtempSync, rmSync } from "node:fs";
 import net from "node:net";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
@@ -11,7 +11,8 @@ import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { loadConfig } from "../src/config.js";
 import { createLogger } from "../src/logger.js";
 import { type RunningServer, startServer } from "../src/server.js";
-import { ADMIN_TOKEN, TEST_ENV } from "./harness.js";
+import { expectNothingStored, storageState } from "./files-helpers.js";
+import { ADMIN_TOKEN, TEST_ENV, type TestServer } from "./harness.js";
 import { dropTestDatabase, testStoreEnv } from "./test-store.js";
 
 interface LogLine {
@@ -107,16 +108,16 @@ describe("client aborts and body timeouts", () => {
   }
 
   it("a disconnect mid-upload is one info line, not an error, and leaves no partial file", async () => {
+    // The files helpers read a server's storage (local directory or bucket) through these two fields.
+    const asTestServer = { server, dataDir: dir } as unknown as TestServer;
+    const before = await storageState(asTestServer);
     await partialRequest("/api/v1/files", upload.headers, upload.body, 200);
     const [line] = await requestLinesFor("/api/v1/files");
     expect(line).toMatchObject({ level: 30, status: 499 });
     expect(line?.clientGone).toBeTruthy();
-    const all = linesOfRequest(line?.requestId);
-    expect(all).toHaveLength(1);
+    expect(linesOfRequest(line?.requestId)).toHaveLength(1);
     expect(lines.filter((l) => l.level >= 50)).toEqual([]);
-    const tmp = join(dir, "storage", "tmp");
-    await new Promise((r) => setTimeout(r, 200));
-    expect(readdirSync(tmp, { withFileTypes: true }).filter((e) => e.isFile())).toEqual([]);
+    await expectNothingStored(asTestServer, before, "an upload cut off by its client");
   });
 
   it("a JSON body that stops arriving is closed after REQUEST_TIMEOUT and logged once at info", async () => {
