@@ -155,6 +155,11 @@ export class GraphileQueue implements Queue {
       taskList,
       events,
       logger: graphileLogger(this.log.child({ jobClass: jobClass.name })),
+      // Completions go through graphile-worker's batcher (with no delay): unbatched, a completion
+      // that cannot get a connection is a promise nobody awaits, an unhandled rejection that
+      // takes the process down; batched, it is retried and logged, and stop() waits for it
+      // before the pool is ended.
+      preset: { worker: { completeJobBatchDelay: 0, failJobBatchDelay: 0 } },
     });
     runner.promise.catch((error) => {
       this.failure = `graphile-worker (${jobClass.name} jobs) stopped: ${(error as Error).message}`;
