@@ -307,6 +307,41 @@ describe("POST /api/v1/generations validation", () => {
     await expectNothingCreated(rejectKey);
   });
 
+  it("answers a body of 6,000 unknown keys with a small error: 20 details and a count of the rest", async () => {
+    const rejectKey = (await t.createAccount(STARTING_CREDITS)).key;
+    const keys = Array.from({ length: 6000 }, (_, i) => `k${String(i).padStart(4, "0")}`);
+    const body = JSON.stringify({ ...ok, ...Object.fromEntries(keys.map((k) => [k, 0])) });
+    expect(body.length).toBeLessThanOrEqual(64 * 1024);
+    const res = await t.request(GENERATIONS, {
+      key: rejectKey,
+      method: "POST",
+      body,
+      headers: { "content-type": "application/json" },
+    });
+    expectValidationFailed(res, "k0000", /unknown field/);
+    const details = res.body.error.details as { path: string; issue: string }[];
+    expect(details).toHaveLength(21);
+    expect(details.slice(0, 20).map((d) => d.path)).toEqual(keys.slice(0, 20));
+    expect(details[20]).toEqual({ path: "", issue: "5980 more issues not shown" });
+    expect(res.body.error.message).toMatch(/and 5999 more issues/);
+    expect(Buffer.byteLength(res.text)).toBeLessThan(8 * 1024);
+    await expectNothingCreated(rejectKey);
+  });
+
+  it("clips a single enormous unknown key in the details and the message", async () => {
+    const rejectKey = (await t.createAccount(STARTING_CREDITS)).key;
+    const longKey = "x".repeat(60_000);
+    const res = await t.request(GENERATIONS, { key: rejectKey, json: { ...ok, [longKey]: 1 } });
+    expect(res.status, res.text.slice(0, 500)).toBe(400);
+    expect(res.body.error.code).toBe("validation_failed");
+    const [detail] = res.body.error.details as { path: string; issue: string }[];
+    expect(detail?.path.startsWith("xxxx")).toBe(true);
+    expect(detail?.path.endsWith("…")).toBe(true);
+    expect(detail?.issue).toMatch(/unknown field/);
+    expect(Buffer.byteLength(res.text)).toBeLessThan(4 * 1024);
+    await expectNothingCreated(rejectKey);
+  });
+
   it("a rejected Idempotency-Key request stores nothing: a corrected retry with the same key succeeds", async () => {
     const { key } = await t.createAccount(100);
     const idem = { "idempotency-key": "fix-and-retry-1" };
