@@ -198,6 +198,8 @@ export async function startServer(
     retentionMs: config.fileRetentionMs,
     log: log.child({ component: "files" }),
   });
+  // Uploads a killed process left half-received or uninspected (housekeeping repeats this).
+  await files.sweepStagedUploads();
   const references = new FileReferenceResolver({ files, signer, tokens, clock, fetch: config.referenceFetch });
   if (config.referenceFetch.enabled && config.referenceFetch.allowInsecure) {
     log.warn(
@@ -350,14 +352,13 @@ export async function startServer(
     await localFiles.sweep(config.worker.taskDeadlineMs + 3600_000);
     return { idempotencyPurged, resultsPurged, filesPurged };
   };
-  // Housekeeping runs where jobs run (any number of processes may run it: it is idempotent).
-  const maintenance =
-    role === "api"
-      ? undefined
-      : setInterval(() => {
-          runMaintenance().catch((error) => log.error({ err: error }, "maintenance failed"));
-        }, MAINTENANCE_INTERVAL_MS);
-  maintenance?.unref();
+  // Housekeeping runs where jobs run (any number of processes may run it: it is idempotent). An
+  // API process still receives uploads, so it sweeps its own staging directory (its spool is local).
+  const maintenance = setInterval(() => {
+    const run: Promise<unknown> = role === "api" ? files.sweepStagedUploads() : runMaintenance();
+    run.catch((error) => log.error({ err: error }, "maintenance failed"));
+  }, MAINTENANCE_INTERVAL_MS);
+  maintenance.unref();
 
   // A worker listens only when asked to (HEALTH_PORT), and then serves its health endpoints.
   const listenPort = role === "worker" ? config.healthPort : config.port;

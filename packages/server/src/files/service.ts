@@ -8,6 +8,7 @@
  * that has no local paths (S3) it is spooled to a local directory, inspected there and only then
  * uploaded under its final key, so the bucket never holds an unchecked upload.
  */
+import { readdir, rm, stat } from "node:fs/promises";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { type Readable, Transform } from "node:stream";
@@ -74,6 +75,12 @@ export function fileTooLarge(limitBytes: number, what = "The file"): ApiError {
   const mb = Math.round((limitBytes / 1024 / 1024) * 10) / 10;
   return new ApiError("file_too_large", `${what} is larger than the ${mb} MB (${limitBytes} bytes) allowed.`);
 }
+
+/**
+ * A received upload waits under tmp/ only while it is inspected (seconds, bounded by
+ * INSPECT_TIMEOUT); one untouched for this long was left by a process that died meanwhile.
+ */
+const STALE_UPLOAD_MS = 3600_000;
 
 /** Passes bytes through and fails as soon as more than `maxBytes` went by. */
 function sizeCap(maxBytes: number): Transform {
@@ -299,10 +306,34 @@ export class FileService {
       await storage.delete(file.storage_key);
       await db.updateTable("files").set({ deleted_at: now }).where("id", "=", file.id).execute();
     }
-    let partials = await storage.sweepPartials(3600_000);
-    if (this.staging !== storage) partials += await this.staging.sweepPartials(3600_000);
-    if (due.length || partials) log.info({ files: due.length, partials }, "deleted expired files");
+    const leftovers = (await storage.sweepPartials(STALE_UPLOAD_MS)) + (await this.sweepStagedUploads());
+    if (due.length || leftovers) log.info({ files: due.length, leftovers }, "deleted expired files");
     return due.length;
+  }
+
+  /**
+   * Removes what a process killed mid-upload left in the staging tmp/ directory (the storage's,
+   * or the spool's): partial writes and received uploads whose inspection never finished. Only
+   * files older than STALE_UPLOAD_MS go, since other processes may share the directory. Cheap
+   * (one directory), so it also runs at start-up. Ages are file times: wall clock, not `clock`.
+   */
+  async sweepStagedUploads(): Promise<number> {
+    const dir = this.staging.localPath("tmp");
+    if (dir === undefined) return 0;
+    const names = await readdir(dir).catch(() => [] as string[]);
+    const cutoff = Date.now() - STALE_UPLOAD_MS;
+    let removed = 0;
+    for (const name of names) {
+      if (!name.endsWith(".upload") && !name.endsWith(".part")) continue;
+      const path = join(dir, name);
+      const info = await stat(path).catch(() => undefined);
+      if (info?.isFile() && info.mtimeMs < cutoff) {
+        await rm(path, { force: true });
+        removed++;
+      }
+    }
+    if (removed > 0) this.deps.log.info({ removed }, "removed stale temporary uploads");
+    return removed;
   }
 }
 
