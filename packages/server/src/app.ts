@@ -81,9 +81,15 @@ const OTHER_PATHS: [string, string[]][] = [
   ["/readyz", ["GET"]],
 ];
 
-function knownPaths(): Map<string, string[]> {
+const isAdminPath = (path: string) => path.startsWith("/admin/");
+
+function knownPaths(surface: Surface): Map<string, string[]> {
   const paths = new Map<string, string[]>(OTHER_PATHS);
   for (const [method, path] of KEYED_ROUTES) paths.set(path, [...(paths.get(path) ?? []), method]);
+  // A listener that does not serve a surface answers 404 for its paths, as for any unknown path.
+  for (const path of paths.keys()) {
+    if (surface === "public" ? isAdminPath(path) : surface === "admin" && !isAdminPath(path)) paths.delete(path);
+  }
   return paths;
 }
 
@@ -91,9 +97,14 @@ export function publicModels(notices: string[], catalog: readonly ModelEntry[] =
   return catalog.map((m) => ({ ...m, notices: [...m.notices, ...notices] }));
 }
 
-export function buildApp(deps: AppDeps): Hono<AppEnv> {
+/**
+ * What one listener serves: everything (the default, one listener), or, when the admin API has
+ * a listener of its own (ADMIN_PORT), the public surface on one and /admin/v1 on the other.
+ */
+export type Surface = "all" | "public" | "admin";
+
+export function buildApp(deps: AppDeps, surface: Surface = "all"): Hono<AppEnv> {
   const app = new Hono<AppEnv>();
-  const clientAddress = (c: Parameters<AppDeps["clientAddress"]>[0]) => deps.clientAddress(c);
 
   app.use("*", async (c, next) => {
     const requestId = newId("req");
@@ -117,6 +128,28 @@ export function buildApp(deps: AppDeps): Hono<AppEnv> {
     );
   });
 
+  if (surface !== "admin") mountPublicSurface(app, deps);
+  if (surface !== "public") {
+    mountAdminRoutes(app, deps);
+    mountTaskAdminRoutes(app, deps);
+  }
+
+  for (const [path, methods] of knownPaths(surface)) {
+    app.all(path, (c) => {
+      throw new ApiError("method_not_allowed", `${c.req.method} is not allowed on ${c.req.path}.`, {
+        headers: { Allow: methods.join(", ") },
+      });
+    });
+  }
+
+  app.notFound((c) => errorResponse(c, new ApiError("not_found", `No route for ${c.req.method} ${c.req.path}.`)));
+  app.onError(onError);
+  return app;
+}
+
+/** Health, the public API under /api/v1, provider callbacks and media downloads. */
+function mountPublicSurface(app: Hono<AppEnv>, deps: AppDeps) {
+  const clientAddress = (c: Parameters<AppDeps["clientAddress"]>[0]) => deps.clientAddress(c);
   app.get("/healthz", (c) => c.json({ status: "ok" }));
   app.get("/readyz", async (c) => {
     const { ok, checks } = await deps.isReady();
@@ -150,20 +183,6 @@ export function buildApp(deps: AppDeps): Hono<AppEnv> {
     return c.json({ current_credits: (await getBalance(deps.db, accountId)) ?? 0 });
   });
 
-  mountAdminRoutes(app, deps);
-  mountTaskAdminRoutes(app, deps);
   mountCallbackRoutes(app, deps.callbacks);
   mountMediaRoutes(app, deps);
-
-  for (const [path, methods] of knownPaths()) {
-    app.all(path, (c) => {
-      throw new ApiError("method_not_allowed", `${c.req.method} is not allowed on ${c.req.path}.`, {
-        headers: { Allow: methods.join(", ") },
-      });
-    });
-  }
-
-  app.notFound((c) => errorResponse(c, new ApiError("not_found", `No route for ${c.req.method} ${c.req.path}.`)));
-  app.onError(onError);
-  return app;
 }

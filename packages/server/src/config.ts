@@ -79,9 +79,18 @@ const EnvSchema = z.object({
   ADMIN_TOKEN: z
     .string()
     .optional()
-    .refine((v) => v === undefined || v.length === 0 || v.length >= 16, {
-      message: "must be at least 16 characters",
+    .refine((v) => v === undefined || v.length === 0 || v.length >= 32, {
+      message: "must be at least 32 characters; make one with `openssl rand -hex 32`",
     }),
+  // The admin API on a listener of its own (a private interface), off the public one.
+  ADMIN_HOST: z.string().min(1).default("127.0.0.1"),
+  ADMIN_PORT: z
+    .string()
+    .optional()
+    .refine((v) => v === undefined || (/^\d+$/.test(v.trim()) && Number(v) <= 65535), {
+      message: "must be a port number",
+    })
+    .transform((v) => (v === undefined ? undefined : Number.parseInt(v.trim(), 10))),
   PUBLIC_API_ENABLED: bool(true),
   TRUSTED_PROXIES: commaList("").superRefine((list, ctx) => {
     try {
@@ -226,6 +235,8 @@ export interface Config {
   /** Base of every URL the API returns, without a trailing slash; when unset, derived from HOST:PORT. */
   publicBaseUrl: string | undefined;
   adminToken: string | undefined;
+  /** When set, /admin/v1 is served only on this listener (ADMIN_HOST:ADMIN_PORT), not on HOST:PORT. */
+  adminListener: { host: string; port: number } | undefined;
   publicApiEnabled: boolean;
   rateLimits: {
     createPerMin: number;
@@ -335,6 +346,7 @@ export function loadConfig(env: Record<string, string | undefined> = process.env
     trustedProxies: e.TRUSTED_PROXIES,
     publicBaseUrl: e.PUBLIC_BASE_URL?.replace(/\/+$/, ""),
     adminToken: e.ADMIN_TOKEN || undefined,
+    adminListener: e.ADMIN_PORT === undefined ? undefined : { host: e.ADMIN_HOST, port: e.ADMIN_PORT },
     publicApiEnabled: e.PUBLIC_API_ENABLED,
     rateLimits: {
       createPerMin: e.RATE_LIMIT_CREATE_PER_MIN,

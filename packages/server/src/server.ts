@@ -6,16 +6,14 @@
  */
 import { createHmac, randomBytes } from "node:crypto";
 import { mkdir } from "node:fs/promises";
-import type { AddressInfo } from "node:net";
 import { join } from "node:path";
 import ffmpegInstaller from "@ffmpeg-installer/ffmpeg";
-import { type ServerType, serve } from "@hono/node-server";
 import { getConnInfo } from "@hono/node-server/conninfo";
 import { Hono } from "hono";
 import { sql } from "kysely";
 import type { Logger } from "pino";
 import { AccountService } from "./accounts/service.js";
-import { buildApp } from "./app.js";
+import { type AppDeps, buildApp } from "./app.js";
 import { type Config, ConfigError } from "./config.js";
 import { InspectionPool } from "./files/inspect/pool.js";
 import { FileReferenceResolver } from "./files/references.js";
@@ -28,6 +26,7 @@ import { GenerationService } from "./generations/service.js";
 import { GenerationWorker } from "./generations/worker.js";
 import { parseTrustedProxies, resolveClientAddress } from "./http/client-address.js";
 import { IdempotencyStore } from "./http/idempotency.js";
+import { closeListener, type Listener, listen } from "./http/listen.js";
 import { createRateLimits, type RateLimits } from "./http/rate-limit.js";
 import { createLogger } from "./logger.js";
 import { INSECURE, type LookupFn, STRICT } from "./net/url-guard.js";
@@ -56,6 +55,8 @@ export interface RunningServer {
   /** The API's base URL; for a worker, its health endpoints' (empty without HEALTH_PORT). */
   url: string;
   port: number;
+  /** Where /admin/v1 answers: the admin listener (ADMIN_PORT), else `url`; empty for a worker. */
+  adminUrl: string;
   config: Config;
   log: Logger;
   store: StoreHandle;
@@ -303,10 +304,10 @@ export async function startServer(
     checks.shutdown = shuttingDown ? "in progress" : "no";
     return { ok: !shuttingDown && !queueProblem && checks.database === "ok" && checks.storage === "ok", checks };
   };
-  const app =
+  const appDeps: AppDeps | undefined =
     role === "worker"
-      ? healthApp(isReady)
-      : buildApp({
+      ? undefined
+      : {
           db,
           clock,
           log,
@@ -341,7 +342,9 @@ export async function startServer(
             return resolveClientAddress(peer, c.req.header("x-forwarded-for"), trustedProxies);
           },
           isReady,
-        });
+        };
+  // With ADMIN_PORT the admin API gets a listener of its own and the main one serves none of it.
+  const app = appDeps ? buildApp(appDeps, config.adminListener ? "public" : "all") : healthApp(isReady);
 
   // Housekeeping: expired idempotency records and result media past their retention.
   const runMaintenance = async () => {
@@ -360,47 +363,14 @@ export async function startServer(
   }, MAINTENANCE_INTERVAL_MS);
   maintenance.unref();
 
-  // A worker listens only when asked to (HEALTH_PORT), and then serves its health endpoints.
-  const listenPort = role === "worker" ? config.healthPort : config.port;
-  const server: ServerType | undefined =
-    listenPort === undefined
-      ? undefined
-      : await new Promise((resolve) => {
-          const s = serve(
-            {
-              fetch: app.fetch,
-              port: listenPort,
-              hostname: config.host,
-              // Node checks request deadlines on this interval (30 s by default): keep it well inside the timeout.
-              serverOptions: {
-                requestTimeout: config.requestTimeoutMs,
-                connectionsCheckingInterval: Math.min(30_000, Math.max(100, Math.floor(config.requestTimeoutMs / 4))),
-              },
-            },
-            () => resolve(s),
-          );
-        });
-  const port = server ? (server.address() as AddressInfo).port : 0;
-  const listenUrl = server ? `http://${config.host.includes(":") ? `[${config.host}]` : config.host}:${port}` : "";
-  if (!config.publicBaseUrl) baseUrl = listenUrl;
-  log.info(
-    {
-      role,
-      url: role === "worker" ? listenUrl || undefined : baseUrl,
-      providers: config.providers,
-      jobRunners: runJobs ? { generation: config.worker.concurrency, webhook: config.webhooks.concurrency } : 0,
-      queue: config.queueDriver,
-    },
-    role === "worker" ? "framegate worker started" : "framegate listening",
-  );
-
+  let main: Listener | undefined;
+  let admin: Listener | undefined;
   let closing: Promise<void> | undefined;
   const close = () => {
     closing ??= (async () => {
       shuttingDown = true;
       clearInterval(maintenance);
-      const httpClosed = new Promise<void>((resolve) => (server ? server.close(() => resolve()) : resolve()));
-      (server as { closeIdleConnections?: () => void } | undefined)?.closeIdleConnections?.();
+      const httpClosed = Promise.all([main, admin].map((l) => l && closeListener(l.server)));
       await queue.stop(config.shutdownGraceMs);
       await Promise.all([...providers.values()].map((p) => p.close?.()));
       await Promise.race([httpClosed, new Promise((r) => setTimeout(r, config.shutdownGraceMs).unref())]);
@@ -413,10 +383,40 @@ export async function startServer(
     return closing;
   };
 
+  // A worker listens only when asked to (HEALTH_PORT), and then serves its health endpoints.
+  const listenPort = role === "worker" ? config.healthPort : config.port;
+  const listenOpts = { host: config.host, requestTimeoutMs: config.requestTimeoutMs };
+  try {
+    if (listenPort !== undefined) main = await listen(app.fetch, { ...listenOpts, port: listenPort });
+    if (appDeps && config.adminListener) {
+      admin = await listen(buildApp(appDeps, "admin").fetch, { ...listenOpts, ...config.adminListener });
+    }
+  } catch (error) {
+    // An address that cannot be bound stops the start; nothing already started stays behind.
+    await close();
+    throw error;
+  }
+  const port = main?.port ?? 0;
+  const listenUrl = main?.url ?? "";
+  if (!config.publicBaseUrl) baseUrl = listenUrl;
+  const adminUrl = role === "worker" ? "" : (admin?.url ?? baseUrl);
+  log.info(
+    {
+      role,
+      url: role === "worker" ? listenUrl || undefined : baseUrl,
+      ...(admin ? { adminUrl: admin.url } : {}),
+      providers: config.providers,
+      jobRunners: runJobs ? { generation: config.worker.concurrency, webhook: config.webhooks.concurrency } : 0,
+      queue: config.queueDriver,
+    },
+    role === "worker" ? "framegate worker started" : "framegate listening",
+  );
+
   return {
     role,
     url: role === "worker" ? listenUrl : baseUrl,
     port,
+    adminUrl,
     config,
     storage,
     log,

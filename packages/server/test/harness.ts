@@ -15,7 +15,7 @@ import type { Db } from "../src/store/db.js";
 import type { Clock } from "../src/util/clock.js";
 import { dropTestDatabase, testStoreEnv, testStoreEnvSync } from "./test-store.js";
 
-export const ADMIN_TOKEN = "test-admin-token-0123456789";
+export const ADMIN_TOKEN = "test-admin-token-0123456789abcdef0123456789";
 export const REPO_ROOT = resolve(import.meta.dirname, "../../..");
 
 /** Small, fast renders for tests; every setting can be overridden per test. */
@@ -97,8 +97,12 @@ export async function startTestServer(
     ...(opts.lookup ? { lookup: opts.lookup } : {}),
   });
   const url = server.url;
+  // The admin API's own listener when the test sets ADMIN_PORT, else the API's.
   const admin = (path: string, init: RequestInit & { json?: unknown } = {}) =>
-    request(url, path, { ...init, headers: { authorization: `Bearer ${ADMIN_TOKEN}`, ...(init.headers ?? {}) } });
+    request(server.adminUrl, path, {
+      ...init,
+      headers: { authorization: `Bearer ${ADMIN_TOKEN}`, ...(init.headers ?? {}) },
+    });
   return {
     url,
     dataDir: dir,

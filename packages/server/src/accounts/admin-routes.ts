@@ -1,10 +1,11 @@
 /** Operator API under /admin/v1, authenticated with ADMIN_TOKEN (api-contract §9). */
 import { createHash, timingSafeEqual } from "node:crypto";
-import type { Hono, MiddlewareHandler } from "hono";
+import type { Context, Hono, MiddlewareHandler } from "hono";
 import { z } from "zod";
 import { readJsonBody } from "../http/body.js";
 import type { AppEnv } from "../http/context.js";
 import { ApiError } from "../http/errors.js";
+import type { RateLimits } from "../http/rate-limit.js";
 import { ALL_SCOPES } from "./keys.js";
 import type { AccountService } from "./service.js";
 
@@ -55,14 +56,33 @@ function digest(value: string) {
   return createHash("sha256").update(value).digest();
 }
 
-function requireAdmin(token: string | undefined): MiddlewareHandler<AppEnv> {
+/** How failed admin authentication is throttled: the public API's limits, per client address. */
+export interface AdminThrottle {
+  rateLimits: RateLimits;
+  clientAddress: (c: Context<AppEnv>) => string;
+}
+
+/**
+ * Checks the admin token. A missing or wrong token is charged to the caller's address (in the
+ * read bucket, under a subject of its own so admin guesses and public traffic do not share a
+ * budget); a correct one costs nothing. Once the budget is spent every request from that
+ * address gets 429 until the window passes, the correct token included: were the right token
+ * still let through, a brute-forcer could keep guessing past the limit and recognise the hit
+ * by its 200.
+ */
+function requireAdmin(token: string | undefined, throttle: AdminThrottle): MiddlewareHandler<AppEnv> {
   return async (c, next) => {
     if (!token) throw new ApiError("not_found", "The admin API is disabled (ADMIN_TOKEN is not set).");
-    const match = /^Bearer\s+(\S+)\s*$/i.exec(c.req.header("authorization") ?? "");
-    if (!match?.[1]) throw new ApiError("api_key_missing", "The admin API needs Authorization: Bearer <ADMIN_TOKEN>.");
+    const subject = `ip-admin:${throttle.clientAddress(c)}`;
+    await throttle.rateLimits.assertAvailable("read", subject);
+    const presented = /^Bearer\s+(\S+)\s*$/i.exec(c.req.header("authorization") ?? "")?.[1];
     // Compare digests so timing reveals neither content nor length.
-    if (!timingSafeEqual(digest(match[1]), digest(token))) {
-      throw new ApiError("api_key_invalid", "The admin token is not valid.");
+    if (!presented || !timingSafeEqual(digest(presented), digest(token))) {
+      // The 401 carries the limit headers; the failure that spends the budget is answered 429.
+      const headers = await throttle.rateLimits.consume("read", subject);
+      throw presented
+        ? new ApiError("api_key_invalid", "The admin token is not valid.", { headers })
+        : new ApiError("api_key_missing", "The admin API needs Authorization: Bearer <ADMIN_TOKEN>.", { headers });
     }
     await next();
   };
@@ -70,10 +90,10 @@ function requireAdmin(token: string | undefined): MiddlewareHandler<AppEnv> {
 
 export function mountAdminRoutes(
   app: Hono<AppEnv>,
-  deps: { accounts: AccountService; adminToken: string | undefined },
+  deps: { accounts: AccountService; adminToken: string | undefined } & AdminThrottle,
 ) {
   const { accounts } = deps;
-  app.use("/admin/v1/*", requireAdmin(deps.adminToken));
+  app.use("/admin/v1/*", requireAdmin(deps.adminToken, deps));
 
   app.post("/admin/v1/accounts", async (c) => {
     const body = parse(CreateAccountBody, await readJsonBody(c));

@@ -83,15 +83,19 @@ export class RateLimits {
       return headers(name, entry.points, res.remainingPoints, secondsUntil(res));
     } catch (rejection) {
       if (!(rejection instanceof RateLimiterRes)) throw rejection;
-      const reset = secondsUntil(rejection);
-      throw new ApiError(
-        "rate_limited",
-        `Rate limit of ${entry.points} requests per minute exceeded; retry in ${reset} s.`,
-        {
-          headers: { ...headers(name, entry.points, 0, reset), "Retry-After": String(reset) },
-        },
-      );
+      throw limitExceeded(name, entry.points, rejection);
     }
+  }
+
+  /**
+   * Throws rate_limited (with Retry-After) when `subject` has spent its budget of `name`,
+   * without charging anything: for requests that only pay when they fail (admin auth).
+   */
+  async assertAvailable(name: LimitName, subject: string): Promise<void> {
+    const entry = this.limiters.get(name);
+    if (!entry) return;
+    const res = await entry.limiter.get(subject);
+    if (res && res.consumedPoints >= entry.points) throw limitExceeded(name, entry.points, res);
   }
 
   /** Middleware charging one point to `name` for the caller (API key, or client address). */
@@ -212,6 +216,13 @@ async function connectRedis(url: string, log?: RateLimitLog): Promise<Redis> {
   // A failed first connect was reported by the error listener; ioredis keeps retrying.
   await client.connect().catch(() => {});
   return client;
+}
+
+function limitExceeded(name: LimitName, points: number, res: RateLimiterRes): ApiError {
+  const reset = secondsUntil(res);
+  return new ApiError("rate_limited", `Rate limit of ${points} requests per minute exceeded; retry in ${reset} s.`, {
+    headers: { ...headers(name, points, 0, reset), "Retry-After": String(reset) },
+  });
 }
 
 function secondsUntil(res: RateLimiterRes): number {
