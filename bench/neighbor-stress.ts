@@ -58,6 +58,10 @@ async function startServer(port: number): Promise<ChildProcess> {
         LOG_LEVEL: "warn",
         BOOTSTRAP_DEV_ACCOUNT: "false",
         WEBHOOK_ALLOW_INSECURE_URLS: "true",
+        // The tarpit below needs 40 endpoints and a test fired at each, past the default endpoint
+        // quota (20) and write rate limit (60/min): this measures isolation, not those limits.
+        ACCOUNT_MAX_WEBHOOK_ENDPOINTS: "100",
+        RATE_LIMIT_WRITE_PER_MIN: "0",
         POLL_FIRST_DELAY_MS: "200",
         POLL_MAX_INTERVAL_MS: "1000",
         SIM_SIZE_16_9: "640x360",

@@ -12,7 +12,11 @@ import {
 import type { Printable } from "./run.js";
 
 type Ctx = { store: StoreHandle; config: Config };
-const service = (ctx: Ctx) => new AccountService(ctx.store.db, systemClock);
+const service = (ctx: Ctx) =>
+  new AccountService(ctx.store.db, systemClock, {
+    defaultMaxRunningTasks: ctx.config.worker.accountMaxRunningTasks,
+    quotas: ctx.config.quotas,
+  });
 
 export async function migrate(ctx: Ctx): Promise<Printable> {
   // The store was opened without migrating, so this reports what it applies now.

@@ -6,6 +6,8 @@ export const ERROR_STATUS = {
   api_key_expired: 401,
   api_scope_denied: 403,
   signature_invalid: 403,
+  /** An account quota (webhook endpoints, stored files) is reached; the message names the limit. */
+  quota_exceeded: 403,
   public_api_disabled: 503,
   rate_limited: 429,
   validation_failed: 400,

@@ -1,7 +1,7 @@
 /** The webhook routes of the OpenAPI document. */
 import type { OpenAPIRegistry } from "@asteasolutions/zod-to-openapi";
 import { z } from "zod";
-import { errorResponses } from "./openapi-common.js";
+import { errorResponses, quotaResponses } from "./openapi-common.js";
 import {
   CreateWebhookSchema,
   RedeliverySchema,
@@ -28,6 +28,7 @@ export function registerWebhookPaths(registry: OpenAPIRegistry, security: Record
     responses: {
       201: { description: "Created", content: json(WebhookEndpointSchema) },
       ...errorResponses(400, 401, 403, 429),
+      ...quotaResponses(),
     },
   });
   registry.registerPath({

@@ -152,6 +152,25 @@ describe("buildOpenApiDocument", () => {
     ).toBeDefined();
   });
 
+  it("documents quota_exceeded (403) where an account quota can refuse: webhook create, uploads, creates", () => {
+    const quotaRoutes = [
+      ["/api/v1/webhooks", "post"],
+      ["/api/v1/files", "post"],
+      // Reference URLs are fetched and stored as the account's files.
+      ["/api/v1/generations", "post"],
+    ] as const;
+    for (const [path, method] of quotaRoutes) {
+      const forbidden = doc.paths[path][method].responses["403"];
+      expect(forbidden.description, `${method} ${path}`).toContain("quota_exceeded");
+      expect(forbidden.description).toContain("api_scope_denied");
+      const error = schemaOf(doc, forbidden.content["application/json"].schema);
+      expect(schemaOf(doc, error.properties.error).properties.code.enum).toContain("quota_exceeded");
+    }
+    // Reads never add to what a quota counts.
+    expect(doc.paths["/api/v1/webhooks"].get.responses["403"].description).not.toContain("quota_exceeded");
+    expect(doc.paths["/api/v1/files/{id}"].get.responses["403"].description).not.toContain("quota_exceeded");
+  });
+
   it("derives GenerationRequest from the catalog: model ids, params and their options", () => {
     const post = doc.paths["/api/v1/generations"].post;
     expect(post.requestBody.required).toBe(true);

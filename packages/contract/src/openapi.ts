@@ -2,7 +2,7 @@
 import { OpenAPIRegistry, OpenApiGeneratorV31 } from "@asteasolutions/zod-to-openapi";
 import { z } from "zod";
 import { CATALOG, type ModelEntry } from "./catalog.js";
-import { errorResponses } from "./openapi-common.js";
+import { errorResponses, quotaResponses } from "./openapi-common.js";
 import { registerWebhookPaths } from "./openapi-webhooks.js";
 import {
   buildGenerationRequestSchema,
@@ -68,6 +68,7 @@ export function buildOpenApiDocument(options: OpenApiOptions = {}): Record<strin
         content: { "application/json": { schema: TaskSchema } },
       },
       ...errorResponses(400, 401, 402, 403, 409, 413, 429, 503),
+      ...quotaResponses(),
     },
   });
   registry.registerPath({
@@ -134,6 +135,7 @@ export function buildOpenApiDocument(options: OpenApiOptions = {}): Record<strin
     responses: {
       201: { description: "Stored", content: { "application/json": { schema: FileSchema } } },
       ...errorResponses(400, 401, 403, 413, 415, 429, 503),
+      ...quotaResponses(),
     },
   });
   registry.registerPath({

@@ -6,6 +6,7 @@
  *   ├── APIError (any non-2xx answer)
  *   │   ├── AuthenticationError        401 api_key_missing | api_key_invalid | api_key_revoked | api_key_expired
  *   │   ├── PermissionDeniedError      403 api_scope_denied (and signature_invalid)
+ *   │   │   └── QuotaExceededError         403 quota_exceeded (an account quota; the message names it)
  *   │   ├── ValidationError            400 validation_failed
  *   │   │   └── WebhookUrlRejectedError    400 webhook_url_rejected
  *   │   ├── InsufficientCreditsError   402 insufficient_credits
@@ -31,6 +32,7 @@ export type ApiErrorCode =
   | "api_key_expired"
   | "api_scope_denied"
   | "signature_invalid"
+  | "quota_exceeded"
   | "public_api_disabled"
   | "rate_limited"
   | "validation_failed"
@@ -99,6 +101,8 @@ export class APIError extends FramegateError {
 }
 export class AuthenticationError extends APIError {}
 export class PermissionDeniedError extends APIError {}
+/** The account reached a quota (webhook endpoints, stored file bytes or count); retrying will not help. */
+export class QuotaExceededError extends PermissionDeniedError {}
 export class ValidationError extends APIError {}
 export class WebhookUrlRejectedError extends ValidationError {}
 export class InsufficientCreditsError extends APIError {}
@@ -172,6 +176,7 @@ const BY_CODE: Record<string, APIErrorClass> = {
   api_key_expired: AuthenticationError,
   api_scope_denied: PermissionDeniedError,
   signature_invalid: PermissionDeniedError,
+  quota_exceeded: QuotaExceededError,
   validation_failed: ValidationError,
   webhook_url_rejected: WebhookUrlRejectedError,
   insufficient_credits: InsufficientCreditsError,

@@ -23,6 +23,7 @@ export {
   NotFoundError,
   PayloadTooLargeError,
   PermissionDeniedError,
+  QuotaExceededError,
   RateLimitedError,
   ServiceUnavailableError,
   UnsupportedMediaTypeError,

@@ -16,6 +16,7 @@ import {
   NotFoundError,
   PayloadTooLargeError,
   PermissionDeniedError,
+  QuotaExceededError,
   RateLimitedError,
   ServiceUnavailableError,
   UnsupportedMediaTypeError,
@@ -93,6 +94,22 @@ describe("API errors map to classes with status, code, message and requestId", (
     expect(error).toBeInstanceOf(PermissionDeniedError);
     expect(error).toMatchObject({ status: 403, code: "api_scope_denied" });
     expectRequestId(error);
+  });
+
+  it("403 quota_exceeded → QuotaExceededError (a PermissionDeniedError) naming the limit", async () => {
+    const small = await startTestServer({ ACCOUNT_MAX_WEBHOOK_ENDPOINTS: "1", WEBHOOK_ALLOW_INSECURE_URLS: "true" });
+    try {
+      const { client: c } = await clientFor(small, 0, { maxRetries: 0 });
+      await c.webhooks.create({ url: "http://127.0.0.1:9/first" });
+      const error = await caught(c.webhooks.create({ url: "http://127.0.0.1:9/second" }));
+      expect(error).toBeInstanceOf(QuotaExceededError);
+      expect(error).toBeInstanceOf(PermissionDeniedError);
+      expect(error).toMatchObject({ status: 403, code: "quota_exceeded" });
+      expect(error.message).toContain("limit 1");
+      expectRequestId(error);
+    } finally {
+      await small.close();
+    }
   });
 
   it("404 not_found → NotFoundError", async () => {

@@ -65,7 +65,11 @@ const KEYED_ROUTES: [string, string, LimitName][] = [
   ["GET", "/api/v1/credits", "read"],
   ["POST", "/api/v1/files", "upload"],
   ["GET", "/api/v1/files/:id", "read"],
-  ...WEBHOOK_PATHS.flatMap(([path, methods]) => methods.map((m): [string, string, LimitName] => [m, path, "read"])),
+  // Webhook changes, tests and redeliveries spend the smaller write budget: a redeliver sends a
+  // request to every subscribed endpoint, so it must not ride on the generous read budget.
+  ...WEBHOOK_PATHS.flatMap(([path, methods]) =>
+    methods.map((m): [string, string, LimitName] => [m, path, m === "GET" ? "read" : "write"]),
+  ),
 ];
 
 const OTHER_PATHS: [string, string[]][] = [

@@ -102,6 +102,7 @@ const EnvSchema = z.object({
   RATE_LIMIT_CREATE_PER_MIN: int(60, 0),
   RATE_LIMIT_UPLOAD_PER_MIN: int(60, 0),
   RATE_LIMIT_READ_PER_MIN: int(600, 0),
+  RATE_LIMIT_WRITE_PER_MIN: int(60, 0),
   RATE_LIMIT_STORE: z.enum(["auto", "memory", "postgres", "redis"]).default("auto"),
   REDIS_URL: z
     .string()
@@ -115,6 +116,9 @@ const EnvSchema = z.object({
   WORKER_POLL_INTERVAL_MS: int(250, 10, 60_000),
   TASK_DEADLINE: duration("60m"),
   ACCOUNT_MAX_RUNNING_TASKS: int(4, 1, 10_000),
+  ACCOUNT_MAX_WEBHOOK_ENDPOINTS: int(20, 1, 10_000),
+  ACCOUNT_MAX_FILE_BYTES: int(1024 * 1024 * 1024, 1, 2 ** 50),
+  ACCOUNT_MAX_FILES: int(1000, 1, 10_000_000),
   SHUTDOWN_GRACE_SECONDS: int(10, 0, 600),
   REQUEST_TIMEOUT: duration("5m"),
   PROVIDERS: commaList("simulated")
@@ -242,6 +246,8 @@ export interface Config {
     createPerMin: number;
     uploadPerMin: number;
     readPerMin: number;
+    /** Webhook changes, tests and redeliveries (each may send requests to customer endpoints). */
+    writePerMin: number;
     /** Where the counters live: this process, the PostgreSQL store, or Redis (shared by every API process). */
     store: "memory" | "postgres" | "redis";
   };
@@ -258,6 +264,8 @@ export interface Config {
     /** Running tasks (processing or being submitted) per account, unless the account overrides it. */
     accountMaxRunningTasks: number;
   };
+  /** Per-account quotas unless the account overrides them (accounts/quotas.ts): live endpoints, live files. */
+  quotas: { maxWebhookEndpoints: number; maxFileBytes: number; maxFiles: number };
   shutdownGraceMs: number;
   /** A request whose headers and body have not all arrived by then is closed (slow clients). */
   requestTimeoutMs: number;
@@ -352,6 +360,7 @@ export function loadConfig(env: Record<string, string | undefined> = process.env
       createPerMin: e.RATE_LIMIT_CREATE_PER_MIN,
       uploadPerMin: e.RATE_LIMIT_UPLOAD_PER_MIN,
       readPerMin: e.RATE_LIMIT_READ_PER_MIN,
+      writePerMin: e.RATE_LIMIT_WRITE_PER_MIN,
       store:
         e.RATE_LIMIT_STORE !== "auto"
           ? e.RATE_LIMIT_STORE
@@ -369,6 +378,11 @@ export function loadConfig(env: Record<string, string | undefined> = process.env
       pollIntervalMs: e.WORKER_POLL_INTERVAL_MS,
       taskDeadlineMs: e.TASK_DEADLINE,
       accountMaxRunningTasks: e.ACCOUNT_MAX_RUNNING_TASKS,
+    },
+    quotas: {
+      maxWebhookEndpoints: e.ACCOUNT_MAX_WEBHOOK_ENDPOINTS,
+      maxFileBytes: e.ACCOUNT_MAX_FILE_BYTES,
+      maxFiles: e.ACCOUNT_MAX_FILES,
     },
     shutdownGraceMs: e.SHUTDOWN_GRACE_SECONDS * 1000,
     requestTimeoutMs: e.REQUEST_TIMEOUT,

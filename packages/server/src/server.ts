@@ -166,6 +166,7 @@ export async function startServer(
     klingCallbackUrl: (taskId) => `${baseUrl}${KLING_CALLBACK_PREFIX}${callbackTokens.issue(taskId)}`,
   });
   const router = new ProviderRouter(db, {
+    quotas: config.quotas,
     chain: config.providers,
     providers,
     maxConcurrency: providerCaps(config),
@@ -212,6 +213,7 @@ export async function startServer(
     log.warn(
       "PROVIDER_ALLOW_INSECURE_URLS is on: results may be fetched from http and private addresses (development only)",
     );
+    quotas: config.quotas,
   }
   const webhookGuard = config.webhooks.allowInsecureUrls ? INSECURE : STRICT;
   if (config.webhooks.allowInsecureUrls) {
@@ -239,6 +241,7 @@ export async function startServer(
 
   let worker: GenerationWorker | undefined;
   if (runJobs) {
+    quotas: config.quotas,
     worker = new GenerationWorker({
       db,
       clock,
@@ -429,8 +432,8 @@ export async function startServer(
 }
 
 function openRateLimits(config: Config, store: StoreHandle, log: Logger): Promise<RateLimits> {
-  const { store: kind, createPerMin, uploadPerMin, readPerMin } = config.rateLimits;
-  const perMinute = { create: createPerMin, upload: uploadPerMin, read: readPerMin };
+  const { store: kind, createPerMin, uploadPerMin, readPerMin, writePerMin } = config.rateLimits;
+  const perMinute = { create: createPerMin, upload: uploadPerMin, read: readPerMin, write: writePerMin };
   if (kind === "redis") return createRateLimits(perMinute, { kind: "redis", url: config.redisUrl as string }, log);
   if (kind === "postgres") {
     if (!store.pgPool) throw new ConfigError("Invalid configuration:\n  RATE_LIMIT_STORE=postgres needs DATABASE_URL");

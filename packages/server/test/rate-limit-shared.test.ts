@@ -18,7 +18,7 @@ import { freePort } from "./process-helpers.js";
 import { dropTestDatabase, TEST_STORE, testStoreEnv } from "./test-store.js";
 
 const BUDGET = 5;
-const PER_MINUTE: Record<LimitName, number> = { create: BUDGET, upload: 0, read: 0 };
+const PER_MINUTE: Record<LimitName, number> = { create: BUDGET, upload: 0, read: 0, write: 0 };
 
 /** Consumes one `create` point; the outcome as "ok r=<remaining>" or the error's code. */
 async function attempt(limits: RateLimits, subject: string): Promise<string> {

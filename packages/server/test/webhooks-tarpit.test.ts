@@ -100,6 +100,9 @@ describe("webhook tarpit: one tenant's dead endpoints", () => {
       WEBHOOK_MAX_INFLIGHT_PER_ACCOUNT: String(PER_ACCOUNT),
       RATE_LIMIT_CREATE_PER_MIN: "0",
       RATE_LIMIT_READ_PER_MIN: "0",
+      // The tenant holds more endpoints than the default quota allows, and fires a test at each.
+      RATE_LIMIT_WRITE_PER_MIN: "0",
+      ACCOUNT_MAX_WEBHOOK_ENDPOINTS: "100",
     });
   });
   afterAll(async () => {

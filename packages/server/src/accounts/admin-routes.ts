@@ -35,10 +35,17 @@ const GrantBody = z
   })
   .strict();
 
+/** A positive whole number up to `max`, or null (back to the server default). */
+const override = (max: number) => z.number().int().min(1).max(max).nullable().optional();
+
+// Each field left out stays as it is; null puts the account back on the server default
+// (ACCOUNT_MAX_RUNNING_TASKS, ACCOUNT_MAX_WEBHOOK_ENDPOINTS, ACCOUNT_MAX_FILE_BYTES, ACCOUNT_MAX_FILES).
 const UpdateAccountBody = z
   .object({
-    // null puts the account back on the server default (ACCOUNT_MAX_RUNNING_TASKS).
-    max_running_tasks: z.number().int().min(1).max(10_000).nullable(),
+    max_running_tasks: override(10_000),
+    max_webhook_endpoints: override(10_000),
+    max_file_bytes: override(2 ** 50),
+    max_files: override(10_000_000),
   })
   .strict();
 
@@ -111,7 +118,13 @@ export function mountAdminRoutes(
 
   app.patch("/admin/v1/accounts/:id", async (c) => {
     const body = parse(UpdateAccountBody, await readJsonBody(c));
-    const account = await accounts.setMaxRunningTasks(c.req.param("id"), body.max_running_tasks);
+    if (Object.keys(body).length === 0) {
+      const fields = Object.keys(UpdateAccountBody.shape).join(", ");
+      throw new ApiError("validation_failed", `Invalid request: set at least one of ${fields}.`, {
+        details: [{ path: "", issue: `set at least one of ${fields}` }],
+      });
+    }
+    const account = await accounts.updateLimits(c.req.param("id"), body);
     if (!account) throw new ApiError("not_found", "Account not found.");
     return c.json(account);
   });

@@ -5,6 +5,7 @@ import type { Db } from "../store/db.js";
 import type { Clock } from "../util/clock.js";
 import { newId } from "../util/ids.js";
 import { ALL_SCOPES, generateApiKey, hashApiKey, looksLikeApiKey, type Scope } from "./keys.js";
+import { effectiveQuotas, type QuotaOverrides, type Quotas } from "./quotas.js";
 
 export interface Account {
   id: string;
@@ -14,17 +15,46 @@ export interface Account {
   max_running_tasks: number | null;
   /** The cap in force: the override, else the default. */
   effective_max_running_tasks: number;
+  /** Quotas (accounts/quotas.ts): the override (null = the server default) and the one in force. */
+  max_webhook_endpoints: number | null;
+  effective_max_webhook_endpoints: number;
+  max_file_bytes: number | null;
+  effective_max_file_bytes: number;
+  max_files: number | null;
+  effective_max_files: number;
   created_at: string;
 }
+
+/** What PATCH /admin/v1/accounts/{id} may change; a field left out stays, null = the default. */
+export type AccountLimitChanges = Partial<{ max_running_tasks: number | null } & QuotaOverrides>;
 
 export interface AccountLimits {
   /** ACCOUNT_MAX_RUNNING_TASKS. */
   defaultMaxRunningTasks: number;
+  /** ACCOUNT_MAX_WEBHOOK_ENDPOINTS, ACCOUNT_MAX_FILE_BYTES, ACCOUNT_MAX_FILES. */
+  quotas: Quotas;
   /** Called after an account's cap changed (a raised cap lets waiting tasks start now). */
   changed?(accountId: string): Promise<void>;
 }
 
-type AccountRow = { id: string; name: string; balance: number; max_running_tasks: number | null; created_at: string };
+type AccountRow = {
+  id: string;
+  name: string;
+  balance: number;
+  max_running_tasks: number | null;
+  created_at: string;
+} & QuotaOverrides;
+
+const ACCOUNT_COLUMNS = [
+  "id",
+  "name",
+  "balance",
+  "max_running_tasks",
+  "max_webhook_endpoints",
+  "max_file_bytes",
+  "max_files",
+  "created_at",
+] as const;
 
 export interface ApiKeyInfo {
   id: string;
@@ -71,16 +101,23 @@ export class AccountService {
   constructor(
     private readonly db: Db,
     private readonly clock: Clock,
-    private readonly limits: AccountLimits = { defaultMaxRunningTasks: 4 },
+    private readonly limits: AccountLimits,
   ) {}
 
   private toAccount(row: AccountRow): Account {
+    const quotas = effectiveQuotas(row, this.limits.quotas);
     return {
       id: row.id,
       name: row.name,
       credits: row.balance,
       max_running_tasks: row.max_running_tasks,
       effective_max_running_tasks: row.max_running_tasks ?? this.limits.defaultMaxRunningTasks,
+      max_webhook_endpoints: row.max_webhook_endpoints,
+      effective_max_webhook_endpoints: quotas.maxWebhookEndpoints,
+      max_file_bytes: row.max_file_bytes,
+      effective_max_file_bytes: quotas.maxFileBytes,
+      max_files: row.max_files,
+      effective_max_files: quotas.maxFiles,
       created_at: row.created_at,
     };
   }
@@ -99,6 +136,9 @@ export class AccountService {
       name: input.name,
       balance: input.credits,
       max_running_tasks: null,
+      max_webhook_endpoints: null,
+      max_file_bytes: null,
+      max_files: null,
       created_at: createdAt,
     });
   }
@@ -122,16 +162,19 @@ export class AccountService {
     return { ...this.toAccount(row), ledger: ledger as LedgerSummary };
   }
 
-  /** Sets the account's cap on running tasks (null: back to the default); undefined when no such account. */
-  async setMaxRunningTasks(accountId: string, max: number | null): Promise<Account | undefined> {
+  /**
+   * Sets the account's cap on running tasks and its quotas (null: back to the default; fields
+   * left out stay); undefined when no such account.
+   */
+  async updateLimits(accountId: string, changes: AccountLimitChanges): Promise<Account | undefined> {
     const row = await this.db
       .updateTable("accounts")
-      .set({ max_running_tasks: max })
+      .set(changes)
       .where("id", "=", accountId)
-      .returning(["id", "name", "balance", "max_running_tasks", "created_at"])
+      .returning([...ACCOUNT_COLUMNS])
       .executeTakeFirst();
     if (!row) return undefined;
-    await this.limits.changed?.(accountId);
+    if (changes.max_running_tasks !== undefined) await this.limits.changed?.(accountId);
     return this.toAccount(row);
   }
 

@@ -115,6 +115,8 @@ export class FileReferenceResolver implements ReferenceResolver {
     if (previous && previous.kind === item.kind) return previous;
     const limit = uploadLimit(item.kind, model);
     if (!limit) throw new Problem(`${base}.kind`, `${model.id} does not accept ${item.kind} references`);
+    // A fetched file is stored like an upload and counts against the same quotas.
+    await files.assertRoomForAnotherFile(accountId);
     const guard: GuardOptions = this.deps.fetch.allowInsecure ? INSECURE : STRICT;
     let response: Awaited<ReturnType<typeof safeFetch>>;
     try {
@@ -143,6 +145,7 @@ export class FileReferenceResolver implements ReferenceResolver {
         .accept(accountId, received, { kind: item.kind, model, name, clientRequestId: null, sourceUrl: item.url })
         .then((object) => files.findOwned(accountId, object.id) as Promise<FilesTable>);
     } catch (error) {
+      if (error instanceof ApiError && error.code === "quota_exceeded") throw error;
       if (error instanceof ApiError)
         throw new Problem(`${base}.url`, `points at a file that ${lowerFirst(error.message)}`);
       throw error;

@@ -40,6 +40,8 @@ export function mountFileRoutes(app: Hono<AppEnv>, deps: { files: FileService })
 
   app.post("/api/v1/files", requireScope("files:create"), async (c) => {
     const { accountId } = authOf(c);
+    // A full account is refused before its upload is read.
+    await files.assertRoomForAnotherFile(accountId);
     let received: ReceivedUpload | undefined;
     try {
       const { fields, file } = await parseMultipart(c.req.raw, FIELDS, async (stream, early) => {

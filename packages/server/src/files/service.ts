@@ -7,6 +7,11 @@
  * is received as a temporary storage object and renamed into place once accepted; with a storage
  * that has no local paths (S3) it is spooled to a local directory, inspected there and only then
  * uploaded under its final key, so the bucket never holds an unchecked upload.
+ *
+ * Account quotas (accounts/quotas.ts) bound the bytes and number of an account's live files
+ * (not deleted, not expired). They are checked early without a lock, so an account that is
+ * full is refused before its upload is read or inspected, and decisively when the row is
+ * inserted: under the account's lock, in the insert's transaction.
  */
 import { readdir, rm, stat } from "node:fs/promises";
 import { tmpdir } from "node:os";
@@ -21,12 +26,19 @@ import {
   uploadLimit,
 } from "@framegate/contract";
 import type { Logger } from "pino";
+import {
+  fileBytesQuotaExceeded,
+  fileCountQuotaExceeded,
+  lockQuotas,
+  type Quotas,
+  readQuotas,
+} from "../accounts/quotas.js";
 import { ApiError } from "../http/errors.js";
 import { extensionFor } from "../media/mime.js";
 import { FsStorage } from "../storage/fs.js";
 import type { UrlSigner } from "../storage/signed-urls.js";
 import type { Storage } from "../storage/storage.js";
-import type { Db } from "../store/db.js";
+import type { Db, Executor } from "../store/db.js";
 import type { FilesTable } from "../store/schema.js";
 import { addMs, type Clock } from "../util/clock.js";
 import { newId } from "../util/ids.js";
@@ -60,6 +72,8 @@ export interface FileServiceDeps {
   /** Inspects files in worker threads, each within its time budget (one pool per server). */
   inspector: InspectionPool;
   retentionMs: number;
+  /** Defaults of the account quotas; here maxFileBytes and maxFiles count. */
+  quotas: Quotas;
   log: Logger;
   /** Where uploads wait for inspection when the storage has no local paths; default: the OS temp dir. */
   spoolDir?: string;
@@ -74,6 +88,21 @@ export interface FileServiceDeps {
 export function fileTooLarge(limitBytes: number, what = "The file"): ApiError {
   const mb = Math.round((limitBytes / 1024 / 1024) * 10) / 10;
   return new ApiError("file_too_large", `${what} is larger than the ${mb} MB (${limitBytes} bytes) allowed.`);
+}
+
+/** What an account's live files take: their number and bytes. */
+interface FileUsage {
+  count: number;
+  bytes: number;
+}
+
+/** The quota error for storing `size` more bytes (undefined: any file at all), or undefined when it fits. */
+function quotaProblem(quotas: Quotas, usage: FileUsage, size: number | undefined): ApiError | undefined {
+  if (usage.count >= quotas.maxFiles) return fileCountQuotaExceeded(usage.count, quotas.maxFiles);
+  if (usage.bytes + (size ?? 1) > quotas.maxFileBytes) {
+    return fileBytesQuotaExceeded(size, usage.bytes, quotas.maxFileBytes);
+  }
+  return undefined;
 }
 
 /**
@@ -124,6 +153,27 @@ export class FileService {
     }
   }
 
+  /**
+   * Refuses at once (quota_exceeded) when the account cannot store another file, so a full
+   * account's upload is not read at all. Advisory: the check at insert decides.
+   */
+  async assertRoomForAnotherFile(accountId: string): Promise<void> {
+    const quotas = await readQuotas(this.deps.db, accountId, this.deps.quotas);
+    const problem = quotaProblem(quotas, await this.usage(this.deps.db, accountId), undefined);
+    if (problem) throw problem;
+  }
+
+  private async usage(db: Executor, accountId: string): Promise<FileUsage> {
+    const row = await db
+      .selectFrom("files")
+      .select((eb) => [eb.fn.countAll<number>().as("count"), eb.fn.sum<number | null>("size_bytes").as("bytes")])
+      .where("account_id", "=", accountId)
+      .where("deleted_at", "is", null)
+      .where("expires_at", ">", this.deps.clock.now().toISOString())
+      .executeTakeFirstOrThrow();
+    return { count: Number(row.count), bytes: Number(row.bytes ?? 0) };
+  }
+
   async discard(upload: ReceivedUpload): Promise<void> {
     await this.staging.delete(upload.tmpKey).catch(() => {});
   }
@@ -163,6 +213,13 @@ export class FileService {
     const { storage, db, clock } = this.deps;
     const limit = policyFor(input.kind, input.model);
     if (upload.size > limit.max_bytes) throw fileTooLarge(limit.max_bytes);
+    // Before inspection, which costs far more than this query.
+    const early = quotaProblem(
+      await readQuotas(db, accountId, this.deps.quotas),
+      await this.usage(db, accountId),
+      upload.size,
+    );
+    if (early) throw early;
     const inspection = await this.inspect(upload, input.kind, limit);
     if (!inspection.ok) throw new ApiError(inspection.code, inspection.message);
     if (input.model && input.kind === "image" && inspection.width && inspection.height) {
@@ -194,7 +251,12 @@ export class FileService {
     };
     await this.commit(upload, row.storage_key);
     try {
-      await db.insertInto("files").values(row).execute();
+      await db.transaction().execute(async (trx) => {
+        const quotas = await lockQuotas(trx, accountId, this.deps.quotas);
+        const problem = quotaProblem(quotas, await this.usage(trx, accountId), upload.size);
+        if (problem) throw problem;
+        await trx.insertInto("files").values(row).execute();
+      });
     } catch (error) {
       await storage.delete(row.storage_key).catch(() => {});
       throw error;

@@ -20,7 +20,8 @@ import {
 import type { AppEnv } from "./context.js";
 import { ApiError } from "./errors.js";
 
-export type LimitName = "create" | "upload" | "read";
+/** `write`: requests that change webhook state or make deliveries (a redeliver fans out to every endpoint). */
+export type LimitName = "create" | "upload" | "read" | "write";
 
 export type RateLimitBackend =
   | { kind: "memory" }

@@ -311,6 +311,18 @@ const migrations = (dialect: Dialect): Record<string, Migration> => ({
         .execute();
     },
   },
+  "0009_account_quotas": {
+    async up(db: Kysely<unknown>) {
+      // Per-account overrides of ACCOUNT_MAX_WEBHOOK_ENDPOINTS, ACCOUNT_MAX_FILE_BYTES and
+      // ACCOUNT_MAX_FILES (null: the configured default). Bytes may pass int4 on PostgreSQL.
+      await db.schema.alterTable("accounts").addColumn("max_webhook_endpoints", "integer").execute();
+      await db.schema.alterTable("accounts").addColumn("max_file_bytes", "bigint").execute();
+      await db.schema.alterTable("accounts").addColumn("max_files", "integer").execute();
+      // Every upload sums the account's live files; deleted rows stay as history, so the
+      // index lets that sum skip them.
+      await db.schema.createIndex("files_account_live").on("files").columns(["account_id", "deleted_at"]).execute();
+    },
+  },
 });
 
 function sqlNonNegative(column: string) {

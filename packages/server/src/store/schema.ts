@@ -11,6 +11,10 @@ export interface AccountsTable {
   balance: number;
   /** Cap on this account's running tasks; null = ACCOUNT_MAX_RUNNING_TASKS. */
   max_running_tasks: number | null;
+  /** Quotas on what the account keeps; null = ACCOUNT_MAX_WEBHOOK_ENDPOINTS, _FILE_BYTES, _FILES. */
+  max_webhook_endpoints: number | null;
+  max_file_bytes: number | null;
+  max_files: number | null;
   created_at: string;
 }
 

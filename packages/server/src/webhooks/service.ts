@@ -4,6 +4,7 @@
  */
 import type { WebhookDeliverySchema, WebhookEndpointSchema } from "@framegate/contract";
 import { z } from "zod";
+import { lockQuotas, type Quotas, webhookEndpointQuotaExceeded } from "../accounts/quotas.js";
 import { ApiError } from "../http/errors.js";
 import { checkUrl, type GuardOptions, type LookupFn, resolveAndCheck } from "../net/url-guard.js";
 import type { Queue } from "../queue/queue.js";
@@ -53,6 +54,8 @@ export class WebhookService {
       box: SecretBox;
       guard: GuardOptions;
       lookup?: LookupFn;
+      /** Defaults of the account quotas; here only maxWebhookEndpoints counts. */
+      quotas: Quotas;
     },
   ) {}
 
@@ -109,7 +112,19 @@ export class WebhookService {
       disabled_at: null,
       revoked_at: null,
     };
-    await this.deps.db.insertInto("webhook_endpoints").values(row).execute();
+    // Counted and inserted under the account's lock, so concurrent creates cannot both take the last place.
+    await this.deps.db.transaction().execute(async (trx) => {
+      const { maxWebhookEndpoints } = await lockQuotas(trx, accountId, this.deps.quotas);
+      const live = await trx
+        .selectFrom("webhook_endpoints")
+        .select((eb) => eb.fn.countAll<number>().as("n"))
+        .where("account_id", "=", accountId)
+        .where("revoked_at", "is", null)
+        .executeTakeFirstOrThrow();
+      const count = Number(live.n);
+      if (count >= maxWebhookEndpoints) throw webhookEndpointQuotaExceeded(count, maxWebhookEndpoints);
+      await trx.insertInto("webhook_endpoints").values(row).execute();
+    });
     return this.serialize(row, secret);
   }
 
