@@ -4,7 +4,7 @@
  * (HTTP only; jobs are added for the workers) or `worker` (job runners and housekeeping, with
  * optional health endpoints on HEALTH_PORT). Tests start it the same way on ephemeral ports.
  */
-import { createHmac, randomBytes } from "node:crypto";
+import { createHmac } from "node:crypto";
 import { mkdir } from "node:fs/promises";
 import { join } from "node:path";
 import ffmpegInstaller from "@ffmpeg-installer/ffmpeg";
@@ -36,12 +36,12 @@ import { ProviderRouter } from "./providers/router.js";
 import { GraphileQueue, migrateGraphileWorker } from "./queue/graphile-queue.js";
 import type { Queue } from "./queue/queue.js";
 import { TableQueue } from "./queue/table-queue.js";
+import { resolveSigningSecret } from "./secrets/signing-secret.js";
 import { openStorage } from "./storage/build.js";
 import { LocalObjectCache } from "./storage/local-cache.js";
 import { UrlSigner } from "./storage/signed-urls.js";
 import type { Storage } from "./storage/storage.js";
 import { migrateToLatest, openPostgres, openSqlite, type StoreHandle } from "./store/db.js";
-import { setSettingOnce } from "./store/settings.js";
 import { type Clock, systemClock } from "./util/clock.js";
 import { WebhookDispatcher } from "./webhooks/dispatcher.js";
 import { DELIVER_JOB, recordTaskEvent } from "./webhooks/events.js";
@@ -122,6 +122,12 @@ export async function startServer(
       "Invalid configuration:\n  PUBLIC_BASE_URL: required by `framegate worker` (task URLs and upstream callbacks point at the API)",
     );
   }
+  if (role !== "all" && config.signingSecret === undefined) {
+    // A generated secret lives in one machine's DATA_DIR; processes elsewhere would make their own.
+    throw new ConfigError(
+      `Invalid configuration:\n  SIGNING_SECRET: required by \`framegate ${role}\`: every process must sign and check with the same secret (make one with \`openssl rand -base64 32\`; an install that let \`framegate serve\` generate one keeps it in DATA_DIR/secrets/signing_secret, or, when an older version generated it, in the database's settings table under the key signing_secret)`,
+    );
+  }
   if (role === "worker" && config.worker.concurrency === 0) {
     throw new ConfigError("Invalid configuration:\n  WORKER_CONCURRENCY: must be at least 1 for `framegate worker`");
   }
@@ -137,9 +143,18 @@ export async function startServer(
   const store = await openStore(config);
   const { db } = store;
 
-  // Signing secret: from the environment, or generated once and kept in the database.
-  const signingSecret =
-    config.signingSecret ?? (await setSettingOnce(db, "signing_secret", randomBytes(32).toString("base64url")));
+  // Signing secret: SIGNING_SECRET, or generated once into a file under DATA_DIR, never the database.
+  const signingSecret = await resolveSigningSecret({
+    envSecret: config.signingSecret,
+    dataDir: config.dataDir,
+    db,
+    log: log.child({ component: "secrets" }),
+  });
+  if (config.signingSecret === undefined && config.databaseUrl) {
+    log.warn(
+      "SIGNING_SECRET is unset: the generated one is in this machine's DATA_DIR; every process on this database needs the same secret, so set SIGNING_SECRET before adding one",
+    );
+  }
 
   let baseUrl = config.publicBaseUrl ?? `http://${config.host}:${config.port}`;
   const storage = await openStorage(config);
@@ -151,6 +166,7 @@ export async function startServer(
   const fairShare = new FairShare(queue, config.worker.accountMaxRunningTasks);
   const accounts = new AccountService(db, clock, {
     defaultMaxRunningTasks: config.worker.accountMaxRunningTasks,
+    quotas: config.quotas,
     changed: (accountId) => fairShare.wakeAccount(db, accountId),
   });
   const generations = new GenerationService({ db, clock, queue, signer, idempotency });
@@ -166,7 +182,6 @@ export async function startServer(
     klingCallbackUrl: (taskId) => `${baseUrl}${KLING_CALLBACK_PREFIX}${callbackTokens.issue(taskId)}`,
   });
   const router = new ProviderRouter(db, {
-    quotas: config.quotas,
     chain: config.providers,
     providers,
     maxConcurrency: providerCaps(config),
@@ -198,6 +213,7 @@ export async function startServer(
     ffmpegPath,
     inspector,
     retentionMs: config.fileRetentionMs,
+    quotas: config.quotas,
     log: log.child({ component: "files" }),
   });
   // Uploads a killed process left half-received or uninspected (housekeeping repeats this).
@@ -213,7 +229,6 @@ export async function startServer(
     log.warn(
       "PROVIDER_ALLOW_INSECURE_URLS is on: results may be fetched from http and private addresses (development only)",
     );
-    quotas: config.quotas,
   }
   const webhookGuard = config.webhooks.allowInsecureUrls ? INSECURE : STRICT;
   if (config.webhooks.allowInsecureUrls) {
@@ -226,6 +241,7 @@ export async function startServer(
     box: new SecretBox(signingSecret),
     guard: webhookGuard,
     ...(opts.lookup ? { lookup: opts.lookup } : {}),
+    quotas: config.quotas,
   });
   const dispatcher = new WebhookDispatcher(
     { db, clock, log: log.child({ component: "webhooks" }), webhooks },
@@ -241,7 +257,6 @@ export async function startServer(
 
   let worker: GenerationWorker | undefined;
   if (runJobs) {
-    quotas: config.quotas,
     worker = new GenerationWorker({
       db,
       clock,

@@ -14,3 +14,8 @@ export async function setSettingOnce(db: Executor, key: string, value: string): 
     .execute();
   return (await getSetting(db, key)) ?? value;
 }
+
+/** Deletes the setting if it still holds `value` (a concurrent change is left alone). */
+export async function deleteSetting(db: Executor, key: string, value: string): Promise<void> {
+  await db.deleteFrom("settings").where("key", "=", key).where("value", "=", value).execute();
+}
