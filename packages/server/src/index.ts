@@ -2,7 +2,7 @@ export { ALL_SCOPES, isScope, type Scope } from "./accounts/keys.js";
 export { AccountService } from "./accounts/service.js";
 export { bootstrapDevAccount } from "./bootstrap.js";
 export { type Config, ConfigError, loadConfig } from "./config.js";
-export { ApiError } from "./http/errors.js";
+export { ApiError } from "./errors.js";
 export { ledgerSummary } from "./ledger/ledger.js";
 export { createLogger } from "./logger.js";
 export { applyMigrations, openStore, type ProcessRole, type RunningServer, sqlitePath, startServer } from "./server.js";

@@ -2,9 +2,9 @@
 import { createHash, timingSafeEqual } from "node:crypto";
 import type { Context, Hono, MiddlewareHandler } from "hono";
 import { z } from "zod";
+import { ApiError } from "../errors.js";
 import { readJsonBody } from "../http/body.js";
 import type { AppEnv } from "../http/context.js";
-import { ApiError } from "../http/errors.js";
 import type { RateLimits } from "../http/rate-limit.js";
 import { ALL_SCOPES } from "./keys.js";
 import type { AccountService } from "./service.js";

@@ -10,7 +10,7 @@
  * creates of one account take turns; SQLite runs one write transaction at a time anyway.
  * A lowered quota refuses new things only: what is already stored stays.
  */
-import { ApiError } from "../http/errors.js";
+import { ApiError } from "../errors.js";
 import type { Executor } from "../store/db.js";
 
 export interface Quotas {

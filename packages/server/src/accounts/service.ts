@@ -1,5 +1,5 @@
 /** Accounts and API keys: the operator side (admin API, CLI) and key authentication. */
-import { ApiError } from "../http/errors.js";
+import { ApiError } from "../errors.js";
 import { grantCredits, type LedgerSummary, ledgerSummary } from "../ledger/ledger.js";
 import type { Db } from "../store/db.js";
 import type { Clock } from "../util/clock.js";

@@ -6,7 +6,7 @@
  */
 import { Readable } from "node:stream";
 import busboy from "busboy";
-import { ApiError } from "../http/errors.js";
+import { ApiError } from "../errors.js";
 
 export interface MultipartResult<T> {
   fields: Record<string, string>;

@@ -12,8 +12,8 @@ import {
   type ReferenceMediaItem,
   uploadLimit,
 } from "@framegate/contract";
+import { ApiError } from "../errors.js";
 import type { ReferenceResolver, StoredReference } from "../generations/references.js";
-import { ApiError } from "../http/errors.js";
 import { OutboundError, safeFetch } from "../net/safe-fetch.js";
 import { type GuardOptions, INSECURE, STRICT } from "../net/url-guard.js";
 import type { UrlSigner } from "../storage/signed-urls.js";

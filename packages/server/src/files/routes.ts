@@ -1,8 +1,8 @@
 import { FILE_KINDS, type FileKind, findModel, MAX_UPLOAD_BYTES, uploadLimit } from "@framegate/contract";
 import type { Hono } from "hono";
+import { ApiError } from "../errors.js";
 import { authOf, requireScope } from "../http/auth.js";
 import type { AppEnv } from "../http/context.js";
-import { ApiError } from "../http/errors.js";
 import { parseMultipart } from "./multipart.js";
 import type { FileService, ReceivedUpload } from "./service.js";
 

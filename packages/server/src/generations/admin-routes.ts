@@ -1,7 +1,7 @@
 /** Operator view of a task: the public object plus what only operators may see. */
 import type { Hono } from "hono";
+import { ApiError } from "../errors.js";
 import type { AppEnv } from "../http/context.js";
-import { ApiError } from "../http/errors.js";
 import type { UrlSigner } from "../storage/signed-urls.js";
 import type { Db } from "../store/db.js";
 import type { Clock } from "../util/clock.js";

@@ -1,10 +1,10 @@
 import { summarizeIssues, type TaskStatus, TaskStatusSchema, validateGenerationRequest } from "@framegate/contract";
 import type { Hono } from "hono";
+import { ApiError } from "../errors.js";
 import { authOf, requireScope } from "../http/auth.js";
 import { readJsonBody } from "../http/body.js";
 import type { AppEnv } from "../http/context.js";
 import { renderError } from "../http/error-handler.js";
-import { ApiError } from "../http/errors.js";
 import { type IdempotencyStore, parseIdempotencyKey } from "../http/idempotency.js";
 import { parseListQuery } from "../http/pagination.js";
 import type { ReferenceResolver } from "./references.js";

@@ -4,7 +4,7 @@
  * happens or none of it does.
  */
 import { type NormalizedGenerationRequest, priceGeneration, type Task, type TaskStatus } from "@framegate/contract";
-import { ApiError } from "../http/errors.js";
+import { ApiError } from "../errors.js";
 import type { IdempotencyScope, IdempotencyStore } from "../http/idempotency.js";
 import { reserveCredits } from "../ledger/ledger.js";
 import type { Queue } from "../queue/queue.js";

@@ -1,8 +1,8 @@
 import type { Context, MiddlewareHandler } from "hono";
 import type { Scope } from "../accounts/keys.js";
 import type { AccountService, AuthenticatedKey } from "../accounts/service.js";
+import { ApiError } from "../errors.js";
 import type { AppEnv } from "./context.js";
-import { ApiError } from "./errors.js";
 
 /**
  * Resolves the Bearer key into c.var.auth; every /api/v1 route except models and openapi uses it.

@@ -1,8 +1,9 @@
 /** The single place where errors become the documented envelope. */
 import type { Context } from "hono";
 import { HTTPException } from "hono/http-exception";
+import { ApiError } from "../errors.js";
 import type { AppEnv } from "./context.js";
-import { ApiError, errorBody } from "./errors.js";
+import { errorBody } from "./errors.js";
 
 /**
  * nginx's "client closed request": the status recorded (never sent: nobody is listening) when

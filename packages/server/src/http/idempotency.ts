@@ -4,10 +4,10 @@
  * transaction calls complete() so the stored response commits together with what it describes.
  */
 import { createHash } from "node:crypto";
+import { ApiError } from "../errors.js";
 import type { Db, Executor } from "../store/db.js";
 import { isUniqueViolation } from "../store/db.js";
 import { addMs, type Clock } from "../util/clock.js";
-import { ApiError } from "./errors.js";
 
 export const IDEMPOTENCY_TTL_MS = 24 * 3600 * 1000;
 /** An in-flight claim older than this belongs to a request whose process died. */

@@ -10,12 +10,12 @@
  */
 import { Readable } from "node:stream";
 import type { Hono } from "hono";
+import { ApiError } from "../errors.js";
 import { MIME_BY_EXTENSION } from "../media/mime.js";
 import { MEDIA_PREFIX, type UrlSigner } from "../storage/signed-urls.js";
 import type { Storage } from "../storage/storage.js";
 import type { Clock } from "../util/clock.js";
 import type { AppEnv } from "./context.js";
-import { ApiError } from "./errors.js";
 
 /** Parses a single "bytes=a-b" range; undefined = serve everything, null = unsatisfiable. */
 export function parseRange(

@@ -1,6 +1,6 @@
 import type { Context } from "hono";
 import type { z } from "zod";
-import { ApiError } from "./errors.js";
+import { ApiError } from "../errors.js";
 
 export interface ListQuery<F extends string> {
   limit: number;

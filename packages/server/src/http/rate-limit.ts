@@ -17,8 +17,8 @@ import {
   RateLimiterRedis,
   RateLimiterRes,
 } from "rate-limiter-flexible";
+import { ApiError } from "../errors.js";
 import type { AppEnv } from "./context.js";
-import { ApiError } from "./errors.js";
 
 /** `write`: requests that change webhook state or make deliveries (a redeliver fans out to every endpoint). */
 export type LimitName = "create" | "upload" | "read" | "write";

@@ -5,7 +5,7 @@
  * refund for one task.
  */
 import { sql } from "kysely";
-import { ApiError } from "../http/errors.js";
+import { ApiError } from "../errors.js";
 import type { Executor, Tx } from "../store/db.js";
 import type { Clock } from "../util/clock.js";
 import { newId } from "../util/ids.js";

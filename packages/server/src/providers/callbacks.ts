@@ -4,8 +4,8 @@
  */
 import { createHmac, timingSafeEqual } from "node:crypto";
 import type { Hono } from "hono";
+import { ApiError } from "../errors.js";
 import type { AppEnv } from "../http/context.js";
-import { ApiError } from "../http/errors.js";
 
 export const KLING_CALLBACK_PREFIX = "/internal/callbacks/kling/";
 

@@ -2,7 +2,7 @@
  * Newest-first keyset pagination shared by every list endpoint: order by (created_at, id)
  * descending, continue strictly after the cursor row, and fetch one extra row to know has_more.
  */
-import { ApiError } from "../http/errors.js";
+import { ApiError } from "../errors.js";
 
 export interface Cursor {
   created_at: string;

@@ -1,9 +1,9 @@
 import type { Hono } from "hono";
 import { z } from "zod";
+import { ApiError } from "../errors.js";
 import { authOf, requireScope } from "../http/auth.js";
 import { readJsonBody } from "../http/body.js";
 import type { AppEnv } from "../http/context.js";
-import { ApiError } from "../http/errors.js";
 import { parseListQuery } from "../http/pagination.js";
 import { CreateEndpointBody, UpdateEndpointBody, type WebhookService } from "./service.js";
 
