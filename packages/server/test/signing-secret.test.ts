@@ -18,6 +18,7 @@ import {
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import sharp from "sharp";
+import { Webhook } from "standardwebhooks";
 import { afterAll, afterEach, beforeAll, describe, expect, it } from "vitest";
 import { ConfigError, loadConfig } from "../src/config.js";
 import { createLogger } from "../src/logger.js";
@@ -27,6 +28,7 @@ import { setSettingOnce } from "../src/store/settings.js";
 import { download, uploadFile } from "./files-helpers.js";
 import { startTestServer, TEST_ENV, type TestServer } from "./harness.js";
 import { dropTestDatabase, TEST_STORE, testStoreEnv } from "./test-store.js";
+import { WebhookReceiver } from "./webhook-receiver.js";
 
 let png: string;
 const scratch = mkdtempSync(join(tmpdir(), "framegate-secret-fixtures-"));
@@ -131,23 +133,41 @@ describe("the generated signing secret", () => {
     expect(await legacyRows(again)).toEqual([]);
   });
 
-  it("moves an older install's secret out of the database on start, keeping its URLs valid", async () => {
-    const dir = dataDir();
-    const t = await start(dir);
-    const url = await uploadedUrl(t);
-    const path = signingSecretPath(dir);
-    const secret = readFileSync(path, "utf8").trim();
-    // The state an older version left: the secret in settings, no secret file.
-    await setSettingOnce(t.server.store.db, "signing_secret", secret);
-    await stop(t);
-    rmSync(join(dir, "secrets"), { recursive: true });
+  it("moves an older install's secret out of the database on start, keeping its URLs and webhook secrets valid", async () => {
+    const receiver = await WebhookReceiver.start();
+    try {
+      const dir = dataDir();
+      const env = { WEBHOOK_ALLOW_INSECURE_URLS: "true" };
+      const t = await start(dir, env);
+      const url = await uploadedUrl(t);
+      const { key } = await t.createAccount(0);
+      const endpoint = await t.request("/api/v1/webhooks", { key, json: { url: receiver.url } });
+      expect(endpoint.status, endpoint.text).toBe(201);
+      const path = signingSecretPath(dir);
+      const secret = readFileSync(path, "utf8").trim();
+      // The state an older version left: the secret in settings, no secret file.
+      await setSettingOnce(t.server.store.db, "signing_secret", secret);
+      await stop(t);
+      rmSync(join(dir, "secrets"), { recursive: true });
 
-    const upgraded = await start(dir);
-    expect((await download(on(upgraded, url))).status).toBe(200);
-    expect(await legacyRows(upgraded)).toEqual([]);
-    expect(readFileSync(path, "utf8").trim()).toBe(secret);
-    expect(mode(path)).toBe(0o600);
-    expect(mode(join(dir, "secrets"))).toBe(0o700);
+      const upgraded = await start(dir, { ...env, WORKER_CONCURRENCY: "1" });
+      expect((await download(on(upgraded, url))).status).toBe(200);
+      // The endpoint's stored secret still decrypts: a test event is signed with the original one.
+      const sent = await upgraded.request(`/api/v1/webhooks/${endpoint.body.id}/test`, { key, method: "POST" });
+      expect(sent.status, sent.text).toBe(202);
+      await receiver.waitUntil((r) => r.requests.length > 0, 10_000, "the test event");
+      const [delivery] = receiver.requests;
+      expect(() =>
+        new Webhook(endpoint.body.signing_secret).verify(delivery?.body ?? "", delivery?.headers ?? {}),
+      ).not.toThrow();
+
+      expect(await legacyRows(upgraded)).toEqual([]);
+      expect(readFileSync(path, "utf8").trim()).toBe(secret);
+      expect(mode(path)).toBe(0o600);
+      expect(mode(join(dir, "secrets"))).toBe(0o700);
+    } finally {
+      await receiver.close();
+    }
   });
 
   it("with SIGNING_SECRET set, deletes a database copy that equals it", async () => {
