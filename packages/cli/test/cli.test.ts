@@ -82,6 +82,7 @@ describe("framegate CLI", () => {
         "0006_queue_pools",
         "0007_webhook_inflight",
         "0008_account_limits",
+        "0009_account_quotas",
       ],
     });
     const second = await runCli(["migrate", "--json"], env);
