@@ -544,6 +544,26 @@ describe("REFERENCE_URL_FETCH", () => {
     it("a 404 at the origin is refused", async () => {
       await expectRefused(t, account, [imageItem(`${origin.url}/missing.png`)], "404", /\.url$/);
     });
+
+    it("a fetched file counts against the file quota: a full account is refused before the fetch, uncharged", async () => {
+      const full = await t.createAccount(1000);
+      const quota = await t.admin(`/admin/v1/accounts/${full.accountId}`, { method: "PATCH", json: { max_files: 1 } });
+      expect(quota.status, quota.text).toBe(200);
+      const first = await generate(t, full.key, [imageItem(`${origin.url}/ref.png?quota=1`)]);
+      expect(first.status, first.text).toBe(202);
+      await waitForTask(t, full.key, first.body.id);
+
+      const hits = origin.hits.get("/ref.png");
+      const credits = await balance(t, full.key);
+      const stored = await storageState(t);
+      const refused = await generate(t, full.key, [imageItem(`${origin.url}/ref.png?quota=2`)]);
+      expectApiError(refused, 403, "quota_exceeded", "fetch over the file quota");
+      expect(refused.body.error.message).toContain("limit 1");
+      expect(origin.hits.get("/ref.png")).toBe(hits);
+      expect(await balance(t, full.key)).toBe(credits);
+      expect(await taskCount(t, full.accountId)).toBe(1);
+      await expectNothingStored(t, stored, "fetch over the file quota");
+    });
   });
 
   describe("strict (REFERENCE_URL_ALLOW_INSECURE=false)", () => {
