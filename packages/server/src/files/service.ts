@@ -33,7 +33,7 @@ import {
   type Quotas,
   readQuotas,
 } from "../accounts/quotas.js";
-import { ApiError } from "../http/errors.js";
+import { ApiError } from "../errors.js";
 import { extensionFor } from "../media/mime.js";
 import { FsStorage } from "../storage/fs.js";
 import type { UrlSigner } from "../storage/signed-urls.js";

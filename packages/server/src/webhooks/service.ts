@@ -5,7 +5,7 @@
 import type { WebhookDeliverySchema, WebhookEndpointSchema } from "@framegate/contract";
 import { z } from "zod";
 import { lockQuotas, type Quotas, webhookEndpointQuotaExceeded } from "../accounts/quotas.js";
-import { ApiError } from "../http/errors.js";
+import { ApiError } from "../errors.js";
 import { checkUrl, type GuardOptions, type LookupFn, resolveAndCheck } from "../net/url-guard.js";
 import type { Queue } from "../queue/queue.js";
 import type { Db } from "../store/db.js";
