@@ -129,6 +129,12 @@ export class GraphileQueue implements Queue {
     // One class after the other: each run() checks graphile-worker's schema as it starts.
     this.starting = (async () => {
       for (const jobClass of runnable) this.runners.push(await this.runClass(jobClass, pool));
+      // Running, checking a connection out of a full pool waits for one to be returned, as in the
+      // pool graphile-worker makes itself: its job completions are promises nobody awaits, so a
+      // checkout that timed out (a burst of completions while every connection was busy, seen
+      // under load) was an unhandled rejection that takes the process down. Only start-up keeps
+      // the connect timeout, so an unreachable database still fails the start.
+      pool.options.connectionTimeoutMillis = 0;
     })();
     this.heartbeat = setInterval(() => void this.beat(), Math.max(50, Math.floor(this.opts.leaseMs / 3)));
     this.heartbeat.unref();
@@ -155,11 +161,6 @@ export class GraphileQueue implements Queue {
       taskList,
       events,
       logger: graphileLogger(this.log.child({ jobClass: jobClass.name })),
-      // Completions go through graphile-worker's batcher (with no delay): unbatched, a completion
-      // that cannot get a connection is a promise nobody awaits, an unhandled rejection that
-      // takes the process down; batched, it is retried and logged, and stop() waits for it
-      // before the pool is ended.
-      preset: { worker: { completeJobBatchDelay: 0, failJobBatchDelay: 0 } },
     });
     runner.promise.catch((error) => {
       this.failure = `graphile-worker (${jobClass.name} jobs) stopped: ${(error as Error).message}`;
