@@ -161,6 +161,10 @@ export class GraphileQueue implements Queue {
       taskList,
       events,
       logger: graphileLogger(this.log.child({ jobClass: jobClass.name })),
+      // Completions go through graphile-worker's batcher (with no delay), which retries them and
+      // is flushed by stop() before the pool ends; unbatched, a completion is a promise nobody
+      // awaits, and a failed one is an unhandled rejection that takes the process down.
+      preset: { worker: { completeJobBatchDelay: 0, failJobBatchDelay: 0 } },
     });
     runner.promise.catch((error) => {
       this.failure = `graphile-worker (${jobClass.name} jobs) stopped: ${(error as Error).message}`;
