@@ -167,8 +167,11 @@ export async function createRateLimits(
   }
 }
 
-/** duplicate_table, or the unique index of pg_type/pg_class when two sessions create it at once. */
-const TABLE_EXISTS = ["42P07", "23505"];
+/**
+ * duplicate_table; or, when two sessions create it at once, the unique index of pg_type/pg_class
+ * (unique_violation) or the table's row type (duplicate_object: `type "rate_limits" already exists`).
+ */
+const TABLE_EXISTS = ["42P07", "23505", "42710"];
 
 /**
  * Creates the limiter table here rather than in RateLimiterPostgres, which starts the creation
