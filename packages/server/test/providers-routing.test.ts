@@ -188,6 +188,13 @@ describe.concurrent("no failover after acceptance or for content_rejected", () =
     ));
 });
 
+/**
+ * The circuit tests' cooldown. A task's retry after a 5000 (Retry-After 1 s) must land inside it,
+ * so it fails over rather than taking the half-open trial: on a loaded two-core machine, with
+ * graphile-worker polling for delayed jobs, that retry has run up to ~2 s late.
+ */
+const COOLDOWN_MS = 6000;
+
 describe.concurrent("circuit breaker and saturation", () => {
   it("repeated 5000s open kling's circuit: later tasks go straight to fal; after the cooldown a trial reaches kling", () =>
     scenario(
@@ -215,7 +222,7 @@ describe.concurrent("circuit breaker and saturation", () => {
         expect(bSubmits).toHaveLength(1);
         // B was routed (submitted to fal) while the circuit was open; finishing may take longer.
         expect((bSubmits[0]?.at ?? Number.POSITIVE_INFINITY) - openedAt, "B routed inside the cooldown").toBeLessThan(
-          3000,
+          COOLDOWN_MS,
         );
 
         const aDone = await watchTask(t, acct.key, a);
@@ -227,7 +234,7 @@ describe.concurrent("circuit breaker and saturation", () => {
         expect(lookups.length).toBeGreaterThanOrEqual(2);
 
         // After CIRCUIT_BREAKER_COOLDOWN_SECONDS: one trial call reaches kling, succeeds, closes it.
-        await sleep(Math.max(0, openedAt + 3000 + 300 - Date.now()));
+        await sleep(Math.max(0, openedAt + COOLDOWN_MS + 300 - Date.now()));
         const c = await runTask(t, acct, "circuit C");
         await expectSucceededAndCharged(t, acct, c.watched);
         expect(klingCreates(kling, c.id)).toHaveLength(1);
@@ -236,7 +243,7 @@ describe.concurrent("circuit breaker and saturation", () => {
         const d = await runTask(t, acct, "circuit D");
         expect((await dbTask(t, d.id)).provider).toBe("kling");
       },
-      { env: { CIRCUIT_BREAKER_THRESHOLD: "2", CIRCUIT_BREAKER_COOLDOWN_SECONDS: "3" } },
+      { env: { CIRCUIT_BREAKER_THRESHOLD: "2", CIRCUIT_BREAKER_COOLDOWN_SECONDS: String(COOLDOWN_MS / 1000) } },
     ));
 
   it("a half-open trial that ends in content_rejected does not wedge the circuit", () =>
@@ -249,7 +256,7 @@ describe.concurrent("circuit breaker and saturation", () => {
         expect((await dbTask(t, a.id)).provider).toBe("fal");
         const openedAt = klingCreates(kling, a.id)[0]?.at ?? 0;
 
-        await sleep(Math.max(0, openedAt + 2000 + 200 - Date.now()));
+        await sleep(Math.max(0, openedAt + COOLDOWN_MS + 200 - Date.now()));
         kling.script({ on: "create", fault: { type: "error", code: 1301, httpStatus: 400 } });
         const b = await runTask(t, acct, "wedge B");
         await expectFailedAndRefunded(t, acct, b.watched, "content_rejected");
@@ -262,7 +269,7 @@ describe.concurrent("circuit breaker and saturation", () => {
         expect(klingCreates(kling, c.id)).toHaveLength(1);
         expect((await dbTask(t, c.id)).provider).toBe("kling");
       },
-      { env: { CIRCUIT_BREAKER_THRESHOLD: "1", CIRCUIT_BREAKER_COOLDOWN_SECONDS: "2" } },
+      { env: { CIRCUIT_BREAKER_THRESHOLD: "1", CIRCUIT_BREAKER_COOLDOWN_SECONDS: String(COOLDOWN_MS / 1000) } },
     ));
 
   it("KLING_MAX_CONCURRENCY=1 (kling only): 3 tasks wait queued, never more than one processing, all finish", () =>
