@@ -190,6 +190,7 @@ const EnvSchema = z.object({
   SIM_FPS: int(24, 1, 60),
   SIM_RENDER_CONCURRENCY: int(1, 1, 16),
   STORAGE_DRIVER: z.enum(["fs", "s3"], { message: "must be fs or s3" }).default("fs"),
+  SIMULATOR_RENDER: z.enum(["full", "reuse"], { message: "must be full or reuse" }).default("full"),
   S3_BUCKET: z
     .string()
     .optional()
@@ -311,6 +312,8 @@ export interface Config {
   };
   /** Uploads and results: a directory under DATA_DIR, or an S3-compatible bucket. */
   storage: { driver: "fs" } | ({ driver: "s3" } & S3Config);
+    /** `reuse`: one render per output shape, linked into later tasks (benchmarks, load tests). */
+    render: "full" | "reuse";
 }
 
 export class ConfigError extends Error {
@@ -434,6 +437,7 @@ export function loadConfig(env: Record<string, string | undefined> = process.env
     storage:
       e.STORAGE_DRIVER === "s3"
         ? {
+      render: e.SIMULATOR_RENDER,
             driver: "s3",
             bucket: e.S3_BUCKET as string,
             prefix: e.S3_PREFIX,

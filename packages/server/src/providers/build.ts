@@ -24,6 +24,7 @@ export function buildProviders(
           sizes: config.simulator.sizes,
           fps: config.simulator.fps,
           renderConcurrency: config.simulator.renderConcurrency,
+          render: config.simulator.render,
           now,
           ...(deps.storage ? { shared: deps.storage } : {}),
         }),

@@ -338,6 +338,114 @@ describe("SimulatedProvider across worker processes (shared storage)", () => {
   });
 });
 
+describe("SimulatedProvider with render: reuse", () => {
+  const wrapperDirs: string[] = [];
+  afterAll(() => {
+    for (const dir of wrapperDirs) fs.rmSync(dir, { recursive: true, force: true });
+  });
+
+  /** An ffmpeg that appends a line to `log` on every start, then runs the real one. */
+  function countingFfmpeg(): { ffmpegPath: string; starts: () => number } {
+    // Not under `root`: its quotes would need shell escaping.
+    const dir = fs.mkdtempSync(path.join(os.tmpdir(), "framegate-counting-ffmpeg-"));
+    wrapperDirs.push(dir);
+    const log = path.join(dir, "starts.log");
+    const script = path.join(dir, "ffmpeg");
+    fs.writeFileSync(script, `#!/bin/sh\necho started >> '${log}'\nexec '${ffmpeg.path}' "$@"\n`, { mode: 0o755 });
+    const starts = () => (fs.existsSync(log) ? fs.readFileSync(log, "utf8").split("\n").filter(Boolean).length : 0);
+    return { ffmpegPath: script, starts };
+  }
+
+  it("renders once per shape: later tasks of that shape get a valid MP4 without starting ffmpeg", async () => {
+    const counter = countingFfmpeg();
+    const provider = makeProvider({ render: "reuse", ffmpegPath: counter.ffmpegPath });
+    const first = makeTask("first of its shape", { aspect_ratio: "16:9", sound: "true" });
+    const firstFile = mediaPath(await waitForResult(provider, (await provider.submit(first)).upstreamId, first));
+    await expectVideo(firstFile, { ...SIZES["16:9"], duration: 5, sound: true });
+    expect(counter.starts()).toBe(1);
+
+    const second = makeTask("second of the same shape", { aspect_ratio: "16:9", sound: "true" });
+    const secondFile = mediaPath(await waitForResult(provider, (await provider.submit(second)).upstreamId, second));
+    await expectVideo(secondFile, { ...SIZES["16:9"], duration: 5, sound: true });
+    expect(counter.starts()).toBe(1);
+    expect(secondFile).not.toBe(firstFile);
+    expect(fs.readFileSync(secondFile)).toEqual(fs.readFileSync(firstFile));
+    // Each task directory holds only its own files, as after a full render.
+    expect(fs.readdirSync(path.dirname(secondFile)).sort()).toEqual(["request.json", "video.mp4"]);
+
+    // Another shape (here: a different duration) is a render of its own.
+    const longer = makeTask("a longer one", { aspect_ratio: "16:9", sound: "true", duration: "10" });
+    const longerFile = mediaPath(await waitForResult(provider, (await provider.submit(longer)).upstreamId, longer));
+    await expectVideo(longerFile, { ...SIZES["16:9"], duration: 10, sound: true });
+    expect(counter.starts()).toBe(2);
+
+    // Releasing a task leaves the template (and the other tasks' videos) intact.
+    await provider.release(`sim_${first.taskId}`);
+    await expectVideo(secondFile, { ...SIZES["16:9"], duration: 5, sound: true });
+  });
+
+  it("tasks of a new shape arriving together share one render; a new process reuses the template on disk", async () => {
+    const counter = countingFfmpeg();
+    const workDir = path.join(root, `reuse-shared-${++dirCounter}`);
+    const provider = makeProvider({ render: "reuse", ffmpegPath: counter.ffmpegPath, workDir, renderConcurrency: 4 });
+    const tasks = [1, 2, 3].map((i) => makeTask(`together ${i}`, { aspect_ratio: "9:16" }));
+    const ids = await Promise.all(tasks.map(async (t) => (await provider.submit(t)).upstreamId));
+    for (const [i, task] of tasks.entries()) {
+      const file = mediaPath(await waitForResult(provider, ids[i] as string, task));
+      await expectVideo(file, { ...SIZES["9:16"], duration: 5, sound: false });
+    }
+    expect(counter.starts()).toBe(1);
+
+    const restarted = makeProvider({ render: "reuse", ffmpegPath: counter.ffmpegPath, workDir });
+    const later = makeTask("after a restart", { aspect_ratio: "9:16" });
+    const file = mediaPath(await waitForResult(restarted, (await restarted.submit(later)).upstreamId, later));
+    await expectVideo(file, { ...SIZES["9:16"], duration: 5, sound: false });
+    expect(counter.starts()).toBe(1);
+  });
+
+  it("directives keep working: fail and reject without rendering, delay holds the result back", async () => {
+    const counter = countingFfmpeg();
+    let clock = 9_000_000;
+    const provider = makeProvider({ render: "reuse", ffmpegPath: counter.ffmpegPath, now: () => clock });
+    const failing = makeTask("[sim:fail] broken");
+    const rejected = makeTask("[sim:reject] not allowed");
+    const failingId = (await provider.submit(failing)).upstreamId;
+    const rejectedId = (await provider.submit(rejected)).upstreamId;
+    clock += 500;
+    expect(await provider.poll(failingId, failing)).toMatchObject({ state: "failed", reason: "provider_error" });
+    expect(await provider.poll(rejectedId, rejected)).toMatchObject({ state: "failed", reason: "content_rejected" });
+    expect(counter.starts()).toBe(0);
+
+    const delayed = makeTask("[sim:delay=3] wait for it");
+    const { upstreamId } = await provider.submit(delayed);
+    const video = path.join(providerDir(provider), upstreamId, "video.mp4");
+    while (!fs.existsSync(video)) {
+      expect((await provider.poll(upstreamId, delayed)).state).toBe("pending");
+      await new Promise((r) => setTimeout(r, 50));
+    }
+    expect((await provider.poll(upstreamId, delayed)).state).toBe("pending");
+    clock += 3_000;
+    const file = mediaPath(await provider.poll(upstreamId, delayed));
+    await expectVideo(file, { ...SIZES["1:1"], duration: 5, sound: false });
+  });
+
+  it("publishes the reused video to shared storage for other workers", async () => {
+    const shared = new FsStorage(path.join(root, `shared-${++dirCounter}`));
+    const [a, b] = [makeProvider({ shared, render: "reuse" }), makeProvider({ shared, render: "reuse" })];
+    const task = makeTask("reused across workers", { aspect_ratio: "16:9" });
+    const { upstreamId } = await a.submit(task);
+    expect(await waitForResult(b, upstreamId, task)).toEqual({
+      state: "succeeded",
+      media: [{ kind: "storage", key: `simulator/${upstreamId}/video.mp4`, mimeType: "video/mp4" }],
+    });
+    await expectVideo(shared.localPath(`simulator/${upstreamId}/video.mp4`), {
+      ...SIZES["16:9"],
+      duration: 5,
+      sound: false,
+    });
+  });
+});
+
 describe("render helpers", () => {
   it("wraps by code points, hard-breaks long words and ellipsizes overflow", () => {
     expect(wrapText("aa bb cc", 5, 3)).toEqual(["aa bb", "cc"]);

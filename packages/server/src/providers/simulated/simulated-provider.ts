@@ -32,6 +32,7 @@ import {
   type SubmitResult,
 } from "../provider.js";
 import { type RenderSpec, renderSimulatedVideo } from "./render.js";
+import { RenderTemplates } from "./reuse.js";
 
 export type SimulatedAspectRatio = "1:1" | "16:9" | "9:16";
 
@@ -52,6 +53,11 @@ export interface SimulatedProviderOptions {
   shared?: Storage;
   /** A render marker older than this is from a process that died (default 30 s; renders take seconds). */
   renderStaleMs?: number;
+  /**
+   * `full` (default): every task renders its own video. `reuse`: one render per output shape,
+   * later tasks of that shape get a link to it (reuse.ts); for benchmarks and load tests.
+   */
+  render?: "full" | "reuse";
 }
 
 const RENDER_STALE_MS = 30_000;
@@ -145,6 +151,8 @@ export class SimulatedProvider implements Provider {
   private readonly pool: Semaphore;
   /** Renders started by this process (queued or running), by upstream id. */
   private readonly renders = new Map<string, RunningRender>();
+  /** Set in `reuse` mode: renders once per output shape. */
+  private readonly templates: RenderTemplates | undefined;
   private closed = false;
 
   constructor(opts: SimulatedProviderOptions) {
@@ -152,6 +160,20 @@ export class SimulatedProvider implements Provider {
     this.now = opts.now ?? Date.now;
     this.failAfterMs = opts.failAfterMs ?? 500;
     this.pool = new Semaphore(Math.max(1, Math.floor(opts.renderConcurrency)));
+    if (opts.render === "reuse") {
+      this.templates = new RenderTemplates({
+        dir: path.join(opts.workDir, ".templates"),
+        // Template renders take render slots like any other render.
+        render: async (spec) => {
+          await this.pool.acquire(new AbortController().signal);
+          try {
+            await renderSimulatedVideo(spec, { ffmpegPath: opts.ffmpegPath, fontPath: opts.fontPath });
+          } finally {
+            this.pool.release();
+          }
+        },
+      });
+    }
   }
 
   async submit(task: ProviderTask): Promise<SubmitResult> {
@@ -296,20 +318,29 @@ export class SimulatedProvider implements Provider {
 
   /** Never rejects: failures end up in error.json, aborts (close/release) leave no trace. */
   private async runRender(upstreamId: string, request: StoredRequest, signal: AbortSignal): Promise<void> {
-    try {
-      await this.pool.acquire(signal);
-    } catch {
-      return;
+    // In reuse mode only a template's first render takes a render slot (RenderTemplates does).
+    const { templates } = this;
+    if (!templates) {
+      try {
+        await this.pool.acquire(signal);
+      } catch {
+        return;
+      }
     }
     const outputPath = this.file(upstreamId, "video.mp4");
     try {
       // Another process (or an earlier submit) may have finished it while we queued.
       if (await exists(outputPath)) return;
       await this.putShared(upstreamId, "rendering.json", { startedAt: Date.now() });
-      await renderSimulatedVideo(
-        { ...request.spec, outputPath },
-        { ffmpegPath: this.opts.ffmpegPath, fontPath: this.opts.fontPath, signal },
-      );
+      if (templates) {
+        const { prompt: _prompt, referenceImagePath: _reference, ...shape } = request.spec;
+        await templates.materialize(shape, outputPath, signal);
+      } else {
+        await renderSimulatedVideo(
+          { ...request.spec, outputPath },
+          { ffmpegPath: this.opts.ffmpegPath, fontPath: this.opts.fontPath, signal },
+        );
+      }
       // Best effort: a poll publishes the local video later if this fails.
       await this.opts.shared?.putFile(sharedKey(upstreamId, "video.mp4"), outputPath).catch(() => {});
     } catch (err) {
@@ -323,7 +354,7 @@ export class SimulatedProvider implements Provider {
         // The task directory was released meanwhile; nobody is waiting for this result.
       }
     } finally {
-      this.pool.release();
+      if (!templates) this.pool.release();
     }
   }
 
