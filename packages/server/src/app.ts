@@ -110,17 +110,25 @@ export type Surface = "all" | "public" | "admin";
 export function buildApp(deps: AppDeps, surface: Surface = "all"): Hono<AppEnv> {
   const app = new Hono<AppEnv>();
 
+  // One line per request, at info. No per-request child logger: the request's fields go on that
+  // line (and on an unhandled error's), and nothing is built when info is off (issue 13).
+  const logRequests = deps.log.isLevelEnabled("info");
   app.use("*", async (c, next) => {
     const requestId = newId("req");
-    const started = performance.now();
+    const started = logRequests ? performance.now() : 0;
     c.set("requestId", requestId);
-    c.set("log", deps.log.child({ requestId }));
+    c.set("log", deps.log);
     c.header("X-Request-Id", requestId);
     await next();
-    // Errors handled by onError produce a fresh response: make sure it carries the id too.
-    c.res.headers.set("X-Request-Id", requestId);
-    c.get("log").info(
+    // Every response is made through the context (c.body, c.json), so it carries the header set
+    // above; one that onError made is checked (touching headers costs, so only then).
+    if (c.error && !c.res.headers.has("X-Request-Id")) c.res.headers.set("X-Request-Id", requestId);
+    if (!logRequests) return;
+    const auth = c.get("auth");
+    deps.log.info(
       {
+        requestId,
+        ...(auth ? { accountId: auth.accountId, keyId: auth.keyId } : {}),
         method: c.req.method,
         route: c.req.routePath,
         path: c.req.path,

@@ -103,6 +103,7 @@ const EnvSchema = z.object({
   RATE_LIMIT_UPLOAD_PER_MIN: int(60, 0),
   RATE_LIMIT_READ_PER_MIN: int(600, 0),
   RATE_LIMIT_WRITE_PER_MIN: int(60, 0),
+  API_KEY_CACHE_SECONDS: int(5, 0, 60),
   RATE_LIMIT_STORE: z.enum(["auto", "memory", "postgres", "redis"]).default("auto"),
   REDIS_URL: z
     .string()
@@ -189,8 +190,8 @@ const EnvSchema = z.object({
   SIM_SIZE_9_16: size("720x1280"),
   SIM_FPS: int(24, 1, 60),
   SIM_RENDER_CONCURRENCY: int(1, 1, 16),
-  STORAGE_DRIVER: z.enum(["fs", "s3"], { message: "must be fs or s3" }).default("fs"),
   SIMULATOR_RENDER: z.enum(["full", "reuse"], { message: "must be full or reuse" }).default("full"),
+  STORAGE_DRIVER: z.enum(["fs", "s3"], { message: "must be fs or s3" }).default("fs"),
   S3_BUCKET: z
     .string()
     .optional()
@@ -270,6 +271,8 @@ export interface Config {
   shutdownGraceMs: number;
   /** A request whose headers and body have not all arrived by then is closed (slow clients). */
   requestTimeoutMs: number;
+  /** How long a process trusts an API-key lookup it cached (accounts/key-cache.ts); 0: no cache. */
+  apiKeyCacheMs: number;
   providers: string[];
   kling: {
     accessKey: string | undefined;
@@ -309,11 +312,11 @@ export interface Config {
     sizes: Record<"1:1" | "16:9" | "9:16", { width: number; height: number }>;
     fps: number;
     renderConcurrency: number;
+    /** `reuse`: one render per output shape, linked into later tasks (benchmarks, load tests). */
+    render: "full" | "reuse";
   };
   /** Uploads and results: a directory under DATA_DIR, or an S3-compatible bucket. */
   storage: { driver: "fs" } | ({ driver: "s3" } & S3Config);
-    /** `reuse`: one render per output shape, linked into later tasks (benchmarks, load tests). */
-    render: "full" | "reuse";
 }
 
 export class ConfigError extends Error {
@@ -389,6 +392,7 @@ export function loadConfig(env: Record<string, string | undefined> = process.env
     },
     shutdownGraceMs: e.SHUTDOWN_GRACE_SECONDS * 1000,
     requestTimeoutMs: e.REQUEST_TIMEOUT,
+    apiKeyCacheMs: e.API_KEY_CACHE_SECONDS * 1000,
     providers: e.PROVIDERS,
     kling: {
       accessKey: e.KLING_ACCESS_KEY,
@@ -433,11 +437,11 @@ export function loadConfig(env: Record<string, string | undefined> = process.env
       sizes: { "1:1": e.SIM_SIZE_1_1, "16:9": e.SIM_SIZE_16_9, "9:16": e.SIM_SIZE_9_16 },
       fps: e.SIM_FPS,
       renderConcurrency: e.SIM_RENDER_CONCURRENCY,
+      render: e.SIMULATOR_RENDER,
     },
     storage:
       e.STORAGE_DRIVER === "s3"
         ? {
-      render: e.SIMULATOR_RENDER,
             driver: "s3",
             bucket: e.S3_BUCKET as string,
             prefix: e.S3_PREFIX,

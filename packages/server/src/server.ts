@@ -12,6 +12,8 @@ import { getConnInfo } from "@hono/node-server/conninfo";
 import { Hono } from "hono";
 import { sql } from "kysely";
 import type { Logger } from "pino";
+import { KeyCache } from "./accounts/key-cache.js";
+import { RevocationListener } from "./accounts/key-revocations.js";
 import { AccountService } from "./accounts/service.js";
 import { type AppDeps, buildApp } from "./app.js";
 import { type Config, ConfigError } from "./config.js";
@@ -164,11 +166,22 @@ export async function startServer(
   const idempotency = new IdempotencyStore(db, clock);
   // Per-account caps and fair hand-out of provider slots (generations/fair-share.ts).
   const fairShare = new FairShare(queue, config.worker.accountMaxRunningTasks);
-  const accounts = new AccountService(db, clock, {
-    defaultMaxRunningTasks: config.worker.accountMaxRunningTasks,
-    quotas: config.quotas,
-    changed: (accountId) => fairShare.wakeAccount(db, accountId),
-  });
+  // API-key lookups cached per process; on PostgreSQL revocations reach every process by NOTIFY.
+  const keyCache = new KeyCache({ ttlMs: config.apiKeyCacheMs, maxEntries: 10_000, now: () => Date.now() });
+  const revocations =
+    keyCache.enabled && config.databaseUrl && role !== "worker"
+      ? new RevocationListener(config.databaseUrl, keyCache, log.child({ component: "key-cache" }))
+      : undefined;
+  const accounts = new AccountService(
+    db,
+    clock,
+    {
+      defaultMaxRunningTasks: config.worker.accountMaxRunningTasks,
+      quotas: config.quotas,
+      changed: (accountId) => fairShare.wakeAccount(db, accountId),
+    },
+    keyCache,
+  );
   const generations = new GenerationService({ db, clock, queue, signer, idempotency });
   const ffmpegPath = config.simulator.ffmpegPath ?? ffmpegInstaller.path;
   const callbackTokens = new CallbackTokens(
@@ -393,6 +406,7 @@ export async function startServer(
       await Promise.all([...providers.values()].map((p) => p.close?.()));
       await Promise.race([httpClosed, new Promise((r) => setTimeout(r, config.shutdownGraceMs).unref())]);
       await rateLimits?.close();
+      await revocations?.stop();
       await inspector.close();
       await store.close();
       storage.close?.();
@@ -405,6 +419,7 @@ export async function startServer(
   const listenPort = role === "worker" ? config.healthPort : config.port;
   const listenOpts = { host: config.host, requestTimeoutMs: config.requestTimeoutMs };
   try {
+    await revocations?.start();
     if (listenPort !== undefined) main = await listen(app.fetch, { ...listenOpts, port: listenPort });
     if (appDeps && config.adminListener) {
       admin = await listen(buildApp(appDeps, "admin").fetch, { ...listenOpts, ...config.adminListener });

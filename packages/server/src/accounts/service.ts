@@ -4,6 +4,8 @@ import { grantCredits, type LedgerSummary, ledgerSummary } from "../ledger/ledge
 import type { Db } from "../store/db.js";
 import type { Clock } from "../util/clock.js";
 import { newId } from "../util/ids.js";
+import type { KeyCache } from "./key-cache.js";
+import { announceRevocation } from "./key-revocations.js";
 import { ALL_SCOPES, generateApiKey, hashApiKey, looksLikeApiKey, type Scope } from "./keys.js";
 import { effectiveQuotas, type QuotaOverrides, type Quotas } from "./quotas.js";
 
@@ -102,6 +104,8 @@ export class AccountService {
     private readonly db: Db,
     private readonly clock: Clock,
     private readonly limits: AccountLimits,
+    /** API-key lookups cached in this process (key-cache.ts); absent: every request reads the row. */
+    private readonly keyCache?: KeyCache,
   ) {}
 
   private toAccount(row: AccountRow): Account {
@@ -217,19 +221,28 @@ export class AccountService {
     return rows.map(toKeyInfo);
   }
 
-  /** Revokes a key; revoking twice keeps the first revocation time. */
+  /**
+   * Revokes a key; revoking twice keeps the first revocation time. This process forgets the key
+   * at once; on PostgreSQL the other processes hear it at commit (NOTIFY), and in any case they
+   * stop trusting their cached copy within KEY_CACHE_TTL_MS.
+   */
   async revokeKey(keyId: string): Promise<ApiKeyInfo | undefined> {
-    await this.db
-      .updateTable("api_keys")
-      .set({ revoked_at: this.clock.now().toISOString() })
-      .where("id", "=", keyId)
-      .where("revoked_at", "is", null)
-      .execute();
-    const row = await this.db
-      .selectFrom("api_keys")
-      .select(["id", "account_id", "name", "prefix", "scopes", "expires_at", "revoked_at", "created_at"])
-      .where("id", "=", keyId)
-      .executeTakeFirst();
+    const row = await this.db.transaction().execute(async (trx) => {
+      await trx
+        .updateTable("api_keys")
+        .set({ revoked_at: this.clock.now().toISOString() })
+        .where("id", "=", keyId)
+        .where("revoked_at", "is", null)
+        .execute();
+      const found = await trx
+        .selectFrom("api_keys")
+        .select(["id", "account_id", "name", "prefix", "scopes", "expires_at", "revoked_at", "created_at"])
+        .where("id", "=", keyId)
+        .executeTakeFirst();
+      if (found) await announceRevocation(trx, keyId);
+      return found;
+    });
+    this.keyCache?.invalidate(keyId);
     return row ? toKeyInfo(row) : undefined;
   }
 
@@ -238,16 +251,28 @@ export class AccountService {
     if (!looksLikeApiKey(secret)) {
       throw new ApiError("api_key_invalid", "The API key is malformed. Keys look like rvya_sk_….");
     }
-    const row = await this.db
-      .selectFrom("api_keys")
-      .select(["id", "account_id", "scopes", "expires_at", "revoked_at"])
-      .where("key_hash", "=", hashApiKey(secret))
-      .executeTakeFirst();
-    if (!row) throw new ApiError("api_key_invalid", "The API key could not be verified.");
-    if (row.revoked_at) throw new ApiError("api_key_revoked", "The API key has been revoked.");
-    if (row.expires_at && row.expires_at <= this.clock.now().toISOString()) {
+    const hash = hashApiKey(secret);
+    let key = this.keyCache?.get(hash);
+    if (!key) {
+      const row = await this.db
+        .selectFrom("api_keys")
+        .select(["id", "account_id", "scopes", "expires_at", "revoked_at"])
+        .where("key_hash", "=", hash)
+        .executeTakeFirst();
+      if (!row) throw new ApiError("api_key_invalid", "The API key could not be verified.");
+      key = {
+        keyId: row.id,
+        accountId: row.account_id,
+        scopes: new Set(JSON.parse(row.scopes) as Scope[]),
+        expiresAt: row.expires_at,
+        revokedAt: row.revoked_at,
+      };
+      this.keyCache?.set(hash, key);
+    }
+    if (key.revokedAt) throw new ApiError("api_key_revoked", "The API key has been revoked.");
+    if (key.expiresAt && key.expiresAt <= this.clock.now().toISOString()) {
       throw new ApiError("api_key_expired", "The API key has expired.");
     }
-    return { keyId: row.id, accountId: row.account_id, scopes: new Set(JSON.parse(row.scopes) as Scope[]) };
+    return { keyId: key.keyId, accountId: key.accountId, scopes: key.scopes };
   }
 }

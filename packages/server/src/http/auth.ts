@@ -29,7 +29,6 @@ export function authenticate(
       throw new ApiError(error.code, error.message, { headers: { ...error.headers, ...limitHeaders } });
     }
     c.set("auth", auth);
-    c.get("log").setBindings?.({ accountId: auth.accountId, keyId: auth.keyId });
     await next();
   };
 }

@@ -50,7 +50,11 @@ export function onError(error: Error, c: Context<AppEnv>): Response {
     c.set("clientGone", gone);
     return c.body(null, CLIENT_CLOSED_REQUEST as 400);
   }
-  c.get("log")?.error({ err: error }, "unhandled error");
+  const auth = c.get("auth");
+  c.get("log")?.error(
+    { err: error, requestId: c.get("requestId"), ...(auth ? { accountId: auth.accountId, keyId: auth.keyId } : {}) },
+    "unhandled error",
+  );
   return errorResponse(
     c,
     new ApiError("internal_error", "An unexpected error occurred. Quote the requestId to support."),
