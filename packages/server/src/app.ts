@@ -1,4 +1,5 @@
 /** Builds the Hono app from its dependencies; nothing here opens files or sockets. */
+import type { ServerResponse } from "node:http";
 import { buildOpenApiDocument, CATALOG, type ModelEntry } from "@framegate/contract";
 import { Hono } from "hono";
 import type { Logger } from "pino";
@@ -118,11 +119,14 @@ export function buildApp(deps: AppDeps, surface: Surface = "all"): Hono<AppEnv> 
     const started = logRequests ? performance.now() : 0;
     c.set("requestId", requestId);
     c.set("log", deps.log);
-    c.header("X-Request-Id", requestId);
+    // Served by node:http, the header goes straight on Node's response, which merges it into
+    // whatever the handler answers (errors included): through c.header every response would
+    // carry a WHATWG Headers object, which costs more to build and write than a plain record.
+    const outgoing = (c.env as { outgoing?: ServerResponse } | undefined)?.outgoing;
+    if (outgoing) outgoing.setHeader("X-Request-Id", requestId);
+    else c.header("X-Request-Id", requestId);
     await next();
-    // Every response is made through the context (c.body, c.json), so it carries the header set
-    // above; one that onError made is checked (touching headers costs, so only then).
-    if (c.error && !c.res.headers.has("X-Request-Id")) c.res.headers.set("X-Request-Id", requestId);
+    if (!outgoing && c.error && !c.res.headers.has("X-Request-Id")) c.res.headers.set("X-Request-Id", requestId);
     if (!logRequests) return;
     const auth = c.get("auth");
     deps.log.info(
