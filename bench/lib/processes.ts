@@ -1,0 +1,106 @@
+/**
+ * The processes a benchmark measures. Each server runs as a child of its own, so the load
+ * generator (this process) and the server never share an event loop: on a 2-core machine that
+ * is one core each, as a real client and server would have.
+ */
+import { type ChildProcess, spawn } from "node:child_process";
+import { once } from "node:events";
+import net from "node:net";
+import { join } from "node:path";
+import { createInterface } from "node:readline";
+
+export const ROOT = join(import.meta.dirname, "..", "..");
+
+export interface ChildServer {
+  url: string;
+  /** Stops the child (SIGTERM, then SIGKILL after `graceMs`) and waits for it to exit. */
+  stop(graceMs?: number): Promise<void>;
+}
+
+/** The bare node:http hello world, the yardstick every ratio is taken against. */
+export async function startBaseline(): Promise<ChildServer> {
+  const child = spawn(process.execPath, [join(import.meta.dirname, "hello-server.mjs")], {
+    stdio: ["ignore", "pipe", "inherit"],
+  });
+  const lines = createInterface({ input: child.stdout as NonNullable<typeof child.stdout> });
+  const [line] = (await Promise.race([
+    once(lines, "line"),
+    once(child, "exit").then(([code]) => {
+      throw new Error(`the baseline server exited before listening (code ${code})`);
+    }),
+  ])) as [string];
+  lines.close();
+  const { port } = JSON.parse(line) as { port: number };
+  return { url: `http://127.0.0.1:${port}`, stop: (graceMs) => stopChild(child, graceMs) };
+}
+
+/**
+ * `framegate serve` from source (as `npm run stress:neighbor` starts it), with `env` on top of a
+ * minimal environment: nothing from the caller's shell leaks in except PATH and HOME, so a
+ * developer's own DATABASE_URL or LOG_LEVEL cannot change what is measured unnoticed.
+ */
+export async function startFramegate(env: Record<string, string>, label: string): Promise<ChildServer> {
+  const port = await freePort();
+  const child = spawn(
+    process.execPath,
+    ["--conditions=source", "--import", "tsx", join(ROOT, "packages/cli/src/main.ts"), "serve"],
+    {
+      cwd: ROOT,
+      env: {
+        PATH: process.env.PATH ?? "",
+        HOME: process.env.HOME ?? "",
+        PORT: String(port),
+        HOST: "127.0.0.1",
+        ...env,
+      },
+      // Warnings and errors (LOG_LEVEL=warn) reach the terminal: a run that logs errors is suspect.
+      stdio: ["ignore", "ignore", "inherit"],
+    },
+  );
+  let exited = false;
+  child.once("exit", (code, signal) => {
+    exited = true;
+    if (!stopping) console.error(`framegate (${label}) exited during the run (code ${code}, signal ${signal})`);
+  });
+  let stopping = false;
+  const url = `http://127.0.0.1:${port}`;
+  const deadline = Date.now() + 60_000;
+  while (!exited && Date.now() < deadline) {
+    try {
+      if ((await fetch(`${url}/readyz`)).ok) {
+        return {
+          url,
+          stop: (graceMs) => {
+            stopping = true;
+            return stopChild(child, graceMs);
+          },
+        };
+      }
+    } catch {}
+    await sleep(100);
+  }
+  stopping = true;
+  await stopChild(child, 1000);
+  throw new Error(`framegate (${label}) did not become ready`);
+}
+
+async function stopChild(child: ChildProcess, graceMs = 15_000): Promise<void> {
+  if (child.exitCode !== null || child.signalCode !== null) return;
+  const exited = once(child, "exit");
+  child.kill("SIGTERM");
+  const timer = setTimeout(() => child.kill("SIGKILL"), graceMs);
+  await exited;
+  clearTimeout(timer);
+}
+
+function freePort(): Promise<number> {
+  return new Promise((resolve, reject) => {
+    const probe = net.createServer().listen(0, "127.0.0.1", () => {
+      const { port } = probe.address() as net.AddressInfo;
+      probe.close(() => resolve(port));
+    });
+    probe.on("error", reject);
+  });
+}
+
+export const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));

@@ -1,0 +1,114 @@
+/**
+ * The printed table and the JSON file of a run. Every rate is shown beside the bare node:http
+ * baseline of the same run, because on a shared machine only the ratio is comparable across runs.
+ */
+import { mkdirSync, writeFileSync } from "node:fs";
+import { join } from "node:path";
+import type { CreateCheck } from "./checks.js";
+import type { EndToEndResult } from "./end-to-end.js";
+import type { LoadFigures } from "./load.js";
+
+export interface ScenarioResult {
+  name: string;
+  route: string;
+  connections: number;
+  figures: LoadFigures;
+  /** figures.rps / the baseline's req/s. */
+  ratio: number | null;
+  ledger?: CreateCheck;
+  note?: string;
+}
+
+export interface BenchReport {
+  startedAt: string;
+  store: "sqlite" | "postgres";
+  machine: { cpus: number; node: string; platform: string };
+  options: Record<string, unknown>;
+  baseline: { runs: LoadFigures[]; rps: number | null };
+  scenarios: ScenarioResult[];
+  endToEnd: EndToEndResult | null;
+  /** Any broken guarantee (ledger, task count, 5xx) found in the run. */
+  problems: string[];
+}
+
+export function ratio(rps: number, baselineRps: number | null): number | null {
+  return baselineRps ? Number((rps / baselineRps).toPrecision(3)) : null;
+}
+
+/** The mean of the baseline runs, or null when none ran. */
+export function baselineRps(runs: readonly LoadFigures[]): number | null {
+  if (runs.length === 0) return null;
+  return Math.round(runs.reduce((sum, r) => sum + r.rps, 0) / runs.length);
+}
+
+export function formatTable(report: BenchReport): string {
+  const rows: string[][] = [["scenario", "route", "conns", "req/s", "ratio", "p50 ms", "p99 ms", "non-2xx", "errors"]];
+  report.baseline.runs.forEach((run, i) => {
+    rows.push([
+      "baseline",
+      `bare node:http (run ${i + 1})`,
+      "",
+      fmt(run.rps),
+      "1",
+      fmt(run.p50),
+      fmt(run.p99),
+      fmt(run.non2xx),
+      fmt(run.errors),
+    ]);
+  });
+  for (const s of report.scenarios) {
+    const f = s.figures;
+    rows.push([
+      s.name,
+      s.route,
+      String(s.connections),
+      fmt(f.rps),
+      s.ratio === null ? "-" : String(s.ratio),
+      fmt(f.p50),
+      fmt(f.p99),
+      fmt(f.non2xx),
+      fmt(f.errors),
+    ]);
+  }
+  const widths = rows[0]?.map((_, col) => Math.max(...rows.map((r) => (r[col] ?? "").length))) ?? [];
+  const line = (r: string[]) =>
+    r.map((cell, col) => (col <= 1 ? cell.padEnd(widths[col] ?? 0) : cell.padStart(widths[col] ?? 0))).join("  ");
+  const out = [line(rows[0] as string[]), widths.map((w) => "-".repeat(w)).join("  "), ...rows.slice(1).map(line)];
+
+  for (const s of report.scenarios) {
+    if (s.ledger) {
+      const l = s.ledger;
+      out.push(
+        `${s.name}: ledger ${l.ok ? "OK" : "BROKEN"}: ${l.tasks} tasks = ${l.accepted} answered 202 + ${l.cutOffCommitted} of ${l.cutOff} cut off at the stop; ` +
+          `balance ${l.ledger.balance} = granted ${l.ledger.granted} - reserved ${l.ledger.reserved}; ` +
+          `submit jobs ${l.tasksWithoutJob === null ? "unchecked" : l.tasksWithoutJob === 0 ? "all present" : `${l.tasksWithoutJob} missing`}`,
+      );
+      for (const p of l.problems) out.push(`  ! ${p}`);
+    }
+    if (s.note) out.push(`${s.name}: ${s.note}`);
+  }
+  const e = report.endToEnd;
+  if (e) {
+    out.push(
+      e.completed
+        ? `e2e: ${e.accepted} tasks in ${e.seconds?.toFixed(2)} s = ${e.tasksPerSecond} tasks/s (first created → last finalized; bench clock ${e.wallSeconds.toFixed(2)} s); created at ${e.createdPerSecond}/s while the worker ran`
+        : `e2e: NOT FINISHED after ${e.wallSeconds.toFixed(0)} s: ${e.progress.terminal}/${e.accepted} terminal, ${e.progress.settled} settled, ${e.progress.withEvent} events`,
+      `e2e: ${e.progress.succeeded} succeeded, ${e.progress.failed} failed; ledger ${e.ledgerOk ? "OK" : "BROKEN"} (balance ${e.ledger.balance}, charged ${e.progress.charged}, refunded ${e.ledger.refunded}); ` +
+        `webhooks delivered ${e.deliveredAtFinish} at the finish, ${e.delivered}${e.deliveriesLagSeconds === null ? " (not all)" : ` (all, ${e.deliveriesLagSeconds.toFixed(1)} s after the finish)`}`,
+    );
+  }
+  for (const p of report.problems) out.push(`PROBLEM: ${p}`);
+  return out.join("\n");
+}
+
+/** Writes `<dir>/<timestamp>-<store>.json` and returns its path. */
+export function writeReport(dir: string, report: BenchReport): string {
+  mkdirSync(dir, { recursive: true });
+  const file = join(dir, `${report.startedAt.replace(/[:.]/g, "-")}-${report.store}.json`);
+  writeFileSync(file, `${JSON.stringify(report, null, 2)}\n`);
+  return file;
+}
+
+function fmt(n: number): string {
+  return Number.isInteger(n) ? n.toLocaleString("en-US") : n.toFixed(1);
+}
