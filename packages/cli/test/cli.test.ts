@@ -83,6 +83,7 @@ describe("framegate CLI", () => {
         "0007_webhook_inflight",
         "0008_account_limits",
         "0009_account_quotas",
+        "0010_pg_create_generation",
       ],
     });
     const second = await runCli(["migrate", "--json"], env);

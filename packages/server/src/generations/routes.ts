@@ -5,7 +5,7 @@ import { authOf, requireScope } from "../http/auth.js";
 import { readJsonBody } from "../http/body.js";
 import type { AppEnv } from "../http/context.js";
 import { renderError } from "../http/error-handler.js";
-import { type IdempotencyStore, parseIdempotencyKey } from "../http/idempotency.js";
+import { fingerprintBody, parseIdempotencyKey } from "../http/idempotency.js";
 import { parseListQuery } from "../http/pagination.js";
 import type { ReferenceResolver } from "./references.js";
 import type { GenerationService } from "./service.js";
@@ -14,7 +14,7 @@ export const GENERATIONS_PATH = "/api/v1/generations";
 
 export function mountGenerationRoutes(
   app: Hono<AppEnv>,
-  deps: { generations: GenerationService; idempotency: IdempotencyStore; references: ReferenceResolver },
+  deps: { generations: GenerationService; references: ReferenceResolver },
 ) {
   app.post(GENERATIONS_PATH, requireScope("generations:create"), async (c) => {
     const { accountId } = authOf(c);
@@ -30,31 +30,20 @@ export function mountGenerationRoutes(
       validation.value.referenceMediaItems,
     );
 
-    const scope = idempotencyKey
-      ? { accountId, method: "POST", path: GENERATIONS_PATH, key: idempotencyKey }
+    const claim = idempotencyKey
+      ? {
+          scope: { accountId, method: "POST", path: GENERATIONS_PATH, key: idempotencyKey },
+          fingerprint: fingerprintBody(body),
+        }
       : undefined;
-    if (scope) {
-      const begun = await deps.idempotency.begin(scope, body);
-      if (begun.kind === "replay") {
-        return c.body(begun.body, begun.status as 202, {
-          "Content-Type": "application/json",
-          "Idempotent-Replayed": "true",
-          ...locationHeader(begun.status, begun.body),
-        });
-      }
-    }
-    try {
-      const outcome = await deps.generations.create(accountId, validation.value, references, scope, (error) =>
-        renderError(c, error),
-      );
-      return c.body(outcome.body, outcome.status as 202, {
-        "Content-Type": "application/json",
-        ...locationHeader(outcome.status, outcome.body),
-      });
-    } catch (error) {
-      if (scope) await deps.idempotency.abandon(scope);
-      throw error;
-    }
+    const outcome = await deps.generations.create(accountId, validation.value, references, claim, (error) =>
+      renderError(c, error),
+    );
+    return c.body(outcome.body, outcome.status as 202, {
+      "Content-Type": "application/json",
+      ...(outcome.replayed ? { "Idempotent-Replayed": "true" } : {}),
+      ...locationHeader(outcome.status, outcome.body),
+    });
   });
 
   app.get(GENERATIONS_PATH, requireScope("generations:read"), async (c) => {

@@ -1,19 +1,29 @@
 /**
- * Creating and reading generation tasks. Creation is one transaction: reserve credits, insert
- * the task, enqueue its submit job and store the idempotent response, so either all of it
- * happens or none of it does.
+ * Creating and reading generation tasks. A create is one transaction: it judges the request's
+ * idempotency key, reserves the credits, inserts the task, its references and its submit job,
+ * and stores the idempotent response, so either all of it happens or none of it does. On
+ * PostgreSQL with graphile-worker that transaction is one function call (create-pg.ts); on
+ * SQLite (and PostgreSQL with the table queue) it is the same steps as portable statements.
  */
 import { type NormalizedGenerationRequest, priceGeneration, type Task, type TaskStatus } from "@framegate/contract";
 import { ApiError } from "../errors.js";
-import type { IdempotencyScope, IdempotencyStore } from "../http/idempotency.js";
-import { reserveCredits } from "../ledger/ledger.js";
-import type { Queue } from "../queue/queue.js";
+import {
+  type IdempotencyClaim,
+  type IdempotencyStore,
+  judgeStored,
+  KEY_RACE_ATTEMPTS,
+  type StoredVerdict,
+  stillInFlight,
+} from "../http/idempotency.js";
+import { debitForReservation, insufficientCredits, recordReservation } from "../ledger/ledger.js";
+import type { NewJob, Queue } from "../queue/queue.js";
 import type { UrlSigner } from "../storage/signed-urls.js";
-import type { Db } from "../store/db.js";
+import { type Db, isUniqueViolation, type Tx } from "../store/db.js";
 import { type Cursor, newestFirst, unknownCursor } from "../store/pagination.js";
 import type { TasksTable } from "../store/schema.js";
 import type { Clock } from "../util/clock.js";
 import { newId } from "../util/ids.js";
+import { createOnPostgres } from "./create-pg.js";
 import type { StoredReference } from "./references.js";
 import { serializeTask } from "./serialize.js";
 
@@ -24,13 +34,32 @@ export const submitJobKey = (taskId: string) => `submit:${taskId}`;
 export interface CreateOutcome {
   status: number;
   body: string;
-  task?: Task;
+  /** True when the body is a stored response replayed for a repeated Idempotency-Key. */
+  replayed: boolean;
 }
 
 export interface ListQuery {
   limit: number;
   startingAfter?: string;
   status?: TaskStatus;
+}
+
+/** One create's rows and responses, computed once before its transaction (and reused if it runs again). */
+interface Draft {
+  row: TasksTable;
+  references: StoredReference[];
+  job: NewJob;
+  /** The 202 body: the task as created. */
+  body: string;
+  claim: IdempotencyClaim | undefined;
+  renderError: (error: ApiError) => string;
+}
+
+/** Thrown inside the portable transaction to roll back a reservation made before a replay was found. */
+class Replay extends Error {
+  constructor(readonly verdict: Extract<StoredVerdict, { kind: "replay" }>) {
+    super("replay");
+  }
 }
 
 export class GenerationService {
@@ -45,18 +74,18 @@ export class GenerationService {
   ) {}
 
   /**
-   * Creates the task. `idempotency`, when given, is an in-flight claim from IdempotencyStore.begin:
-   * the response (success or insufficient_credits) is stored in the same transaction.
+   * Creates the task, or replays the response stored for `claim`'s key. A 402
+   * insufficient_credits is a business outcome: it is stored and replayed like a 202.
+   * A request that loses a race for its key runs again and replays the winner's response.
    */
   async create(
     accountId: string,
     request: NormalizedGenerationRequest,
     references: StoredReference[],
-    idempotency: IdempotencyScope | undefined,
+    claim: IdempotencyClaim | undefined,
     renderError: (error: ApiError) => string,
   ): Promise<CreateOutcome> {
-    const { db, clock, queue, signer } = this.deps;
-    const price = priceGeneration(request.model, request.params);
+    const { clock, signer, queue } = this.deps;
     const now = clock.now().toISOString();
     const row: TasksTable = {
       id: newId("task"),
@@ -66,7 +95,7 @@ export class GenerationService {
       prompt: request.prompt,
       params: JSON.stringify(request.params),
       references_json: JSON.stringify(references),
-      reserved_credits: price,
+      reserved_credits: priceGeneration(request.model, request.params),
       final_credits: 0,
       client_request_id: request.clientRequestId,
       provider: null,
@@ -84,33 +113,103 @@ export class GenerationService {
       started_at: null,
       completed_at: null,
     };
+    const draft: Draft = {
+      row,
+      references,
+      job: { kind: SUBMIT_JOB, payload: { taskId: row.id }, key: submitJobKey(row.id) },
+      body: JSON.stringify(serializeTask(row, signer, clock.now())),
+      claim,
+      renderError,
+    };
+    for (let attempt = 1; ; attempt++) {
+      try {
+        const outcome = queue.addJobArgs ? await this.createOnPostgres(draft) : await this.createInTransaction(draft);
+        if (outcome.status === 202 && !outcome.replayed) queue.notify();
+        return outcome;
+      } catch (error) {
+        // Another request stored a response for this key first and everything here rolled
+        // back: run again, which finds and replays (or judges) that response.
+        if (!claim || !isUniqueViolation(error)) throw error;
+        if (attempt >= KEY_RACE_ATTEMPTS) throw stillInFlight();
+      }
+    }
+  }
+
+  /**
+   * The portable create: one transaction of Kysely statements. The reservation runs first so
+   * that on SQLite the transaction takes the write lock at its first statement (a deferred
+   * transaction that read first could fail with SQLITE_BUSY when it then writes, if another
+   * process wrote in between); a replay found after it rolls the reservation back.
+   */
+  private async createInTransaction(draft: Draft): Promise<CreateOutcome> {
+    const { db, clock, queue, idempotency } = this.deps;
+    const { row, claim } = draft;
     try {
-      const outcome = await db.transaction().execute(async (trx) => {
-        await reserveCredits(trx, clock, { accountId, taskId: row.id, amount: price });
+      return await db.transaction().execute(async (trx) => {
+        const reservation = { accountId: row.account_id, taskId: row.id, amount: row.reserved_credits };
+        const refused = await debitForReservation(trx, reservation);
+        if (claim) {
+          const verdict = judgeStored(await idempotency.find(trx, claim.scope), claim.fingerprint, clock.now());
+          if (verdict.kind === "replay") throw new Replay(verdict);
+          if (verdict.kind === "stale") await idempotency.remove(trx, claim.scope, verdict.createdAt);
+        }
+        if (refused) return await this.refuse(trx, draft, refused);
+        await recordReservation(trx, clock, reservation);
         await trx.insertInto("tasks").values(row).execute();
-        if (references.length > 0) {
+        if (draft.references.length > 0) {
           await trx
             .insertInto("task_references")
-            .values(references.map((r, position) => ({ task_id: row.id, position, file_id: r.fileId })))
+            .values(draft.references.map((r, position) => ({ task_id: row.id, position, file_id: r.fileId })))
             .execute();
         }
-        await queue.enqueue(trx, { kind: SUBMIT_JOB, payload: { taskId: row.id }, key: submitJobKey(row.id) });
-        const task = serializeTask(row, signer, clock.now());
-        const body = JSON.stringify(task);
-        if (idempotency) await this.deps.idempotency.complete(trx, idempotency, 202, body);
-        return { status: 202, body, task };
+        await queue.enqueue(trx, draft.job);
+        if (claim) await idempotency.store(trx, claim, 202, draft.body);
+        return { status: 202, body: draft.body, replayed: false };
       });
-      queue.notify();
-      return outcome;
     } catch (error) {
-      if (error instanceof ApiError && error.code === "insufficient_credits") {
-        // A business outcome, not a validation failure: it is stored and replayed like a success.
-        const body = renderError(error);
-        if (idempotency) await this.deps.idempotency.complete(db, idempotency, error.status, body);
-        return { status: error.status, body };
-      }
+      if (error instanceof Replay) return { status: error.verdict.status, body: error.verdict.body, replayed: true };
       throw error;
     }
+  }
+
+  /** A 402 changes nothing but the stored response (when there is a key to store it under). */
+  private async refuse(trx: Tx | Db, draft: Draft, error: ApiError): Promise<CreateOutcome> {
+    const body = draft.renderError(error);
+    if (draft.claim) await this.deps.idempotency.store(trx, draft.claim, error.status, body);
+    return { status: error.status, body, replayed: false };
+  }
+
+  /**
+   * The PostgreSQL create: one function call in the common case. A stale stored row costs one
+   * more call (the function deletes it), a 402 with a key one more statement to store it.
+   */
+  private async createOnPostgres(draft: Draft): Promise<CreateOutcome> {
+    const { db, clock, queue, idempotency } = this.deps;
+    const addJobArgs = queue.addJobArgs?.bind(queue);
+    if (!addJobArgs) throw new Error("createOnPostgres needs a graphile-worker queue");
+    const { row, claim } = draft;
+    const job = addJobArgs(draft.job);
+    let replaceStale: string | undefined;
+    for (let attempt = 1; attempt <= KEY_RACE_ATTEMPTS; attempt++) {
+      const result = await createOnPostgres(db, {
+        task: row,
+        fileIds: draft.references.map((r) => r.fileId),
+        ledgerId: newId("led"),
+        job,
+        ...(claim ? { idempotency: idempotency.completedRow(claim, 202, draft.body) } : {}),
+        ...(replaceStale ? { replaceStale } : {}),
+      });
+      if (result.outcome === "created") return { status: 202, body: draft.body, replayed: false };
+      if (result.outcome === "insufficient") {
+        // Stored in its own statement: if another request stored a response for the key in
+        // the meantime, this insert fails and the caller's next run replays that one.
+        return this.refuse(db, draft, insufficientCredits(row.reserved_credits, result.balance));
+      }
+      const verdict = judgeStored(result.row, claim?.fingerprint ?? "", clock.now());
+      if (verdict.kind === "replay") return { status: verdict.status, body: verdict.body, replayed: true };
+      if (verdict.kind === "stale") replaceStale = verdict.createdAt;
+    }
+    throw stillInFlight();
   }
 
   async get(accountId: string, taskId: string): Promise<Task> {

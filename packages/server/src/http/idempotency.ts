@@ -1,19 +1,28 @@
 /**
  * Idempotency-Key handling (api-contract §5), scoped by (account, method, path, key).
- * begin() claims the key with an in-flight row before the work starts; the work's own
- * transaction calls complete() so the stored response commits together with what it describes.
+ *
+ * The key is claimed inside the transaction that does the work: that transaction reads the
+ * key's row, judges it (judgeStored), and, when it proceeds, inserts the completed row with the
+ * response it is about to send, so the stored response commits together with what it describes,
+ * or neither does. Two requests racing with one key cannot both commit: the loser's insert hits
+ * the primary key (on PostgreSQL it waits for the winner's commit first), its transaction rolls
+ * back, and it runs again to find and replay the winner's row.
+ *
+ * Rows in the `in_flight` state are claims that earlier versions committed before doing the work
+ * (and that other routes may still write): a live one answers 409 with Retry-After, an abandoned
+ * one (its lease ran out: the process died) is taken over.
  */
 import { createHash } from "node:crypto";
 import { ApiError } from "../errors.js";
 import type { Db, Executor } from "../store/db.js";
-import { isUniqueViolation } from "../store/db.js";
+import type { IdempotencyKeysTable } from "../store/schema.js";
 import { addMs, type Clock } from "../util/clock.js";
 
 export const IDEMPOTENCY_TTL_MS = 24 * 3600 * 1000;
-/** An in-flight claim older than this belongs to a request whose process died. */
-const IN_FLIGHT_LEASE_MS = 60_000;
 /** 1..255 printable ASCII characters (0x20..0x7e, so inner spaces are allowed), per api-contract §5. */
 const KEY_PATTERN = /^[\x20-\x7e]{1,255}$/;
+/** How many times a create runs again after losing a race for its key before answering 409. */
+export const KEY_RACE_ATTEMPTS = 3;
 
 export interface IdempotencyScope {
   accountId: string;
@@ -22,7 +31,26 @@ export interface IdempotencyScope {
   key: string;
 }
 
-export type BeginResult = { kind: "proceed"; fingerprint: string } | { kind: "replay"; status: number; body: string };
+/** A request's key and its body's fingerprint: what the work's transaction stores. */
+export interface IdempotencyClaim {
+  scope: IdempotencyScope;
+  fingerprint: string;
+}
+
+export type StoredRow = Pick<
+  IdempotencyKeysTable,
+  "fingerprint" | "state" | "response_status" | "response_body" | "locked_until" | "created_at" | "expires_at"
+>;
+
+/**
+ * What a stored row means for a new request: nothing stored (`free`), a row that no longer
+ * counts and is deleted before proceeding (`stale`: expired, or an abandoned in-flight claim),
+ * or a response to replay. Conflicts throw 409.
+ */
+export type StoredVerdict =
+  | { kind: "free" }
+  | { kind: "stale"; createdAt: string }
+  | { kind: "replay"; status: number; body: string };
 
 /** SHA-256 of the body as canonical JSON (object keys sorted at every level). */
 export function fingerprintBody(body: unknown): string {
@@ -50,75 +78,85 @@ export function parseIdempotencyKey(header: string | undefined): string | undefi
   return header;
 }
 
+export function judgeStored(row: StoredRow | undefined, fingerprint: string, now: Date): StoredVerdict {
+  if (!row) return { kind: "free" };
+  const at = now.toISOString();
+  const expired = row.expires_at <= at;
+  const abandoned = row.state === "in_flight" && (row.locked_until ?? "") <= at;
+  if (expired || abandoned) return { kind: "stale", createdAt: row.created_at };
+  if (row.fingerprint !== fingerprint) {
+    throw new ApiError("idempotency_conflict", "This Idempotency-Key was already used with a different request body.");
+  }
+  if (row.state === "in_flight") throw stillInFlight();
+  return { kind: "replay", status: row.response_status ?? 200, body: row.response_body ?? "" };
+}
+
+/** 409 for a key whose first request has not finished (or that kept losing races). */
+export function stillInFlight(): ApiError {
+  return new ApiError(
+    "idempotency_conflict",
+    "A request with this Idempotency-Key is still being processed; retry later.",
+    {
+      headers: { "Retry-After": "1" },
+    },
+  );
+}
+
 export class IdempotencyStore {
   constructor(
     private readonly db: Db,
     private readonly clock: Clock,
   ) {}
 
-  async begin(scope: IdempotencyScope, body: unknown): Promise<BeginResult> {
-    const fingerprint = fingerprintBody(body);
-    for (let attempt = 0; attempt < 3; attempt++) {
-      const now = this.clock.now();
-      const existing = await this.find(scope);
-      if (existing) {
-        const expired = existing.expires_at <= now.toISOString();
-        const abandoned = existing.state === "in_flight" && (existing.locked_until ?? "") <= now.toISOString();
-        if (expired || abandoned) {
-          await this.remove(this.db, scope, existing.created_at);
-          continue;
-        }
-        if (existing.fingerprint !== fingerprint) {
-          throw new ApiError(
-            "idempotency_conflict",
-            "This Idempotency-Key was already used with a different request body.",
-          );
-        }
-        if (existing.state === "in_flight") {
-          throw new ApiError(
-            "idempotency_conflict",
-            "A request with this Idempotency-Key is still being processed; retry later.",
-            { headers: { "Retry-After": "1" } },
-          );
-        }
-        return { kind: "replay", status: existing.response_status ?? 200, body: existing.response_body ?? "" };
-      }
-      try {
-        await this.db
-          .insertInto("idempotency_keys")
-          .values({
-            account_id: scope.accountId,
-            method: scope.method,
-            path: scope.path,
-            idem_key: scope.key,
-            fingerprint,
-            state: "in_flight",
-            response_status: null,
-            response_body: null,
-            locked_until: addMs(now, IN_FLIGHT_LEASE_MS).toISOString(),
-            created_at: now.toISOString(),
-            expires_at: addMs(now, IDEMPOTENCY_TTL_MS).toISOString(),
-          })
-          .execute();
-        return { kind: "proceed", fingerprint };
-      } catch (error) {
-        if (!isUniqueViolation(error)) throw error;
-        // Someone claimed it between our read and insert: loop and read their row.
-      }
-    }
-    throw new ApiError("idempotency_conflict", "A request with this Idempotency-Key is still being processed.");
+  find(db: Executor, scope: IdempotencyScope): Promise<StoredRow | undefined> {
+    return this.scoped(
+      db
+        .selectFrom("idempotency_keys")
+        .select([
+          "fingerprint",
+          "state",
+          "response_status",
+          "response_body",
+          "locked_until",
+          "created_at",
+          "expires_at",
+        ]),
+      scope,
+    ).executeTakeFirst();
   }
 
-  /** Stores the final response; run it inside the transaction that did the work. */
-  async complete(db: Executor, scope: IdempotencyScope, status: number, body: string): Promise<void> {
-    await this.scoped(db.updateTable("idempotency_keys"), scope)
-      .set({ state: "completed", response_status: status, response_body: body, locked_until: null })
+  /** Deletes a stale row, only if it is still the one that was judged. */
+  async remove(db: Executor, scope: IdempotencyScope, createdAt: string): Promise<void> {
+    await this.scoped(db.deleteFrom("idempotency_keys"), scope).where("created_at", "=", createdAt).execute();
+  }
+
+  /**
+   * Stores the response; run it in the transaction that did the work. Throws a unique violation
+   * when another request stored one for the key first (the caller rolls back and replays).
+   */
+  async store(db: Executor, claim: IdempotencyClaim, status: number, body: string): Promise<void> {
+    await db
+      .insertInto("idempotency_keys")
+      .values(this.completedRow(claim, status, body))
       .execute();
   }
 
-  /** Drops an in-flight claim whose request failed unexpectedly, so a retry can run. */
-  async abandon(scope: IdempotencyScope): Promise<void> {
-    await this.scoped(this.db.deleteFrom("idempotency_keys"), scope).where("state", "=", "in_flight").execute();
+  /** The row store() inserts: also what SQL that stores it itself (the PostgreSQL create) needs. */
+  completedRow(claim: IdempotencyClaim, status: number, body: string): IdempotencyKeysTable {
+    const now = this.clock.now();
+    return {
+      account_id: claim.scope.accountId,
+      method: claim.scope.method,
+      path: claim.scope.path,
+      idem_key: claim.scope.key,
+      fingerprint: claim.fingerprint,
+      state: "completed",
+      response_status: status,
+      response_body: body,
+      locked_until: null,
+      created_at: now.toISOString(),
+      expires_at: addMs(now, IDEMPOTENCY_TTL_MS).toISOString(),
+    };
   }
 
   async purgeExpired(): Promise<number> {
@@ -127,14 +165,6 @@ export class IdempotencyStore {
       .where("expires_at", "<=", this.clock.now().toISOString())
       .executeTakeFirst();
     return Number(result.numDeletedRows);
-  }
-
-  private find(scope: IdempotencyScope) {
-    return this.scoped(this.db.selectFrom("idempotency_keys").selectAll(), scope).executeTakeFirst();
-  }
-
-  private async remove(db: Executor, scope: IdempotencyScope, createdAt: string) {
-    await this.scoped(db.deleteFrom("idempotency_keys"), scope).where("created_at", "=", createdAt).execute();
   }
 
   // biome-ignore lint/suspicious/noExplicitAny: shared where-clause for select/update/delete builders

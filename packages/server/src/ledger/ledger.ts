@@ -15,26 +15,47 @@ export async function getBalance(db: Executor, accountId: string): Promise<numbe
   return row?.balance;
 }
 
+export interface Reservation {
+  accountId: string;
+  taskId: string;
+  amount: number;
+}
+
 /** Debits `amount` for a task, or throws insufficient_credits without changing anything. */
-export async function reserveCredits(
-  trx: Tx,
-  clock: Clock,
-  input: { accountId: string; taskId: string; amount: number },
-): Promise<void> {
+export async function reserveCredits(trx: Tx, clock: Clock, input: Reservation): Promise<void> {
+  const refused = await debitForReservation(trx, input);
+  if (refused) throw refused;
+  await recordReservation(trx, clock, input);
+}
+
+/**
+ * The first half of reserveCredits, for a caller with work between the halves (the create checks
+ * its idempotency key once the debit holds the write lock): the guarded debit. Returns the 402 to
+ * answer when the balance is short, having changed nothing; otherwise the caller must run
+ * recordReservation in the same transaction, or roll back.
+ */
+export async function debitForReservation(trx: Tx, input: Reservation): Promise<ApiError | undefined> {
   const updated = await trx
     .updateTable("accounts")
     .set({ balance: sql<number>`balance - ${input.amount}` })
     .where("id", "=", input.accountId)
     .where("balance", ">=", input.amount)
     .executeTakeFirst();
-  if (Number(updated.numUpdatedRows) !== 1) {
-    const balance = await getBalance(trx, input.accountId);
-    throw new ApiError(
-      "insufficient_credits",
-      `This generation costs ${input.amount} credits and the balance is ${balance ?? 0}.`,
-    );
-  }
+  if (Number(updated.numUpdatedRows) === 1) return undefined;
+  return insufficientCredits(input.amount, await getBalance(trx, input.accountId));
+}
+
+/** The second half of reserveCredits: the ledger entry of a debit that succeeded. */
+export async function recordReservation(trx: Tx, clock: Clock, input: Reservation): Promise<void> {
   await insertEntry(trx, clock, { ...input, amount: -input.amount, type: "reserve", reason: null });
+}
+
+/** The 402 a reservation of `amount` gets when the balance is short (also what the PostgreSQL create renders). */
+export function insufficientCredits(amount: number, balance: number | undefined | null): ApiError {
+  return new ApiError(
+    "insufficient_credits",
+    `This generation costs ${amount} credits and the balance is ${balance ?? 0}.`,
+  );
 }
 
 /** Returns a failed task's reservation. Call only from the transaction that won the status CAS. */

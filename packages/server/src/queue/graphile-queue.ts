@@ -30,6 +30,7 @@ import type { Db, Executor } from "../store/db.js";
 import type { Clock } from "../util/clock.js";
 import { newId } from "../util/ids.js";
 import {
+  type AddJobArgs,
   DEFAULT_MAX_ATTEMPTS,
   type JobClass,
   type JobHandler,
@@ -100,9 +101,21 @@ export class GraphileQueue implements Queue {
   ) {}
 
   async enqueue(db: Executor, job: NewJob): Promise<void> {
+    const args = this.addJobArgs(job);
+    await addJob(db, args.kind, args.payload, args.key, args.delayMs, args.keyMode);
+  }
+
+  addJobArgs(job: NewJob): AddJobArgs {
     const delayMs = job.runAt ? job.runAt.getTime() - this.clock.now().getTime() : 0;
     const envelope: Envelope = { p: job.payload, f: 0, m: job.maxAttempts ?? DEFAULT_MAX_ATTEMPTS };
-    await addJob(db, job.kind, envelope, job.key ?? `once:${newId("job")}`, delayMs, "unsafe_dedupe");
+    return {
+      kind: job.kind,
+      payload: JSON.stringify(envelope),
+      key: job.key ?? `once:${newId("job")}`,
+      maxAttempts: CRASH_RETRIES,
+      keyMode: "unsafe_dedupe",
+      delayMs: Math.max(0, Math.round(delayMs)),
+    };
   }
 
   async runNow(db: Executor, key: string): Promise<void> {
@@ -306,7 +319,7 @@ async function removeReplaced(db: Executor): Promise<void> {
 function addJob(
   db: Executor,
   kind: string,
-  envelope: Envelope,
+  envelope: Envelope | string,
   key: string,
   delayMs: number,
   mode: "replace" | "unsafe_dedupe",
@@ -314,7 +327,7 @@ function addJob(
   return sql`
     select ${sql.raw(SCHEMA)}.add_job(
       ${kind},
-      ${JSON.stringify(envelope)}::json,
+      ${typeof envelope === "string" ? envelope : JSON.stringify(envelope)}::json,
       run_at => clock_timestamp() + ${Math.max(0, Math.round(delayMs))} * interval '1 millisecond',
       max_attempts => ${CRASH_RETRIES},
       job_key => ${key},

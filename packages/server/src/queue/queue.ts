@@ -42,8 +42,25 @@ export interface JobClass {
   handlers: Record<string, JobHandler>;
 }
 
+/** A job as graphile-worker's `add_job` takes it. */
+export interface AddJobArgs {
+  kind: string;
+  /** The stored payload, as JSON text. */
+  payload: string;
+  key: string;
+  maxAttempts: number;
+  keyMode: "replace" | "unsafe_dedupe";
+  /** run_at is the database's clock_timestamp() plus this. */
+  delayMs: number;
+}
+
 export interface Queue {
   enqueue(db: Executor, job: NewJob): Promise<void>;
+  /**
+   * graphile-worker only: what enqueue() would pass to `add_job`, so SQL that adds the job
+   * itself (the PostgreSQL create function) adds exactly the same job.
+   */
+  addJobArgs?(job: NewJob): AddJobArgs;
   /** Starts each class's runners, which claim only that class's due jobs; rejects when they cannot start. */
   start(classes: JobClass[]): void | Promise<void>;
   /** Why the runners stopped working, if they did (readiness reports it); undefined when fine. */

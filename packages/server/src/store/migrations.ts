@@ -4,6 +4,7 @@
  */
 import { type Kysely, type Migration, type MigrationProvider, sql } from "kysely";
 import type { Dialect } from "./db.js";
+import { CREATE_GENERATION_FUNCTION_0010 } from "./pg-create-generation.sql.js";
 
 const migrations = (dialect: Dialect): Record<string, Migration> => ({
   "0001_core": {
@@ -321,6 +322,14 @@ const migrations = (dialect: Dialect): Record<string, Migration> => ({
       // Every upload sums the account's live files; deleted rows stay as history, so the
       // index lets that sum skip them.
       await db.schema.createIndex("files_account_live").on("files").columns(["account_id", "deleted_at"]).execute();
+    },
+  },
+  "0010_pg_create_generation": {
+    async up(db: Kysely<unknown>) {
+      // PostgreSQL: a create in one round trip (see pg-create-generation.sql.ts). SQLite runs the
+      // same steps as statements in one local transaction, where round trips cost nothing.
+      if (dialect !== "postgres") return;
+      await sql.raw(CREATE_GENERATION_FUNCTION_0010).execute(db);
     },
   },
 });
