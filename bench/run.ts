@@ -2,7 +2,7 @@
  * `npm run bench`: request-path and end-to-end benchmarks of Framegate against a bare node:http
  * server measured in the same run (issue #13). Everything listens on 127.0.0.1.
  *
- *   baseline     bare node:http hello world, before and after the request-path scenarios
+ *   baseline     bare node:http hello world, before each request-path scenario and after the last
  *   get          GET /api/v1/generations/{id} with a valid key
  *   credits      GET /api/v1/credits
  *   create       POST /api/v1/generations, every body unique; then a ledger check
@@ -19,7 +19,7 @@ import { mkdtemp, rm } from "node:fs/promises";
 import { availableParallelism, tmpdir } from "node:os";
 import { join } from "node:path";
 import { makeBigImage } from "../packages/server/test/fixtures/media.js";
-import { checkCreates } from "./lib/checks.js";
+import { type CreateCheck, checkCreates } from "./lib/checks.js";
 import { END_TO_END_ENV, runEndToEnd } from "./lib/end-to-end.js";
 import { CreateTracker, type LoadFigures, type LoadSpec, multipartBody, runLoad } from "./lib/load.js";
 import { type BenchOptions, parseOptions, type ScenarioName, UsageError } from "./lib/options.js";
@@ -58,7 +58,12 @@ interface Framegate {
   close(): Promise<void>;
 }
 
-async function launchFramegate(label: string, env: Record<string, string>, pgAdminUrl: string | undefined) {
+async function launchFramegate(
+  label: string,
+  env: Record<string, string>,
+  pgAdminUrl: string | undefined,
+  cpuProfDir: string | null,
+) {
   const dataDir = await mkdtemp(join(tmpdir(), `framegate-bench-${label}-`));
   let database: ThrowawayDatabase | undefined;
   let server: ChildServer | undefined;
@@ -67,6 +72,7 @@ async function launchFramegate(label: string, env: Record<string, string>, pgAdm
     server = await startFramegate(
       { ...BASE_ENV, DATA_DIR: dataDir, ...(database ? { DATABASE_URL: database.url } : {}), ...env },
       label,
+      cpuProfDir,
     );
   } catch (error) {
     await database?.drop().catch(() => {});
@@ -117,11 +123,16 @@ async function measure(
   return runLoad({ ...spec, duration: opts.duration });
 }
 
+/**
+ * The request-path scenarios, each between two baseline runs: on a shared machine the load from
+ * elsewhere drifts, and a ratio taken against the runs on either side of it drifts least.
+ */
 async function runRequestPath(
   opts: BenchOptions,
   names: ScenarioName[],
   framegate: Framegate,
   scratch: string,
+  measureBaseline: () => Promise<number>,
 ): Promise<ScenarioResult[]> {
   const results: ScenarioResult[] = [];
   const url = framegate.server.url;
@@ -129,6 +140,13 @@ async function runRequestPath(
   const auth = { authorization: `Bearer ${apiKey}` };
   const connections = opts.connections;
 
+  let before = await measureBaseline();
+  const withBaseline = async (result: Omit<ScenarioResult, "baselineRps" | "ratio">) => {
+    const after = await measureBaseline();
+    const baseline = Math.round((before + after) / 2);
+    results.push({ ...result, baselineRps: baseline, ratio: ratio(result.figures.rps, baseline) });
+    before = after;
+  };
   for (const name of names) {
     log(`- ${name}`);
     if (name === "get") {
@@ -140,23 +158,24 @@ async function runRequestPath(
       const task = (await created.json()) as { id: string };
       const path = `/api/v1/generations/${task.id}`;
       const figures = await measure(opts, { url: `${url}${path}`, connections, headers: auth });
-      results.push({ name, route: "GET /api/v1/generations/{id}", connections, figures, ratio: null });
+      await withBaseline({ name, route: "GET /api/v1/generations/{id}", connections, figures });
     } else if (name === "credits") {
       const figures = await measure(opts, { url: `${url}/api/v1/credits`, connections, headers: auth });
-      results.push({ name, route: "GET /api/v1/credits", connections, figures, ratio: null });
+      await withBaseline({ name, route: "GET /api/v1/credits", connections, figures });
     } else if (name === "create" || name === "create-idem") {
       const idempotent = name === "create-idem";
       const account = await framegate.newAccount(`bench-${name}`, 1_000_000_000);
       const tracker = new CreateTracker(name, account.apiKey, idempotent);
       const figures = await measure(opts, { url, connections, requests: [tracker.request()] });
       const db = await framegate.openReader();
+      let ledger: CreateCheck;
       try {
-        const ledger = await checkCreates(db, account.accountId, tracker);
-        const route = `POST /api/v1/generations${idempotent ? " + Idempotency-Key" : ""}`;
-        results.push({ name, route, connections, figures, ratio: null, ledger });
+        ledger = await checkCreates(db, account.accountId, tracker);
       } finally {
         await db.close();
       }
+      const route = `POST /api/v1/generations${idempotent ? " + Idempotency-Key" : ""}`;
+      await withBaseline({ name, route, connections, figures, ledger });
     } else if (name === "upload") {
       const png = await makeBigImage(scratch, 5 * 1024 * 1024);
       const { body, contentType } = multipartBody(
@@ -179,12 +198,11 @@ async function runRequestPath(
         5000,
       );
       const busy = figures.statusCounts["503"] ?? 0;
-      results.push({
+      await withBaseline({
         name,
         route: "POST /api/v1/files (5 MB PNG)",
         connections: uploadConnections,
         figures,
-        ratio: null,
         note:
           `${(body.length / 1024 / 1024).toFixed(1)} MB per request, ${uploadConnections} connections (not ${connections}: each request carries 5 MB)` +
           (busy > 0 ? `; ${busy} turned away with 503 (inspection queue full, Retry-After)` : ""),
@@ -227,29 +245,34 @@ async function main() {
     try {
       const measureBaseline = async () => {
         log("- baseline (bare node:http)");
-        report.baseline.runs.push(await measure(opts, { url: baseline.url, connections: opts.connections }));
+        // Warmed up once: the same child serves every baseline run.
+        const warm = report.baseline.runs.length > 0;
+        const run = await measure(warm ? { ...opts, warmup: 0 } : opts, {
+          url: baseline.url,
+          connections: opts.connections,
+        });
+        report.baseline.runs.push(run);
+        return run.rps;
       };
-      await measureBaseline();
       if (requestPath.length > 0) {
-        const framegate = await launchFramegate("api", { WORKER_CONCURRENCY: "0" }, pgAdminUrl);
+        const framegate = await launchFramegate("api", { WORKER_CONCURRENCY: "0" }, pgAdminUrl, opts.cpuProfDir);
         try {
-          report.scenarios = await runRequestPath(opts, requestPath, framegate, scratch);
+          report.scenarios = await runRequestPath(opts, requestPath, framegate, scratch, measureBaseline);
         } finally {
           await framegate.close();
         }
-        // Measured again: other load on a shared machine moves both, and the mean is fairer.
+      } else {
         await measureBaseline();
       }
     } finally {
       await baseline.stop();
     }
     report.baseline.rps = baselineRps(report.baseline.runs);
-    for (const s of report.scenarios) s.ratio = ratio(s.figures.rps, report.baseline.rps);
 
     if (opts.only.includes("e2e")) {
       log(`- e2e (${opts.tasks} tasks, WORKER_CONCURRENCY=${opts.workerConcurrency})`);
       const env = { ...END_TO_END_ENV, WORKER_CONCURRENCY: String(opts.workerConcurrency) };
-      const framegate = await launchFramegate("e2e", env, pgAdminUrl);
+      const framegate = await launchFramegate("e2e", env, pgAdminUrl, opts.cpuProfDir);
       try {
         const account = await framegate.newAccount("bench-e2e", opts.tasks * 55 + 1000);
         const db = await framegate.openReader();
@@ -284,6 +307,11 @@ async function main() {
       report.problems.push(`${s.name}: server errors ${JSON.stringify(Object.fromEntries(fiveXX))}`);
   }
   const e2e = report.endToEnd;
+  if (e2e && e2e.accepted < e2e.tasks) {
+    report.problems.push(
+      `e2e: ${e2e.tasks - e2e.accepted} creates not answered 202 (${JSON.stringify(e2e.create.statusCounts)}, ${e2e.create.errors} errors)`,
+    );
+  }
   if (e2e && !e2e.completed) report.problems.push("e2e: not every task finished before the timeout");
   if (e2e && !e2e.ledgerOk) report.problems.push("e2e: ledger check failed");
 

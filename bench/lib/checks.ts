@@ -57,7 +57,7 @@ export async function checkCreates(db: StoreReader, accountId: string, tracker: 
 }
 
 /** Waits (up to 10 s) until the account's task count stops moving: cut-off creates have landed. */
-async function waitUntilQuiet(db: StoreReader, accountId: string): Promise<void> {
+export async function waitUntilQuiet(db: StoreReader, accountId: string): Promise<void> {
   const count = async () =>
     Number((await db.all<{ n: number }>("SELECT COUNT(*) AS n FROM tasks WHERE account_id = ?", [accountId]))[0]?.n);
   let last = await count();
@@ -136,6 +136,8 @@ async function countTasksWithoutSubmitJob(db: StoreReader, accountId: string): P
 }
 
 export interface EndToEndProgress {
+  /** Every task of the account, whether or not its create was answered before a timeout. */
+  total: number;
   terminal: number;
   succeeded: number;
   failed: number;
@@ -157,6 +159,7 @@ export function endToEndProgress(db: StoreReader, accountId: string): Promise<En
 
 async function readEndToEndProgress(db: StoreReader, accountId: string): Promise<EndToEndProgress> {
   const [row] = await db.all<{
+    total: number;
     terminal: number;
     succeeded: number;
     failed: number;
@@ -165,6 +168,7 @@ async function readEndToEndProgress(db: StoreReader, accountId: string): Promise
     first_created: string | null;
   }>(
     `SELECT
+       COUNT(*) AS total,
        SUM(CASE WHEN t.status IN ('succeeded', 'failed') THEN 1 ELSE 0 END) AS terminal,
        SUM(CASE WHEN t.status = 'succeeded' THEN 1 ELSE 0 END) AS succeeded,
        SUM(CASE WHEN t.status = 'failed' THEN 1 ELSE 0 END) AS failed,
@@ -191,6 +195,7 @@ async function readEndToEndProgress(db: StoreReader, accountId: string): Promise
     [accountId],
   );
   return {
+    total: Number(row?.total ?? 0),
     terminal: Number(row?.terminal ?? 0),
     succeeded: Number(row?.succeeded ?? 0),
     failed: Number(row?.failed ?? 0),

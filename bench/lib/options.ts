@@ -2,6 +2,7 @@
  * Command-line flags (and their environment equivalents) of `npm run bench`. Parsing is pure so a
  * wrong flag fails before any server starts, with a message naming the flag.
  */
+import { resolve } from "node:path";
 
 export const SCENARIOS = ["get", "credits", "create", "create-idem", "upload", "e2e"] as const;
 export type ScenarioName = (typeof SCENARIOS)[number];
@@ -22,9 +23,11 @@ export interface BenchOptions {
   workerConcurrency: number;
   /** Directory for the JSON results; null writes none. */
   resultsDir: string | null;
+  /** When set, each Framegate child writes a V8 CPU profile (node --cpu-prof) here on exit. */
+  cpuProfDir: string | null;
 }
 
-const DEFAULTS: Omit<BenchOptions, "resultsDir"> = {
+const DEFAULTS: Omit<BenchOptions, "resultsDir" | "cpuProfDir"> = {
   duration: 10,
   warmup: 2,
   connections: 50,
@@ -45,6 +48,7 @@ const USAGE = `npm run bench -- [flags]
   --e2e-timeout <s>         give up on the end-to-end run after this long (env BENCH_E2E_TIMEOUT, default ${DEFAULTS.e2eTimeout})
   --worker-concurrency <n>  WORKER_CONCURRENCY of the end-to-end server (env BENCH_WORKER_CONCURRENCY, default ${DEFAULTS.workerConcurrency})
   --results <dir|none>      where the JSON goes (env BENCH_RESULTS, default bench/results)
+  --cpu-prof <dir>          each Framegate child writes a CPU profile there (env BENCH_CPU_PROF)
 DATABASE_URL set: the servers run on PostgreSQL, each on a throwaway database created on that server.`;
 
 export class UsageError extends Error {
@@ -61,6 +65,7 @@ const FLAGS: Record<string, { env: string; key: keyof BenchOptions }> = {
   "--e2e-timeout": { env: "BENCH_E2E_TIMEOUT", key: "e2eTimeout" },
   "--worker-concurrency": { env: "BENCH_WORKER_CONCURRENCY", key: "workerConcurrency" },
   "--results": { env: "BENCH_RESULTS", key: "resultsDir" },
+  "--cpu-prof": { env: "BENCH_CPU_PROF", key: "cpuProfDir" },
 };
 
 /** Flags win over environment variables, which win over the defaults. */
@@ -108,6 +113,7 @@ export function parseOptions(
     e2eTimeout: number("e2eTimeout", DEFAULTS.e2eTimeout, 1, 86_400),
     workerConcurrency: number("workerConcurrency", DEFAULTS.workerConcurrency, 1, 256),
     resultsDir: results ? (results.value === "none" ? null : results.value) : defaultResultsDir,
+    cpuProfDir: raw.has("cpuProfDir") ? resolve(raw.get("cpuProfDir")?.value as string) : null,
   };
 }
 

@@ -39,11 +39,19 @@ export async function startBaseline(): Promise<ChildServer> {
  * minimal environment: nothing from the caller's shell leaks in except PATH and HOME, so a
  * developer's own DATABASE_URL or LOG_LEVEL cannot change what is measured unnoticed.
  */
-export async function startFramegate(env: Record<string, string>, label: string): Promise<ChildServer> {
+export async function startFramegate(
+  env: Record<string, string>,
+  label: string,
+  cpuProfDir: string | null = null,
+): Promise<ChildServer> {
   const port = await freePort();
+  // The profile is written when the child exits normally (serve exits on SIGTERM after closing).
+  const profile = cpuProfDir
+    ? ["--cpu-prof", `--cpu-prof-dir=${cpuProfDir}`, `--cpu-prof-name=${label}-${Date.now()}.cpuprofile`]
+    : [];
   const child = spawn(
     process.execPath,
-    ["--conditions=source", "--import", "tsx", join(ROOT, "packages/cli/src/main.ts"), "serve"],
+    [...profile, "--conditions=source", "--import", "tsx", join(ROOT, "packages/cli/src/main.ts"), "serve"],
     {
       cwd: ROOT,
       env: {

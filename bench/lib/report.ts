@@ -13,7 +13,9 @@ export interface ScenarioResult {
   route: string;
   connections: number;
   figures: LoadFigures;
-  /** figures.rps / the baseline's req/s. */
+  /** Mean req/s of the baseline runs just before and just after this scenario. */
+  baselineRps: number;
+  /** figures.rps / baselineRps. */
   ratio: number | null;
   ledger?: CreateCheck;
   note?: string;
@@ -42,33 +44,17 @@ export function baselineRps(runs: readonly LoadFigures[]): number | null {
 }
 
 export function formatTable(report: BenchReport): string {
-  const rows: string[][] = [["scenario", "route", "conns", "req/s", "ratio", "p50 ms", "p99 ms", "non-2xx", "errors"]];
+  const rows: string[][] = [
+    ["scenario", "route", "conns", "req/s", "baseline", "ratio", "p50 ms", "p99 ms", "non-2xx", "errors"],
+  ];
+  const tail = (f: LoadFigures) => [fmt(f.p50), fmt(f.p99), fmt(f.non2xx), fmt(f.errors)];
+  const conns = String(report.options.connections ?? "");
   report.baseline.runs.forEach((run, i) => {
-    rows.push([
-      "baseline",
-      `bare node:http (run ${i + 1})`,
-      "",
-      fmt(run.rps),
-      "1",
-      fmt(run.p50),
-      fmt(run.p99),
-      fmt(run.non2xx),
-      fmt(run.errors),
-    ]);
+    rows.push(["baseline", `bare node:http (run ${i + 1})`, conns, fmt(run.rps), "", "1", ...tail(run)]);
   });
   for (const s of report.scenarios) {
-    const f = s.figures;
-    rows.push([
-      s.name,
-      s.route,
-      String(s.connections),
-      fmt(f.rps),
-      s.ratio === null ? "-" : String(s.ratio),
-      fmt(f.p50),
-      fmt(f.p99),
-      fmt(f.non2xx),
-      fmt(f.errors),
-    ]);
+    const r = s.ratio === null ? "-" : String(s.ratio);
+    rows.push([s.name, s.route, String(s.connections), fmt(s.figures.rps), fmt(s.baselineRps), r, ...tail(s.figures)]);
   }
   const widths = rows[0]?.map((_, col) => Math.max(...rows.map((r) => (r[col] ?? "").length))) ?? [];
   const line = (r: string[]) =>
@@ -91,8 +77,8 @@ export function formatTable(report: BenchReport): string {
   if (e) {
     out.push(
       e.completed
-        ? `e2e: ${e.accepted} tasks in ${e.seconds?.toFixed(2)} s = ${e.tasksPerSecond} tasks/s (first created → last finalized; bench clock ${e.wallSeconds.toFixed(2)} s); created at ${e.createdPerSecond}/s while the worker ran`
-        : `e2e: NOT FINISHED after ${e.wallSeconds.toFixed(0)} s: ${e.progress.terminal}/${e.accepted} terminal, ${e.progress.settled} settled, ${e.progress.withEvent} events`,
+        ? `e2e: ${e.progress.total} tasks (${e.accepted} answered 202) in ${e.seconds?.toFixed(2)} s = ${e.tasksPerSecond} tasks/s (first created → last finalized; bench clock ${e.wallSeconds.toFixed(2)} s); created at ${e.createdPerSecond}/s while the worker ran`
+        : `e2e: NOT FINISHED after ${e.wallSeconds.toFixed(0)} s: ${e.progress.terminal}/${e.progress.total} terminal, ${e.progress.settled} settled, ${e.progress.withEvent} events`,
       `e2e: ${e.progress.succeeded} succeeded, ${e.progress.failed} failed; ledger ${e.ledgerOk ? "OK" : "BROKEN"} (balance ${e.ledger.balance}, charged ${e.progress.charged}, refunded ${e.ledger.refunded}); ` +
         `webhooks delivered ${e.deliveredAtFinish} at the finish, ${e.delivered}${e.deliveriesLagSeconds === null ? " (not all)" : ` (all, ${e.deliveriesLagSeconds.toFixed(1)} s after the finish)`}`,
     );
