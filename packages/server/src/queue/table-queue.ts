@@ -28,11 +28,25 @@ export interface TableQueueOptions {
   backoffMs?: (attempt: number) => number;
 }
 
+/** An idle runner: the job kinds it claims, and how to wake it. */
+interface IdleRunner {
+  kinds: ReadonlySet<string>;
+  wake: () => void;
+}
+
 export class TableQueue implements Queue {
   private readonly workerId = `w_${randomBase62(10)}`;
   private runners: Promise<void>[] = [];
   private stopping = false;
-  private wake: (() => void)[] = [];
+  private idleRunners: IdleRunner[] = [];
+  /** Jobs added by this process since the last notify, by kind: notify wakes that many runners. */
+  private added = new Map<string, number>();
+  /**
+   * Counts notifies (in total for wake-all ones, per kind for the others), so a runner that was
+   * meant while it was busy claiming looks again instead of going to sleep.
+   */
+  private notifiedAll = 0;
+  private readonly notifiedKind = new Map<string, number>();
   private readonly running = new Map<string, AbortController>();
 
   constructor(
@@ -61,6 +75,7 @@ export class TableQueue implements Queue {
       })
       .onConflict((oc) => oc.column("job_key").doNothing())
       .execute();
+    this.added.set(job.kind, (this.added.get(job.kind) ?? 0) + 1);
   }
 
   async runNow(db: Executor, key: string): Promise<void> {
@@ -73,8 +88,32 @@ export class TableQueue implements Queue {
     this.notify();
   }
 
+  /**
+   * Wakes one idle runner per job added since the last call, among the runners that claim its
+   * kind: waking every runner for every job made each job cost dozens of empty claims (the other
+   * class's runners, and the runners that lost the race). Without recorded jobs (runNow, stop),
+   * it wakes them all. A runner that is busy now claims again when it finishes anyway.
+   */
   notify(): void {
-    for (const resolve of this.wake.splice(0)) resolve();
+    const added = this.added;
+    this.added = new Map();
+    if (added.size === 0) {
+      this.notifiedAll++;
+      for (const runner of this.idleRunners.splice(0)) runner.wake();
+      return;
+    }
+    for (const kind of added.keys()) this.notifiedKind.set(kind, (this.notifiedKind.get(kind) ?? 0) + 1);
+    const stillIdle: IdleRunner[] = [];
+    for (const runner of this.idleRunners) {
+      const kind = [...runner.kinds].find((k) => (added.get(k) ?? 0) > 0);
+      if (kind === undefined) {
+        stillIdle.push(runner);
+        continue;
+      }
+      added.set(kind, (added.get(kind) ?? 0) - 1);
+      runner.wake();
+    }
+    this.idleRunners = stillIdle;
   }
 
   start(classes: JobClass[]): void {
@@ -86,7 +125,7 @@ export class TableQueue implements Queue {
 
   async stop(graceMs: number): Promise<void> {
     this.stopping = true;
-    this.notify();
+    for (const runner of this.idleRunners.splice(0)) runner.wake();
     const all = Promise.all(this.runners);
     const timedOut = await Promise.race([
       all.then(() => false),
@@ -101,25 +140,34 @@ export class TableQueue implements Queue {
 
   private async runLoop(handlers: Record<string, JobHandler>): Promise<void> {
     const kinds = Object.keys(handlers);
+    const kindSet = new Set(kinds);
+    const notices = () => kinds.reduce((n, kind) => n + (this.notifiedKind.get(kind) ?? 0), this.notifiedAll);
     while (!this.stopping) {
+      const seen = notices();
       let claimed = false;
       try {
         claimed = await this.runOne(handlers, kinds);
       } catch (error) {
         this.log.error({ err: error }, "queue runner error");
       }
-      if (!claimed && !this.stopping) await this.idle();
+      // A notify that came while this runner was claiming may have been meant for it: look again.
+      if (!claimed && !this.stopping && seen === notices()) await this.idle(kindSet);
     }
   }
 
-  private idle(): Promise<void> {
+  /** Waits for a notify meant for this runner, or the poll interval (jobs added by other processes). */
+  private idle(kinds: ReadonlySet<string>): Promise<void> {
     return new Promise((resolve) => {
-      const timer = setTimeout(done, this.opts.pollIntervalMs);
+      const runner: IdleRunner = { kinds, wake: done };
+      const timer = setTimeout(() => {
+        this.idleRunners = this.idleRunners.filter((r) => r !== runner);
+        resolve();
+      }, this.opts.pollIntervalMs);
       function done() {
         clearTimeout(timer);
         resolve();
       }
-      this.wake.push(done);
+      this.idleRunners.push(runner);
     });
   }
 

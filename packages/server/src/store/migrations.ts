@@ -332,6 +332,14 @@ const migrations = (dialect: Dialect): Record<string, Migration> => ({
       await sql.raw(CREATE_GENERATION_FUNCTION_0010).execute(db);
     },
   },
+  "0011_jobs_kind_run_at": {
+    async up(db: Kysely<unknown>) {
+      // Each job class's runners claim only their kinds (queue/table-queue.ts). Along run_at
+      // alone, a claim for a class with nothing due walked every due job of the other classes
+      // (thousands of generation jobs under load, for each webhook runner's look).
+      await db.schema.createIndex("jobs_kind_run_at").on("jobs").columns(["kind", "run_at"]).execute();
+    },
+  },
 });
 
 function sqlNonNegative(column: string) {
