@@ -20,6 +20,7 @@ import type { NewJob, Queue } from "../queue/queue.js";
 import type { UrlSigner } from "../storage/signed-urls.js";
 import { type Db, isUniqueViolation, type Tx } from "../store/db.js";
 import { type Cursor, newestFirst, unknownCursor } from "../store/pagination.js";
+import { PreparedQuery } from "../store/prepared.js";
 import type { TasksTable } from "../store/schema.js";
 import type { Clock } from "../util/clock.js";
 import { newId } from "../util/ids.js";
@@ -61,6 +62,13 @@ class Replay extends Error {
     super("replay");
   }
 }
+
+/** One task of one account (the hottest read: clients poll it). */
+const taskQuery = new PreparedQuery(
+  (db, taskId: string, accountId: string) =>
+    db.selectFrom("tasks").selectAll().where("id", "=", taskId).where("account_id", "=", accountId),
+  2,
+);
 
 export class GenerationService {
   constructor(
@@ -213,12 +221,7 @@ export class GenerationService {
   }
 
   async get(accountId: string, taskId: string): Promise<Task> {
-    const row = await this.deps.db
-      .selectFrom("tasks")
-      .selectAll()
-      .where("id", "=", taskId)
-      .where("account_id", "=", accountId)
-      .executeTakeFirst();
+    const row = await taskQuery.first(this.deps.db, taskId, accountId);
     if (!row) throw new ApiError("not_found", "Generation not found.");
     return serializeTask(row, this.deps.signer, this.deps.clock.now());
   }

@@ -7,12 +7,17 @@
 import { sql } from "kysely";
 import { ApiError } from "../errors.js";
 import type { Executor, Tx } from "../store/db.js";
+import { PreparedQuery } from "../store/prepared.js";
 import type { Clock } from "../util/clock.js";
 import { newId } from "../util/ids.js";
 
+const balanceQuery = new PreparedQuery(
+  (db, accountId: string) => db.selectFrom("accounts").select("balance").where("id", "=", accountId),
+  1,
+);
+
 export async function getBalance(db: Executor, accountId: string): Promise<number | undefined> {
-  const row = await db.selectFrom("accounts").select("balance").where("id", "=", accountId).executeTakeFirst();
-  return row?.balance;
+  return (await balanceQuery.first(db, accountId))?.balance;
 }
 
 export interface Reservation {
