@@ -1,29 +1,18 @@
 /**
- * Opens the store. Everything dialect-specific lives in this file: the rest of the code writes
- * portable Kysely queries against `Db`, and takes row locks with `.forUpdate()` (and
- * `.skipLocked()`), which PostgreSQL honours and the SQLite store drops (see WithoutRowLocks).
+ * Opens the store. Everything dialect-specific lives here and in the SQLite modules beside it:
+ * the rest of the code writes portable Kysely queries against `Db`, and takes row locks with
+ * `.forUpdate()` (and `.skipLocked()`), which PostgreSQL honours and the SQLite store drops
+ * (sqlite-dialect.ts).
  */
 import { mkdirSync } from "node:fs";
 import { dirname } from "node:path";
 import SQLite from "better-sqlite3";
-import {
-  Kysely,
-  type KyselyPlugin,
-  Migrator,
-  OperationNodeTransformer,
-  type PluginTransformQueryArgs,
-  type PluginTransformResultArgs,
-  PostgresDialect,
-  type QueryResult,
-  type RootOperationNode,
-  type SelectQueryNode,
-  SqliteDialect,
-  type Transaction,
-  type UnknownRow,
-} from "kysely";
+import { Kysely, Migrator, PostgresDialect, type Transaction } from "kysely";
 import pg from "pg";
+import { type CheckpointerOptions, WalCheckpointer } from "./checkpointer.js";
 import { migrationProvider } from "./migrations.js";
 import type { Database } from "./schema.js";
+import { SqliteStoreDialect } from "./sqlite-dialect.js";
 
 export type Db = Kysely<Database>;
 export type Tx = Transaction<Database>;
@@ -36,25 +25,84 @@ export interface StoreHandle {
   dialect: Dialect;
   /** The connection pool under `db` on PostgreSQL (shared with the rate limiter's store). */
   pgPool?: pg.Pool;
+  /** SQLite: the background WAL checkpointer, when checkpoints run off the request path. */
+  checkpointer?: WalCheckpointer;
   close(): Promise<void>;
 }
 
-export function openSqlite(file: string): StoreHandle {
+export interface SqliteOptions {
+  /**
+   * `normal`: a commit is durable once the process has handed it to the OS (it survives the
+   * process being killed, not a power loss or OS crash). `full`: fsync at every commit (it
+   * survives those too). See README, "SQLite settings and durability".
+   */
+  synchronous?: "normal" | "full";
+  /** `background` (WalCheckpointer) or `inline`: SQLite's auto-checkpoint, inside commits. */
+  checkpoint?: "background" | "inline";
+  /** Tuning of the background checkpointer (tests use short intervals and small bounds). */
+  checkpointer?: Pick<CheckpointerOptions, "intervalMs" | "restartFrames" | "busyTimeoutMs">;
+  /** Prepared statements kept by SQL text. */
+  statementCacheSize?: number;
+  /** Told when the background checkpointer fails and SQLite's auto-checkpoint takes over. */
+  onCheckpointerFailure?: (error: Error) => void;
+}
+
+/** SQLite's own auto-checkpoint point, restored if the background checkpointer fails. */
+const AUTO_CHECKPOINT_PAGES = 1000;
+/** Page cache of the serving connection (the negative form means KiB): the hot tables fit. */
+const CACHE_SIZE_KIB = 64 * 1024;
+/** A WAL that grew past this in a burst is cut back to it once it is rewound. */
+const JOURNAL_SIZE_LIMIT_BYTES = 64 * 1024 * 1024;
+
+export function openSqlite(file: string, options: SqliteOptions = {}): StoreHandle {
   mkdirSync(dirname(file), { recursive: true });
   const sqlite = new SQLite(file);
+  const synchronous = options.synchronous === "full" ? "FULL" : "NORMAL";
+  // WAL: readers never block the writer nor it them, and the checkpointer thread can copy the
+  // WAL into the database file while this connection keeps serving.
   sqlite.pragma("journal_mode = WAL");
-  sqlite.pragma("synchronous = NORMAL");
+  // NORMAL syncs the WAL at checkpoints only; FULL at every commit (see SqliteOptions).
+  sqlite.pragma(`synchronous = ${synchronous}`);
   sqlite.pragma("foreign_keys = ON");
-  // Another process (the CLI) may hold the write lock briefly: wait instead of failing.
+  // Another process (the CLI) may hold the write lock briefly, or the checkpointer while it
+  // rewinds the WAL: wait instead of failing.
   sqlite.pragma("busy_timeout = 5000");
+  sqlite.pragma(`cache_size = -${CACHE_SIZE_KIB}`);
+  // Sorts and temporary indexes SQLite builds for a query stay in memory instead of temp files.
+  sqlite.pragma("temp_store = MEMORY");
+  sqlite.pragma(`journal_size_limit = ${JOURNAL_SIZE_LIMIT_BYTES}`);
+
+  let checkpointer: WalCheckpointer | undefined;
+  if (options.checkpoint !== "inline" && !sqlite.memory) {
+    sqlite.pragma("wal_autocheckpoint = 0");
+    checkpointer = new WalCheckpointer({
+      ...options.checkpointer,
+      file,
+      synchronous,
+      onFailure: (error) => {
+        // Back to checkpoints inside commits: slower requests, but the WAL stays bounded.
+        if (sqlite.open) sqlite.pragma(`wal_autocheckpoint = ${AUTO_CHECKPOINT_PAGES}`);
+        options.onCheckpointerFailure?.(error);
+      },
+    });
+  }
+
   const db = new Kysely<Database>({
-    dialect: new SqliteDialect({ database: sqlite }),
-    plugins: [new WithoutRowLocks()],
+    dialect: new SqliteStoreDialect(sqlite, {
+      statementCacheSize: options.statementCacheSize,
+      gate: checkpointer?.gate,
+    }),
   });
   return {
     db,
     dialect: "sqlite",
-    close: () => db.destroy(),
+    checkpointer,
+    close: async () => {
+      // The thread first: closing the last connection then checkpoints the rest of the WAL
+      // into the database file and removes it.
+      await checkpointer?.stop();
+      await db.destroy();
+    },
   };
 }
 
@@ -119,33 +167,4 @@ export function isUniqueViolation(error: unknown): boolean {
   if (typeof error !== "object" || error === null) return false;
   const code = (error as { code?: unknown }).code;
   return code === "SQLITE_CONSTRAINT_UNIQUE" || code === "SQLITE_CONSTRAINT_PRIMARYKEY" || code === "23505";
-}
-
-/**
- * SQLite has no row locks and needs none: one write transaction runs at a time (and Kysely's
- * SQLite driver runs one transaction at a time on its single connection). So the row-locking
- * clauses that portable queries carry for PostgreSQL (FOR UPDATE, SKIP LOCKED…) are dropped,
- * in subqueries too, instead of reaching SQLite as syntax errors.
- */
-class WithoutRowLocks implements KyselyPlugin {
-  private readonly transformer = new RowLockRemover();
-
-  transformQuery(args: PluginTransformQueryArgs): RootOperationNode {
-    return this.transformer.transformNode(args.node);
-  }
-
-  async transformResult(args: PluginTransformResultArgs): Promise<QueryResult<UnknownRow>> {
-    return args.result;
-  }
-}
-
-const ROW_LOCK_MODIFIERS = new Set(["ForUpdate", "ForNoKeyUpdate", "ForShare", "ForKeyShare", "NoWait", "SkipLocked"]);
-
-class RowLockRemover extends OperationNodeTransformer {
-  protected override transformSelectQuery(node: SelectQueryNode): SelectQueryNode {
-    const transformed = super.transformSelectQuery(node);
-    if (!transformed.endModifiers) return transformed;
-    const endModifiers = transformed.endModifiers.filter((m) => !ROW_LOCK_MODIFIERS.has(m.modifier ?? ""));
-    return { ...transformed, endModifiers: endModifiers.length ? endModifiers : undefined };
-  }
 }

@@ -1,0 +1,206 @@
+/**
+ * Kysely's SQLite driver with prepared statements kept between queries.
+ *
+ * Kysely's own SqliteDriver calls `db.prepare(sql)` for every query; compiling the SQL text again
+ * each time was about a fifth of a keyed GET's CPU time (issue #13). This driver keeps the
+ * better-sqlite3 `Statement`s by SQL text in a bounded LRU and otherwise behaves like Kysely's:
+ *
+ * - one connection, handed to one caller at a time (a mutex: SQLite transactions on a single
+ *   connection cannot interleave);
+ * - reader statements (those that return rows, RETURNING included) run with `.all()`, the others
+ *   with `.run()` and report numAffectedRows / insertId;
+ * - streaming with `.iterate()`, for SELECTs only;
+ * - BEGIN / COMMIT / ROLLBACK and savepoints as plain statements (cached like any other).
+ *
+ * It also lets the background WAL checkpointer (checkpointer.ts) pause the connection between
+ * two holders when it asks to: never inside a transaction, and by awaiting, not blocking.
+ *
+ * A better-sqlite3 statement runs one query at a time: while a stream iterates it, it is busy.
+ * Through Kysely that cannot meet a second run of the same SQL (a stream holds the connection
+ * until it ends or is returned), but the cache does not rely on it: a statement found busy is
+ * left alone and the query gets a freshly prepared one.
+ */
+import type BetterSqlite3 from "better-sqlite3";
+import {
+  CompiledQuery,
+  createQueryId,
+  type DatabaseConnection,
+  type Driver,
+  IdentifierNode,
+  type QueryCompiler,
+  type QueryResult,
+  RawNode,
+  SelectQueryNode,
+} from "kysely";
+
+/** Distinct SQL texts kept prepared; the app issues a few hundred at most (IN lists vary in length). */
+export const DEFAULT_STATEMENT_CACHE_SIZE = 500;
+
+/** A bounded least-recently-used map from SQL text to its prepared statement. */
+export class StatementCache {
+  // A Map iterates in insertion order; re-inserting on every hit keeps the least recently used first.
+  private readonly statements = new Map<string, BetterSqlite3.Statement>();
+
+  constructor(
+    private readonly db: BetterSqlite3.Database,
+    readonly capacity = DEFAULT_STATEMENT_CACHE_SIZE,
+  ) {
+    if (!Number.isInteger(capacity) || capacity < 1) throw new RangeError("statement cache capacity must be ≥ 1");
+  }
+
+  get size(): number {
+    return this.statements.size;
+  }
+
+  /** A statement for `sql`, ready to run: the cached one, or a new one when it is absent or busy. */
+  statement(sql: string): BetterSqlite3.Statement {
+    const cached = this.statements.get(sql);
+    if (cached !== undefined) {
+      // Busy: a stream is still iterating it. A fresh statement runs this query; the cached one
+      // stays for later (the stream will be done with it).
+      if (cached.busy) return this.db.prepare(sql);
+      this.statements.delete(sql);
+      this.statements.set(sql, cached);
+      return cached;
+    }
+    // A statement that fails to prepare (a syntax error) throws here and is not cached.
+    const prepared = this.db.prepare(sql);
+    this.statements.set(sql, prepared);
+    if (this.statements.size > this.capacity) {
+      // Evicted statements are finalized by better-sqlite3 when they are garbage-collected.
+      const oldest = this.statements.keys().next().value as string;
+      this.statements.delete(oldest);
+    }
+    return prepared;
+  }
+
+  clear(): void {
+    this.statements.clear();
+  }
+}
+
+class CachingSqliteConnection implements DatabaseConnection {
+  constructor(private readonly statements: StatementCache) {}
+
+  async executeQuery<R>(compiledQuery: CompiledQuery): Promise<QueryResult<R>> {
+    const stmt = this.statements.statement(compiledQuery.sql);
+    const parameters = compiledQuery.parameters as unknown[];
+    if (stmt.reader) return { rows: stmt.all(parameters) as R[] };
+    const { changes, lastInsertRowid } = stmt.run(parameters);
+    return {
+      numAffectedRows: changes !== undefined && changes !== null ? BigInt(changes) : undefined,
+      insertId: lastInsertRowid !== undefined && lastInsertRowid !== null ? BigInt(lastInsertRowid) : undefined,
+      rows: [],
+    };
+  }
+
+  async *streamQuery<R>(compiledQuery: CompiledQuery, _chunkSize?: number): AsyncIterableIterator<QueryResult<R>> {
+    if (!SelectQueryNode.is(compiledQuery.query)) {
+      throw new Error("the SQLite driver streams SELECT queries only");
+    }
+    const stmt = this.statements.statement(compiledQuery.sql);
+    // Leaving the loop early (a consumer that stops reading) returns the iterator, which resets
+    // the statement and makes it reusable.
+    for (const row of stmt.iterate(compiledQuery.parameters as unknown[])) {
+      yield { rows: [row as R] };
+    }
+  }
+}
+
+/** Someone who may ask the connection to pause between two holders (the WAL checkpointer). */
+export interface ConnectionGate {
+  /** Called every time the connection is handed out: must be cheap. */
+  pauseRequested(): boolean;
+  /** Called while holding the connection; resolves when it may be used again. */
+  pause(): Promise<void>;
+}
+
+/** Waiters for the single connection, served in turn. */
+class ConnectionMutex {
+  private held: Promise<void> | undefined;
+  private release: (() => void) | undefined;
+
+  async lock(): Promise<void> {
+    while (this.held) await this.held;
+    this.held = new Promise((resolve) => {
+      this.release = resolve;
+    });
+  }
+
+  unlock(): void {
+    const release = this.release;
+    this.held = undefined;
+    this.release = undefined;
+    release?.();
+  }
+}
+
+export class CachingSqliteDriver implements Driver {
+  private readonly mutex = new ConnectionMutex();
+  private readonly statements: StatementCache;
+  private readonly connection: CachingSqliteConnection;
+  private readonly gate: ConnectionGate | undefined;
+
+  constructor(
+    private readonly db: BetterSqlite3.Database,
+    options: { statementCacheSize?: number; gate?: ConnectionGate } = {},
+  ) {
+    this.statements = new StatementCache(db, options.statementCacheSize ?? DEFAULT_STATEMENT_CACHE_SIZE);
+    this.connection = new CachingSqliteConnection(this.statements);
+    this.gate = options.gate;
+  }
+
+  async init(): Promise<void> {}
+
+  async acquireConnection(): Promise<DatabaseConnection> {
+    await this.mutex.lock();
+    if (this.gate?.pauseRequested()) await this.gate.pause();
+    return this.connection;
+  }
+
+  async releaseConnection(): Promise<void> {
+    this.mutex.unlock();
+  }
+
+  async beginTransaction(connection: DatabaseConnection): Promise<void> {
+    await connection.executeQuery(CompiledQuery.raw("begin"));
+  }
+
+  async commitTransaction(connection: DatabaseConnection): Promise<void> {
+    await connection.executeQuery(CompiledQuery.raw("commit"));
+  }
+
+  async rollbackTransaction(connection: DatabaseConnection): Promise<void> {
+    await connection.executeQuery(CompiledQuery.raw("rollback"));
+  }
+
+  async savepoint(connection: DatabaseConnection, name: string, compile: QueryCompiler["compileQuery"]): Promise<void> {
+    await connection.executeQuery(compile(savepointCommand("savepoint", name), createQueryId()));
+  }
+
+  async rollbackToSavepoint(
+    connection: DatabaseConnection,
+    name: string,
+    compile: QueryCompiler["compileQuery"],
+  ): Promise<void> {
+    await connection.executeQuery(compile(savepointCommand("rollback to", name), createQueryId()));
+  }
+
+  async releaseSavepoint(
+    connection: DatabaseConnection,
+    name: string,
+    compile: QueryCompiler["compileQuery"],
+  ): Promise<void> {
+    await connection.executeQuery(compile(savepointCommand("release", name), createQueryId()));
+  }
+
+  async destroy(): Promise<void> {
+    this.statements.clear();
+    this.db.close();
+  }
+}
+
+/** `<command> "<name>"`, the name quoted as an identifier by the compiler. */
+function savepointCommand(command: string, name: string): RawNode {
+  return RawNode.createWithChildren([RawNode.createWithSql(`${command} `), IdentifierNode.create(name)]);
+}
