@@ -233,6 +233,7 @@ async function main() {
     baseline: { runs: [], rps: null },
     scenarios: [],
     endToEnd: null,
+    serverLog: {},
     problems: [],
   };
   const requestPath = opts.only.filter((s) => s !== "e2e");
@@ -260,6 +261,7 @@ async function main() {
           report.scenarios = await runRequestPath(opts, requestPath, framegate, scratch, measureBaseline);
         } finally {
           await framegate.close();
+          report.serverLog.api = framegate.server.logged;
         }
       } else {
         await measureBaseline();
@@ -291,6 +293,7 @@ async function main() {
         }
       } finally {
         await framegate.close();
+        report.serverLog.e2e = framegate.server.logged;
       }
     }
   } finally {
@@ -305,6 +308,10 @@ async function main() {
     );
     if (fiveXX.length > 0)
       report.problems.push(`${s.name}: server errors ${JSON.stringify(Object.fromEntries(fiveXX))}`);
+  }
+  for (const [label, logged] of Object.entries(report.serverLog)) {
+    if (logged.error > 0)
+      report.problems.push(`the ${label} server logged ${logged.error} errors (the first are above)`);
   }
   const e2e = report.endToEnd;
   if (e2e && e2e.accepted < e2e.tasks) {

@@ -13,6 +13,8 @@ export const ROOT = join(import.meta.dirname, "..", "..");
 
 export interface ChildServer {
   url: string;
+  /** Log lines at warn or above (LOG_LEVEL=warn logs nothing else); the first few are echoed. */
+  logged: { warn: number; error: number };
   /** Stops the child (SIGTERM, then SIGKILL after `graceMs`) and waits for it to exit. */
   stop(graceMs?: number): Promise<void>;
 }
@@ -31,7 +33,11 @@ export async function startBaseline(): Promise<ChildServer> {
   ])) as [string];
   lines.close();
   const { port } = JSON.parse(line) as { port: number };
-  return { url: `http://127.0.0.1:${port}`, stop: (graceMs) => stopChild(child, graceMs) };
+  return {
+    url: `http://127.0.0.1:${port}`,
+    logged: { warn: 0, error: 0 },
+    stop: (graceMs) => stopChild(child, graceMs),
+  };
 }
 
 /**
@@ -61,10 +67,10 @@ export async function startFramegate(
         HOST: "127.0.0.1",
         ...env,
       },
-      // Warnings and errors (LOG_LEVEL=warn) reach the terminal: a run that logs errors is suspect.
-      stdio: ["ignore", "ignore", "inherit"],
+      stdio: ["ignore", "pipe", "inherit"],
     },
   );
+  const logged = countLogLines(child, label);
   let exited = false;
   child.once("exit", (code, signal) => {
     exited = true;
@@ -78,6 +84,7 @@ export async function startFramegate(
       if ((await fetch(`${url}/readyz`)).ok) {
         return {
           url,
+          logged,
           stop: (graceMs) => {
             stopping = true;
             return stopChild(child, graceMs);
@@ -90,6 +97,28 @@ export async function startFramegate(
   stopping = true;
   await stopChild(child, 1000);
   throw new Error(`framegate (${label}) did not become ready`);
+}
+
+const ECHOED_LOG_LINES = 5;
+
+/**
+ * The server logs JSON lines (pino) on stdout. Warnings and errors are counted and the first few
+ * echoed to stderr: a run whose server logged errors is suspect, whatever its figures say.
+ */
+function countLogLines(child: ChildProcess, label: string): ChildServer["logged"] {
+  const logged = { warn: 0, error: 0 };
+  const lines = createInterface({ input: child.stdout as NonNullable<typeof child.stdout> });
+  lines.on("line", (line) => {
+    let level = 0;
+    try {
+      level = Number((JSON.parse(line) as { level?: number }).level ?? 0);
+    } catch {}
+    if (level >= 50) logged.error++;
+    else if (level >= 40) logged.warn++;
+    else return;
+    if (logged.error + logged.warn <= ECHOED_LOG_LINES) process.stderr.write(`  [framegate ${label}] ${line}\n`);
+  });
+  return logged;
 }
 
 async function stopChild(child: ChildProcess, graceMs = 15_000): Promise<void> {

@@ -29,6 +29,8 @@ export interface BenchReport {
   baseline: { runs: LoadFigures[]; rps: number | null };
   scenarios: ScenarioResult[];
   endToEnd: EndToEndResult | null;
+  /** Warnings and errors each Framegate child logged (LOG_LEVEL=warn). */
+  serverLog: Record<string, { warn: number; error: number }>;
   /** Any broken guarantee (ledger, task count, 5xx) found in the run. */
   problems: string[];
 }
