@@ -111,6 +111,10 @@ const EnvSchema = z.object({
     .refine((v) => v === undefined || /^rediss?:\/\/\S+$/.test(v), { message: "must be a redis:// or rediss:// URL" }),
   QUEUE_DRIVER: z.enum(["auto", "table", "graphile"]).default("auto"),
   DATABASE_POOL_SIZE: int(10, 1, 1000),
+  SQLITE_SYNCHRONOUS: z.enum(["normal", "full"], { message: "must be normal or full" }).default("normal"),
+  SQLITE_CHECKPOINT: z
+    .enum(["background", "inline"], { message: "must be background or inline" })
+    .default("background"),
   DATABASE_CONNECT_TIMEOUT_SECONDS: int(10, 1, 600),
   WORKER_CONCURRENCY: int(4, 0, 256),
   JOB_LEASE_SECONDS: int(30, 1, 3600),
@@ -234,6 +238,12 @@ export interface Config {
   databaseUrl: string | undefined;
   /** PostgreSQL: connections per process, and how long to wait for one before failing the request. */
   databasePool: { size: number; connectTimeoutMs: number };
+  /**
+   * SQLite only. synchronous: `normal` (a commit survives the process dying, not a power loss)
+   * or `full` (fsync per commit). checkpoint: WAL checkpoints in a background thread, or inside
+   * commits (SQLite's auto-checkpoint). See README, "SQLite settings and durability".
+   */
+  sqlite: { synchronous: "normal" | "full"; checkpoint: "background" | "inline" };
   /** Load balancers whose X-Forwarded-For is believed (IPs and CIDR ranges). */
   trustedProxies: string[];
   /** `framegate worker` serves /healthz and /readyz on this port when set. */
@@ -357,6 +367,7 @@ export function loadConfig(env: Record<string, string | undefined> = process.env
     databaseUrl: e.DATABASE_URL,
     healthPort: e.HEALTH_PORT,
     databasePool: { size: e.DATABASE_POOL_SIZE, connectTimeoutMs: e.DATABASE_CONNECT_TIMEOUT_SECONDS * 1000 },
+    sqlite: { synchronous: e.SQLITE_SYNCHRONOUS, checkpoint: e.SQLITE_CHECKPOINT },
     trustedProxies: e.TRUSTED_PROXIES,
     publicBaseUrl: e.PUBLIC_BASE_URL?.replace(/\/+$/, ""),
     adminToken: e.ADMIN_TOKEN || undefined,

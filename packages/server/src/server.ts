@@ -81,13 +81,20 @@ export function sqlitePath(config: Config): string {
  * Opens the store (PostgreSQL when DATABASE_URL is set, else SQLite in DATA_DIR) and applies
  * pending migrations (unless `migrate: false`, for `framegate migrate`).
  */
-export async function openStore(config: Config, opts: { migrate?: boolean } = {}): Promise<StoreHandle> {
+export async function openStore(config: Config, opts: { migrate?: boolean; log?: Logger } = {}): Promise<StoreHandle> {
   const store = config.databaseUrl
     ? openPostgres(config.databaseUrl, {
         maxConnections: config.databasePool.size,
         connectTimeoutMs: config.databasePool.connectTimeoutMs,
       })
-    : openSqlite(sqlitePath(config));
+    : openSqlite(sqlitePath(config), {
+        ...config.sqlite,
+        onCheckpointerFailure: (error) =>
+          opts.log?.error(
+            { err: error },
+            "WAL checkpointer thread failed; SQLite checkpoints inside commits from now on",
+          ),
+      });
   try {
     if (opts.migrate !== false) await applyMigrations(config, store);
   } catch (error) {
@@ -142,7 +149,7 @@ export async function startServer(
     );
   }
   await mkdir(config.dataDir, { recursive: true });
-  const store = await openStore(config);
+  const store = await openStore(config, { log });
   const { db } = store;
 
   // Signing secret: SIGNING_SECRET, or generated once into a file under DATA_DIR, never the database.

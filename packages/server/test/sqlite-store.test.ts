@@ -10,6 +10,7 @@ import { join } from "node:path";
 import SQLite from "better-sqlite3";
 import { sql } from "kysely";
 import { afterEach, describe, expect, it } from "vitest";
+import { loadConfig } from "../src/config.js";
 import { CheckpointGate, WalCheckpointer } from "../src/store/checkpointer.js";
 import { migrateToLatest, openSqlite, type SqliteOptions, type StoreHandle } from "../src/store/db.js";
 import { StatementCache } from "../src/store/sqlite-driver.js";
@@ -241,6 +242,20 @@ describe.skipIf(TEST_STORE !== "sqlite")("SQLite store", () => {
       expect(await pragma(full, "synchronous")).toBe(2); // FULL
       expect(await pragma(full, "wal_autocheckpoint")).toBe(1000);
       expect(full.checkpointer).toBeUndefined();
+    });
+  });
+
+  describe("configuration", () => {
+    it("defaults to synchronous=normal with background checkpoints, and refuses other values by name", () => {
+      expect(loadConfig({}).sqlite).toEqual({ synchronous: "normal", checkpoint: "background" });
+      expect(loadConfig({ SQLITE_SYNCHRONOUS: "full", SQLITE_CHECKPOINT: "inline" }).sqlite).toEqual({
+        synchronous: "full",
+        checkpoint: "inline",
+      });
+      expect(() => loadConfig({ SQLITE_SYNCHRONOUS: "off" })).toThrow(/SQLITE_SYNCHRONOUS: must be normal or full/);
+      expect(() => loadConfig({ SQLITE_CHECKPOINT: "never" })).toThrow(
+        /SQLITE_CHECKPOINT: must be background or inline/,
+      );
     });
   });
 
