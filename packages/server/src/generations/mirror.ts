@@ -7,12 +7,12 @@ import { mkdtemp, rm } from "node:fs/promises";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { pipeline } from "node:stream/promises";
-import { probeMp4 } from "../media/mp4-probe.js";
 import { OutboundError, safeFetch } from "../net/safe-fetch.js";
 import type { GuardOptions } from "../net/url-guard.js";
 import type { ProviderMedia } from "../providers/provider.js";
 import type { Storage } from "../storage/storage.js";
 import { addMs, type Clock } from "../util/clock.js";
+import { type MediaFacts, mediaFacts, NotPlayableMp4 } from "./media-facts.js";
 import type { StoredResult } from "./serialize.js";
 
 export interface MirrorOptions {
@@ -34,17 +34,25 @@ export async function mirrorResult(taskId: string, media: ProviderMedia[], opts:
   for (const [index, item] of media.entries()) {
     const { path, cleanup } = await localCopy(item, opts);
     try {
-      let info: Awaited<ReturnType<typeof probeMp4>>;
+      const { storage } = opts;
+      // A storage that links files needs the digest from us; one that copies computes it itself.
+      let facts: MediaFacts;
       try {
-        info = await probeMp4(path);
+        facts = await mediaFacts(path, { digest: storage.linkFile !== undefined });
       } catch (error) {
-        throw new MediaRejected(`the upstream result is not a playable MP4 (${(error as Error).message})`);
+        if (!(error instanceof NotPlayableMp4)) throw error;
+        throw new MediaRejected(`the upstream result is not a playable MP4 (${error.message})`);
       }
+      const { info } = facts;
       if (info.width <= 0 || info.height <= 0 || !(info.durationSeconds > 0)) {
         throw new MediaRejected("the upstream result has no video track");
       }
       const key = `results/${taskId}/${index === 0 ? "video" : `video-${index}`}.mp4`;
-      const object = await opts.storage.putFile(key, path);
+      // Linking costs no copy: the source is a finished file that is only ever replaced whole.
+      const object =
+        storage.linkFile && facts.sha256 !== undefined
+          ? await storage.linkFile(key, path, { size: facts.size, sha256: facts.sha256 })
+          : await storage.putFile(key, path);
       stored.push({
         key,
         mime_type: "video/mp4",

@@ -1,6 +1,6 @@
 import { createHash } from "node:crypto";
 import { constants, createReadStream, createWriteStream } from "node:fs";
-import { access, mkdir, readdir, rename, rm, stat } from "node:fs/promises";
+import { access, link, mkdir, readdir, rename, rm, stat } from "node:fs/promises";
 import { dirname, join } from "node:path";
 import type { Readable } from "node:stream";
 import { Transform } from "node:stream";
@@ -19,6 +19,38 @@ export class FsStorage implements Storage {
 
   async putFile(key: string, sourcePath: string): Promise<StoredObject> {
     return this.putStream(key, createReadStream(sourcePath));
+  }
+
+  async linkFile(key: string, sourcePath: string, known?: { size: number; sha256: string }): Promise<StoredObject> {
+    const target = this.path(key);
+    await mkdir(dirname(target), { recursive: true });
+    try {
+      await link(sourcePath, target);
+    } catch (error) {
+      const code = (error as NodeJS.ErrnoException).code;
+      // Links are refused across file systems and by some (FAT, some network mounts): copy.
+      if (code === "EXDEV" || code === "EPERM" || code === "ENOTSUP" || code === "EMLINK") {
+        return this.putFile(key, sourcePath);
+      }
+      if (code !== "EEXIST") throw error;
+      // Stored before (a job run again): replace it whole, as putFile would.
+      const temp = `${target}.${randomBase62(8)}.part`;
+      try {
+        await link(sourcePath, temp);
+        await rename(temp, target);
+      } catch (inner) {
+        await rm(temp, { force: true });
+        throw inner;
+      }
+    }
+    if (known) return { key, size: known.size, sha256: known.sha256 };
+    const hash = createHash("sha256");
+    let size = 0;
+    for await (const chunk of createReadStream(target)) {
+      hash.update(chunk as Buffer);
+      size += (chunk as Buffer).length;
+    }
+    return { key, size, sha256: hash.digest("hex") };
   }
 
   async putStream(key: string, source: Readable): Promise<StoredObject> {

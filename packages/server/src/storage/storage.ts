@@ -17,6 +17,12 @@ export interface Storage {
   putFile(key: string, sourcePath: string): Promise<StoredObject>;
   /** Streams data in; atomic as putFile. */
   putStream(key: string, source: Readable): Promise<StoredObject>;
+  /**
+   * Like putFile, for drivers that can store a local file without copying its bytes (a hard
+   * link on the local file system). Only for files nobody modifies in place afterwards (ours are
+   * always replaced by rename). `known` saves reading the file when the caller has its digest.
+   */
+  linkFile?(key: string, sourcePath: string, known?: { size: number; sha256: string }): Promise<StoredObject>;
   stat(key: string): Promise<ObjectStat | undefined>;
   /** Reads bytes [start, end] inclusive, or the whole object. */
   read(key: string, range?: { start: number; end: number }): Readable;

@@ -1,118 +1,93 @@
 /**
- * SIMULATOR_RENDER=reuse: one real render per output shape, shared by every later task of that
- * shape. ffmpeg dominates the simulator's cost (seconds of CPU per task), which hides everything
- * else in a load test; with reuse, a task's video is a hard link to (or, across file systems, a
- * copy of) a finished template, so it is still a valid MP4 of the size, duration and audio the
- * task asked for, but its burned-in text is a fixed line instead of the task's prompt and any
- * reference image is not drawn.
+ * SIMULATOR_RENDER=reuse: one real render per output shape, and every task of that shape gets
+ * it as its result. ffmpeg dominates the simulator's cost (seconds of CPU per task), which hides
+ * everything else in a load test. A reused video is still a valid MP4 of the size, duration and
+ * audio the task asked for (the mirror links it into the task's own result), but its burned-in
+ * text is a fixed line instead of the task's prompt and a reference image is not drawn.
  *
- * Templates live in `<dir>/<shape>.mp4`. They appear atomically (render to a temp name, then
- * rename), so a present template is complete, and a template left by an earlier process is used
- * as is. Within a process, concurrent tasks of a new shape wait for one render; two processes
- * that render the same shape at once both succeed and the last rename wins (same content).
+ * Templates live in `<dir>/<shape>.mp4` and appear atomically (the renderer writes a temp file
+ * and renames it), so a present template is complete, and one left by an earlier process is used
+ * as is. Within a process, all tasks of a new shape wait for one render; two processes rendering
+ * the same shape at once both succeed and the last rename wins (the same content).
  */
-import { copyFile, link, rename, rm, stat } from "node:fs/promises";
+import { stat } from "node:fs/promises";
 import path from "node:path";
-import { randomBase62 } from "../../util/ids.js";
 import type { RenderSpec } from "./render.js";
 
 /** What a template shows instead of a prompt. */
 export const REUSED_RENDER_TEXT = "Reused render (SIMULATOR_RENDER=reuse): not this task's prompt";
 
-export type TemplateSpec = Omit<RenderSpec, "outputPath" | "prompt" | "referenceImagePath">;
+/** The parts of a render spec that shape the output file. */
+export type TemplateShape = Pick<RenderSpec, "width" | "height" | "fps" | "durationSeconds" | "sound">;
+
+export type TemplateStatus =
+  | { state: "ready"; file: string; shape: string }
+  | { state: "pending" }
+  | { state: "failed"; message: string };
 
 export interface RenderTemplatesOptions {
   /** Where templates are kept (one file per shape). */
   dir: string;
-  /** Renders a template (the provider bounds how many renders run at once). */
-  render: (spec: RenderSpec) => Promise<void>;
+  /** Renders a template (the provider bounds how many renders run at once); aborted on close. */
+  render: (spec: RenderSpec, signal: AbortSignal) => Promise<void>;
 }
 
+type Entry = { state: "pending" } | { state: "ready"; file: string } | { state: "failed"; message: string };
+
 export class RenderTemplates {
-  /** Renders of this process in flight or done, by shape: concurrent tasks of one shape share it. */
-  private readonly ready = new Map<string, Promise<string>>();
+  private readonly entries = new Map<string, Entry>();
+  private readonly controller = new AbortController();
 
   constructor(private readonly opts: RenderTemplatesOptions) {}
 
   /**
-   * Puts the template of `spec`'s shape at `outputPath` (rendering the template first if there is
-   * none). Like a render, the output appears whole or not at all.
+   * The template of this shape: ready, being prepared (this call starts that when needed), or
+   * failed. A failure is reported to one caller, like a task's own failed render would be; the
+   * next caller starts a new attempt, so a passing problem does not fail every later task.
    */
-  async materialize(spec: TemplateSpec, outputPath: string, signal: AbortSignal): Promise<void> {
-    const template = await this.template(spec, signal);
-    if (signal.aborted) throw abortError();
-    const tmp = `${outputPath}.${randomBase62(8)}.tmp`;
-    try {
-      try {
-        // A hard link costs no bytes and no copying. Nothing writes a result in place (every
-        // writer renames a new file over it), so sharing the inode cannot alter the template.
-        await link(template, tmp);
-      } catch (error) {
-        if (!isLinkRefused(error)) throw error;
-        await copyFile(template, tmp);
-      }
-      await rename(tmp, outputPath);
-    } catch (error) {
-      await rm(tmp, { force: true });
-      throw error;
+  status(shape: TemplateShape): TemplateStatus {
+    const key = shapeKey(shape);
+    const entry = this.entries.get(key);
+    if (entry?.state === "ready") return { state: "ready", file: entry.file, shape: key };
+    if (entry?.state === "failed") {
+      this.entries.delete(key);
+      return entry;
     }
+    if (!entry) this.prepare(key, shape);
+    return { state: "pending" };
   }
 
-  private template(spec: TemplateSpec, signal: AbortSignal): Promise<string> {
-    const shape = shapeKey(spec);
-    let pending = this.ready.get(shape);
-    if (!pending) {
-      pending = this.ensure(spec, path.join(this.opts.dir, `${shape}.mp4`));
-      this.ready.set(shape, pending);
-      // A failed render is not cached: the next task of this shape tries again.
-      pending.catch(() => {
-        if (this.ready.get(shape) === pending) this.ready.delete(shape);
-      });
-    }
-    // One task giving up (release, shutdown) must not abort the render others wait for.
-    return abortable(pending, signal);
+  /** Stops template renders in flight (shutdown). */
+  close(): void {
+    this.controller.abort();
   }
 
-  private async ensure(spec: TemplateSpec, file: string): Promise<string> {
-    if (await isFile(file)) return file;
-    await this.opts.render({ ...spec, prompt: REUSED_RENDER_TEXT, outputPath: file });
-    return file;
+  private prepare(key: string, shape: TemplateShape): void {
+    const file = path.join(this.opts.dir, `${key}.mp4`);
+    const entry: Entry = { state: "pending" };
+    this.entries.set(key, entry);
+    const settle = (next: Entry) => {
+      if (this.entries.get(key) === entry) this.entries.set(key, next);
+    };
+    this.ensure(shape, file).then(
+      () => settle({ state: "ready", file }),
+      (error: unknown) => {
+        // Shutdown is no failure of the template: the next process starts over.
+        if (this.controller.signal.aborted) this.entries.delete(key);
+        else settle({ state: "failed", message: error instanceof Error ? error.message : String(error) });
+      },
+    );
+  }
+
+  private async ensure(shape: TemplateShape, file: string): Promise<void> {
+    if (await isFile(file)) return;
+    await this.opts.render({ ...shape, prompt: REUSED_RENDER_TEXT, outputPath: file }, this.controller.signal);
   }
 }
 
 /** Everything that changes the rendered file's shape; names the template. */
-export function shapeKey(spec: TemplateSpec): string {
-  return `${spec.width}x${spec.height}-${spec.fps}fps-${spec.durationSeconds}s-${spec.sound ? "sound" : "silent"}`;
-}
-
-function abortable<T>(promise: Promise<T>, signal: AbortSignal): Promise<T> {
-  if (signal.aborted) return Promise.reject(abortError());
-  return new Promise<T>((resolve, reject) => {
-    const onAbort = () => reject(abortError());
-    signal.addEventListener("abort", onAbort, { once: true });
-    promise.then(
-      (value) => {
-        signal.removeEventListener("abort", onAbort);
-        resolve(value);
-      },
-      (error: unknown) => {
-        signal.removeEventListener("abort", onAbort);
-        reject(error);
-      },
-    );
-  });
-}
-
-function abortError(): Error {
-  const err = new Error("render aborted");
-  err.name = "AbortError";
-  return err;
-}
-
-/** Links are refused across devices and by some file systems (FAT, some network mounts). */
-function isLinkRefused(error: unknown): boolean {
-  const code = (error as NodeJS.ErrnoException | null)?.code;
-  return code === "EXDEV" || code === "EPERM" || code === "ENOTSUP" || code === "EOPNOTSUPP" || code === "EMLINK";
+export function shapeKey(shape: TemplateShape): string {
+  return `${shape.width}x${shape.height}-${shape.fps}fps-${shape.durationSeconds}s-${shape.sound ? "sound" : "silent"}`;
 }
 
 async function isFile(file: string): Promise<boolean> {

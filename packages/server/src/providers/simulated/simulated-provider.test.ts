@@ -368,10 +368,10 @@ describe("SimulatedProvider with render: reuse", () => {
     const secondFile = mediaPath(await waitForResult(provider, (await provider.submit(second)).upstreamId, second));
     await expectVideo(secondFile, { ...SIZES["16:9"], duration: 5, sound: true });
     expect(counter.starts()).toBe(1);
-    expect(secondFile).not.toBe(firstFile);
-    expect(fs.readFileSync(secondFile)).toEqual(fs.readFileSync(firstFile));
-    // Each task directory holds only its own files, as after a full render.
-    expect(fs.readdirSync(path.dirname(secondFile)).sort()).toEqual(["request.json", "video.mp4"]);
+    // Both get the shape's one render (the worker's mirror gives each task a result of its own);
+    // the task directory holds only the request.
+    expect(secondFile).toBe(firstFile);
+    expect(fs.readdirSync(path.join(providerDir(provider), `sim_${second.taskId}`))).toEqual(["request.json"]);
 
     // Another shape (here: a different duration) is a render of its own.
     const longer = makeTask("a longer one", { aspect_ratio: "16:9", sound: "true", duration: "10" });
@@ -379,8 +379,9 @@ describe("SimulatedProvider with render: reuse", () => {
     await expectVideo(longerFile, { ...SIZES["16:9"], duration: 10, sound: true });
     expect(counter.starts()).toBe(2);
 
-    // Releasing a task leaves the template (and the other tasks' videos) intact.
+    // Releasing a task leaves the template intact.
     await provider.release(`sim_${first.taskId}`);
+    expect(fs.existsSync(path.join(providerDir(provider), `sim_${first.taskId}`))).toBe(false);
     await expectVideo(secondFile, { ...SIZES["16:9"], duration: 5, sound: true });
   });
 
@@ -416,33 +417,43 @@ describe("SimulatedProvider with render: reuse", () => {
     expect(await provider.poll(rejectedId, rejected)).toMatchObject({ state: "failed", reason: "content_rejected" });
     expect(counter.starts()).toBe(0);
 
+    // A task of the same shape first, so the template exists when the delayed task is polled.
+    const plain = makeTask("no delay");
+    mediaPath(await waitForResult(provider, (await provider.submit(plain)).upstreamId, plain));
     const delayed = makeTask("[sim:delay=3] wait for it");
     const { upstreamId } = await provider.submit(delayed);
-    const video = path.join(providerDir(provider), upstreamId, "video.mp4");
-    while (!fs.existsSync(video)) {
-      expect((await provider.poll(upstreamId, delayed)).state).toBe("pending");
-      await new Promise((r) => setTimeout(r, 50));
-    }
+    expect(await provider.poll(upstreamId, delayed)).toEqual({ state: "pending", retryAfterMs: 1000 });
+    clock += 2_999;
     expect((await provider.poll(upstreamId, delayed)).state).toBe("pending");
-    clock += 3_000;
+    clock += 1;
     const file = mediaPath(await provider.poll(upstreamId, delayed));
     await expectVideo(file, { ...SIZES["1:1"], duration: 5, sound: false });
+    expect(counter.starts()).toBe(1);
   });
 
-  it("publishes the reused video to shared storage for other workers", async () => {
+  it("a template that cannot be rendered fails the task like its own render would", async () => {
+    const provider = makeProvider({ render: "reuse", ffmpegPath: path.join(root, "no-such-ffmpeg") });
+    const task = makeTask("never rendered");
+    const result = await waitForResult(provider, (await provider.submit(task)).upstreamId, task);
+    expect(result).toMatchObject({ state: "failed", reason: "provider_error" });
+    expect(result.state === "failed" && result.message).toMatch(/^Simulated render failed: could not start ffmpeg/);
+  });
+
+  it("publishes the shape's video to shared storage once, for every worker; a release keeps it", async () => {
     const shared = new FsStorage(path.join(root, `shared-${++dirCounter}`));
     const [a, b] = [makeProvider({ shared, render: "reuse" }), makeProvider({ shared, render: "reuse" })];
-    const task = makeTask("reused across workers", { aspect_ratio: "16:9" });
-    const { upstreamId } = await a.submit(task);
-    expect(await waitForResult(b, upstreamId, task)).toEqual({
-      state: "succeeded",
-      media: [{ kind: "storage", key: `simulator/${upstreamId}/video.mp4`, mimeType: "video/mp4" }],
-    });
-    await expectVideo(shared.localPath(`simulator/${upstreamId}/video.mp4`), {
-      ...SIZES["16:9"],
-      duration: 5,
-      sound: false,
-    });
+    const key = `simulator/templates/${SIZES["16:9"].width}x${SIZES["16:9"].height}-8fps-5s-silent.mp4`;
+    const tasks = [1, 2].map((i) => makeTask(`reused across workers ${i}`, { aspect_ratio: "16:9" }));
+    for (const task of tasks) {
+      const { upstreamId } = await a.submit(task);
+      expect(await waitForResult(b, upstreamId, task)).toEqual({
+        state: "succeeded",
+        media: [{ kind: "storage", key, mimeType: "video/mp4" }],
+      });
+      await b.release(upstreamId);
+      expect(await shared.stat(`simulator/${upstreamId}/request.json`)).toBeUndefined();
+    }
+    await expectVideo(shared.localPath(key), { ...SIZES["16:9"], duration: 5, sound: false });
   });
 });
 

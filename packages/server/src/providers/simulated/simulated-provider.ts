@@ -15,6 +15,10 @@
  * render runs, video.mp4 or error.json when it ends. A worker that polls a task submitted
  * elsewhere pulls the request and, unless another process is rendering it, renders it itself;
  * a finished video is reported as a storage object any worker can mirror.
+ *
+ * In reuse mode (SIMULATOR_RENDER=reuse) a task renders nothing of its own: request.json is all
+ * it keeps, and its result is the one video rendered for its shape (reuse.ts), published once
+ * under `simulator/templates/`. Directives and delays behave as in full mode.
  */
 import { randomBytes } from "node:crypto";
 import { createWriteStream } from "node:fs";
@@ -32,7 +36,7 @@ import {
   type SubmitResult,
 } from "../provider.js";
 import { type RenderSpec, renderSimulatedVideo } from "./render.js";
-import { RenderTemplates } from "./reuse.js";
+import { RenderTemplates, type TemplateShape } from "./reuse.js";
 
 export type SimulatedAspectRatio = "1:1" | "16:9" | "9:16";
 
@@ -55,7 +59,7 @@ export interface SimulatedProviderOptions {
   renderStaleMs?: number;
   /**
    * `full` (default): every task renders its own video. `reuse`: one render per output shape,
-   * later tasks of that shape get a link to it (reuse.ts); for benchmarks and load tests.
+   * which is every task of that shape's result (reuse.ts); for benchmarks and load tests.
    */
   render?: "full" | "reuse";
 }
@@ -153,6 +157,8 @@ export class SimulatedProvider implements Provider {
   private readonly renders = new Map<string, RunningRender>();
   /** Set in `reuse` mode: renders once per output shape. */
   private readonly templates: RenderTemplates | undefined;
+  /** Templates copied to shared storage by this process, by shape. */
+  private readonly publishedTemplates = new Map<string, Promise<string>>();
   private closed = false;
 
   constructor(opts: SimulatedProviderOptions) {
@@ -164,10 +170,10 @@ export class SimulatedProvider implements Provider {
       this.templates = new RenderTemplates({
         dir: path.join(opts.workDir, ".templates"),
         // Template renders take render slots like any other render.
-        render: async (spec) => {
-          await this.pool.acquire(new AbortController().signal);
+        render: async (spec, signal) => {
+          await this.pool.acquire(signal);
           try {
-            await renderSimulatedVideo(spec, { ffmpegPath: opts.ffmpegPath, fontPath: opts.fontPath });
+            await renderSimulatedVideo(spec, { ffmpegPath: opts.ffmpegPath, fontPath: opts.fontPath, signal });
           } finally {
             this.pool.release();
           }
@@ -211,7 +217,9 @@ export class SimulatedProvider implements Provider {
       await mkdir(this.taskDir(upstreamId), { recursive: true });
       await writeJsonAtomic(this.file(upstreamId, "request.json"), request);
       await this.publishRequest(upstreamId, request);
-      this.startRender(upstreamId, request);
+      // Reuse mode: the first task of a shape starts its template now rather than at the poll.
+      if (this.templates) this.reusedTemplate(request);
+      else this.startRender(upstreamId, request);
       return { upstreamId };
     });
   }
@@ -230,6 +238,7 @@ export class SimulatedProvider implements Provider {
           ? { state: "failed", reason: "content_rejected", message: "Simulated content rejection ([sim:reject])" }
           : { state: "failed", reason: "provider_error", message: "Simulated provider failure ([sim:fail])" };
       }
+      if (this.templates) return this.pollReused(request, remainingMs);
 
       // A finished video wins over a stale error.json (e.g. two processes raced on the task).
       const video = await this.finishedVideo(upstreamId);
@@ -270,6 +279,7 @@ export class SimulatedProvider implements Provider {
 
   async close(): Promise<void> {
     this.closed = true;
+    this.templates?.close();
     const running = [...this.renders.values()];
     for (const r of running) r.controller.abort();
     await Promise.all(running.map((r) => r.done));
@@ -296,8 +306,50 @@ export class SimulatedProvider implements Provider {
     };
   }
 
+  /** Reuse mode: the task's result is its shape's template, once that exists. */
+  private async pollReused(request: StoredRequest, remainingMs: number): Promise<PollResult> {
+    const template = this.reusedTemplate(request);
+    if (template?.state === "failed") {
+      return { state: "failed", reason: "provider_error", message: `Simulated render failed: ${template.message}` };
+    }
+    if (template?.state !== "ready") return { state: "pending", retryAfterMs: 500 };
+    if (remainingMs > 0) return { state: "pending", retryAfterMs: retryHint(remainingMs) };
+    const { shared } = this.opts;
+    if (!shared) return { state: "succeeded", media: [{ kind: "file", path: template.file, mimeType: "video/mp4" }] };
+    // Published once per shape, so other workers can mirror it too; never deleted by a release.
+    let published = this.publishedTemplates.get(template.shape);
+    if (!published) {
+      const key = `simulator/templates/${template.shape}.mp4`;
+      published = (async () => {
+        if (!(await shared.stat(key))) await shared.putFile(key, template.file);
+        return key;
+      })();
+      this.publishedTemplates.set(template.shape, published);
+      published.catch(() => this.publishedTemplates.delete(template.shape));
+    }
+    return { state: "succeeded", media: [{ kind: "storage", key: await published, mimeType: "video/mp4" }] };
+  }
+
+  /** The template for the request's shape (started if needed); none for fail/reject, which render nothing. */
+  private reusedTemplate(request: StoredRequest): ReturnType<RenderTemplates["status"]> | undefined {
+    const { directive, spec } = request;
+    if (!this.templates || this.closed || directive.fail || directive.reject) return undefined;
+    const shape: TemplateShape = {
+      width: spec.width,
+      height: spec.height,
+      fps: spec.fps,
+      durationSeconds: spec.durationSeconds,
+      sound: spec.sound,
+    };
+    return this.templates.status(shape);
+  }
+
   /** Used by a repeated submit: kick off the render early instead of waiting for the next poll. */
   private async resumeIfIdle(upstreamId: string, request: StoredRequest): Promise<void> {
+    if (this.templates) {
+      this.reusedTemplate(request);
+      return;
+    }
     if (this.renders.has(upstreamId)) return;
     if (await exists(this.file(upstreamId, "video.mp4"))) return;
     if (await exists(this.file(upstreamId, "error.json"))) return;
@@ -318,29 +370,20 @@ export class SimulatedProvider implements Provider {
 
   /** Never rejects: failures end up in error.json, aborts (close/release) leave no trace. */
   private async runRender(upstreamId: string, request: StoredRequest, signal: AbortSignal): Promise<void> {
-    // In reuse mode only a template's first render takes a render slot (RenderTemplates does).
-    const { templates } = this;
-    if (!templates) {
-      try {
-        await this.pool.acquire(signal);
-      } catch {
-        return;
-      }
+    try {
+      await this.pool.acquire(signal);
+    } catch {
+      return;
     }
     const outputPath = this.file(upstreamId, "video.mp4");
     try {
       // Another process (or an earlier submit) may have finished it while we queued.
       if (await exists(outputPath)) return;
       await this.putShared(upstreamId, "rendering.json", { startedAt: Date.now() });
-      if (templates) {
-        const { prompt: _prompt, referenceImagePath: _reference, ...shape } = request.spec;
-        await templates.materialize(shape, outputPath, signal);
-      } else {
-        await renderSimulatedVideo(
-          { ...request.spec, outputPath },
-          { ffmpegPath: this.opts.ffmpegPath, fontPath: this.opts.fontPath, signal },
-        );
-      }
+      await renderSimulatedVideo(
+        { ...request.spec, outputPath },
+        { ffmpegPath: this.opts.ffmpegPath, fontPath: this.opts.fontPath, signal },
+      );
       // Best effort: a poll publishes the local video later if this fails.
       await this.opts.shared?.putFile(sharedKey(upstreamId, "video.mp4"), outputPath).catch(() => {});
     } catch (err) {
@@ -354,7 +397,7 @@ export class SimulatedProvider implements Provider {
         // The task directory was released meanwhile; nobody is waiting for this result.
       }
     } finally {
-      if (!templates) this.pool.release();
+      this.pool.release();
     }
   }
 
