@@ -7,20 +7,26 @@
  * Compares two builds of packages/server/src/store in the same process, round after round, so the
  * machine's load affects both alike: the current one, and the one under BEFORE_STORE (a directory
  * holding an older packages/server/src/store, e.g. from `git archive <rev> packages/server/src/store`).
- * Without BEFORE_STORE it measures the current build only.
+ * Without BEFORE_STORE it measures the current build only. VARIANTS adds current builds with one
+ * lever taken back or one setting changed: no-cache (a one-statement cache), inline (SQLite's own
+ * auto-checkpoint), full (SQLITE_SYNCHRONOUS=full), mmap (mmap_size 256 MiB). Ratios are per
+ * round against "current", then their median.
  *
- * Run: BEFORE_STORE=/tmp/fg-before/packages/server/src/store npx tsx bench/sqlite-store.ts
- *      (ROUNDS=5 GETS=20000 CREATES=3000 to change the sizes)
+ * Run: BEFORE_STORE=/tmp/fg-before/packages/server/src/store VARIANTS=no-cache,inline \
+ *        npx tsx bench/sqlite-store.ts      (ROUNDS=5 GETS=20000 CREATES=3000 to change the sizes)
  */
 import { mkdtempSync, rmSync, statSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join, resolve } from "node:path";
 import { pathToFileURL } from "node:url";
-import type { Kysely } from "kysely";
+import { type Kysely, sql } from "kysely";
 import type { Database } from "../packages/server/src/store/schema.js";
 
 interface StoreModule {
-  openSqlite(file: string): { db: Kysely<Database>; close(): Promise<void>; checkpointer?: { stats(): object } };
+  openSqlite(
+    file: string,
+    options?: { statementCacheSize?: number; checkpoint?: "background" | "inline"; synchronous?: "normal" | "full" },
+  ): { db: Kysely<Database>; close(): Promise<void>; checkpointer?: { stats(): object } };
   migrateToLatest(store: unknown): Promise<string[]>;
 }
 
@@ -183,6 +189,19 @@ async function claimLike(db: Kysely<Database>): Promise<void> {
     .executeTakeFirst();
 }
 
+interface Variant {
+  options?: Parameters<StoreModule["openSqlite"]>[1];
+  mmapBytes?: number;
+}
+
+const VARIANTS: Record<string, Variant> = {
+  // A one-entry cache misses whenever two SQL texts alternate: every query prepares again.
+  "no-cache": { options: { statementCacheSize: 1 } },
+  inline: { options: { checkpoint: "inline" } },
+  full: { options: { synchronous: "full" } },
+  mmap: { mmapBytes: 256 * 1024 * 1024 },
+};
+
 interface Subject {
   name: string;
   db: Kysely<Database>;
@@ -202,10 +221,11 @@ function walSize(dir: string): number {
   }
 }
 
-async function open(name: string, mod: StoreModule): Promise<Subject> {
+async function open(name: string, mod: StoreModule, variant: Variant = {}): Promise<Subject> {
   const dir = mkdtempSync(join(tmpdir(), `framegate-bench-${name}-`));
-  const store = mod.openSqlite(join(dir, "framegate.db"));
+  const store = mod.openSqlite(join(dir, "framegate.db"), variant.options);
   await mod.migrateToLatest(store);
+  if (variant.mmapBytes) await sql.raw(`pragma mmap_size = ${variant.mmapBytes}`).execute(store.db);
   await seed(store.db);
   return {
     name,
@@ -227,9 +247,16 @@ async function timed(fn: () => Promise<void>): Promise<number> {
 const median = (xs: number[]) => [...xs].sort((a, b) => a - b)[Math.floor(xs.length / 2)] as number;
 
 async function main() {
-  const current = await open("current", await load("packages/server/src/store"));
-  const subjects: Subject[] = [current];
-  if (process.env.BEFORE_STORE) subjects.unshift(await open("before", await load(process.env.BEFORE_STORE)));
+  const currentModule = await load("packages/server/src/store");
+  const subjects: Subject[] = [];
+  if (process.env.BEFORE_STORE) subjects.push(await open("before", await load(process.env.BEFORE_STORE)));
+  subjects.push(await open("current", currentModule));
+  // Variants of the current build, one lever taken back each (VARIANTS=no-cache,inline,...).
+  for (const name of (process.env.VARIANTS ?? "").split(",").filter(Boolean)) {
+    const variant = VARIANTS[name];
+    if (!variant) throw new Error(`unknown variant ${name}; known: ${Object.keys(VARIANTS).join(", ")}`);
+    subjects.push(await open(name, currentModule, variant));
+  }
 
   const scenarios: Record<string, (s: Subject) => Promise<number>> = {
     "get-like (2 selects)": async (s) => {
@@ -256,12 +283,14 @@ async function main() {
   };
 
   const results: Record<string, Record<string, number[]>> = {};
-  for (let round = 0; round < ROUNDS; round++) {
+  // Round 0 warms up (JIT, page cache) and is not counted.
+  for (let round = -1; round < ROUNDS; round++) {
     for (const [scenario, run] of Object.entries(scenarios)) {
       // Alternate the order each round so neither build always runs second.
-      const order = round % 2 === 0 ? subjects : [...subjects].reverse();
+      const order = Math.abs(round) % 2 === 0 ? subjects : [...subjects].reverse();
       for (const s of order) {
         const perSecond = await run(s);
+        if (round < 0) continue;
         const byScenario = results[scenario] ?? {};
         byScenario[s.name] = [...(byScenario[s.name] ?? []), perSecond];
         results[scenario] = byScenario;
@@ -271,12 +300,17 @@ async function main() {
 
   for (const [scenario, bySubject] of Object.entries(results)) {
     const cells = subjects.map((s) => `${s.name} ${Math.round(median(bySubject[s.name] ?? [0]))}/s`);
-    const before = bySubject.before;
-    const ratio = before
-      ? `  ratio current/before: ${(median(bySubject.current ?? [0]) / median(before)).toFixed(2)}` +
-        ` (per round: ${(bySubject.current ?? []).map((c, i) => (c / (before[i] ?? 1)).toFixed(2)).join(" ")})`
-      : "";
-    console.log(`${scenario.padEnd(30)} ${cells.join("  ")}${ratio}`);
+    // Ratios to "current" per round (the rounds interleave the subjects, so load drifts cancel).
+    const current = bySubject.current ?? [];
+    const ratios = subjects
+      .filter((s) => s.name !== "current")
+      .map((s) => {
+        const perRound = (bySubject[s.name] ?? []).map((x, i) => x / (current[i] ?? 1));
+        return `${s.name}/current ${median(perRound).toFixed(2)} (${perRound.map((r) => r.toFixed(2)).join(" ")})`;
+      });
+    console.log(
+      `${scenario.padEnd(30)} ${cells.join("  ")}${ratios.length ? `\n${" ".repeat(31)}${ratios.join("; ")}` : ""}`,
+    );
   }
   const mib = (bytes: number) => `${(bytes / 1024 / 1024).toFixed(1)} MiB`;
   for (const s of subjects) {

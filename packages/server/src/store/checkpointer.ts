@@ -7,8 +7,9 @@
  * turns auto-checkpoint off (`wal_autocheckpoint = 0`) and this module checkpoints from a worker
  * thread with a connection of its own:
  *
- * - every `intervalMs`, a PASSIVE checkpoint: it copies what it can without waiting for, or
- *   blocking, the serving connection's readers and writers;
+ * - every `intervalMs` (when something was committed since the last round), a PASSIVE
+ *   checkpoint: it copies what it can without waiting for, or blocking, the serving connection's
+ *   readers and writers;
  * - when the WAL still holds `restartFrames` frames or more after it, a RESTART checkpoint, which
  *   bounds the WAL file. SQLite rewinds the WAL (the next commit writes from its start) only
  *   after a checkpoint has caught up with every commit, and under a steady stream of commits a
