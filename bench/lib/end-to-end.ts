@@ -134,10 +134,10 @@ export async function runEndToEnd(opts: {
     const wallSeconds = (performance.now() - started) / 1000;
     const deliveredAtFinish = receiver.taskEvents.size;
 
-    // Deliveries trail the events; give them the time the run took again (at most a minute).
+    // Deliveries trail the events: give them as long as the run took, at least 30 s, at most 2 min.
     const finishedAt = performance.now();
     let lastDeliveryAt = deliveredAtFinish >= progress.withEvent ? finishedAt : null;
-    const deliveryDeadline = finishedAt + Math.min(60_000, wallSeconds * 1000);
+    const deliveryDeadline = finishedAt + Math.min(120_000, Math.max(30_000, wallSeconds * 1000));
     while (completed && receiver.taskEvents.size < progress.withEvent && performance.now() < deliveryDeadline) {
       await sleep(100);
       if (receiver.taskEvents.size >= progress.withEvent) lastDeliveryAt = performance.now();

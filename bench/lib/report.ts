@@ -97,6 +97,32 @@ export function writeReport(dir: string, report: BenchReport): string {
   return file;
 }
 
+/** Every broken guarantee or failure of the run, one line each (the exit status is 1 if any). */
+export function findProblems(report: BenchReport): string[] {
+  const problems: string[] = [];
+  for (const s of report.scenarios) {
+    if (s.ledger && !s.ledger.ok) problems.push(`${s.name}: ledger check failed`);
+    // 503 with Retry-After is the upload path's documented backpressure (reported in its note).
+    const fiveXX = Object.entries(s.figures.statusCounts).filter(
+      ([code]) => code.startsWith("5") && !(s.name === "upload" && code === "503"),
+    );
+    if (fiveXX.length > 0) problems.push(`${s.name}: server errors ${JSON.stringify(Object.fromEntries(fiveXX))}`);
+  }
+  for (const [label, logged] of Object.entries(report.serverLog)) {
+    if (logged.error > 0) problems.push(`the ${label} server logged ${logged.error} errors (the first are above)`);
+  }
+  const e2e = report.endToEnd;
+  if (e2e && e2e.accepted < e2e.tasks) {
+    problems.push(
+      `e2e: ${e2e.tasks - e2e.accepted} creates not answered 202 (${JSON.stringify(e2e.create.statusCounts)}, ${e2e.create.errors} errors)`,
+    );
+  }
+  if (e2e && !e2e.completed) problems.push("e2e: not every task finished before the timeout");
+  if (e2e && !e2e.ledgerOk) problems.push("e2e: ledger check failed");
+
+  return problems;
+}
+
 function fmt(n: number): string {
   return Number.isInteger(n) ? n.toLocaleString("en-US") : n.toFixed(1);
 }

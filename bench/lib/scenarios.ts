@@ -1,0 +1,120 @@
+/**
+ * The request-path scenarios: one server without a worker, each scenario warmed up, measured,
+ * and set beside the baseline runs just before and after it.
+ */
+import { readFileSync } from "node:fs";
+import { makeBigImage } from "../../packages/server/test/fixtures/media.js";
+import { type CreateCheck, checkCreates } from "./checks.js";
+import type { Framegate } from "./framegate.js";
+import { CreateTracker, type LoadFigures, type LoadSpec, multipartBody, runLoad } from "./load.js";
+import type { BenchOptions, ScenarioName } from "./options.js";
+import { sleep } from "./processes.js";
+import { ratio, type ScenarioResult } from "./report.js";
+
+const log = (line: string) => process.stderr.write(`${line}\n`);
+
+/**
+ * An unmeasured warm-up (so the JIT and the database's caches are warm), then a pause for the
+ * requests the warm-up cut off to drain on the server, then the measured run.
+ */
+export async function measure(
+  opts: BenchOptions,
+  spec: Omit<LoadSpec, "duration" | "amount">,
+  drainMs = 500,
+): Promise<LoadFigures> {
+  if (opts.warmup > 0) {
+    await runLoad({ ...spec, duration: opts.warmup });
+    await sleep(drainMs);
+  }
+  return runLoad({ ...spec, duration: opts.duration });
+}
+
+/**
+ * The request-path scenarios, each between two baseline runs: on a shared machine the load from
+ * elsewhere drifts, and a ratio taken against the runs on either side of it drifts least.
+ */
+export async function runRequestPath(
+  opts: BenchOptions,
+  names: ScenarioName[],
+  framegate: Framegate,
+  scratch: string,
+  measureBaseline: () => Promise<number>,
+): Promise<ScenarioResult[]> {
+  const results: ScenarioResult[] = [];
+  const url = framegate.server.url;
+  const { apiKey } = await framegate.newAccount("bench-reads", 1_000_000);
+  const auth = { authorization: `Bearer ${apiKey}` };
+  const connections = opts.connections;
+
+  let before = await measureBaseline();
+  const withBaseline = async (result: Omit<ScenarioResult, "baselineRps" | "ratio">) => {
+    const after = await measureBaseline();
+    const baseline = Math.round((before + after) / 2);
+    results.push({ ...result, baselineRps: baseline, ratio: ratio(result.figures.rps, baseline) });
+    before = after;
+  };
+  for (const name of names) {
+    log(`- ${name}`);
+    if (name === "get") {
+      const created = await fetch(`${url}/api/v1/generations`, {
+        method: "POST",
+        headers: { ...auth, "content-type": "application/json" },
+        body: JSON.stringify({ model: "kling-2-6", prompt: "a task to read", params: { duration: "5" } }),
+      });
+      if (created.status !== 202) throw new Error(`the task to read: ${created.status} ${await created.text()}`);
+      const task = (await created.json()) as { id: string };
+      const path = `/api/v1/generations/${task.id}`;
+      const figures = await measure(opts, { url: `${url}${path}`, connections, headers: auth });
+      await withBaseline({ name, route: "GET /api/v1/generations/{id}", connections, figures });
+    } else if (name === "credits") {
+      const figures = await measure(opts, { url: `${url}/api/v1/credits`, connections, headers: auth });
+      await withBaseline({ name, route: "GET /api/v1/credits", connections, figures });
+    } else if (name === "create" || name === "create-idem") {
+      const idempotent = name === "create-idem";
+      const account = await framegate.newAccount(`bench-${name}`, 1_000_000_000);
+      const tracker = new CreateTracker(name, account.apiKey, idempotent);
+      const figures = await measure(opts, { url, connections, requests: [tracker.request()] });
+      const db = await framegate.openReader();
+      let ledger: CreateCheck;
+      try {
+        ledger = await checkCreates(db, account.accountId, tracker);
+      } finally {
+        await db.close();
+      }
+      const route = `POST /api/v1/generations${idempotent ? " + Idempotency-Key" : ""}`;
+      await withBaseline({ name, route, connections, figures, ledger });
+    } else if (name === "upload") {
+      const png = await makeBigImage(scratch, 5 * 1024 * 1024);
+      const { body, contentType } = multipartBody(
+        { kind: "image" },
+        { name: "bench.png", type: "image/png", bytes: readFileSync(png) },
+      );
+      const uploadConnections = opts.uploadConnections;
+      // Inspection (one thread per spare core) is the bottleneck: the warm-up's cut-off uploads
+      // are left to finish, or the measured run would start with the inspection queue full.
+      const figures = await measure(
+        opts,
+        {
+          url: `${url}/api/v1/files`,
+          connections: uploadConnections,
+          method: "POST",
+          headers: { ...auth, "content-type": contentType },
+          body,
+          timeout: 120,
+        },
+        5000,
+      );
+      const busy = figures.statusCounts["503"] ?? 0;
+      await withBaseline({
+        name,
+        route: "POST /api/v1/files (5 MB PNG)",
+        connections: uploadConnections,
+        figures,
+        note:
+          `${(body.length / 1024 / 1024).toFixed(1)} MB per request, ${uploadConnections} connections (not ${connections}: each request carries 5 MB)` +
+          (busy > 0 ? `; ${busy} turned away with 503 (inspection queue full, Retry-After)` : ""),
+      });
+    }
+  }
+  return results;
+}
