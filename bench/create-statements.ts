@@ -3,7 +3,8 @@
  * BEGIN and COMMIT included, by counting at the driver: better-sqlite3 statement runs, or pg
  * client queries. Prints the average over a few creates with and without an Idempotency-Key, a
  * replay, and a GET for comparison (the key lookup every keyed request pays).
- * Run: npm run bench:statements   (with DATABASE_URL set: on that PostgreSQL database)
+ * Run: node --conditions=source --import tsx bench/create-statements.ts   (DATABASE_URL set: on that
+ * PostgreSQL database; SHOW_SQL=1 lists the statements of one request)
  */
 import { mkdtempSync, rmSync } from "node:fs";
 import { tmpdir } from "node:os";

@@ -45,6 +45,46 @@ export interface ListQuery {
   status?: TaskStatus;
 }
 
+/** Every column of a task, in the order the prepared insert takes them. */
+const TASK_COLUMNS = [
+  "id",
+  "account_id",
+  "model",
+  "status",
+  "prompt",
+  "params",
+  "references_json",
+  "reserved_credits",
+  "final_credits",
+  "client_request_id",
+  "provider",
+  "upstream_id",
+  "result",
+  "error_reason",
+  "error_message",
+  "error_detail",
+  "submit_state",
+  "upstream_details",
+  "result_expires_at",
+  "result_purged_at",
+  "created_at",
+  "updated_at",
+  "started_at",
+  "completed_at",
+] as const satisfies readonly (keyof TasksTable)[];
+// A column added to TasksTable but not to the list above fails to compile here.
+const everyTaskColumn: Exclude<keyof TasksTable, (typeof TASK_COLUMNS)[number]> extends never ? true : never = true;
+void everyTaskColumn;
+
+/** The task insert of every create, compiled once (store/prepared.ts). */
+const taskInsert = new PreparedQuery(
+  (db, ...values: TasksTable[keyof TasksTable][]) =>
+    db
+      .insertInto("tasks")
+      .values(Object.fromEntries(TASK_COLUMNS.map((c, i) => [c, values[i]])) as unknown as TasksTable),
+  TASK_COLUMNS.length,
+);
+
 /** One create's rows and responses, computed once before its transaction (and reused if it runs again). */
 interface Draft {
   row: TasksTable;
@@ -163,7 +203,7 @@ export class GenerationService {
         }
         if (refused) return await this.refuse(trx, draft, refused);
         await recordReservation(trx, clock, reservation);
-        await trx.insertInto("tasks").values(row).execute();
+        await taskInsert.execute(trx, ...TASK_COLUMNS.map((column) => row[column]));
         if (draft.references.length > 0) {
           await trx
             .insertInto("task_references")

@@ -15,6 +15,7 @@
 import { createHash } from "node:crypto";
 import { ApiError } from "../errors.js";
 import type { Db, Executor } from "../store/db.js";
+import { PreparedQuery } from "../store/prepared.js";
 import type { IdempotencyKeysTable } from "../store/schema.js";
 import { addMs, type Clock } from "../util/clock.js";
 
@@ -102,6 +103,48 @@ export function stillInFlight(): ApiError {
   );
 }
 
+// Both run in every create that carries a key: compiled once (store/prepared.ts).
+const findQuery = new PreparedQuery(
+  (db, accountId: string, method: string, path: string, key: string) =>
+    db
+      .selectFrom("idempotency_keys")
+      .select(["fingerprint", "state", "response_status", "response_body", "locked_until", "created_at", "expires_at"])
+      .where("account_id", "=", accountId)
+      .where("method", "=", method)
+      .where("path", "=", path)
+      .where("idem_key", "=", key),
+  4,
+);
+
+const storeQuery = new PreparedQuery(
+  (
+    db,
+    accountId: string,
+    method: string,
+    path: string,
+    key: string,
+    fingerprint: string,
+    status: number,
+    body: string,
+    createdAt: string,
+    expiresAt: string,
+  ) =>
+    db.insertInto("idempotency_keys").values({
+      account_id: accountId,
+      method,
+      path,
+      idem_key: key,
+      fingerprint,
+      state: "completed",
+      response_status: status,
+      response_body: body,
+      locked_until: null,
+      created_at: createdAt,
+      expires_at: expiresAt,
+    }),
+  9,
+);
+
 export class IdempotencyStore {
   constructor(
     private readonly db: Db,
@@ -109,20 +152,7 @@ export class IdempotencyStore {
   ) {}
 
   find(db: Executor, scope: IdempotencyScope): Promise<StoredRow | undefined> {
-    return this.scoped(
-      db
-        .selectFrom("idempotency_keys")
-        .select([
-          "fingerprint",
-          "state",
-          "response_status",
-          "response_body",
-          "locked_until",
-          "created_at",
-          "expires_at",
-        ]),
-      scope,
-    ).executeTakeFirst();
+    return findQuery.first(db, scope.accountId, scope.method, scope.path, scope.key);
   }
 
   /** Deletes a stale row, only if it is still the one that was judged. */
@@ -135,10 +165,19 @@ export class IdempotencyStore {
    * when another request stored one for the key first (the caller rolls back and replays).
    */
   async store(db: Executor, claim: IdempotencyClaim, status: number, body: string): Promise<void> {
-    await db
-      .insertInto("idempotency_keys")
-      .values(this.completedRow(claim, status, body))
-      .execute();
+    const row = this.completedRow(claim, status, body);
+    await storeQuery.execute(
+      db,
+      row.account_id,
+      row.method,
+      row.path,
+      row.idem_key,
+      row.fingerprint,
+      status,
+      body,
+      row.created_at,
+      row.expires_at,
+    );
   }
 
   /** The row store() inserts: also what SQL that stores it itself (the PostgreSQL create) needs. */

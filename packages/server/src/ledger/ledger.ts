@@ -20,6 +20,18 @@ export async function getBalance(db: Executor, accountId: string): Promise<numbe
   return (await balanceQuery.first(db, accountId))?.balance;
 }
 
+/** The guarded debit of every create: returns the account's id when the balance covered it. */
+const debitQuery = new PreparedQuery(
+  (db, accountId: string, amount: number) =>
+    db
+      .updateTable("accounts")
+      .set({ balance: sql<number>`balance - ${amount}` })
+      .where("id", "=", accountId)
+      .where("balance", ">=", amount)
+      .returning("id"),
+  2,
+);
+
 export interface Reservation {
   accountId: string;
   taskId: string;
@@ -40,13 +52,8 @@ export async function reserveCredits(trx: Tx, clock: Clock, input: Reservation):
  * recordReservation in the same transaction, or roll back.
  */
 export async function debitForReservation(trx: Tx, input: Reservation): Promise<ApiError | undefined> {
-  const updated = await trx
-    .updateTable("accounts")
-    .set({ balance: sql<number>`balance - ${input.amount}` })
-    .where("id", "=", input.accountId)
-    .where("balance", ">=", input.amount)
-    .executeTakeFirst();
-  if (Number(updated.numUpdatedRows) === 1) return undefined;
+  const debited = await debitQuery.first(trx, input.accountId, input.amount);
+  if (debited) return undefined;
   return insufficientCredits(input.amount, await getBalance(trx, input.accountId));
 }
 
@@ -132,29 +139,40 @@ export async function grantCredits(
   return (await getBalance(trx, input.accountId)) ?? 0;
 }
 
+type EntryType = "grant" | "reserve" | "refund" | "release";
+
+const entryInsert = new PreparedQuery(
+  (
+    db,
+    id: string,
+    accountId: string,
+    amount: number,
+    type: EntryType,
+    taskId: string | null,
+    reason: string | null,
+    createdAt: string,
+  ) =>
+    db
+      .insertInto("ledger_entries")
+      .values({ id, account_id: accountId, amount, type, task_id: taskId, reason, created_at: createdAt }),
+  7,
+);
+
 async function insertEntry(
   trx: Tx,
   clock: Clock,
-  e: {
-    accountId: string;
-    taskId: string | null;
-    amount: number;
-    type: "grant" | "reserve" | "refund" | "release";
-    reason: string | null;
-  },
+  e: { accountId: string; taskId: string | null; amount: number; type: EntryType; reason: string | null },
 ): Promise<void> {
-  await trx
-    .insertInto("ledger_entries")
-    .values({
-      id: newId("led"),
-      account_id: e.accountId,
-      amount: e.amount,
-      type: e.type,
-      task_id: e.taskId,
-      reason: e.reason,
-      created_at: clock.now().toISOString(),
-    })
-    .execute();
+  await entryInsert.execute(
+    trx,
+    newId("led"),
+    e.accountId,
+    e.amount,
+    e.type,
+    e.taskId,
+    e.reason,
+    clock.now().toISOString(),
+  );
 }
 
 export interface LedgerSummary {
