@@ -20,6 +20,7 @@ import { UrlSigner } from "../src/storage/signed-urls.js";
 import type { Db } from "../src/store/db.js";
 import { systemClock } from "../src/util/clock.js";
 import { startTestServer, type TestServer } from "./harness.js";
+import { TEST_STORE } from "./test-store.js";
 
 const PRICE = 55;
 const BODY = { model: "kling-2-6", prompt: "a create, counted" };
@@ -42,12 +43,17 @@ function request(): NormalizedGenerationRequest {
 
 const renderError = (error: ApiError) => JSON.stringify({ error: { code: error.code, message: error.message } });
 
-describe("the create transaction", () => {
+// On PostgreSQL a create is one function call with graphile-worker, and the portable
+// transaction (as on SQLite) with the table queue: both are tested there.
+const queueDrivers = TEST_STORE === "postgres" ? ["graphile", "table"] : ["table"];
+
+describe.each(queueDrivers)("the create transaction (QUEUE_DRIVER=%s)", (queueDriver) => {
   let t: TestServer;
+  /** The create is the PostgreSQL function call. */
   let onPostgres: boolean;
   beforeAll(async () => {
-    t = await startTestServer({ WORKER_CONCURRENCY: "0", RATE_LIMIT_CREATE_PER_MIN: "0" });
-    onPostgres = t.server.store.dialect === "postgres";
+    t = await startTestServer({ WORKER_CONCURRENCY: "0", RATE_LIMIT_CREATE_PER_MIN: "0", QUEUE_DRIVER: queueDriver });
+    onPostgres = t.server.store.dialect === "postgres" && queueDriver === "graphile";
   });
   afterAll(() => t?.close());
 
@@ -104,7 +110,7 @@ describe("the create transaction", () => {
     const created = await service.create(accountId, request(), [], claimFor(accountId, "counted"), renderError);
     expect(created.status).toBe(202);
     expect(created.replayed).toBe(false);
-    // SQLite: debit, key lookup, ledger entry, task, job, key row (BEGIN and COMMIT not counted).
+    // Portable: debit, key lookup, ledger entry, task, job, key row (BEGIN and COMMIT not counted).
     // Before the claim moved into the transaction this was 7 queries in 2 transactions.
     expect(counter.count).toBeLessThanOrEqual(onPostgres ? 1 : 6);
 
