@@ -84,6 +84,8 @@ describe("framegate CLI", () => {
         "0008_account_limits",
         "0009_account_quotas",
         "0010_pg_create_generation",
+        "0011_jobs_kind_run_at",
+        "0012_tasks_in_flight",
       ],
     });
     const second = await runCli(["migrate", "--json"], env);

@@ -340,6 +340,19 @@ const migrations = (dialect: Dialect): Record<string, Migration> => ({
       await db.schema.createIndex("jobs_kind_run_at").on("jobs").columns(["kind", "run_at"]).execute();
     },
   },
+  "0012_tasks_in_flight": {
+    async up(db: Kysely<unknown>) {
+      // Tasks with a submit in flight (generations/fair-share.ts counts them on every submit and
+      // every finish): a few rows, where the plain condition read every queued task's row. The
+      // condition must stay word for word the one of IN_FLIGHT_CONDITION in fair-share.ts.
+      await db.schema
+        .createIndex("tasks_in_flight")
+        .on("tasks")
+        .columns(["status", "account_id"])
+        .where(sql<boolean>`submit_state like '%"uncertain":%'`)
+        .execute();
+    },
+  },
 });
 
 function sqlNonNegative(column: string) {

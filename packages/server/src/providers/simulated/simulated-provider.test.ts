@@ -368,10 +368,10 @@ describe("SimulatedProvider with render: reuse", () => {
     const secondFile = mediaPath(await waitForResult(provider, (await provider.submit(second)).upstreamId, second));
     await expectVideo(secondFile, { ...SIZES["16:9"], duration: 5, sound: true });
     expect(counter.starts()).toBe(1);
-    // Both get the shape's one render (the worker's mirror gives each task a result of its own);
-    // the task directory holds only the request.
+    // Both get the shape's one render (the worker's mirror gives each task a result of its own),
+    // and a task without directives keeps no files at all: there is nothing to lose in a crash.
     expect(secondFile).toBe(firstFile);
-    expect(fs.readdirSync(path.join(providerDir(provider), `sim_${second.taskId}`))).toEqual(["request.json"]);
+    expect(fs.readdirSync(providerDir(provider))).toEqual([".templates"]);
 
     // Another shape (here: a different duration) is a render of its own.
     const longer = makeTask("a longer one", { aspect_ratio: "16:9", sound: "true", duration: "10" });
@@ -379,10 +379,14 @@ describe("SimulatedProvider with render: reuse", () => {
     await expectVideo(longerFile, { ...SIZES["16:9"], duration: 10, sound: true });
     expect(counter.starts()).toBe(2);
 
-    // Releasing a task leaves the template intact.
-    await provider.release(`sim_${first.taskId}`);
-    expect(fs.existsSync(path.join(providerDir(provider), `sim_${first.taskId}`))).toBe(false);
+    // Releasing a task leaves the template intact; a new instance (a restart) still finishes it.
+    await provider.release(`simr_${first.taskId}`);
     await expectVideo(secondFile, { ...SIZES["16:9"], duration: 5, sound: true });
+    const restarted = makeProvider({ render: "reuse", ffmpegPath: counter.ffmpegPath, workDir: providerDir(provider) });
+    expect(mediaPath(await waitForResult(restarted, `simr_${second.taskId}`, second))).toBe(secondFile);
+    // An id that is not this task's is unknown, as for stored tasks.
+    await expect(restarted.poll(`simr_${first.taskId}`, second)).rejects.toMatchObject({ retryable: false });
+    expect(counter.starts()).toBe(2);
   });
 
   it("tasks of a new shape arriving together share one render; a new process reuses the template on disk", async () => {

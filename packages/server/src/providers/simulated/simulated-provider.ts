@@ -16,9 +16,10 @@
  * elsewhere pulls the request and, unless another process is rendering it, renders it itself;
  * a finished video is reported as a storage object any worker can mirror.
  *
- * In reuse mode (SIMULATOR_RENDER=reuse) a task renders nothing of its own: request.json is all
- * it keeps, and its result is the one video rendered for its shape (reuse.ts), published once
- * under `simulator/templates/`. Directives and delays behave as in full mode.
+ * In reuse mode (SIMULATOR_RENDER=reuse) a task renders nothing of its own: its result is the one
+ * video rendered for its shape (reuse.ts), published once under `simulator/templates/`. A task
+ * without directives keeps no files at all (its upstream id, `simr_<taskId>`, says so, and each
+ * poll derives the shape from the task); one with directives keeps request.json for its timing.
  */
 import { randomBytes } from "node:crypto";
 import { createWriteStream } from "node:fs";
@@ -36,7 +37,7 @@ import {
   type SubmitResult,
 } from "../provider.js";
 import { type RenderSpec, renderSimulatedVideo } from "./render.js";
-import { RenderTemplates, type TemplateShape } from "./reuse.js";
+import { RenderTemplates, type TemplateShape, type TemplateStatus } from "./reuse.js";
 
 export type SimulatedAspectRatio = "1:1" | "16:9" | "9:16";
 
@@ -155,8 +156,10 @@ export class SimulatedProvider implements Provider {
   private readonly pool: Semaphore;
   /** Renders started by this process (queued or running), by upstream id. */
   private readonly renders = new Map<string, RunningRender>();
-  /** Set in `reuse` mode: renders once per output shape. */
-  private readonly templates: RenderTemplates | undefined;
+  /** SIMULATOR_RENDER=reuse: tasks get their shape's one render (reuse.ts). */
+  private readonly reuse: boolean;
+  /** One render per output shape; used in reuse mode, and for tasks submitted in it. */
+  private readonly templates: RenderTemplates;
   /** Templates copied to shared storage by this process, by shape. */
   private readonly publishedTemplates = new Map<string, Promise<string>>();
   private closed = false;
@@ -166,20 +169,19 @@ export class SimulatedProvider implements Provider {
     this.now = opts.now ?? Date.now;
     this.failAfterMs = opts.failAfterMs ?? 500;
     this.pool = new Semaphore(Math.max(1, Math.floor(opts.renderConcurrency)));
-    if (opts.render === "reuse") {
-      this.templates = new RenderTemplates({
-        dir: path.join(opts.workDir, ".templates"),
-        // Template renders take render slots like any other render.
-        render: async (spec, signal) => {
-          await this.pool.acquire(signal);
-          try {
-            await renderSimulatedVideo(spec, { ffmpegPath: opts.ffmpegPath, fontPath: opts.fontPath, signal });
-          } finally {
-            this.pool.release();
-          }
-        },
-      });
-    }
+    this.reuse = opts.render === "reuse";
+    this.templates = new RenderTemplates({
+      dir: path.join(opts.workDir, ".templates"),
+      // Template renders take render slots like any other render.
+      render: async (spec, signal) => {
+        await this.pool.acquire(signal);
+        try {
+          await renderSimulatedVideo(spec, { ffmpegPath: opts.ffmpegPath, fontPath: opts.fontPath, signal });
+        } finally {
+          this.pool.release();
+        }
+      },
+    });
   }
 
   async submit(task: ProviderTask): Promise<SubmitResult> {
@@ -188,6 +190,15 @@ export class SimulatedProvider implements Provider {
         retryable: false,
         reason: "invalid_input",
       });
+    }
+    if (this.reuse) {
+      const { directive, text } = parseDirectives(task.prompt);
+      if (!directive.fail && !directive.reject && directive.delaySeconds === null) {
+        // Nothing to remember: its result is its shape's template, which the task itself names
+        // at every poll. No files, so nothing to recover after a crash and nothing to release.
+        this.templates.status(templateShape(this.buildSpec(task, text)));
+        return { upstreamId: `${STATELESS_PREFIX}${task.taskId}` };
+      }
     }
     // Deterministic id: re-submitting after a crash finds the same task instead of duplicating it.
     const upstreamId = `sim_${task.taskId}`;
@@ -218,13 +229,14 @@ export class SimulatedProvider implements Provider {
       await writeJsonAtomic(this.file(upstreamId, "request.json"), request);
       await this.publishRequest(upstreamId, request);
       // Reuse mode: the first task of a shape starts its template now rather than at the poll.
-      if (this.templates) this.reusedTemplate(request);
+      if (this.reuse) this.reusedTemplate(request);
       else this.startRender(upstreamId, request);
       return { upstreamId };
     });
   }
 
-  async poll(upstreamId: string, _task: ProviderTask): Promise<PollResult> {
+  async poll(upstreamId: string, task: ProviderTask): Promise<PollResult> {
+    if (upstreamId.startsWith(STATELESS_PREFIX)) return this.wrapIo(() => this.pollStateless(upstreamId, task));
     return this.wrapIo(async () => {
       const request = SAFE_ID_RE.test(upstreamId) ? await this.readRequest(upstreamId) : null;
       if (!request) throw new ProviderError("unknown simulated task", { retryable: false });
@@ -238,7 +250,12 @@ export class SimulatedProvider implements Provider {
           ? { state: "failed", reason: "content_rejected", message: "Simulated content rejection ([sim:reject])" }
           : { state: "failed", reason: "provider_error", message: "Simulated provider failure ([sim:fail])" };
       }
-      if (this.templates) return this.pollReused(request, remainingMs);
+      if (this.reuse) {
+        const template = this.reusedTemplate(request);
+        if (template?.state === "ready" && remainingMs > 0)
+          return { state: "pending", retryAfterMs: retryHint(remainingMs) };
+        return this.reusedResult(template);
+      }
 
       // A finished video wins over a stale error.json (e.g. two processes raced on the task).
       const video = await this.finishedVideo(upstreamId);
@@ -264,7 +281,7 @@ export class SimulatedProvider implements Provider {
   }
 
   async release(upstreamId: string): Promise<void> {
-    if (!SAFE_ID_RE.test(upstreamId)) return;
+    if (!SAFE_ID_RE.test(upstreamId) || upstreamId.startsWith(STATELESS_PREFIX)) return;
     const running = this.renders.get(upstreamId);
     if (running) {
       running.controller.abort();
@@ -279,7 +296,7 @@ export class SimulatedProvider implements Provider {
 
   async close(): Promise<void> {
     this.closed = true;
-    this.templates?.close();
+    this.templates.close();
     const running = [...this.renders.values()];
     for (const r of running) r.controller.abort();
     await Promise.all(running.map((r) => r.done));
@@ -306,14 +323,23 @@ export class SimulatedProvider implements Provider {
     };
   }
 
+  /** A task submitted in reuse mode without directives: everything follows from the task itself. */
+  private async pollStateless(upstreamId: string, task: ProviderTask): Promise<PollResult> {
+    if (upstreamId !== `${STATELESS_PREFIX}${task.taskId}`) {
+      throw new ProviderError("unknown simulated task", { retryable: false });
+    }
+    const { text } = parseDirectives(task.prompt);
+    return this.reusedResult(
+      this.closed ? undefined : this.templates.status(templateShape(this.buildSpec(task, text))),
+    );
+  }
+
   /** Reuse mode: the task's result is its shape's template, once that exists. */
-  private async pollReused(request: StoredRequest, remainingMs: number): Promise<PollResult> {
-    const template = this.reusedTemplate(request);
+  private async reusedResult(template: TemplateStatus | undefined): Promise<PollResult> {
     if (template?.state === "failed") {
       return { state: "failed", reason: "provider_error", message: `Simulated render failed: ${template.message}` };
     }
     if (template?.state !== "ready") return { state: "pending", retryAfterMs: 500 };
-    if (remainingMs > 0) return { state: "pending", retryAfterMs: retryHint(remainingMs) };
     const { shared } = this.opts;
     if (!shared) return { state: "succeeded", media: [{ kind: "file", path: template.file, mimeType: "video/mp4" }] };
     // Published once per shape, so other workers can mirror it too; never deleted by a release.
@@ -331,22 +357,15 @@ export class SimulatedProvider implements Provider {
   }
 
   /** The template for the request's shape (started if needed); none for fail/reject, which render nothing. */
-  private reusedTemplate(request: StoredRequest): ReturnType<RenderTemplates["status"]> | undefined {
+  private reusedTemplate(request: StoredRequest): TemplateStatus | undefined {
     const { directive, spec } = request;
-    if (!this.templates || this.closed || directive.fail || directive.reject) return undefined;
-    const shape: TemplateShape = {
-      width: spec.width,
-      height: spec.height,
-      fps: spec.fps,
-      durationSeconds: spec.durationSeconds,
-      sound: spec.sound,
-    };
-    return this.templates.status(shape);
+    if (this.closed || directive.fail || directive.reject) return undefined;
+    return this.templates.status(templateShape(spec));
   }
 
   /** Used by a repeated submit: kick off the render early instead of waiting for the next poll. */
   private async resumeIfIdle(upstreamId: string, request: StoredRequest): Promise<void> {
-    if (this.templates) {
+    if (this.reuse) {
       this.reusedTemplate(request);
       return;
     }
@@ -492,6 +511,19 @@ export class SimulatedProvider implements Provider {
 }
 
 const SHARED_FILES = ["request.json", "reference", "rendering.json", "video.mp4", "error.json"];
+
+/** Upstream ids of tasks that keep no files (reuse mode, no directives). */
+const STATELESS_PREFIX = "simr_";
+
+function templateShape(spec: Omit<RenderSpec, "outputPath">): TemplateShape {
+  return {
+    width: spec.width,
+    height: spec.height,
+    fps: spec.fps,
+    durationSeconds: spec.durationSeconds,
+    sound: spec.sound,
+  };
+}
 
 function sharedKey(upstreamId: string, name: string): string {
   return `simulator/${upstreamId}/${name}`;
