@@ -6,6 +6,7 @@
  * SQLite (and PostgreSQL with the table queue) it is the same steps as portable statements.
  */
 import { type NormalizedGenerationRequest, priceGeneration, type Task, type TaskStatus } from "@framegate/contract";
+import { SqliteAdapter } from "kysely";
 import { ApiError } from "../errors.js";
 import {
   type IdempotencyClaim,
@@ -25,6 +26,7 @@ import type { TasksTable } from "../store/schema.js";
 import type { Clock } from "../util/clock.js";
 import { newId } from "../util/ids.js";
 import { createOnPostgres } from "./create-pg.js";
+import { GroupCommit } from "./group-commit.js";
 import type { StoredReference } from "./references.js";
 import { serializeTask } from "./serialize.js";
 
@@ -111,6 +113,9 @@ const taskQuery = new PreparedQuery(
 );
 
 export class GenerationService {
+  /** SQLite: creates that queue up behind a running one commit together (group-commit.ts). */
+  private readonly group: GroupCommit | undefined;
+
   constructor(
     private readonly deps: {
       db: Db;
@@ -119,7 +124,9 @@ export class GenerationService {
       signer: UrlSigner;
       idempotency: IdempotencyStore;
     },
-  ) {}
+  ) {
+    this.group = deps.db.getExecutor().adapter instanceof SqliteAdapter ? new GroupCommit(deps.db) : undefined;
+  }
 
   /**
    * Creates the task, or replays the response stored for `claim`'s key. A 402
@@ -193,7 +200,9 @@ export class GenerationService {
     const { db, clock, queue, idempotency } = this.deps;
     const { row, claim } = draft;
     try {
-      return await db.transaction().execute(async (trx) => {
+      const inTransaction = <T>(work: (trx: Tx) => Promise<T>) =>
+        this.group ? this.group.run(work) : db.transaction().execute(work);
+      return await inTransaction(async (trx) => {
         const reservation = { accountId: row.account_id, taskId: row.id, amount: row.reserved_credits };
         const refused = await debitForReservation(trx, reservation);
         if (claim) {

@@ -1,0 +1,108 @@
+/**
+ * Group commit of creates on SQLite.
+ *
+ * SQLite runs one write transaction at a time, and each commit writes the pages it touched to the
+ * WAL again (the account's row, the tables' and indexes' last pages): creates that arrive while
+ * another create's transaction runs therefore wait anyway, and committing them together writes
+ * those pages once. A create that arrives when nothing is running runs alone, at once, as before;
+ * the ones that queue up behind it go together in the next transaction, up to `maxBatch`.
+ *
+ * Each create in a group runs inside its own savepoint: one that fails (or is rolled back on
+ * purpose, as a replay is) is rolled back to its savepoint and rejected, and the others carry on.
+ * Every create is answered only after the transaction holding its rows has committed; if that
+ * commit fails, every create of the group is rejected (none of them happened).
+ */
+import type { ControlledTransaction } from "kysely";
+import type { Db, Tx } from "../store/db.js";
+import type { Database } from "../store/schema.js";
+
+interface Pending<T> {
+  work: (trx: Tx) => Promise<T>;
+  resolve: (value: T) => void;
+  reject: (error: unknown) => void;
+}
+
+type Settled = { ok: true; value: unknown } | { ok: false; error: unknown };
+
+export class GroupCommit {
+  // biome-ignore lint/suspicious/noExplicitAny: each pending create has its own result type
+  private waiting: Pending<any>[] = [];
+  private running = false;
+
+  constructor(
+    private readonly db: Db,
+    private readonly maxBatch = 64,
+  ) {}
+
+  /** Runs `work` in a transaction, alone or with others; resolves once its rows are committed. */
+  run<T>(work: (trx: Tx) => Promise<T>): Promise<T> {
+    return new Promise<T>((resolve, reject) => {
+      this.waiting.push({ work, resolve, reject });
+      if (!this.running) void this.drain();
+    });
+  }
+
+  private async drain(): Promise<void> {
+    this.running = true;
+    try {
+      while (this.waiting.length > 0) {
+        const group = this.waiting.splice(0, this.maxBatch);
+        if (group.length === 1) await this.runAlone(group[0] as Pending<unknown>);
+        else await this.runTogether(group);
+      }
+    } finally {
+      this.running = false;
+    }
+  }
+
+  private async runAlone(item: Pending<unknown>): Promise<void> {
+    try {
+      item.resolve(await this.db.transaction().execute(item.work));
+    } catch (error) {
+      item.reject(error);
+    }
+  }
+
+  private async runTogether(group: Pending<unknown>[]): Promise<void> {
+    const settled: Settled[] = [];
+    let trx: ControlledTransaction<Database> | undefined;
+    try {
+      trx = await this.db.startTransaction().execute();
+      for (const item of group) settled.push(await inSavepoint(trx, item.work));
+      await trx.commit().execute();
+    } catch (error) {
+      // A savepoint or the commit failed: the transaction is gone, and with it every create in it.
+      if (trx)
+        await trx
+          .rollback()
+          .execute()
+          .catch(() => {});
+      for (const item of group) item.reject(error);
+      return;
+    }
+    group.forEach((item, i) => {
+      const outcome = settled[i] as Settled;
+      if (outcome.ok) item.resolve(outcome.value);
+      else item.reject(outcome.error);
+    });
+  }
+}
+
+const SAVEPOINT = "create_in_group";
+
+/** Runs one create of a group; its own failure is rolled back to the savepoint and returned. */
+async function inSavepoint(
+  trx: ControlledTransaction<Database>,
+  work: (trx: Tx) => Promise<unknown>,
+): Promise<Settled> {
+  const sp = await trx.savepoint(SAVEPOINT).execute();
+  let outcome: Settled;
+  try {
+    outcome = { ok: true, value: await work(sp) };
+  } catch (error) {
+    await sp.rollbackToSavepoint(SAVEPOINT).execute();
+    outcome = { ok: false, error };
+  }
+  await sp.releaseSavepoint(SAVEPOINT).execute();
+  return outcome;
+}

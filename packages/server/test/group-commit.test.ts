@@ -1,0 +1,103 @@
+/**
+ * Group commit of SQLite creates (generations/group-commit.ts): work that queues up behind a
+ * running transaction commits together, each piece is answered only once its rows are committed
+ * (visible to another connection), and one piece failing rolls back only its own rows.
+ */
+import { mkdtempSync, rmSync } from "node:fs";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
+import SQLite from "better-sqlite3";
+import { afterAll, beforeAll, describe, expect, it, vi } from "vitest";
+import { GroupCommit } from "../src/generations/group-commit.js";
+import { migrateToLatest, openSqlite, type StoreHandle } from "../src/store/db.js";
+
+describe("group commit (SQLite)", () => {
+  let dir: string;
+  let store: StoreHandle;
+  /** A second connection: it sees only what was committed. */
+  let reader: SQLite.Database;
+  beforeAll(async () => {
+    dir = mkdtempSync(join(tmpdir(), "framegate-group-"));
+    store = openSqlite(join(dir, "framegate.db"));
+    await migrateToLatest(store);
+    reader = new SQLite(join(dir, "framegate.db"), { readonly: true });
+  });
+  afterAll(async () => {
+    reader?.close();
+    await store?.close();
+    rmSync(dir, { recursive: true, force: true });
+  });
+
+  const committed = (key: string) => reader.prepare("select value from settings where key = ?").get(key) !== undefined;
+
+  it("commits work that queued up together; each piece resolves only once its rows are committed", async () => {
+    const group = new GroupCommit(store.db);
+    const seenAtResolve: boolean[] = [];
+    const runs = Array.from({ length: 20 }, (_, i) =>
+      group
+        .run(async (trx) => {
+          await trx
+            .insertInto("settings")
+            .values({ key: `together-${i}`, value: "x" })
+            .execute();
+          return i;
+        })
+        .then((value) => {
+          seenAtResolve[i] = committed(`together-${i}`);
+          return value;
+        }),
+    );
+    expect(await Promise.all(runs)).toEqual(Array.from({ length: 20 }, (_, i) => i));
+    expect(seenAtResolve).toEqual(Array.from({ length: 20 }, () => true));
+  });
+
+  it("a piece that fails is rolled back alone and rejected; the others in its group commit", async () => {
+    const group = new GroupCommit(store.db);
+    const runs = Array.from({ length: 10 }, (_, i) =>
+      group.run(async (trx) => {
+        await trx
+          .insertInto("settings")
+          .values({ key: `mixed-${i}`, value: "x" })
+          .execute();
+        if (i === 4) throw new Error("this create fails after writing");
+        if (i === 6) {
+          // A database error, too: a duplicate key.
+          await trx.insertInto("settings").values({ key: "mixed-0", value: "again" }).execute();
+        }
+        return i;
+      }),
+    );
+    const outcomes = await Promise.allSettled(runs);
+    outcomes.forEach((o, i) => {
+      if (i === 4 || i === 6) expect(o.status).toBe("rejected");
+      else expect(o).toEqual({ status: "fulfilled", value: i });
+    });
+    for (let i = 0; i < 10; i++) expect(committed(`mixed-${i}`)).toBe(i !== 4 && i !== 6);
+    expect(reader.prepare("select value from settings where key = 'mixed-0'").get()).toEqual({ value: "x" });
+  });
+
+  it("groups what arrives while a transaction runs: 30 pieces at once take 2 transactions", async () => {
+    const group = new GroupCommit(store.db);
+    const alone = vi.spyOn(store.db, "transaction");
+    const together = vi.spyOn(store.db, "startTransaction");
+    try {
+      await Promise.all(
+        Array.from({ length: 30 }, (_, i) =>
+          group.run((trx) =>
+            trx
+              .insertInto("settings")
+              .values({ key: `count-${i}`, value: "x" })
+              .execute(),
+          ),
+        ),
+      );
+      // The first piece finds nothing running and goes alone; the 29 queued behind it go together.
+      expect(alone).toHaveBeenCalledTimes(1);
+      expect(together).toHaveBeenCalledTimes(1);
+    } finally {
+      alone.mockRestore();
+      together.mockRestore();
+    }
+    for (let i = 0; i < 30; i++) expect(committed(`count-${i}`)).toBe(true);
+  });
+});
