@@ -61,7 +61,14 @@ export function formatTable(report: BenchReport): string {
   const widths = rows[0]?.map((_, col) => Math.max(...rows.map((r) => (r[col] ?? "").length))) ?? [];
   const line = (r: string[]) =>
     r.map((cell, col) => (col <= 1 ? cell.padEnd(widths[col] ?? 0) : cell.padStart(widths[col] ?? 0))).join("  ");
-  const out = [line(rows[0] as string[]), widths.map((w) => "-".repeat(w)).join("  "), ...rows.slice(1).map(line)];
+  const m = report.machine;
+  const title = `Framegate on ${report.store}; ${m.cpus} cores, node ${m.node}; ${report.options.duration} s per run`;
+  const out = [
+    title,
+    line(rows[0] as string[]),
+    widths.map((w) => "-".repeat(w)).join("  "),
+    ...rows.slice(1).map(line),
+  ];
 
   for (const s of report.scenarios) {
     if (s.ledger) {
