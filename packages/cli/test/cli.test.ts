@@ -86,6 +86,7 @@ describe("framegate CLI", () => {
         "0010_pg_create_generation",
         "0011_jobs_kind_run_at",
         "0012_tasks_in_flight",
+        "0013_tasks_status_account_created",
       ],
     });
     const second = await runCli(["migrate", "--json"], env);

@@ -182,7 +182,7 @@ export class FairShare {
  * Running tasks per account, not counting `exceptTask` (the task deciding about itself).
  *
  * Counted in two parts that indexes answer without reading the queue's backlog: processing tasks
- * from tasks_status_account alone, queued ones with a submit in flight from the partial index
+ * from tasks_status_account_created alone, queued ones with a submit in flight from the partial index
  * tasks_in_flight (migration 0012; its condition is repeated here word for word, which is how
  * both databases know they may use it). One query over both read every queued task's row: under
  * a backlog of thousands, most of the worker's database time.

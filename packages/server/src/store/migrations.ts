@@ -353,6 +353,19 @@ const migrations = (dialect: Dialect): Record<string, Migration> => ({
         .execute();
     },
   },
+  "0013_tasks_status_account_created": {
+    async up(db: Kysely<unknown>) {
+      // Fair share's "oldest waiting task of this account" orders by (created_at, id): only
+      // tasks_account_created gave that order, so it walked the account's whole history, oldest
+      // (long finished) tasks first. With id in the status index, the walk starts at its queued tasks.
+      await db.schema
+        .createIndex("tasks_status_account_created")
+        .on("tasks")
+        .columns(["status", "account_id", "created_at", "id"])
+        .execute();
+      await db.schema.dropIndex("tasks_status_account").execute();
+    },
+  },
 });
 
 function sqlNonNegative(column: string) {
