@@ -22,6 +22,8 @@ const ADMIN_TOKEN = randomBytes(24).toString("hex");
 const BASE_ENV: Record<string, string> = {
   LOG_LEVEL: "warn",
   ADMIN_TOKEN,
+  // Given, not generated into DATA_DIR: the PostgreSQL server warns when each process has its own.
+  SIGNING_SECRET: randomBytes(32).toString("hex"),
   BOOTSTRAP_DEV_ACCOUNT: "false",
   RATE_LIMIT_CREATE_PER_MIN: "0",
   RATE_LIMIT_UPLOAD_PER_MIN: "0",
