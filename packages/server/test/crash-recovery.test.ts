@@ -53,7 +53,9 @@ function describeStates(snapshot: DbSnapshot): Record<string, number> {
   return counts;
 }
 
-describe("crash recovery (SIGKILL)", () => {
+// Reuse mode (SIMULATOR_RENDER=reuse) keeps no simulator files for tasks without directives: the
+// same kills must leave nothing for it to lose either.
+describe.each(["full", "reuse"] as const)("crash recovery (SIGKILL), SIMULATOR_RENDER=%s", (render) => {
   const children: ChildServer[] = [];
   const dataDir = mkdtempSync(join(tmpdir(), "framegate-crash-"));
   afterAll(async () => {
@@ -75,6 +77,7 @@ describe("crash recovery (SIGKILL)", () => {
       SIM_RENDER_CONCURRENCY: "1",
       RATE_LIMIT_CREATE_PER_MIN: "0",
       RATE_LIMIT_READ_PER_MIN: "0",
+      SIMULATOR_RENDER: render,
     };
     const start = async () => {
       const child = new ChildServer(url, env);
@@ -179,8 +182,11 @@ describe("crash recovery (SIGKILL)", () => {
     if (TEST_STORE === "sqlite") expect(final.integrity).toBe("ok");
     expect(expectLedgerInvariants(final)).toEqual([]);
     expect(final.jobs).toEqual([]);
+    const plain = new Set(planned.filter((p) => !p.prompt.includes("[sim:")).map((p) => p.id));
     for (const task of final.tasks) {
-      expect(task.upstream_id).toBe(`sim_${task.id}`);
+      // Reuse mode names the tasks it keeps no files for (no directives) simr_.
+      const prefix = render === "reuse" && plain.has(task.id) ? "simr" : "sim";
+      expect(task.upstream_id).toBe(`${prefix}_${task.id}`);
       for (const earlier of [upstreamAtKill, upstreamAtSecondKill]) {
         const before = earlier.get(task.id);
         if (before) {
@@ -197,7 +203,7 @@ describe("crash recovery (SIGKILL)", () => {
     );
     expect(refunds).toHaveLength(planned.filter((p) => p.expect === "failed").length);
     console.info(
-      `crash-recovery: states at first kill ${JSON.stringify(statesAtKill)}, at second kill ${JSON.stringify(
+      `crash-recovery (${render}): states at first kill ${JSON.stringify(statesAtKill)}, at second kill ${JSON.stringify(
         describeStates(atSecondKill),
       )}`,
     );
