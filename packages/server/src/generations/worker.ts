@@ -308,9 +308,9 @@ export class GenerationWorker {
         continue;
       }
       try {
-        const { upstreamId } = await provider.submit(await getProviderTask());
+        const { upstreamId, readyInMs } = await provider.submit(await getProviderTask());
         router.breaker(name).recordSuccess();
-        return this.accepted(taskId, provider, upstreamId);
+        return this.accepted(taskId, provider, upstreamId, readyInMs);
       } catch (error) {
         const failure =
           error instanceof ProviderError
@@ -413,8 +413,17 @@ export class GenerationWorker {
     }
   }
 
-  private async accepted(taskId: string, provider: Provider, upstreamId: string): Promise<JobResult> {
+  private async accepted(
+    taskId: string,
+    provider: Provider,
+    upstreamId: string,
+    readyInMs?: number,
+  ): Promise<JobResult> {
     const { db, clock, queue } = this.deps;
+    const first = this.deps.pollIntervalMs?.first ?? 500;
+    // An upstream that says when its result is ready is asked then: polling earlier finds nothing,
+    // and waiting the full first delay for a result that is there only adds latency.
+    const pollDelay = readyInMs === undefined ? first : Math.min(first, Math.max(0, readyInMs));
     await db.transaction().execute(async (trx) => {
       const now = clock.now().toISOString();
       const updated = await trx
@@ -431,7 +440,7 @@ export class GenerationWorker {
         .where("status", "=", "queued")
         .executeTakeFirst();
       if (Number(updated.numUpdatedRows) === 1) {
-        await queue.enqueue(trx, this.pollJob(taskId, this.deps.pollIntervalMs?.first ?? 500));
+        await queue.enqueue(trx, this.pollJob(taskId, pollDelay));
       }
     });
     queue.notify();

@@ -32,6 +32,11 @@ export interface SubmitResult {
    * (e.g. "image2video:867283741759111202"); stored before anything else happens.
    */
   upstreamId: string;
+  /**
+   * The upstream knows its result is ready in this many ms (0: now): the first poll comes then
+   * rather than after POLL_FIRST_DELAY_MS, though never later than that.
+   */
+  readyInMs?: number;
 }
 
 /** Where the finished media can be picked up from. */

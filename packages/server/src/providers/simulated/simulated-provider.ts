@@ -196,8 +196,9 @@ export class SimulatedProvider implements Provider {
       if (!directive.fail && !directive.reject && directive.delaySeconds === null) {
         // Nothing to remember: its result is its shape's template, which the task itself names
         // at every poll. No files, so nothing to recover after a crash and nothing to release.
-        this.templates.status(templateShape(this.buildSpec(task, text)));
-        return { upstreamId: `${STATELESS_PREFIX}${task.taskId}` };
+        const template = this.templates.status(templateShape(this.buildSpec(task, text)));
+        // A template still rendering takes about a second for the small sizes; polls retry.
+        return { upstreamId: `${STATELESS_PREFIX}${task.taskId}`, readyInMs: template.state === "ready" ? 0 : 500 };
       }
     }
     // Deterministic id: re-submitting after a crash finds the same task instead of duplicating it.
@@ -228,9 +229,13 @@ export class SimulatedProvider implements Provider {
       await mkdir(this.taskDir(upstreamId), { recursive: true });
       await writeJsonAtomic(this.file(upstreamId, "request.json"), request);
       await this.publishRequest(upstreamId, request);
-      // Reuse mode: the first task of a shape starts its template now rather than at the poll.
-      if (this.reuse) this.reusedTemplate(request);
-      else this.startRender(upstreamId, request);
+      // Reuse mode: the first task of a shape starts its template now rather than at the poll,
+      // and the task is ready when its directives say (the template takes about a second).
+      if (this.reuse) {
+        this.reusedTemplate(request);
+        return { upstreamId, readyInMs: waitMs };
+      }
+      this.startRender(upstreamId, request);
       return { upstreamId };
     });
   }
