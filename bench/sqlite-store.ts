@@ -210,6 +210,8 @@ interface Subject {
   creates: number;
   /** Largest -wal file seen (sampled every 100 creates). */
   walPeak: number;
+  /** Each create-like transaction's duration: an inline checkpoint shows up in the tail. */
+  createMs: number[];
   checkpointer?: { stats(): object };
 }
 
@@ -234,6 +236,7 @@ async function open(name: string, mod: StoreModule, variant: Variant = {}): Prom
     close: () => store.close(),
     creates: 0,
     walPeak: 0,
+    createMs: [],
     checkpointer: store.checkpointer,
   };
 }
@@ -268,7 +271,9 @@ async function main() {
     "create-like (1 tx, 6 writes)": async (s) => {
       const seconds = await timed(async () => {
         for (let i = 0; i < CREATES; i++) {
+          const start = process.hrtime.bigint();
           await createLike(s.db, `task_${s.creates++}`);
+          s.createMs.push(Number(process.hrtime.bigint() - start) / 1e6);
           if (i % 100 === 0) s.walPeak = Math.max(s.walPeak, walSize(s.dir));
         }
       });
@@ -313,6 +318,14 @@ async function main() {
     );
   }
   const mib = (bytes: number) => `${(bytes / 1024 / 1024).toFixed(1)} MiB`;
+  for (const s of subjects) {
+    const sorted = [...s.createMs].sort((a, b) => a - b);
+    const at = (q: number) => (sorted[Math.min(sorted.length - 1, Math.floor(q * sorted.length))] ?? 0).toFixed(2);
+    console.log(
+      `${s.name}: create-like ms p50 ${at(0.5)} p99 ${at(0.99)} p99.9 ${at(0.999)} max ${at(1)}` +
+        ` (${sorted.filter((ms) => ms > 5).length} of ${sorted.length} over 5 ms)`,
+    );
+  }
   for (const s of subjects) {
     console.log(
       `${s.name}: -wal file ${mib(walSize(s.dir))} after ${s.creates} creates, at most ${mib(s.walPeak)};`,
