@@ -111,8 +111,10 @@ export class CheckpointGate {
 export interface CheckpointerStats {
   /** Checkpoint rounds run after new commits (PASSIVE, followed or not by a RESTART). */
   rounds: number;
-  /** RESTART checkpoints run because the WAL had reached `restartFrames`. */
+  /** RESTART checkpoints that got through (the next commit rewinds the WAL). */
   restarts: number;
+  /** RESTART checkpoints that could not get the locks in time and did what a PASSIVE one does. */
+  restartsBusy: number;
   /** Frames in the WAL after the last round (0 once it has been rewound and not written since). */
   walFrames: number;
   /** Checkpoint attempts that failed (the thread keeps going), and the last one's message. */
@@ -122,7 +124,9 @@ export interface CheckpointerStats {
   failure: Error | undefined;
 }
 
-type ThreadMessage = { type: "round"; restarted: boolean; walFrames: number } | { type: "error"; message: string };
+type ThreadMessage =
+  | { type: "round"; restart: "none" | "done" | "busy"; walFrames: number }
+  | { type: "error"; message: string };
 
 /**
  * The thread's code, plain CommonJS run with `eval` so it needs no loader (TypeScript sources run
@@ -160,14 +164,14 @@ function round() {
     if (version === seenVersion) return;
     seenVersion = version;
     let result = db.pragma("wal_checkpoint(PASSIVE)")[0];
-    let restarted = false;
+    let restart = "none";
     if (result.log >= restartFrames) {
       result = restartWithServingConnectionPaused();
-      restarted = true;
+      restart = result.busy === 0 ? "done" : "busy";
     }
     // After a RESTART that got through, the next commit rewinds the WAL: nothing is left in it.
-    const walFrames = restarted && result.busy === 0 ? 0 : result.log;
-    parentPort.postMessage({ type: "round", restarted, walFrames });
+    const walFrames = restart === "done" ? 0 : result.log;
+    parentPort.postMessage({ type: "round", restart, walFrames });
   } catch (error) {
     parentPort.postMessage({ type: "error", message: String((error && error.message) || error) });
   }
@@ -190,6 +194,7 @@ export class WalCheckpointer {
   private readonly counters: CheckpointerStats = {
     rounds: 0,
     restarts: 0,
+    restartsBusy: 0,
     walFrames: 0,
     errors: 0,
     lastError: undefined,
@@ -261,7 +266,8 @@ export class WalCheckpointer {
       return;
     }
     this.counters.rounds++;
-    if (message.restarted) this.counters.restarts++;
+    if (message.restart === "done") this.counters.restarts++;
+    if (message.restart === "busy") this.counters.restartsBusy++;
     this.counters.walFrames = message.walFrames;
   }
 
