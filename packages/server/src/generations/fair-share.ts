@@ -188,22 +188,24 @@ export class FairShare {
  * a backlog of thousands, most of the worker's database time.
  */
 async function runningByAccount(db: Executor, exceptTask?: string): Promise<Map<string, number>> {
-  const processing = await db
+  // One statement, so both parts come from one snapshot: on PostgreSQL two statements could miss
+  // a task accepted (queued in flight -> processing) between them, and let an account past its cap.
+  const rows = await db
     .selectFrom("tasks")
     .select((eb) => ["account_id", eb.fn.countAll<number>().as("n")])
     .where("status", "=", "processing")
     .groupBy("account_id")
-    .execute();
-  const inFlight = await db
-    .selectFrom("tasks")
-    .select((eb) => ["account_id", eb.fn.countAll<number>().as("n")])
-    .where("status", "=", "queued")
-    .where(IN_FLIGHT_CONDITION)
-    .groupBy("account_id")
+    .unionAll(
+      db
+        .selectFrom("tasks")
+        .select((eb) => ["account_id", eb.fn.countAll<number>().as("n")])
+        .where("status", "=", "queued")
+        .where(IN_FLIGHT_CONDITION)
+        .groupBy("account_id"),
+    )
     .execute();
   const running = new Map<string, number>();
-  for (const r of [...processing, ...inFlight])
-    running.set(r.account_id, (running.get(r.account_id) ?? 0) + Number(r.n));
+  for (const r of rows) running.set(r.account_id, (running.get(r.account_id) ?? 0) + Number(r.n));
   if (exceptTask !== undefined) {
     const own = await db
       .selectFrom("tasks")
