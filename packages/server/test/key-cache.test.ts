@@ -3,6 +3,8 @@
  * at once through the revoking process, within API_KEY_CACHE_SECONDS everywhere else, and at once
  * on PostgreSQL, where revocations are NOTIFYed to every process.
  */
+import { join } from "node:path";
+import Database from "better-sqlite3";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { type CachedKey, KeyCache } from "../src/accounts/key-cache.js";
 import { AccountService } from "../src/accounts/service.js";
@@ -58,7 +60,10 @@ function expectRefused(res: TestResponse, code: string) {
   expect(res.body.error.code).toBe(code);
 }
 
-/** What the CLI (`framegate keys revoke`) in another process does: the row changes, no call here. */
+/**
+ * A change that bypasses the service on the server's own connection: nothing tells the cache
+ * (on SQLite the commit counter only moves for other connections; on PostgreSQL no NOTIFY).
+ */
 async function revokeBehindTheServersBack(t: TestServer, keyId: string) {
   await t.server.store.db
     .updateTable("api_keys")
@@ -86,8 +91,8 @@ describe("revocation with the cache on", () => {
     expect((await t.request("/api/v1/credits", { key: secret })).status).toBe(200);
     const revokedAt = Date.now();
     await revokeBehindTheServersBack(t, keyId);
-    // Nothing tells this process (a direct UPDATE sends no NOTIFY on PostgreSQL either): the
-    // cached lookup is trusted until it is 2 s old, then the row is read again.
+    // Nothing tells this process: the cached lookup is trusted until it is 2 s old, then the row
+    // is read again.
     expect((await t.request("/api/v1/credits", { key: secret })).status).toBe(200);
     let status = 200;
     while (status === 200 && Date.now() - revokedAt < 10_000) {
@@ -98,6 +103,21 @@ describe("revocation with the cache on", () => {
     // The bound, with room for a loaded machine: not the 10 s the loop would wait.
     expect(Date.now() - revokedAt).toBeLessThan(2000 + 3000);
   });
+
+  it.runIf(TEST_STORE === "sqlite")(
+    "by another process on SQLite (the CLI): refused at once, its commit moved data_version",
+    async () => {
+      const { key: secret, keyId } = await t.createAccount(10);
+      expect((await t.request("/api/v1/credits", { key: secret })).status).toBe(200);
+      const other = new Database(join(t.dataDir, "framegate.db"));
+      try {
+        other.prepare("update api_keys set revoked_at = ? where id = ?").run(new Date().toISOString(), keyId);
+      } finally {
+        other.close();
+      }
+      expectRefused(await t.request("/api/v1/credits", { key: secret }), "api_key_revoked");
+    },
+  );
 
   it("unknown keys are never cached, so guessing cannot fill the cache", async () => {
     const cache = new KeyCache({ ttlMs: 60_000, maxEntries: 100, now: () => Date.now() });

@@ -6,7 +6,9 @@
  *   database; then the next request reads the row again. A key revoked by another process (the
  *   CLI, another API process) is therefore refused within that time everywhere.
  * - A revocation through this process drops the key's entry at once; on PostgreSQL every process
- *   also hears it through NOTIFY (see key-revocations.ts) and drops it at once.
+ *   also hears it through NOTIFY (see key-revocations.ts) and drops it at once. On SQLite any
+ *   commit by another connection (the CLI revoking a key) empties the cache before the next
+ *   lookup (syncGeneration, fed with SQLite's data_version).
  * - Expiry (`expires_at`) is checked against the clock on every request, cached or not.
  *
  * Only keys that exist are cached: unknown secrets always reach the database (and the failed-auth
@@ -33,6 +35,7 @@ export class KeyCache {
   /** Insertion-ordered: the first entry is the least recently stored one. */
   private readonly byHash = new Map<string, Entry>();
   private readonly hashByKeyId = new Map<string, string>();
+  private generation: number | undefined;
 
   constructor(private readonly opts: { ttlMs: number; maxEntries: number; now: () => number }) {}
 
@@ -71,6 +74,18 @@ export class KeyCache {
   invalidate(keyId: string): void {
     const hash = this.hashByKeyId.get(keyId);
     if (hash !== undefined) this.drop(hash, keyId);
+  }
+
+  /**
+   * Forgets everything when the database says another connection has written since the last
+   * call (SQLite's `data_version`: a revocation by the CLI or any other process). Cheap: the
+   * counter only moves on other connections' commits, which on SQLite are rare.
+   */
+  syncGeneration(generation: number): void {
+    if (generation !== this.generation) {
+      this.clear();
+      this.generation = generation;
+    }
   }
 
   /** Forgets everything (e.g. when revocation notices may have been missed). */

@@ -3,7 +3,8 @@
  * at commit, so never for a rollback) and every API process LISTENs and drops the key from its
  * cache at once. The cache's TTL stays the bound when a notice is missed: while the listening
  * connection is down the whole cache is cleared and keys are read again.
- * SQLite runs one process: the revoking call drops the key itself (key-cache.ts).
+ * On SQLite there is no NOTIFY, but SQLite counts other connections' commits (data_version): a
+ * process that sees the count move forgets its cached keys (externalWrites below).
  */
 import { PostgresAdapter, sql } from "kysely";
 import pg from "pg";
@@ -17,6 +18,16 @@ const RECONNECT_MS = { first: 500, max: 10_000 };
 export async function announceRevocation(db: Executor, keyId: string): Promise<void> {
   if (!(db.getExecutor().adapter instanceof PostgresAdapter)) return;
   await sql`select pg_notify(${REVOCATION_CHANNEL}, ${keyId})`.execute(db);
+}
+
+/**
+ * SQLite's count of commits made by other connections to the file (another process: the CLI);
+ * undefined on PostgreSQL, where revocations are NOTIFYed instead.
+ */
+export async function externalWrites(db: Executor): Promise<number | undefined> {
+  if (db.getExecutor().adapter instanceof PostgresAdapter) return undefined;
+  const { rows } = await sql<{ data_version: number }>`pragma data_version`.execute(db);
+  return rows[0]?.data_version;
 }
 
 /** Listens for revocations on a connection of its own; reconnects with backoff until stopped. */

@@ -1,11 +1,12 @@
 /** Accounts and API keys: the operator side (admin API, CLI) and key authentication. */
+import { PostgresAdapter } from "kysely";
 import { ApiError } from "../errors.js";
 import { grantCredits, type LedgerSummary, ledgerSummary } from "../ledger/ledger.js";
 import type { Db } from "../store/db.js";
 import type { Clock } from "../util/clock.js";
 import { newId } from "../util/ids.js";
 import type { KeyCache } from "./key-cache.js";
-import { announceRevocation } from "./key-revocations.js";
+import { announceRevocation, externalWrites } from "./key-revocations.js";
 import { ALL_SCOPES, generateApiKey, hashApiKey, looksLikeApiKey, type Scope } from "./keys.js";
 import { effectiveQuotas, type QuotaOverrides, type Quotas } from "./quotas.js";
 
@@ -106,7 +107,11 @@ export class AccountService {
     private readonly limits: AccountLimits,
     /** API-key lookups cached in this process (key-cache.ts); absent: every request reads the row. */
     private readonly keyCache?: KeyCache,
-  ) {}
+  ) {
+    this.sqlite = !(db.getExecutor().adapter instanceof PostgresAdapter);
+  }
+
+  private readonly sqlite: boolean;
 
   private toAccount(row: AccountRow): Account {
     const quotas = effectiveQuotas(row, this.limits.quotas);
@@ -252,6 +257,10 @@ export class AccountService {
       throw new ApiError("api_key_invalid", "The API key is malformed. Keys look like rvya_sk_….");
     }
     const hash = hashApiKey(secret);
+    if (this.keyCache?.enabled && this.sqlite) {
+      const generation = await externalWrites(this.db);
+      if (generation !== undefined) this.keyCache.syncGeneration(generation);
+    }
     let key = this.keyCache?.get(hash);
     if (!key) {
       const row = await this.db
