@@ -27,21 +27,12 @@ import {
   craftPngChunkBomb,
   craftSlowPng,
 } from "../packages/server/test/fixtures/crafted.js";
+import { freePort } from "./lib/processes.js";
 
 const attackSeconds = Number(process.argv[2] ?? 20);
 const ADMIN_TOKEN = "stress-admin-token-0123456789abcdef0123456789";
 const root = join(import.meta.dirname, "..");
 const work = mkdtempSync(join(tmpdir(), "framegate-neighbor-"));
-
-function freePort(): Promise<number> {
-  return new Promise((resolve, reject) => {
-    const probe = net.createServer().listen(0, "127.0.0.1", () => {
-      const { port } = probe.address() as net.AddressInfo;
-      probe.close(() => resolve(port));
-    });
-    probe.on("error", reject);
-  });
-}
 
 async function startServer(port: number): Promise<ChildProcess> {
   const child = spawn(
