@@ -15,7 +15,6 @@ import type { GenerationService } from "./generations/service.js";
 import { authenticate, authOf, requireScope } from "./http/auth.js";
 import type { AppEnv } from "./http/context.js";
 import { errorResponse, onError } from "./http/error-handler.js";
-import type { IdempotencyStore } from "./http/idempotency.js";
 import { mountMediaRoutes } from "./http/media-routes.js";
 import type { LimitName, RateLimits } from "./http/rate-limit.js";
 import { getBalance } from "./ledger/ledger.js";
@@ -37,7 +36,6 @@ export interface AppDeps {
   files: FileService;
   webhooks: WebhookService;
   callbacks: { tokens: CallbackTokens; onHint: (taskId: string) => Promise<void> };
-  idempotency: IdempotencyStore;
   references: ReferenceResolver;
   storage: Storage;
   /** How /media/ serves a storage that can presign (S3): 302 to the bucket, or streamed through. */

@@ -358,7 +358,6 @@ export async function startServer(
             // The body of a callback is never trusted: it only makes the task's poll due now.
             onHint: (taskId: string) => queue.runNow(db, `poll:${taskId}`),
           },
-          idempotency,
           references,
           storage,
           ...(config.storage.driver === "s3" ? { mediaDelivery: config.storage.mediaDelivery } : {}),

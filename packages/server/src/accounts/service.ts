@@ -1,5 +1,4 @@
 /** Accounts and API keys: the operator side (admin API, CLI) and key authentication. */
-import { PostgresAdapter } from "kysely";
 import { ApiError } from "../errors.js";
 import { grantCredits, type LedgerSummary, ledgerSummary } from "../ledger/ledger.js";
 import type { Db } from "../store/db.js";
@@ -107,11 +106,7 @@ export class AccountService {
     private readonly limits: AccountLimits,
     /** API-key lookups cached in this process (key-cache.ts); absent: every request reads the row. */
     private readonly keyCache?: KeyCache,
-  ) {
-    this.sqlite = !(db.getExecutor().adapter instanceof PostgresAdapter);
-  }
-
-  private readonly sqlite: boolean;
+  ) {}
 
   private toAccount(row: AccountRow): Account {
     const quotas = effectiveQuotas(row, this.limits.quotas);
@@ -257,7 +252,7 @@ export class AccountService {
       throw new ApiError("api_key_invalid", "The API key is malformed. Keys look like rvya_sk_….");
     }
     const hash = hashApiKey(secret);
-    if (this.keyCache?.enabled && this.sqlite) {
+    if (this.keyCache?.enabled) {
       const generation = await externalWrites(this.db);
       if (generation !== undefined) this.keyCache.syncGeneration(generation);
     }
