@@ -87,6 +87,7 @@ describe("framegate CLI", () => {
         "0011_jobs_kind_run_at",
         "0012_tasks_in_flight",
         "0013_tasks_status_account_created",
+        "0014_queue_wakes",
       ],
     });
     const second = await runCli(["migrate", "--json"], env);

@@ -170,6 +170,55 @@ describe.each(DRIVERS)("queue contract: %s", (driver) => {
     await until("the job made due", () => r.runs.length === 1);
   });
 
+  it("runNow while the job runs: the retry it then asks for is due at once, and only that one", async () => {
+    const { store, queue } = await setup();
+    const q = queue();
+    let gate: (() => void) | undefined;
+    const r = recorder(async (run) => {
+      if (run === 1) await new Promise<void>((resolve) => (gate = resolve));
+      return { retryAt: new Date(Date.now() + 60_000) };
+    });
+    q.start(only({ work: r.handler }, 1));
+    await q.enqueue(store.db, { kind: "work", payload: {}, key: "busy" });
+    q.notify();
+    await until("the first run", () => gate !== undefined);
+    // The wake comes while the job runs, before it asks to run again in a minute.
+    await q.runNow(store.db, "busy");
+    gate?.();
+    await until("the run the wake made due", () => r.runs.length === 2);
+    // The wake was taken: the second run's own retry waits its minute.
+    await sleep(500);
+    expect(r.runs).toHaveLength(2);
+  });
+
+  it.runIf(TEST_STORE === "postgres")(
+    "a wake whose transaction commits after the running job put itself back is not lost",
+    async () => {
+      const { store, queue } = await setup();
+      const q = queue();
+      let gate: (() => void) | undefined;
+      let answered = false;
+      const r = recorder(async (run) => {
+        if (run === 1) await new Promise<void>((resolve) => (gate = resolve));
+        answered = true;
+        return { retryAt: new Date(Date.now() + 60_000) };
+      });
+      q.start(only({ work: r.handler }, 1));
+      await q.enqueue(store.db, { kind: "work", payload: {}, key: "racing" });
+      q.notify();
+      await until("the first run", () => gate !== undefined);
+      // The waker's transaction is still open when the job asks to run again: its putting back
+      // happens meanwhile (or waits for it), and the wake must reach the job either way.
+      await store.db.transaction().execute(async (trx) => {
+        await q.runNow(trx, "racing");
+        gate?.();
+        await until("the first run's answer", () => answered);
+        await sleep(200);
+      });
+      await until("the run the wake made due", () => r.runs.length === 2);
+    },
+  );
+
   it("stop hands a running job back: another process runs it, without a failed attempt", async () => {
     const { store, queue } = await setup();
     const first = queue();

@@ -109,7 +109,8 @@ export class FairShare {
     const except = opts.exceptTask !== undefined ? { exceptTask: opts.exceptTask } : {};
     const next = await this.nextWaiting(trx, running, except);
     const own = await this.nextWaiting(trx, running, { ...except, onlyAccount: opts.account });
-    for (const id of new Set([next, own])) if (id) await this.queue.runNow(trx, submitJobKey(id));
+    // In id order: two wakers touching the same two jobs then lock them in the same order.
+    for (const id of [...new Set([next, own])].sort()) if (id) await this.queue.runNow(trx, submitJobKey(id));
   }
 
   /** The account's cap may have been raised: makes as many of its waiting tasks due as it may now start. */

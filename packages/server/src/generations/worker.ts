@@ -86,8 +86,9 @@ export interface GenerationWorkerDeps {
 const RECHECK_RETRY_MS = 2000;
 /**
  * Retry of a task waiting for a slot (account cap, fair share, provider cap). Such tasks are woken
- * when a slot frees up, so this only bounds a missed wake (one that came while the task's own
- * job was running); the jitter keeps hundreds of waiting tasks from retrying in step.
+ * when a slot frees up (a wake that comes while the task's own submit job runs makes that job's
+ * retry due at once: Queue.runNow), so this is only a backstop; the jitter keeps hundreds of
+ * waiting tasks from retrying in step.
  */
 const WAIT_RETRY_MS = { min: 10_000, max: 20_000 };
 

@@ -119,13 +119,9 @@ export class GraphileQueue implements Queue {
   }
 
   async runNow(db: Executor, key: string): Promise<void> {
-    // reschedule_jobs leaves locked (running) jobs alone; NOTIFY wakes an idle worker now.
-    await sql`
-      select ${sql.raw(SCHEMA)}.reschedule_jobs(
-        array(select id from ${sql.raw(SCHEMA)}.jobs where key = ${key} and locked_at is null),
-        run_at => clock_timestamp()
-      )`.execute(db);
-    await sql`select pg_notify('jobs:insert', '{"count":1}')`.execute(db);
+    // Reschedules the job, or marks it when it is running so that the retry it asks for comes at
+    // once (graphile-worker's reschedule_jobs skips locked jobs): see store/pg-queue-wakes.sql.ts.
+    await sql`select framegate_run_now(${key})`.execute(db);
   }
 
   /** New jobs wake workers through PostgreSQL's NOTIFY at commit, in every process. */
@@ -223,12 +219,15 @@ export class GraphileQueue implements Queue {
     const { job, abortSignal: signal } = helpers;
     const key = job.key ?? `once:${newId("job")}`;
     const attempt = envelope.f + job.attempts;
-    const again = (delayMs: number, failures: number) =>
-      addJob(this.db, kind, { ...envelope, f: failures }, key, delayMs, "replace");
+    // The successor under the same key (graphile-worker's `replace`); `wakeable`: a wake that came
+    // while this attempt ran (runNow) makes it due at once.
+    const again = (delayMs: number, failures: number, wakeable = false) =>
+      sql`select framegate_requeue(${kind}, ${JSON.stringify({ ...envelope, f: failures })}::json, ${key},
+        ${Math.max(0, Math.round(delayMs))}, ${CRASH_RETRIES}, ${wakeable})`.execute(this.db);
     try {
       const result = await handler.run(envelope.p, { jobId: String(job.id), attempt, signal });
       // Not ready yet (a poll, a webhook retry): not a failure, the count stays.
-      if (result?.retryAt) await again(result.retryAt.getTime() - this.clock.now().getTime(), attempt - 1);
+      if (result?.retryAt) await again(result.retryAt.getTime() - this.clock.now().getTime(), attempt - 1, true);
       return;
     } catch (error) {
       if (signal.aborted) {
@@ -306,7 +305,8 @@ function ownPool(connectionString: string, max: number, connectTimeoutMs: number
 /**
  * A job replaced by its successor (runJob's `again`) that then did not complete (killed, or a
  * shutdown) stays behind unkeyed and out of attempts: graphile-worker keeps such rows for
- * inspection, but it never runs again, and our jobs always have a key, so it is removed.
+ * inspection, but it never runs again, and our jobs always have a key, so it is removed. Also
+ * drops wake marks (queue_wakes) that no running job will take.
  */
 async function removeReplaced(db: Executor): Promise<void> {
   await sql`
@@ -314,6 +314,12 @@ async function removeReplaced(db: Executor): Promise<void> {
       select id from ${sql.raw(SCHEMA)}.jobs
       where key is null and attempts >= max_attempts and locked_at is null
     ))`.execute(db);
+  // A wake left for a running job that then completed (or was released after a crash, when it
+  // runs at once anyway) is never taken: only wakes of jobs still running are kept.
+  await sql`
+    delete from queue_wakes w where not exists (
+      select 1 from ${sql.raw(SCHEMA)}.jobs j where j.key = w.job_key and j.locked_at is not null
+    )`.execute(db);
 }
 
 function addJob(

@@ -65,7 +65,11 @@ export interface Queue {
   start(classes: JobClass[]): void | Promise<void>;
   /** Why the runners stopped working, if they did (readiness reports it); undefined when fine. */
   problem?(): string | undefined;
-  /** Makes the pending job with this key due now (no-op when none is pending or it is running). */
+  /**
+   * Makes the pending job with this key due now (no-op when there is none). When the job is
+   * running, the retry it then asks for (JobResult.retryAt) is due at once instead: a wake that
+   * comes while the job decides to wait is not lost. Failure backoff is kept.
+   */
   runNow(db: Executor, key: string): Promise<void>;
   /** Wakes idle runners (a job was just added in this process). */
   notify(): void;

@@ -79,11 +79,22 @@ export class TableQueue implements Queue {
   }
 
   async runNow(db: Executor, key: string): Promise<void> {
+    // A running job is marked instead (its release then makes the retry it asks for due now): the
+    // wake is not lost when it comes between the handler deciding to wait and the release. One
+    // statement, so on PostgreSQL a release committing meanwhile is seen (the row lock makes the
+    // update re-read the row) rather than each half missing the other.
     await db
       .updateTable("jobs")
-      .set({ run_at: this.clock.now().toISOString() })
+      .set((eb) => ({
+        run_at: eb
+          .case()
+          .when("locked_by", "is", null)
+          .then(this.clock.now().toISOString())
+          .else(eb.ref("run_at"))
+          .end(),
+        woken: eb.case().when("locked_by", "is", null).then(eb.ref("woken")).else(1).end(),
+      }))
       .where("job_key", "=", key)
-      .where("locked_by", "is", null)
       .execute();
     this.notify();
   }
@@ -214,8 +225,9 @@ export class TableQueue implements Queue {
     try {
       const result = await handler.run(payload, { jobId: job.id, attempt: job.attempts, signal: controller.signal });
       if (result?.retryAt) {
-        // A poll that is not ready yet is not a failure: it keeps its attempt count.
-        await this.release(job.id, { run_at: result.retryAt.toISOString(), attempts: job.attempts - 1 });
+        // A poll that is not ready yet is not a failure: it keeps its attempt count. A wake
+        // (runNow) that came while it ran makes it due now instead.
+        await this.release(job.id, { run_at: result.retryAt.toISOString(), attempts: job.attempts - 1 }, true);
       } else {
         await this.db.deleteFrom("jobs").where("id", "=", job.id).where("locked_by", "=", this.workerId).execute();
       }
@@ -257,13 +269,22 @@ export class TableQueue implements Queue {
     await this.release(job.id, { run_at: addMs(this.clock.now(), delay).toISOString(), last_error: message });
   }
 
+  /** Hands a claimed job back; `wakeable`: a wake marked while it ran (runNow) makes it due now. */
   private async release(
     jobId: string,
     changes: { run_at: string; attempts?: number; last_error?: string },
+    wakeable = false,
   ): Promise<void> {
+    const now = this.clock.now().toISOString();
     await this.db
       .updateTable("jobs")
-      .set({ ...changes, locked_by: null, locked_until: null })
+      .set((eb) => ({
+        ...changes,
+        run_at: wakeable ? eb.case().when("woken", "=", 1).then(now).else(changes.run_at).end() : changes.run_at,
+        woken: 0,
+        locked_by: null,
+        locked_until: null,
+      }))
       .where("id", "=", jobId)
       .where("locked_by", "=", this.workerId)
       .execute();

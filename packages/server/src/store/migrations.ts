@@ -5,6 +5,7 @@
 import { type Kysely, type Migration, type MigrationProvider, sql } from "kysely";
 import type { Dialect } from "./db.js";
 import { CREATE_GENERATION_FUNCTION_0010 } from "./pg-create-generation.sql.js";
+import { QUEUE_WAKES_0014 } from "./pg-queue-wakes.sql.js";
 
 const migrations = (dialect: Dialect): Record<string, Migration> => ({
   "0001_core": {
@@ -364,6 +365,18 @@ const migrations = (dialect: Dialect): Record<string, Migration> => ({
         .columns(["status", "account_id", "created_at", "id"])
         .execute();
       await db.schema.dropIndex("tasks_status_account").execute();
+    },
+  },
+  "0014_queue_wakes": {
+    async up(db: Kysely<unknown>) {
+      // A wake (Queue.runNow) that finds its job running is kept until the job puts itself back,
+      // which then comes due at once: the table queue marks the job row; graphile-worker's rows
+      // are not ours, so PostgreSQL keeps the mark in queue_wakes (see pg-queue-wakes.sql.ts).
+      await db.schema
+        .alterTable("jobs")
+        .addColumn("woken", "integer", (c) => c.notNull().defaultTo(0))
+        .execute();
+      if (dialect === "postgres") await sql.raw(QUEUE_WAKES_0014).execute(db);
     },
   },
 });

@@ -83,6 +83,8 @@ export interface JobsTable {
   locked_until: string | null;
   last_error: string | null;
   created_at: string;
+  /** 1 when runNow came while the job ran: the retry it asks for is due at once (migration 0014). */
+  woken: Generated<number>;
 }
 
 export interface IdempotencyKeysTable {
