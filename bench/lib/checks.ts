@@ -44,6 +44,8 @@ export interface CreateCheck {
   ledger: LedgerTotals;
   /** Submit jobs missing for a task; null when this store's queue could not be inspected. */
   tasksWithoutJob: number | null;
+  /** How many accounts the creates were spread over, when more than one (each checked on its own). */
+  accounts?: number;
 }
 
 /**
@@ -118,6 +120,52 @@ async function checkCreatesIn(db: StoreReader, accountId: string, tracker: Creat
     ledger,
     tasksWithoutJob,
   };
+}
+
+/**
+ * The checks of a create scenario spread over several accounts, each checked on its own account
+ * (checkCreates), as one: the counts and ledger totals summed, every account's problems kept
+ * (named by account), and the totals checked again as a whole: the balances sum to the grants
+ * less the reservations, and the tasks to the answered creates plus the cut-off ones that landed.
+ */
+export function combineCreateChecks(perAccount: { accountId: string; check: CreateCheck }[]): CreateCheck {
+  const problems: string[] = [];
+  const sum = (pick: (c: CreateCheck) => number) => perAccount.reduce((total, a) => total + pick(a.check), 0);
+  for (const { accountId, check } of perAccount) {
+    for (const problem of check.problems) problems.push(`${accountId}: ${problem}`);
+  }
+  const ledger: LedgerTotals = {
+    balance: sum((c) => c.ledger.balance),
+    granted: sum((c) => c.ledger.granted),
+    reserved: sum((c) => c.ledger.reserved),
+    refunded: sum((c) => c.ledger.refunded),
+    released: sum((c) => c.ledger.released),
+    entries: sum((c) => c.ledger.entries),
+  };
+  const combined: CreateCheck = {
+    ok: false,
+    problems,
+    tasks: sum((c) => c.tasks),
+    accepted: sum((c) => c.accepted),
+    cutOff: sum((c) => c.cutOff),
+    cutOffCommitted: sum((c) => c.cutOffCommitted),
+    ledger,
+    tasksWithoutJob: perAccount.some((a) => a.check.tasksWithoutJob === null)
+      ? null
+      : sum((c) => c.tasksWithoutJob ?? 0),
+  };
+  if (ledger.balance !== ledger.granted - ledger.reserved + ledger.refunded + ledger.released) {
+    problems.push(`all accounts: balances total ${ledger.balance}, not the sum of their ledgers`);
+  }
+  if (combined.tasks !== combined.accepted + combined.cutOffCommitted) {
+    problems.push(
+      `all accounts: ${combined.tasks} tasks, not ${combined.accepted} answered + ${combined.cutOffCommitted} cut off`,
+    );
+  }
+  combined.ok = problems.length === 0;
+  combined.problems = problems.slice(0, 10);
+  if (perAccount.length > 1) combined.accounts = perAccount.length;
+  return combined;
 }
 
 /** The submit job is keyed `submit:<task id>` in either queue (the jobs table, or graphile-worker's). */

@@ -79,25 +79,53 @@ export class CreateTracker {
     return {
       method: "POST",
       path: "/api/v1/generations",
-      setupRequest: (req, context) => {
-        const id = `${this.prefix}-${this.next++}`;
-        this.sent.push(id);
-        (context as { id?: string }).id = id;
-        const headers: Record<string, string> = {
-          authorization: `Bearer ${this.apiKey}`,
-          "content-type": "application/json",
-        };
-        if (this.withIdempotencyKey) headers["idempotency-key"] = id;
-        return { ...req, headers, body: createBody(id) };
-      },
-      // The context still holds the id its setupRequest stored: autocannon sends one request at a
-      // time per connection (no pipelining), and resets the context only when building the next.
-      onResponse: (status, _body, context) => {
-        const id = (context as { id?: string }).id;
-        if (status === 202 && id) this.accepted.add(id);
-      },
+      setupRequest: (req, context) => this.setup(req, context),
+      onResponse: (status, _body, context) => this.answered(status, context),
     };
   }
+
+  /** Builds the next create: a new id, recorded as sent and kept in the connection's context. */
+  setup(req: LoadRequest, context: object): LoadRequest {
+    const id = `${this.prefix}-${this.next++}`;
+    this.sent.push(id);
+    (context as { id?: string }).id = id;
+    const headers: Record<string, string> = {
+      authorization: `Bearer ${this.apiKey}`,
+      "content-type": "application/json",
+    };
+    if (this.withIdempotencyKey) headers["idempotency-key"] = id;
+    return { ...req, headers, body: createBody(id) };
+  }
+
+  /**
+   * Records a 202. The context still holds the id its setup stored: autocannon sends one request
+   * at a time per connection (no pipelining), and resets the context only when building the next.
+   */
+  answered(status: number, context: object): void {
+    const id = (context as { id?: string }).id;
+    if (status === 202 && id) this.accepted.add(id);
+  }
+}
+
+/**
+ * One autocannon request that sends each create as the next account's (round robin over the
+ * trackers, one account each), so the creates of a run spread evenly over the accounts. The
+ * tracker that built a request is kept in its context, so its answer is recorded by that tracker.
+ */
+export function roundRobin(trackers: CreateTracker[]): LoadRequest {
+  if (trackers.length === 1) return (trackers[0] as CreateTracker).request();
+  let next = 0;
+  type Context = { tracker?: CreateTracker };
+  return {
+    method: "POST",
+    path: "/api/v1/generations",
+    setupRequest: (req, context) => {
+      const tracker = trackers[next++ % trackers.length] as CreateTracker;
+      (context as Context).tracker = tracker;
+      return tracker.setup(req, context);
+    },
+    onResponse: (status, _body, context) => (context as Context).tracker?.answered(status, context),
+  };
 }
 
 export function createBody(clientRequestId: string): string {

@@ -13,6 +13,11 @@ export interface BenchOptions {
   /** Seconds of unmeasured load before each measurement, so the JIT and caches are warm. */
   warmup: number;
   connections: number;
+  /**
+   * Accounts the create scenarios spread their requests over (round robin, one key each). A create
+   * locks its account's row until it commits, so one account's creates are serial in the database.
+   */
+  accounts: number;
   /** Uploads carry 5 MB each: fewer connections keep the loopback from being the bottleneck. */
   uploadConnections: number;
   only: ScenarioName[];
@@ -31,6 +36,7 @@ const DEFAULTS: Omit<BenchOptions, "resultsDir" | "cpuProfDir"> = {
   duration: 10,
   warmup: 2,
   connections: 50,
+  accounts: 1,
   uploadConnections: 4,
   only: [...SCENARIOS],
   tasks: 2000,
@@ -42,6 +48,7 @@ const USAGE = `npm run bench -- [flags]
   --duration <s>            measured seconds per scenario and baseline (env BENCH_DURATION, default ${DEFAULTS.duration})
   --warmup <s>              unmeasured seconds before each (env BENCH_WARMUP, default ${DEFAULTS.warmup})
   --connections <n>         concurrent connections (env BENCH_CONNECTIONS, default ${DEFAULTS.connections})
+  --accounts <n>            accounts the create scenarios spread over, one key each (env BENCH_ACCOUNTS, default ${DEFAULTS.accounts})
   --upload-connections <n>  connections for the 5 MB uploads (env BENCH_UPLOAD_CONNECTIONS, default ${DEFAULTS.uploadConnections})
   --only <list>             comma-separated subset of ${SCENARIOS.join(",")} (env BENCH_ONLY, default all)
   --tasks <n>               tasks in the end-to-end run (env BENCH_TASKS, default ${DEFAULTS.tasks})
@@ -59,6 +66,7 @@ const FLAGS: Record<string, { env: string; key: keyof BenchOptions }> = {
   "--duration": { env: "BENCH_DURATION", key: "duration" },
   "--warmup": { env: "BENCH_WARMUP", key: "warmup" },
   "--connections": { env: "BENCH_CONNECTIONS", key: "connections" },
+  "--accounts": { env: "BENCH_ACCOUNTS", key: "accounts" },
   "--upload-connections": { env: "BENCH_UPLOAD_CONNECTIONS", key: "uploadConnections" },
   "--only": { env: "BENCH_ONLY", key: "only" },
   "--tasks": { env: "BENCH_TASKS", key: "tasks" },
@@ -107,6 +115,7 @@ export function parseOptions(
     duration: number("duration", DEFAULTS.duration, 1, 3600),
     warmup: number("warmup", DEFAULTS.warmup, 0, 600),
     connections: number("connections", DEFAULTS.connections, 1, 10_000),
+    accounts: number("accounts", DEFAULTS.accounts, 1, 1000),
     uploadConnections: number("uploadConnections", DEFAULTS.uploadConnections, 1, 1000),
     only: only ? parseScenarioList(only.value, only.from) : DEFAULTS.only,
     tasks: number("tasks", DEFAULTS.tasks, 1, 1_000_000),

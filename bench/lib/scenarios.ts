@@ -4,9 +4,9 @@
  */
 import { readFileSync } from "node:fs";
 import { makeBigImage } from "../../packages/server/test/fixtures/media.js";
-import { type CreateCheck, checkCreates } from "./checks.js";
+import { type CreateCheck, checkCreates, combineCreateChecks } from "./checks.js";
 import type { Framegate } from "./framegate.js";
-import { CreateTracker, type LoadFigures, type LoadSpec, multipartBody, runLoad } from "./load.js";
+import { CreateTracker, type LoadFigures, type LoadSpec, multipartBody, roundRobin, runLoad } from "./load.js";
 import type { BenchOptions, ScenarioName } from "./options.js";
 import { sleep } from "./processes.js";
 import { ratio, type ScenarioResult } from "./report.js";
@@ -71,18 +71,32 @@ export async function runRequestPath(
       await withBaseline({ name, route: "GET /api/v1/credits", connections, figures });
     } else if (name === "create" || name === "create-idem") {
       const idempotent = name === "create-idem";
-      const account = await framegate.newAccount(`bench-${name}`, 1_000_000_000);
-      const tracker = new CreateTracker(name, account.apiKey, idempotent);
-      const figures = await measure(opts, { url, connections, requests: [tracker.request()] });
+      // One account each, the creates sent to them in turn (--accounts).
+      const accounts: { accountId: string; tracker: CreateTracker }[] = [];
+      for (let i = 0; i < opts.accounts; i++) {
+        const suffix = opts.accounts > 1 ? `-a${i}` : "";
+        const account = await framegate.newAccount(`bench-${name}${suffix}`, 1_000_000_000);
+        accounts.push({
+          accountId: account.accountId,
+          tracker: new CreateTracker(`${name}${suffix}`, account.apiKey, idempotent),
+        });
+      }
+      const request = roundRobin(accounts.map((a) => a.tracker));
+      const figures = await measure(opts, { url, connections, requests: [request] });
       const db = await framegate.openReader();
       let ledger: CreateCheck;
       try {
-        ledger = await checkCreates(db, account.accountId, tracker);
+        const checks: { accountId: string; check: CreateCheck }[] = [];
+        for (const { accountId, tracker } of accounts) {
+          checks.push({ accountId, check: await checkCreates(db, accountId, tracker) });
+        }
+        ledger = checks.length === 1 ? (checks[0]?.check as CreateCheck) : combineCreateChecks(checks);
       } finally {
         await db.close();
       }
       const route = `POST /api/v1/generations${idempotent ? " + Idempotency-Key" : ""}`;
-      await withBaseline({ name, route, connections, figures, ledger });
+      const note = opts.accounts > 1 ? `spread over ${opts.accounts} accounts, one key each` : undefined;
+      await withBaseline({ name, route, connections, figures, ledger, ...(note ? { note } : {}) });
     } else if (name === "upload") {
       const png = await makeBigImage(scratch, 5 * 1024 * 1024);
       const { body, contentType } = multipartBody(
