@@ -264,7 +264,7 @@ export async function startServer(
     quotas: config.quotas,
   });
   const dispatcher = new WebhookDispatcher(
-    { db, clock, log: log.child({ component: "webhooks" }), webhooks },
+    { db, clock, log: log.child({ component: "webhooks" }), webhooks, queue },
     {
       retryScheduleMs: config.webhooks.retryScheduleMs,
       autoDisableAfterMs: config.webhooks.autoDisableAfterMs,

@@ -5,21 +5,25 @@
  * failed for the auto-disable period is disabled.
  *
  * Each attempt holds a delivery slot (inflight.ts): when its endpoint or account already has its
- * share of deliveries in flight, the job does not attempt, logs nothing and runs again a second
- * or so later. That is not an attempt: it neither counts towards the retry schedule nor appears
- * in the delivery log. Every path (events, `test`, redelivery) goes through here.
+ * share of deliveries in flight, the job does not attempt and logs nothing: it parks until this
+ * process gives back a slot it may use, which makes it due at once (slot-waiters.ts), or at the
+ * latest until a safety-net retry some seconds later (slots freed by another process, or
+ * expired). That is not an attempt: it neither counts towards the retry schedule nor appears in
+ * the delivery log. Every path (events, `test`, redelivery) goes through here.
  */
 import type { Logger } from "pino";
 import { OutboundError, readSnippet, safeFetch } from "../net/safe-fetch.js";
 import type { GuardOptions, LookupFn } from "../net/url-guard.js";
-import type { JobHandler, JobResult } from "../queue/queue.js";
+import type { JobHandler, JobResult, Queue } from "../queue/queue.js";
 import type { Db } from "../store/db.js";
 import type { WebhookEndpointsTable, WebhookEventsTable } from "../store/schema.js";
 import { addMs, type Clock } from "../util/clock.js";
 import { newId } from "../util/ids.js";
+import { deliveryJobKey } from "./events.js";
 import { DeliverySlots, SLOT_MARGIN_MS } from "./inflight.js";
 import type { WebhookService } from "./service.js";
 import { signatureHeaders } from "./signing.js";
+import { HeldSlots, SlotWaiters } from "./slot-waiters.js";
 
 export interface DispatcherOptions {
   /** Delay before retry n (1-based); its length + 1 is the number of attempts. */
@@ -35,14 +39,21 @@ export interface DispatcherOptions {
 const RESPONSE_SNIPPET_BYTES = 1024;
 const USER_AGENT = "Framegate-Webhooks/1.0";
 
-/** A delivery that found no free slot looks again after 1–3 s (spread, so waiting jobs do not wake together). */
-const SLOT_WAIT_MS = [1000, 3000] as const;
+/**
+ * A delivery that found no free slot is woken when this process frees one; this only bounds the
+ * wait for slots freed elsewhere (another process, an expired slot) or a missed wake. Spread, so
+ * parked deliveries do not come back together; long enough that a backlog of them is not retried
+ * many times a second (each retry is a claim and a release of its job).
+ */
+const SLOT_WAIT_MS = [3000, 9000] as const;
 
 export class WebhookDispatcher {
   private readonly slots: DeliverySlots;
+  private readonly held = new HeldSlots();
+  private readonly waiters = new SlotWaiters();
 
   constructor(
-    private readonly deps: { db: Db; clock: Clock; log: Logger; webhooks: WebhookService },
+    private readonly deps: { db: Db; clock: Clock; log: Logger; webhooks: WebhookService; queue: Queue },
     private readonly opts: DispatcherOptions,
   ) {
     this.slots = new DeliverySlots(deps.db, deps.clock, {
@@ -58,13 +69,24 @@ export class WebhookDispatcher {
           String(payload.eventId),
           String(payload.endpointId),
           typeof payload.since === "string" ? payload.since : undefined,
+          // Jobs queued before the payload named their generation cannot be woken: they use the safety net.
+          typeof payload.generation === "number"
+            ? deliveryJobKey(String(payload.eventId), String(payload.endpointId), payload.generation)
+            : undefined,
         ),
     };
   }
 
-  /** One delivery job: an attempt inside a delivery slot, or (no slot free) a later look. */
-  async deliver(eventId: string, endpointId: string, since?: string): Promise<JobResult> {
-    const { db, clock, log } = this.deps;
+  /**
+   * One delivery job: an attempt inside a delivery slot, or (no slot free) parked until a slot is
+   * given back. `jobKey` is this delivery's job, for the wake.
+   */
+  async deliver(eventId: string, endpointId: string, since?: string, jobKey?: string): Promise<JobResult> {
+    const { db, log } = this.deps;
+    if (jobKey !== undefined) this.waiters.remove(jobKey);
+    const { perEndpoint, perAccount } = this.opts.maxInFlight;
+    // This process alone holds the endpoint's share: no slot can be free, the store need not be asked.
+    if (this.held.byEndpoint(endpointId) >= perEndpoint) return this.park(jobKey, endpointId, undefined);
     const event = await db.selectFrom("webhook_events").selectAll().where("id", "=", eventId).executeTakeFirst();
     const endpoint = await db
       .selectFrom("webhook_endpoints")
@@ -76,19 +98,49 @@ export class WebhookDispatcher {
       log.info({ eventId, endpointId, status: endpoint.status }, "webhook delivery skipped: endpoint not active");
       return;
     }
-    const slot = await this.slots.acquire(endpoint.account_id, endpointId);
-    if (slot === undefined) {
-      log.debug({ eventId, endpointId }, "webhook delivery waits: endpoint or account at its in-flight limit");
-      const [min, max] = SLOT_WAIT_MS;
-      return { retryAt: addMs(clock.now(), Math.round(min + Math.random() * (max - min))) };
-    }
+    const accountId = endpoint.account_id;
+    const slot =
+      this.held.byAccount(accountId) >= perAccount ? undefined : await this.slots.acquire(accountId, endpointId);
+    if (slot === undefined) return this.park(jobKey, endpointId, accountId);
+    this.held.take(accountId, endpointId);
     try {
       return await this.attempt(event, endpoint, since);
     } finally {
-      await this.slots.release(slot).catch((error) => {
-        // It expires on its own (holdMs); until then it counts against the endpoint's share.
-        log.warn({ err: error, endpointId }, "could not release a webhook delivery slot");
-      });
+      const released = await this.slots.release(slot).then(
+        () => true,
+        (error) => {
+          // It expires on its own (holdMs); until then it counts against the endpoint's share.
+          log.warn({ err: error, endpointId }, "could not release a webhook delivery slot");
+          return false;
+        },
+      );
+      this.held.give(accountId, endpointId);
+      if (released) await this.wakeNext(accountId, endpointId);
+    }
+  }
+
+  /** No slot free: the job comes back on the safety net, or sooner when this process frees a slot. */
+  private park(jobKey: string | undefined, endpointId: string, accountId: string | undefined): JobResult {
+    this.deps.log.debug({ endpointId, jobKey }, "webhook delivery waits: endpoint or account at its in-flight limit");
+    if (jobKey !== undefined) this.waiters.park({ key: jobKey, endpointId, accountId });
+    const [min, max] = SLOT_WAIT_MS;
+    return { retryAt: addMs(this.deps.clock.now(), Math.round(min + Math.random() * (max - min))) };
+  }
+
+  /**
+   * Hands the slot just given back to the longest-parked delivery that may use it, by making its
+   * job due now. A wake that comes while that job is still being parked is kept by the queue
+   * (runNow on a running job), so it is not lost between the park and the job's release.
+   */
+  private async wakeNext(accountId: string, endpointId: string): Promise<void> {
+    const perEndpoint = this.opts.maxInFlight.perEndpoint;
+    const next = this.waiters.takeNext(accountId, endpointId, (id) => this.held.byEndpoint(id) >= perEndpoint);
+    if (!next) return;
+    try {
+      await this.deps.queue.runNow(this.deps.db, next.key);
+    } catch (error) {
+      // Its safety-net retry still comes.
+      this.deps.log.warn({ err: error, jobKey: next.key }, "could not wake a webhook delivery waiting for a slot");
     }
   }
 
@@ -105,26 +157,22 @@ export class WebhookDispatcher {
     const { db, clock, log } = this.deps;
     const eventId = event.id;
     const endpointId = endpoint.id;
+    // Both counts in one look: every earlier attempt, and those since this job was queued.
     const previous = await db
       .selectFrom("webhook_deliveries")
-      .select((eb) => eb.fn.countAll<number>().as("n"))
+      .select((eb) => [
+        eb.fn.countAll<number>().as("n"),
+        eb.fn
+          .sum<number | string | null>(
+            since ? eb.case().when("created_at", ">=", since).then(1).else(0).end() : eb.lit(0),
+          )
+          .as("since"),
+      ])
       .where("event_id", "=", eventId)
       .where("endpoint_id", "=", endpointId)
       .executeTakeFirstOrThrow();
     const attempt = Number(previous.n) + 1;
-    const inThisRun = since
-      ? Number(
-          (
-            await db
-              .selectFrom("webhook_deliveries")
-              .select((eb) => eb.fn.countAll<number>().as("n"))
-              .where("event_id", "=", eventId)
-              .where("endpoint_id", "=", endpointId)
-              .where("created_at", ">=", since)
-              .executeTakeFirstOrThrow()
-          ).n,
-        ) + 1
-      : attempt;
+    const inThisRun = since ? Number(previous.since ?? 0) + 1 : attempt;
 
     const started = clock.now();
     const headers = {

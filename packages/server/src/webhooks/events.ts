@@ -28,11 +28,16 @@ export interface EventEnvelope {
 export function deliveryJob(eventId: string, endpointId: string, queuedAt: Date, generation = 0) {
   return {
     kind: DELIVER_JOB,
-    payload: { eventId, endpointId, since: queuedAt.toISOString() },
-    // One pending delivery per (event, endpoint); a redelivery is a new generation of it.
-    key: `whdel:${eventId}:${endpointId}:${generation}`,
+    // The generation lets the delivery name its own job (deliveryJobKey) to be woken by it.
+    payload: { eventId, endpointId, since: queuedAt.toISOString(), generation },
+    key: deliveryJobKey(eventId, endpointId, generation),
     maxAttempts: 20,
   };
+}
+
+/** One pending delivery per (event, endpoint); a redelivery is a new generation of it. */
+export function deliveryJobKey(eventId: string, endpointId: string, generation: number): string {
+  return `whdel:${eventId}:${endpointId}:${generation}`;
 }
 
 export async function insertEvent(
