@@ -119,13 +119,16 @@ export class GenerationWorker {
     };
   }
 
-  private fail(taskId: string, reason: FailureReason, detail: string, publicMessage?: string): Promise<boolean> {
-    return failTask(
+  private async fail(taskId: string, reason: FailureReason, detail: string, publicMessage?: string): Promise<boolean> {
+    const changed = await failTask(
       this.deps.db,
       this.deps.clock,
       { taskId, reason, detail, ...(publicMessage ? { publicMessage } : {}) },
       this.onTerminal,
     );
+    // The terminal transaction queued the event's deliveries: wake their runners now it committed.
+    if (changed) this.deps.queue.notify();
+    return changed;
   }
 
   private waitRetryMs(): number {
@@ -533,7 +536,11 @@ export class GenerationWorker {
           .execute();
       }
       const changed = await succeedTask(db, clock, { taskId: task.id, result }, this.onTerminal);
-      if (changed) log.info({ taskId: task.id, provider: task.provider }, "task succeeded");
+      if (changed) {
+        // As in fail(): the event's deliveries were queued in that transaction.
+        this.deps.queue.notify();
+        log.info({ taskId: task.id, provider: task.provider }, "task succeeded");
+      }
     }
     await this.releaseUpstream(task);
     return;

@@ -104,7 +104,7 @@ describe("TableQueue wake-ups", () => {
     hook.releaseAll();
   });
 
-  it("a notify without recorded jobs (runNow) wakes every idle runner", async () => {
+  it("runNow wakes an idle runner of the job's kind", async () => {
     const { store, queue } = await setup();
     const gen = holder();
     gen.releaseAll();
@@ -119,6 +119,26 @@ describe("TableQueue wake-ups", () => {
     await queue.runNow(store.db, "k");
     await until("the job made due", () => gen.started.length === 1);
     expect(gen.started).toEqual(["later"]);
+  });
+
+  it("a job put off until later (a future run_at, a retry) wakes a runner when it comes due, without polling", async () => {
+    const { store, queue } = await setup();
+    const runs: string[] = [];
+    const handler: JobHandler = {
+      async run(payload, ctx) {
+        runs.push(`${payload.n}#${ctx.attempt}`);
+        // The first run asks to run again shortly, as a poll that is not ready does.
+        if (runs.length === 1) return { retryAt: new Date(Date.now() + 100) };
+        return undefined;
+      },
+    };
+    queue.start([{ name: "generation", concurrency: 2, handlers: { "gen.a": handler } }]);
+    await settle();
+    await queue.enqueue(store.db, { kind: "gen.a", payload: { n: "soon" }, runAt: new Date(Date.now() + 100) });
+    queue.notify();
+    // The poll interval is ten minutes: only the due-time wakes can run it, then rerun it.
+    await until("the job and its retry", () => runs.length === 2);
+    expect(runs).toEqual(["soon#1", "soon#1"]);
   });
 
   it("jobs added by another process are found by the poll, not by notify", async () => {

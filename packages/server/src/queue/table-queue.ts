@@ -42,12 +42,17 @@ export class TableQueue implements Queue {
   /** Jobs added by this process since the last notify, by kind: notify wakes that many runners. */
   private added = new Map<string, number>();
   /**
-   * Counts notifies (in total for wake-all ones, per kind for the others), so a runner that was
-   * meant while it was busy claiming looks again instead of going to sleep.
+   * Wakes that found no idle runner of their kind, per kind: every such runner was busy, and one
+   * that is claiming right now may have looked before the job was there. The next runner of the
+   * kind whose claim finds nothing looks once more instead of going to sleep. (Counting every
+   * notify instead kept idle runners claiming in a loop for as long as jobs kept coming.)
    */
-  private notifiedAll = 0;
-  private readonly notifiedKind = new Map<string, number>();
+  private readonly missedWakes = new Map<string, number>();
   private readonly running = new Map<string, AbortController>();
+  /** Pending wakes for jobs this process put off until later (wakeWhenDue). */
+  private readonly dueTimers = new Set<NodeJS.Timeout>();
+  /** Keys of jobs running here that runNow marked: their retry is due at once (runOne). */
+  private readonly wokenWhileRunning = new Set<string>();
 
   constructor(
     private readonly db: Db,
@@ -75,7 +80,8 @@ export class TableQueue implements Queue {
       })
       .onConflict((oc) => oc.column("job_key").doNothing())
       .execute();
-    this.added.set(job.kind, (this.added.get(job.kind) ?? 0) + 1);
+    if (job.runAt && job.runAt.getTime() > now.getTime()) this.wakeWhenDue(job.kind, job.runAt);
+    else this.added.set(job.kind, (this.added.get(job.kind) ?? 0) + 1);
   }
 
   async runNow(db: Executor, key: string): Promise<void> {
@@ -83,7 +89,7 @@ export class TableQueue implements Queue {
     // wake is not lost when it comes between the handler deciding to wait and the release. One
     // statement, so on PostgreSQL a release committing meanwhile is seen (the row lock makes the
     // update re-read the row) rather than each half missing the other.
-    await db
+    const woken = await db
       .updateTable("jobs")
       .set((eb) => ({
         run_at: eb
@@ -95,25 +101,29 @@ export class TableQueue implements Queue {
         woken: eb.case().when("locked_by", "is", null).then(eb.ref("woken")).else(1).end(),
       }))
       .where("job_key", "=", key)
+      .returning(["kind", "locked_by"])
       .execute();
+    // One runner of the job's kind, as for an added job: waking every idle runner for each wake
+    // (fair share's, a freed webhook slot's) made each cost dozens of empty claims. A job running
+    // here gets its runner woken when it puts itself back (runOne).
+    for (const job of woken) {
+      if (job.locked_by === this.workerId) this.wokenWhileRunning.add(key);
+      else if (job.locked_by === null) this.added.set(job.kind, (this.added.get(job.kind) ?? 0) + 1);
+    }
     this.notify();
   }
 
   /**
-   * Wakes one idle runner per job added since the last call, among the runners that claim its
-   * kind: waking every runner for every job made each job cost dozens of empty claims (the other
-   * class's runners, and the runners that lost the race). Without recorded jobs (runNow, stop),
-   * it wakes them all. A runner that is busy now claims again when it finishes anyway.
+   * Wakes one idle runner per job added (or woken by runNow) since the last call, among the
+   * runners that claim its kind: waking every runner for every job made each job cost dozens of
+   * empty claims (the other class's runners, and the runners that lost the race). A runner that
+   * is busy now claims again when it finishes anyway; jobs due later wake a runner when they come
+   * due (wakeWhenDue). Nothing recorded: nothing to wake.
    */
   notify(): void {
     const added = this.added;
     this.added = new Map();
-    if (added.size === 0) {
-      this.notifiedAll++;
-      for (const runner of this.idleRunners.splice(0)) runner.wake();
-      return;
-    }
-    for (const kind of added.keys()) this.notifiedKind.set(kind, (this.notifiedKind.get(kind) ?? 0) + 1);
+    if (added.size === 0) return;
     const stillIdle: IdleRunner[] = [];
     for (const runner of this.idleRunners) {
       const kind = [...runner.kinds].find((k) => (added.get(k) ?? 0) > 0);
@@ -125,6 +135,32 @@ export class TableQueue implements Queue {
       runner.wake();
     }
     this.idleRunners = stillIdle;
+    for (const [kind, n] of added) if (n > 0) this.missedWakes.set(kind, (this.missedWakes.get(kind) ?? 0) + n);
+  }
+
+  /**
+   * Wakes one idle runner of `kind` when a job this process scheduled for later (a poll that is not
+   * ready, a retry, a delivery waiting for a slot) comes due. Without it such a job waited for some
+   * runner's poll interval on top of its delay, or the interval had to be short, which made every
+   * idle runner claim (a write) many times a second for nothing. Jobs put off by other processes
+   * are still found by polling. A wake for a job that is gone costs one empty claim.
+   */
+  private wakeWhenDue(kind: string, runAt: Date): void {
+    if (this.stopping) return;
+    const timer = setTimeout(
+      () => {
+        this.dueTimers.delete(timer);
+        this.wakeOne(kind);
+      },
+      Math.max(0, runAt.getTime() - this.clock.now().getTime()),
+    );
+    timer.unref();
+    this.dueTimers.add(timer);
+  }
+
+  private wakeOne(kind: string): void {
+    this.added.set(kind, (this.added.get(kind) ?? 0) + 1);
+    this.notify();
   }
 
   start(classes: JobClass[]): void {
@@ -136,6 +172,8 @@ export class TableQueue implements Queue {
 
   async stop(graceMs: number): Promise<void> {
     this.stopping = true;
+    for (const timer of this.dueTimers) clearTimeout(timer);
+    this.dueTimers.clear();
     for (const runner of this.idleRunners.splice(0)) runner.wake();
     const all = Promise.all(this.runners);
     const timedOut = await Promise.race([
@@ -152,17 +190,20 @@ export class TableQueue implements Queue {
   private async runLoop(handlers: Record<string, JobHandler>): Promise<void> {
     const kinds = Object.keys(handlers);
     const kindSet = new Set(kinds);
-    const notices = () => kinds.reduce((n, kind) => n + (this.notifiedKind.get(kind) ?? 0), this.notifiedAll);
+    // A wake that found every runner of these kinds busy: this one, back from an empty claim, looks again.
+    const takeMissedWake = () => {
+      let missed = false;
+      for (const kind of kinds) missed = this.missedWakes.delete(kind) || missed;
+      return missed;
+    };
     while (!this.stopping) {
-      const seen = notices();
       let claimed = false;
       try {
         claimed = await this.runOne(handlers, kinds);
       } catch (error) {
         this.log.error({ err: error }, "queue runner error");
       }
-      // A notify that came while this runner was claiming may have been meant for it: look again.
-      if (!claimed && !this.stopping && seen === notices()) await this.idle(kindSet);
+      if (!claimed && !this.stopping && !takeMissedWake()) await this.idle(kindSet);
     }
   }
 
@@ -228,6 +269,8 @@ export class TableQueue implements Queue {
         // A poll that is not ready yet is not a failure: it keeps its attempt count. A wake
         // (runNow) that came while it ran makes it due now instead.
         await this.release(job.id, { run_at: result.retryAt.toISOString(), attempts: job.attempts - 1 }, true);
+        if (job.job_key !== null && this.wokenWhileRunning.delete(job.job_key)) this.wakeOne(job.kind);
+        else this.wakeWhenDue(job.kind, result.retryAt);
       } else {
         await this.db.deleteFrom("jobs").where("id", "=", job.id).where("locked_by", "=", this.workerId).execute();
       }
@@ -236,6 +279,7 @@ export class TableQueue implements Queue {
     } finally {
       clearInterval(heartbeat);
       this.running.delete(job.id);
+      if (job.job_key !== null) this.wokenWhileRunning.delete(job.job_key);
     }
     return true;
   }
@@ -266,7 +310,9 @@ export class TableQueue implements Queue {
     }
     const delay = retryDelayMs(job.attempts, this.opts.backoffMs);
     this.log.warn({ jobId: job.id, kind: job.kind, attempt: job.attempts, delayMs: delay, err: error }, "job failed");
-    await this.release(job.id, { run_at: addMs(this.clock.now(), delay).toISOString(), last_error: message });
+    const retryAt = addMs(this.clock.now(), delay);
+    await this.release(job.id, { run_at: retryAt.toISOString(), last_error: message });
+    this.wakeWhenDue(job.kind, retryAt);
   }
 
   /** Hands a claimed job back; `wakeable`: a wake marked while it ran (runNow) makes it due now. */
