@@ -1,7 +1,7 @@
 /** Builds the Hono app from its dependencies; nothing here opens files or sockets. */
 import type { ServerResponse } from "node:http";
 import { buildOpenApiDocument, CATALOG, type ModelEntry } from "@framegate/contract";
-import { Hono } from "hono";
+import { type Context, Hono, type Next } from "hono";
 import type { Logger } from "pino";
 import { mountAdminRoutes } from "./accounts/admin-routes.js";
 import type { AccountService } from "./accounts/service.js";
@@ -112,17 +112,9 @@ export function buildApp(deps: AppDeps, surface: Surface = "all"): Hono<AppEnv> 
   // One line per request, at info. No per-request child logger: the request's fields go on that
   // line (and on an unhandled error's), and nothing is built when info is off (issue 13).
   const logRequests = deps.log.isLevelEnabled("info");
-  app.use("*", async (c, next) => {
-    const requestId = newId("req");
+  // After the handler, for logging and for responses not written through node:http (tests).
+  const afterHandler = async (c: Context<AppEnv>, next: Next, requestId: string, outgoing: unknown) => {
     const started = logRequests ? performance.now() : 0;
-    c.set("requestId", requestId);
-    c.set("log", deps.log);
-    // Served by node:http, the header goes straight on Node's response, which merges it into
-    // whatever the handler answers (errors included): through c.header every response would
-    // carry a WHATWG Headers object, which costs more to build and write than a plain record.
-    const outgoing = (c.env as { outgoing?: ServerResponse } | undefined)?.outgoing;
-    if (outgoing) outgoing.setHeader("X-Request-Id", requestId);
-    else c.header("X-Request-Id", requestId);
     await next();
     if (!outgoing && c.error && !c.res.headers.has("X-Request-Id")) c.res.headers.set("X-Request-Id", requestId);
     if (!logRequests) return;
@@ -140,6 +132,21 @@ export function buildApp(deps: AppDeps, surface: Surface = "all"): Hono<AppEnv> 
       },
       "request",
     );
+  };
+  app.use("*", (c, next) => {
+    const requestId = newId("req");
+    c.set("requestId", requestId);
+    c.set("log", deps.log);
+    // Served by node:http, the header goes straight on Node's response, which merges it into
+    // whatever the handler answers (errors included): through c.header every response would
+    // carry a WHATWG Headers object, which costs more to build and write than a plain record.
+    const outgoing = (c.env as { outgoing?: ServerResponse } | undefined)?.outgoing;
+    if (outgoing) {
+      outgoing.setHeader("X-Request-Id", requestId);
+      // Nothing to do after the handler: hand on its promise (no frame of our own to resume).
+      if (!logRequests) return next();
+    } else c.header("X-Request-Id", requestId);
+    return afterHandler(c, next, requestId, outgoing);
   });
 
   if (surface !== "admin") mountPublicSurface(app, deps);
@@ -170,11 +177,11 @@ function mountPublicSurface(app: Hono<AppEnv>, deps: AppDeps) {
     return c.json({ status: ok ? "ready" : "not_ready", checks }, ok ? 200 : 503);
   });
 
-  app.use("/api/v1/*", async (_c, next) => {
+  app.use("/api/v1/*", (_c, next) => {
     if (!deps.publicApiEnabled) {
       throw new ApiError("public_api_disabled", "The public API is temporarily disabled by the operator.");
     }
-    await next();
+    return next();
   });
 
   // Public, keyless routes: limited per client address.

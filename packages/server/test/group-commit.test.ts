@@ -1,6 +1,6 @@
 /**
- * Group commit of SQLite creates (generations/group-commit.ts): work that queues up behind a
- * running transaction commits together, each piece is answered only once its rows are committed
+ * Group commit of SQLite creates (generations/group-commit.ts): work that arrives in one turn of
+ * the event loop (or while a transaction runs) commits together, each piece is answered only once its rows are committed
  * (visible to another connection), and one piece failing rolls back only its own rows.
  */
 import { mkdtempSync, rmSync } from "node:fs";
@@ -76,28 +76,33 @@ describe("group commit (SQLite)", () => {
     expect(reader.prepare("select value from settings where key = 'mixed-0'").get()).toEqual({ value: "x" });
   });
 
-  it("groups what arrives while a transaction runs: 30 pieces at once take 2 transactions", async () => {
-    const group = new GroupCommit(store.db);
-    const alone = vi.spyOn(store.db, "transaction");
-    const together = vi.spyOn(store.db, "startTransaction");
-    try {
-      await Promise.all(
-        Array.from({ length: 30 }, (_, i) =>
-          group.run((trx) =>
-            trx
-              .insertInto("settings")
-              .values({ key: `count-${i}`, value: "x" })
-              .execute(),
+  it("gathers what arrives in one turn of the event loop: 30 pieces take 1 transaction, 70 take 2 of ≤ 64", async () => {
+    const transactions = async (pieces: number, prefix: string) => {
+      const group = new GroupCommit(store.db);
+      const alone = vi.spyOn(store.db, "transaction");
+      const together = vi.spyOn(store.db, "startTransaction");
+      try {
+        await Promise.all(
+          Array.from({ length: pieces }, (_, i) =>
+            group.run((trx) =>
+              trx
+                .insertInto("settings")
+                .values({ key: `${prefix}-${i}`, value: "x" })
+                .execute(),
+            ),
           ),
-        ),
-      );
-      // The first piece finds nothing running and goes alone; the 29 queued behind it go together.
-      expect(alone).toHaveBeenCalledTimes(1);
-      expect(together).toHaveBeenCalledTimes(1);
-    } finally {
-      alone.mockRestore();
-      together.mockRestore();
-    }
-    for (let i = 0; i < 30; i++) expect(committed(`count-${i}`)).toBe(true);
+        );
+        for (let i = 0; i < pieces; i++) expect(committed(`${prefix}-${i}`)).toBe(true);
+        return { alone: alone.mock.calls.length, together: together.mock.calls.length };
+      } finally {
+        alone.mockRestore();
+        together.mockRestore();
+      }
+    };
+    // Even the first piece waits for the others of its turn: no transaction of one.
+    expect(await transactions(30, "count")).toEqual({ alone: 0, together: 1 });
+    expect(await transactions(70, "batch")).toEqual({ alone: 0, together: 2 });
+    // A piece on its own still runs (alone), in the same turn of the loop.
+    expect(await transactions(1, "single")).toEqual({ alone: 1, together: 0 });
   });
 });

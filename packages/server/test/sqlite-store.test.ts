@@ -78,15 +78,41 @@ describe.skipIf(TEST_STORE !== "sqlite")("SQLite store", () => {
       cleanups.push(() => void raw.close());
       const cache = new StatementCache(raw, 10);
       const text = "select value from (select 1 as value union all select 2) order by value";
-      const outer = cache.statement(text).iterate();
-      expect((outer.next().value as { value: number }).value).toBe(1);
+      const outer = cache.statement(text).stmt.iterate();
+      expect(outer.next().value).toEqual([1]);
       const inner = cache.statement(text);
-      expect(inner.all()).toEqual([{ value: 1 }, { value: 2 }]);
-      expect((outer.next().value as { value: number }).value).toBe(2);
+      expect(inner.rows?.(inner.stmt.all() as unknown[][])).toEqual([{ value: 1 }, { value: 2 }]);
+      expect(outer.next().value).toEqual([2]);
       outer.return?.();
       // Done iterating: the cached statement is handed out again.
       expect(cache.statement(text)).not.toBe(inner);
-      expect(cache.statement(text).busy).toBe(false);
+      expect(cache.statement(text).stmt.busy).toBe(false);
+    });
+
+    it("builds the same row objects as better-sqlite3, whatever the column names and values", () => {
+      const raw = new SQLite(":memory:");
+      cleanups.push(() => void raw.close());
+      raw.exec(`create table t ("id" integer, "__proto__" text, "a b" text, "x""y" real, "blob" blob, "n" text)`);
+      raw.prepare("insert into t values (1, 'p', 'space', 1.5, x'00ff', null), (2, 'q', '', -0.25, x'', 'v')").run();
+      const cache = new StatementCache(raw, 10);
+      for (const text of [
+        'select id, "a b", "x""y", blob, n from t order by id',
+        // A repeated name keeps its last value, as better-sqlite3's own objects do.
+        'select id, "a b" as id, "x""y" from t order by id',
+      ]) {
+        const { stmt, rows } = cache.statement(text);
+        const mine = rows?.(stmt.all() as unknown[][]);
+        const theirs = raw.prepare(text).all();
+        expect(mine).toEqual(theirs);
+        expect(mine?.map((r) => Object.getPrototypeOf(r))).toEqual(theirs.map(() => Object.prototype));
+      }
+      // A column named __proto__ becomes a plain property (better-sqlite3 would set the prototype).
+      const { stmt, rows } = cache.statement("select * from t order by id");
+      const [first] = (rows?.(stmt.all() as unknown[][]) ?? []) as Record<string, unknown>[];
+      expect(Object.getPrototypeOf(first)).toBe(Object.prototype);
+      expect(Object.getOwnPropertyDescriptor(first, "__proto__")?.value).toBe("p");
+      expect(first).toMatchObject({ id: 1, "a b": "space", n: null });
+      expect(cache.statement("insert into t (id) values (3)").rows).toBeUndefined();
     });
   });
 
@@ -164,6 +190,61 @@ describe.skipIf(TEST_STORE !== "sqlite")("SQLite store", () => {
         (r) => r.key,
       );
       expect(keys).toEqual(["kept"]);
+    });
+
+    it("reads the columns a table has after a schema change, through a cached `select *`", async () => {
+      const { store } = await openTemp();
+      const { db } = store;
+      await db.schema.createTable("t").addColumn("a", "integer").execute();
+      await db
+        .insertInto("t" as never)
+        .values({ a: 1 } as never)
+        .execute();
+      const all = () => sql<Record<string, unknown>>`select * from t`.execute(db).then((r) => r.rows);
+      expect(await all()).toEqual([{ a: 1 }]);
+      await db.schema
+        .alterTable("t")
+        .addColumn("b", "text", (col) => col.defaultTo("new"))
+        .execute();
+      expect(await all()).toEqual([{ a: 1, b: "new" }]);
+      await db.schema.alterTable("t").renameColumn("b", "c").execute();
+      expect(await all()).toEqual([{ a: 1, c: "new" }]);
+    });
+
+    it("reads at once on an idle connection, and never from inside another caller's transaction", async () => {
+      const { store } = await openTemp();
+      const { db } = store;
+      const { readIfIdle } = await import("../src/store/idle-read.js");
+      const read = "select value from settings where key = ?";
+      expect(readIfIdle(db, read, ["k"])).toEqual([]);
+      let inside!: () => void;
+      const open = new Promise<void>((resolve) => {
+        inside = resolve;
+      });
+      let finish!: () => void;
+      const done = new Promise<void>((resolve) => {
+        finish = resolve;
+      });
+      const writer = db.transaction().execute(async (trx) => {
+        await trx.insertInto("settings").values({ key: "k", value: "uncommitted" }).execute();
+        inside();
+        await done;
+        throw new Error("rolled back");
+      });
+      await open;
+      // The transaction holds the connection: no synchronous read, and a queued read waits for
+      // the rollback instead of seeing the uncommitted row.
+      expect(readIfIdle(db, read, ["k"])).toBeUndefined();
+      const queued = db.selectFrom("settings").select("value").where("key", "=", "k").execute();
+      finish();
+      await expect(writer).rejects.toThrow("rolled back");
+      expect(await queued).toEqual([]);
+      expect(readIfIdle(db, read, ["k"])).toEqual([]);
+      // A transaction's executor is never read synchronously.
+      await db.transaction().execute(async (trx) => {
+        expect(readIfIdle(trx, read, ["k"])).toBeUndefined();
+      });
+      expect(() => readIfIdle(db, "delete from settings", [])).toThrow(/rows only/);
     });
 
     it("runs one transaction at a time on its connection", async () => {

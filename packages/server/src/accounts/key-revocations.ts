@@ -10,6 +10,7 @@ import { PostgresAdapter, sql } from "kysely";
 import pg from "pg";
 import type { Logger } from "pino";
 import type { Executor } from "../store/db.js";
+import { readIfIdle } from "../store/idle-read.js";
 import type { KeyCache } from "./key-cache.js";
 
 export const REVOCATION_CHANNEL = "framegate_key_revoked";
@@ -26,7 +27,10 @@ export async function announceRevocation(db: Executor, keyId: string): Promise<v
  */
 export async function externalWrites(db: Executor): Promise<number | undefined> {
   if (db.getExecutor().adapter instanceof PostgresAdapter) return undefined;
-  const { rows } = await sql<{ data_version: number }>`pragma data_version`.execute(db);
+  // Every keyed request asks: on an idle connection it is answered without queueing.
+  const rows =
+    readIfIdle<{ data_version: number }>(db, "pragma data_version", []) ??
+    (await sql<{ data_version: number }>`pragma data_version`.execute(db)).rows;
   return rows[0]?.data_version;
 }
 

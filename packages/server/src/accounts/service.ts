@@ -99,7 +99,17 @@ function toKeyInfo(row: KeyRow): ApiKeyInfo {
   };
 }
 
+/**
+ * SQLite: how often an API process asks whether another connection (the CLI) has committed, which
+ * empties its key cache. Asking on every request was a twentieth of a keyed GET; at most every
+ * 20 ms it costs nothing, and a revocation made beside the server applies within that time.
+ */
+export const EXTERNAL_WRITES_CHECK_MS = 20;
+
 export class AccountService {
+  /** When commits by other connections were last looked for (performance.now()). */
+  private writesCheckedAt = Number.NEGATIVE_INFINITY;
+
   constructor(
     private readonly db: Db,
     private readonly clock: Clock,
@@ -253,8 +263,12 @@ export class AccountService {
     }
     const hash = hashApiKey(secret);
     if (this.keyCache?.enabled) {
-      const generation = await externalWrites(this.db);
-      if (generation !== undefined) this.keyCache.syncGeneration(generation);
+      const now = performance.now();
+      if (now - this.writesCheckedAt >= EXTERNAL_WRITES_CHECK_MS) {
+        this.writesCheckedAt = now;
+        const generation = await externalWrites(this.db);
+        if (generation !== undefined) this.keyCache.syncGeneration(generation);
+      }
     }
     let key = this.keyCache?.get(hash);
     if (!key) {

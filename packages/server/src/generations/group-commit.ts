@@ -4,8 +4,14 @@
  * SQLite runs one write transaction at a time, and each commit writes the pages it touched to the
  * WAL again (the account's row, the tables' and indexes' last pages): creates that arrive while
  * another create's transaction runs therefore wait anyway, and committing them together writes
- * those pages once. A create that arrives when nothing is running runs alone, at once, as before;
- * the ones that queue up behind it go together in the next transaction, up to `maxBatch`.
+ * those pages once (a create alone wrote about 18 WAL frames, a page and its header each).
+ *
+ * When does a group form? better-sqlite3 is synchronous, so a create's transaction never waits on
+ * I/O: it runs to its commit in one turn of the event loop, before the requests that arrived
+ * beside it are even read. A group is therefore gathered on purpose: the first create schedules
+ * the transaction with `setImmediate`, which runs after the event loop has read every request
+ * that is ready now, and they all go together (up to `maxBatch`; the rest form the next group).
+ * That costs no waiting: nothing is delayed past the turn of the loop it arrived in.
  *
  * Each create in a group runs inside its own savepoint: one that fails (or is rolled back on
  * purpose, as a replay is) is rolled back to its savepoint and rejected, and the others carry on.
@@ -27,6 +33,7 @@ type Settled = { ok: true; value: unknown } | { ok: false; error: unknown };
 export class GroupCommit {
   // biome-ignore lint/suspicious/noExplicitAny: each pending create has its own result type
   private waiting: Pending<any>[] = [];
+  /** A transaction is running, or is scheduled to run in this turn of the event loop. */
   private running = false;
 
   constructor(
@@ -38,12 +45,14 @@ export class GroupCommit {
   run<T>(work: (trx: Tx) => Promise<T>): Promise<T> {
     return new Promise<T>((resolve, reject) => {
       this.waiting.push({ work, resolve, reject });
-      if (!this.running) void this.drain();
+      if (!this.running) {
+        this.running = true;
+        setImmediate(() => void this.drain());
+      }
     });
   }
 
   private async drain(): Promise<void> {
-    this.running = true;
     try {
       while (this.waiting.length > 0) {
         const group = this.waiting.splice(0, this.maxBatch);

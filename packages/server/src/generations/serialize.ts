@@ -27,7 +27,28 @@ const FAILURE_MESSAGES: Record<FailureReason, string> = {
   invalid_input: "The generation failed because the input was not accepted.",
 };
 
-export function serializeTask(row: TasksTable, signer: UrlSigner, now: Date): Task {
+/** The columns the public task object is made of: reads that only serialize select these. */
+export const PUBLIC_TASK_COLUMNS = [
+  "id",
+  "status",
+  "model",
+  "reserved_credits",
+  "final_credits",
+  "created_at",
+  "updated_at",
+  "result",
+  "error_reason",
+  "error_message",
+  "client_request_id",
+  "params",
+  "started_at",
+  "completed_at",
+  "references_json",
+] as const satisfies readonly (keyof TasksTable)[];
+
+export type PublicTaskRow = Pick<TasksTable, (typeof PUBLIC_TASK_COLUMNS)[number]>;
+
+export function serializeTask(row: PublicTaskRow, signer: UrlSigner, now: Date): Task {
   let result: Task["result"] = null;
   if (row.status === "succeeded" && row.result) {
     const stored = JSON.parse(row.result) as StoredResult;

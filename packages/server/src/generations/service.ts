@@ -28,7 +28,7 @@ import { newId } from "../util/ids.js";
 import { createOnPostgres } from "./create-pg.js";
 import { GroupCommit } from "./group-commit.js";
 import type { StoredReference } from "./references.js";
-import { serializeTask } from "./serialize.js";
+import { PUBLIC_TASK_COLUMNS, serializeTask } from "./serialize.js";
 
 export const SUBMIT_JOB = "generation.submit";
 /** The key of a task's submit job: at most one is pending, and fair hand-out wakes it by this key. */
@@ -105,10 +105,13 @@ class Replay extends Error {
   }
 }
 
-/** One task of one account (the hottest read: clients poll it). */
+/**
+ * One task of one account (the hottest read: clients poll it), only the columns it is served
+ * with: every column read is an extra value to convert per row.
+ */
 const taskQuery = new PreparedQuery(
   (db, taskId: string, accountId: string) =>
-    db.selectFrom("tasks").selectAll().where("id", "=", taskId).where("account_id", "=", accountId),
+    db.selectFrom("tasks").select(PUBLIC_TASK_COLUMNS).where("id", "=", taskId).where("account_id", "=", accountId),
   2,
 );
 

@@ -104,6 +104,8 @@ export class RateLimits {
     name: LimitName,
     clientAddress: (c: Parameters<MiddlewareHandler<AppEnv>>[0]) => string,
   ): MiddlewareHandler<AppEnv> {
+    // A bucket that is off charges nothing and adds no headers: pass straight through.
+    if (!this.limiters.has(name)) return (_c, next) => next();
     return async (c, next) => {
       const subject = c.get("auth")?.keyId ?? `ip:${clientAddress(c)}`;
       const limitHeaders = await this.consume(name, subject);

@@ -10,6 +10,7 @@ import SQLite from "better-sqlite3";
 import { Kysely, Migrator, PostgresDialect, type Transaction } from "kysely";
 import pg from "pg";
 import { type CheckpointerOptions, WalCheckpointer } from "./checkpointer.js";
+import { registerIdleReads } from "./idle-read.js";
 import { migrationProvider } from "./migrations.js";
 import type { Database } from "./schema.js";
 import { SqliteStoreDialect } from "./sqlite-dialect.js";
@@ -87,12 +88,12 @@ export function openSqlite(file: string, options: SqliteOptions = {}): StoreHand
     });
   }
 
-  const db = new Kysely<Database>({
-    dialect: new SqliteStoreDialect(sqlite, {
-      statementCacheSize: options.statementCacheSize,
-      gate: checkpointer?.gate,
-    }),
+  const dialect = new SqliteStoreDialect(sqlite, {
+    statementCacheSize: options.statementCacheSize,
+    gate: checkpointer?.gate,
   });
+  const db = new Kysely<Database>({ dialect });
+  registerIdleReads(db, dialect.driver);
   return {
     db,
     dialect: "sqlite",

@@ -6,13 +6,16 @@
  * sentinel landed among the compiled parameters, and later calls swap the arguments in there. The
  * query stays a typed Kysely builder and its rows keep their types.
  */
-import { type CompiledQuery, createQueryId, PostgresAdapter } from "kysely";
+import { type CompiledQuery, createQueryId, PostgresAdapter, SelectQueryNode } from "kysely";
 import type { Db, Executor } from "./db.js";
+import { readIfIdle } from "./idle-read.js";
 
 interface Compiled<Row> {
   query: CompiledQuery<Row>;
   /** For each compiled parameter: the index of the argument it takes, or -1 to keep it. */
   slots: number[];
+  /** A plain SELECT: on an idle SQLite connection it runs at once (store/idle-read.ts). */
+  reads: boolean;
 }
 
 const SENTINEL = "\u0000framegate-prepared-argument-";
@@ -32,6 +35,10 @@ export class PreparedQuery<Args extends readonly unknown[], Row> {
       const slot = compiled.slots[i] as number;
       return slot === -1 ? value : args[slot];
     });
+    if (compiled.reads) {
+      const rows = readIfIdle<Row>(db, compiled.query.sql, parameters);
+      if (rows !== undefined) return rows;
+    }
     // A fresh query id per run: plugins may keep per-query state keyed by it.
     const result = await db.executeQuery<Row>({ ...compiled.query, parameters, queryId: createQueryId() });
     return result.rows;
@@ -50,7 +57,7 @@ export class PreparedQuery<Args extends readonly unknown[], Row> {
       const slots = query.parameters.map((value) => (typeof value === "string" ? sentinels.indexOf(value) : -1));
       const missing = sentinels.filter((_, i) => !slots.includes(i));
       if (missing.length > 0) throw new Error(`prepared query does not use argument(s) ${missing.join(", ")}`);
-      compiled = { query, slots };
+      compiled = { query, slots, reads: SelectQueryNode.is(query.query) };
       this.compiled.set(dialect, compiled);
     }
     return compiled;

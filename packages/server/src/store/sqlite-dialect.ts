@@ -28,15 +28,16 @@ export interface SqliteStoreDialectOptions {
 }
 
 export class SqliteStoreDialect extends SqliteDialect {
-  constructor(
-    private readonly database: BetterSqlite3.Database,
-    private readonly options: SqliteStoreDialectOptions = {},
-  ) {
+  /** The one driver of this dialect (Kysely asks once, when the Kysely instance is made). */
+  readonly driver: CachingSqliteDriver;
+
+  constructor(database: BetterSqlite3.Database, options: SqliteStoreDialectOptions = {}) {
     super({ database });
+    this.driver = new CachingSqliteDriver(database, options);
   }
 
   override createDriver(): Driver {
-    return new CachingSqliteDriver(this.database, this.options);
+    return this.driver;
   }
 
   override createQueryCompiler(): QueryCompiler {
