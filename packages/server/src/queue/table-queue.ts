@@ -9,6 +9,7 @@
  */
 import type { Logger } from "pino";
 import type { Db, Executor } from "../store/db.js";
+import { PreparedQuery } from "../store/prepared.js";
 import { addMs, type Clock } from "../util/clock.js";
 import { newId, randomBase62 } from "../util/ids.js";
 import {
@@ -51,6 +52,8 @@ export class TableQueue implements Queue {
   private readonly running = new Map<string, AbortController>();
   /** Pending wakes for jobs this process put off until later (wakeWhenDue). */
   private readonly dueTimers = new Set<NodeJS.Timeout>();
+  /** Each class's claim, compiled once (claimQuery). */
+  private readonly claimQueries = new Map<string, ReturnType<typeof claimQuery>>();
   /** Keys of jobs running here that runNow marked: their retry is due at once (runOne). */
   private readonly wokenWhileRunning = new Set<string>();
 
@@ -230,28 +233,19 @@ export class TableQueue implements Queue {
    */
   private async claim(kinds: string[]) {
     const now = this.clock.now();
-    const nowIso = now.toISOString();
-    return this.db
-      .updateTable("jobs")
-      .set({
-        locked_by: this.workerId,
-        locked_until: addMs(now, this.opts.leaseMs).toISOString(),
-        attempts: (eb) => eb("attempts", "+", 1),
-      })
-      .where("id", "=", (eb) =>
-        eb
-          .selectFrom("jobs")
-          .select("id")
-          .where("run_at", "<=", nowIso)
-          .where((w) => w.or([w("locked_until", "is", null), w("locked_until", "<", nowIso)]))
-          .where("kind", "in", kinds)
-          .orderBy("run_at")
-          .limit(1)
-          .forUpdate()
-          .skipLocked(),
-      )
-      .returningAll()
-      .executeTakeFirst();
+    const key = kinds.join("\n");
+    let query = this.claimQueries.get(key);
+    if (!query) {
+      query = claimQuery(kinds.length);
+      this.claimQueries.set(key, query);
+    }
+    return query.first(
+      this.db,
+      this.workerId,
+      addMs(now, this.opts.leaseMs).toISOString(),
+      now.toISOString(),
+      ...kinds,
+    );
   }
 
   private async runOne(handlers: Record<string, JobHandler>, kinds: string[]): Promise<boolean> {
@@ -348,4 +342,32 @@ export class TableQueue implements Queue {
       this.log.warn({ jobId, err: error }, "could not extend job lease");
     }
   }
+}
+
+/**
+ * The claim of a class with `kindCount` kinds, built and compiled once (store/prepared.ts): runners
+ * claim after every job and whenever woken, and building the statement each time cost about as
+ * much as running it. Arguments: runner id, lease end, now, then the kinds.
+ */
+function claimQuery(kindCount: number) {
+  return new PreparedQuery(
+    (db, lockedBy: string, lockedUntil: string, now: string, ...kinds: string[]) =>
+      db
+        .updateTable("jobs")
+        .set({ locked_by: lockedBy, locked_until: lockedUntil, attempts: (eb) => eb("attempts", "+", 1) })
+        .where("id", "=", (eb) =>
+          eb
+            .selectFrom("jobs")
+            .select("id")
+            .where("run_at", "<=", now)
+            .where((w) => w.or([w("locked_until", "is", null), w("locked_until", "<", now)]))
+            .where("kind", "in", kinds)
+            .orderBy("run_at")
+            .limit(1)
+            .forUpdate()
+            .skipLocked(),
+        )
+        .returningAll(),
+    3 + kindCount,
+  );
 }
