@@ -88,6 +88,7 @@ describe("framegate CLI", () => {
         "0012_tasks_in_flight",
         "0013_tasks_status_account_created",
         "0014_queue_wakes",
+        "0015_pg_create_without_notify",
       ],
     });
     const second = await runCli(["migrate", "--json"], env);

@@ -90,6 +90,9 @@ export class GraphileQueue implements Queue {
   /** The worker pool id of each run() (one per job class): the ids that lock our jobs. */
   private readonly poolIds = new Set<string>();
   private heartbeat: NodeJS.Timeout | undefined;
+  /** notify() calls not yet sent as a NOTIFY, and whether one is being sent. */
+  private wakesOwed = 0;
+  private waking = false;
   private failure: string | undefined;
   private pool: pg.Pool | undefined;
 
@@ -124,8 +127,34 @@ export class GraphileQueue implements Queue {
     await sql`select framegate_run_now(${key})`.execute(db);
   }
 
-  /** New jobs wake workers through PostgreSQL's NOTIFY at commit, in every process. */
-  notify(): void {}
+  /**
+   * Wakes idle workers in every process for jobs added without NOTIFY (a create's submit job, see
+   * store/pg-create-quiet.sql.ts). Jobs added by add_job notified at their commit already. One
+   * NOTIFY at a time: calls made meanwhile are sent together as the next one, so a burst of
+   * creates costs a few notifies, not one each (NOTIFY takes a lock per database at commit).
+   */
+  notify(): void {
+    this.wakesOwed++;
+    if (!this.waking) void this.sendWakes();
+  }
+
+  private async sendWakes(): Promise<void> {
+    this.waking = true;
+    try {
+      while (this.wakesOwed > 0) {
+        const count = this.wakesOwed;
+        this.wakesOwed = 0;
+        try {
+          await sql`select pg_notify('jobs:insert', ${JSON.stringify({ count })})`.execute(this.db);
+        } catch (error) {
+          // The jobs are committed: workers still find them when they next poll.
+          this.log.warn({ err: error }, "could not wake the workers for new jobs");
+        }
+      }
+    } finally {
+      this.waking = false;
+    }
+  }
 
   start(classes: JobClass[]): Promise<void> {
     const runnable = runnableClasses(classes);

@@ -5,6 +5,7 @@
 import { type Kysely, type Migration, type MigrationProvider, sql } from "kysely";
 import type { Dialect } from "./db.js";
 import { CREATE_GENERATION_FUNCTION_0010 } from "./pg-create-generation.sql.js";
+import { CREATE_QUIET_0015 } from "./pg-create-quiet.sql.js";
 import { QUEUE_WAKES_0014 } from "./pg-queue-wakes.sql.js";
 
 const migrations = (dialect: Dialect): Record<string, Migration> => ({
@@ -377,6 +378,14 @@ const migrations = (dialect: Dialect): Record<string, Migration> => ({
         .addColumn("woken", "integer", (c) => c.notNull().defaultTo(0))
         .execute();
       if (dialect === "postgres") await sql.raw(QUEUE_WAKES_0014).execute(db);
+    },
+  },
+  "0015_pg_create_without_notify": {
+    async up(db: Kysely<unknown>) {
+      // PostgreSQL: a create's submit job is added without NOTIFY, whose commit-time lock made every
+      // create of every account commit one at a time (see pg-create-quiet.sql.ts).
+      if (dialect !== "postgres") return;
+      await sql.raw(CREATE_QUIET_0015()).execute(db);
     },
   },
 });
