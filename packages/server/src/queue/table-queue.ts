@@ -66,23 +66,16 @@ export class TableQueue implements Queue {
 
   async enqueue(db: Executor, job: NewJob): Promise<void> {
     const now = this.clock.now();
-    await db
-      .insertInto("jobs")
-      .values({
-        id: newId("job"),
-        kind: job.kind,
-        job_key: job.key ?? null,
-        payload: JSON.stringify(job.payload),
-        run_at: (job.runAt ?? now).toISOString(),
-        attempts: 0,
-        max_attempts: job.maxAttempts ?? DEFAULT_MAX_ATTEMPTS,
-        locked_by: null,
-        locked_until: null,
-        last_error: null,
-        created_at: now.toISOString(),
-      })
-      .onConflict((oc) => oc.column("job_key").doNothing())
-      .execute();
+    await enqueueQuery.execute(
+      db,
+      newId("job"),
+      job.kind,
+      job.key ?? null,
+      JSON.stringify(job.payload),
+      (job.runAt ?? now).toISOString(),
+      job.maxAttempts ?? DEFAULT_MAX_ATTEMPTS,
+      now.toISOString(),
+    );
     if (job.runAt && job.runAt.getTime() > now.getTime()) this.wakeWhenDue(job.kind, job.runAt);
     else this.added.set(job.kind, (this.added.get(job.kind) ?? 0) + 1);
   }
@@ -266,7 +259,7 @@ export class TableQueue implements Queue {
         if (job.job_key !== null && this.wokenWhileRunning.delete(job.job_key)) this.wakeOne(job.kind);
         else this.wakeWhenDue(job.kind, result.retryAt);
       } else {
-        await this.db.deleteFrom("jobs").where("id", "=", job.id).where("locked_by", "=", this.workerId).execute();
+        await completeQuery.execute(this.db, job.id, this.workerId);
       }
     } catch (error) {
       await this.failed(job, handler, payload, error, controller.signal.aborted);
@@ -371,3 +364,40 @@ function claimQuery(kindCount: number) {
     3 + kindCount,
   );
 }
+
+// A job is added and completed for every step of every task: compiled once as well.
+const enqueueQuery = new PreparedQuery(
+  (
+    db,
+    id: string,
+    kind: string,
+    key: string | null,
+    payload: string,
+    runAt: string,
+    maxAttempts: number,
+    createdAt: string,
+  ) =>
+    db
+      .insertInto("jobs")
+      .values({
+        id,
+        kind,
+        job_key: key,
+        payload,
+        run_at: runAt,
+        attempts: 0,
+        max_attempts: maxAttempts,
+        locked_by: null,
+        locked_until: null,
+        last_error: null,
+        created_at: createdAt,
+      })
+      .onConflict((oc) => oc.column("job_key").doNothing()),
+  7,
+);
+
+/** Deletes a finished job, only while this runner still holds its lease. */
+const completeQuery = new PreparedQuery(
+  (db, id: string, lockedBy: string) => db.deleteFrom("jobs").where("id", "=", id).where("locked_by", "=", lockedBy),
+  2,
+);

@@ -164,7 +164,7 @@ export class WebhookDispatcher {
         eb.fn.countAll<number>().as("n"),
         eb.fn
           .sum<number | string | null>(
-            since ? eb.case().when("created_at", ">=", since).then(1).else(0).end() : eb.lit(0),
+            since ? eb.case().when("created_at", ">=", since).then(eb.lit(1)).else(eb.lit(0)).end() : eb.lit(0),
           )
           .as("since"),
       ])
