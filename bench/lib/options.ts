@@ -4,7 +4,7 @@
  */
 import { resolve } from "node:path";
 
-export const SCENARIOS = ["get", "credits", "create", "create-idem", "upload", "e2e"] as const;
+export const SCENARIOS = ["get", "credits", "ceiling", "create", "create-idem", "upload", "e2e"] as const;
 export type ScenarioName = (typeof SCENARIOS)[number];
 
 export interface BenchOptions {

@@ -21,22 +21,35 @@ export interface ChildServer {
 
 /** The bare node:http hello world, the yardstick every ratio is taken against. */
 export async function startBaseline(): Promise<ChildServer> {
-  const child = spawn(process.execPath, [join(import.meta.dirname, "hello-server.mjs")], {
+  return (await startScriptServer("hello-server.mjs")).server;
+}
+
+/**
+ * One of the bench's own servers (a script beside this file), run as a child. It prints one JSON
+ * line once listening: its port, and anything a client needs (a key, an id).
+ */
+export async function startScriptServer(
+  script: string,
+): Promise<{ server: ChildServer; info: Record<string, unknown> & { port: number } }> {
+  const child = spawn(process.execPath, [join(import.meta.dirname, script)], {
     stdio: ["ignore", "pipe", "inherit"],
   });
   const lines = createInterface({ input: child.stdout as NonNullable<typeof child.stdout> });
   const [line] = (await Promise.race([
     once(lines, "line"),
     once(child, "exit").then(([code]) => {
-      throw new Error(`the baseline server exited before listening (code ${code})`);
+      throw new Error(`${script} exited before listening (code ${code})`);
     }),
   ])) as [string];
   lines.close();
-  const { port } = JSON.parse(line) as { port: number };
+  const info = JSON.parse(line) as Record<string, unknown> & { port: number };
   return {
-    url: `http://127.0.0.1:${port}`,
-    logged: { warn: 0, error: 0 },
-    stop: (graceMs) => stopChild(child, graceMs),
+    info,
+    server: {
+      url: `http://127.0.0.1:${info.port}`,
+      logged: { warn: 0, error: 0 },
+      stop: (graceMs) => stopChild(child, graceMs),
+    },
   };
 }
 

@@ -4,6 +4,7 @@
  */
 import { readFileSync } from "node:fs";
 import { makeBigImage } from "../../packages/server/test/fixtures/media.js";
+import { measureCeiling } from "./ceiling.js";
 import { type CreateCheck, checkCreates, combineCreateChecks } from "./checks.js";
 import type { Framegate } from "./framegate.js";
 import { CreateTracker, type LoadFigures, type LoadSpec, multipartBody, roundRobin, runLoad } from "./load.js";
@@ -69,6 +70,15 @@ export async function runRequestPath(
     } else if (name === "credits") {
       const figures = await measure(opts, { url: `${url}/api/v1/credits`, connections, headers: auth });
       await withBaseline({ name, route: "GET /api/v1/credits", connections, figures });
+    } else if (name === "ceiling") {
+      const figures = await measureCeiling((spec) => measure(opts, spec), connections);
+      await withBaseline({
+        name,
+        route: "the same GET, minimal Hono + SQLite",
+        connections,
+        figures,
+        note: "bench/lib/minimal-server.mjs: key lookup and one task row on Framegate's stack, nothing else",
+      });
     } else if (name === "create" || name === "create-idem") {
       const idempotent = name === "create-idem";
       // One account each, the creates sent to them in turn (--accounts).
