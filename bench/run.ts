@@ -16,7 +16,7 @@
 import { mkdtemp, rm } from "node:fs/promises";
 import { availableParallelism, tmpdir } from "node:os";
 import { join } from "node:path";
-import { END_TO_END_ENV, runEndToEnd } from "./lib/end-to-end.js";
+import { endToEndEnv, runEndToEnd } from "./lib/end-to-end.js";
 import { launchFramegate } from "./lib/framegate.js";
 import { type BenchOptions, parseOptions, UsageError } from "./lib/options.js";
 import { ROOT, startBaseline } from "./lib/processes.js";
@@ -86,7 +86,7 @@ async function main() {
 
     if (opts.only.includes("e2e")) {
       log(`- e2e (${opts.tasks} tasks, WORKER_CONCURRENCY=${opts.workerConcurrency})`);
-      const env = { ...END_TO_END_ENV, WORKER_CONCURRENCY: String(opts.workerConcurrency) };
+      const env = { ...endToEndEnv(report.store), WORKER_CONCURRENCY: String(opts.workerConcurrency) };
       const framegate = await launchFramegate("e2e", env, pgAdminUrl, opts.cpuProfDir);
       try {
         const account = await framegate.newAccount("bench-e2e", opts.tasks * 55 + 1000);

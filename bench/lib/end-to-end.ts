@@ -13,15 +13,19 @@ import { sleep } from "./processes.js";
 import type { StoreReader } from "./store-reader.js";
 
 /** Settings of the end-to-end server beyond the request-path ones; the README lists them. */
-export const END_TO_END_ENV = {
-  SIMULATOR_RENDER: "reuse",
-  WEBHOOK_ALLOW_INSECURE_URLS: "true",
-  // One account runs every task: its running-task cap (fair sharing) would otherwise be the limit.
-  ACCOUNT_MAX_RUNNING_TASKS: "10000",
-  // Poll pacing and the worker's poll interval stay at their defaults: the first poll comes when
-  // the simulator says the result is ready (at once in reuse mode), and jobs put off until later
-  // wake a runner when they come due, so the default path is the one measured.
-};
+export function endToEndEnv(store: "sqlite" | "postgres"): Record<string, string> {
+  return {
+    SIMULATOR_RENDER: "reuse",
+    WEBHOOK_ALLOW_INSECURE_URLS: "true",
+    // One account runs every task: its running-task cap (fair sharing) would otherwise be the limit.
+    ACCOUNT_MAX_RUNNING_TASKS: "10000",
+    // Poll pacing stays at its defaults: the first poll comes when the simulator says the result
+    // is ready (at once in reuse mode). On SQLite the table queue wakes a runner when a job put
+    // off until later comes due, so its default poll interval is measured too; graphile-worker
+    // finds such jobs (polls not ready yet, retries) only by polling, at this interval.
+    ...(store === "postgres" ? { WORKER_POLL_INTERVAL_MS: "20" } : {}),
+  };
+}
 
 export interface EndToEndResult {
   tasks: number;
