@@ -64,9 +64,10 @@ async function main() {
         const run = await measure(warm ? { ...opts, warmup: 0 } : opts, {
           url: baseline.url,
           connections: opts.connections,
+          serverPid: baseline.pid,
         });
         report.baseline.runs.push(run);
-        return run.rps;
+        return run;
       };
       if (requestPath.length > 0) {
         const framegate = await launchFramegate("api", { WORKER_CONCURRENCY: "0" }, pgAdminUrl, opts.cpuProfDir);

@@ -18,6 +18,7 @@ export async function measureCeiling(
       url: `${server.url}/api/v1/generations/${taskId}`,
       connections,
       headers: { authorization: `Bearer ${key}` },
+      serverPid: server.pid,
     });
   } finally {
     await server.stop();

@@ -5,6 +5,7 @@
  * the server's rows to the answers one by one instead of by totals.
  */
 import autocannon from "autocannon";
+import { serverCpuSeconds } from "./processes.js";
 
 export interface LoadFigures {
   /** Mean of autocannon's per-second samples. */
@@ -18,6 +19,8 @@ export interface LoadFigures {
   /** Requests sent whose answer never came back (cut off when the run stopped). */
   unanswered: number;
   seconds: number;
+  /** Server CPU time (user + system, all threads) per answered request; null when not measured. */
+  cpuMicrosPerRequest: number | null;
 }
 
 export type LoadRequest = autocannon.Request;
@@ -34,9 +37,12 @@ export interface LoadSpec {
   requests?: LoadRequest[];
   /** Seconds per request before it counts as a timeout (uploads need more than the default 10). */
   timeout?: number;
+  /** The server's process: its CPU time over the run is divided by the requests answered. */
+  serverPid?: number | undefined;
 }
 
 export async function runLoad(spec: LoadSpec): Promise<LoadFigures> {
+  const cpuBefore = serverCpuSeconds(spec.serverPid);
   const result = await autocannon({
     url: spec.url,
     connections: spec.connections,
@@ -50,6 +56,11 @@ export async function runLoad(spec: LoadSpec): Promise<LoadFigures> {
   const statusCounts: Record<string, number> = {};
   for (const [code, stat] of Object.entries(result.statusCodeStats ?? {})) statusCounts[code] = stat.count ?? 0;
   const answered = Object.values(statusCounts).reduce((a, b) => a + b, 0);
+  const cpuAfter = serverCpuSeconds(spec.serverPid);
+  const cpuMicrosPerRequest =
+    cpuBefore !== null && cpuAfter !== null && answered > 0
+      ? Math.round(((cpuAfter - cpuBefore) * 1e6) / answered)
+      : null;
   return {
     rps: Math.round(result.requests.average),
     p50: result.latency.p50,
@@ -59,6 +70,7 @@ export async function runLoad(spec: LoadSpec): Promise<LoadFigures> {
     statusCounts,
     unanswered: Math.max(0, result.requests.sent - answered),
     seconds: result.duration,
+    cpuMicrosPerRequest,
   };
 }
 

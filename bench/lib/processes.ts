@@ -3,8 +3,9 @@
  * generator (this process) and the server never share an event loop: on a 2-core machine that
  * is one core each, as a real client and server would have.
  */
-import { type ChildProcess, spawn } from "node:child_process";
+import { type ChildProcess, execFileSync, spawn } from "node:child_process";
 import { once } from "node:events";
+import { readFileSync } from "node:fs";
 import net from "node:net";
 import { join } from "node:path";
 import { createInterface } from "node:readline";
@@ -13,6 +14,8 @@ export const ROOT = join(import.meta.dirname, "..", "..");
 
 export interface ChildServer {
   url: string;
+  /** The child's process id: its CPU time is read from /proc (serverCpuSeconds). */
+  pid: number | undefined;
   /** Log lines at warn or above (LOG_LEVEL=warn logs nothing else); the first few are echoed. */
   logged: { warn: number; error: number };
   /** Stops the child (SIGTERM, then SIGKILL after `graceMs`) and waits for it to exit. */
@@ -47,6 +50,7 @@ export async function startScriptServer(
     info,
     server: {
       url: `http://127.0.0.1:${info.port}`,
+      pid: child.pid,
       logged: { warn: 0, error: 0 },
       stop: (graceMs) => stopChild(child, graceMs),
     },
@@ -98,6 +102,7 @@ export async function startFramegate(
       if ((await fetch(`${url}/readyz`)).ok) {
         return {
           url,
+          pid: child.pid,
           logged,
           stop: (graceMs) => {
             stopping = true;
@@ -156,3 +161,24 @@ export function freePort(): Promise<number> {
 }
 
 export const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
+
+let clockTicks: number | undefined;
+
+/**
+ * CPU seconds (user + system, every thread) a process has used so far, from /proc/<pid>/stat;
+ * null where there is no /proc (not Linux) or the process is gone. Unlike req/s, a server's CPU
+ * time per request hardly depends on what else the machine is doing.
+ */
+export function serverCpuSeconds(pid: number | undefined): number | null {
+  if (pid === undefined) return null;
+  try {
+    const stat = readFileSync(`/proc/${pid}/stat`, "utf8");
+    // Fields after the command name (which may hold spaces and parentheses): state is field 3,
+    // utime and stime are fields 14 and 15.
+    const fields = stat.slice(stat.lastIndexOf(")") + 2).split(" ");
+    clockTicks ??= Number(execFileSync("getconf", ["CLK_TCK"], { encoding: "utf8" }).trim()) || 100;
+    return (Number(fields[11]) + Number(fields[12])) / clockTicks;
+  } catch {
+    return null;
+  }
+}

@@ -17,6 +17,8 @@ export interface ScenarioResult {
   baselineRps: number;
   /** figures.rps / baselineRps. */
   ratio: number | null;
+  /** The baseline runs' server CPU time per request over this scenario's (Linux; else null). */
+  cpuRatio: number | null;
   ledger?: CreateCheck;
   note?: string;
 }
@@ -47,16 +49,41 @@ export function baselineRps(runs: readonly LoadFigures[]): number | null {
 
 export function formatTable(report: BenchReport): string {
   const rows: string[][] = [
-    ["scenario", "route", "conns", "req/s", "baseline", "ratio", "p50 ms", "p99 ms", "non-2xx", "errors"],
+    [
+      "scenario",
+      "route",
+      "conns",
+      "req/s",
+      "baseline",
+      "ratio",
+      "cpu µs/req",
+      "cpu ratio",
+      "p50 ms",
+      "p99 ms",
+      "non-2xx",
+      "errors",
+    ],
   ];
   const tail = (f: LoadFigures) => [fmt(f.p50), fmt(f.p99), fmt(f.non2xx), fmt(f.errors)];
+  const cpu = (f: LoadFigures) => (f.cpuMicrosPerRequest === null ? "-" : fmt(f.cpuMicrosPerRequest));
   const conns = String(report.options.connections ?? "");
   report.baseline.runs.forEach((run, i) => {
-    rows.push(["baseline", `bare node:http (run ${i + 1})`, conns, fmt(run.rps), "", "1", ...tail(run)]);
+    rows.push(["baseline", `bare node:http (run ${i + 1})`, conns, fmt(run.rps), "", "1", cpu(run), "1", ...tail(run)]);
   });
   for (const s of report.scenarios) {
     const r = s.ratio === null ? "-" : String(s.ratio);
-    rows.push([s.name, s.route, String(s.connections), fmt(s.figures.rps), fmt(s.baselineRps), r, ...tail(s.figures)]);
+    const c = s.cpuRatio === null ? "-" : String(s.cpuRatio);
+    rows.push([
+      s.name,
+      s.route,
+      String(s.connections),
+      fmt(s.figures.rps),
+      fmt(s.baselineRps),
+      r,
+      cpu(s.figures),
+      c,
+      ...tail(s.figures),
+    ]);
   }
   const widths = rows[0]?.map((_, col) => Math.max(...rows.map((r) => (r[col] ?? "").length))) ?? [];
   const line = (r: string[]) =>

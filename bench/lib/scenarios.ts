@@ -39,7 +39,7 @@ export async function runRequestPath(
   names: ScenarioName[],
   framegate: Framegate,
   scratch: string,
-  measureBaseline: () => Promise<number>,
+  measureBaseline: () => Promise<LoadFigures>,
 ): Promise<ScenarioResult[]> {
   const results: ScenarioResult[] = [];
   const url = framegate.server.url;
@@ -47,11 +47,21 @@ export async function runRequestPath(
   const auth = { authorization: `Bearer ${apiKey}` };
   const connections = opts.connections;
 
+  const serverPid = framegate.server.pid;
   let before = await measureBaseline();
-  const withBaseline = async (result: Omit<ScenarioResult, "baselineRps" | "ratio">) => {
+  const withBaseline = async (result: Omit<ScenarioResult, "baselineRps" | "ratio" | "cpuRatio">) => {
     const after = await measureBaseline();
-    const baseline = Math.round((before + after) / 2);
-    results.push({ ...result, baselineRps: baseline, ratio: ratio(result.figures.rps, baseline) });
+    const baseline = Math.round((before.rps + after.rps) / 2);
+    const cpuRuns = [before, after].map((r) => r.cpuMicrosPerRequest).filter((c): c is number => c !== null);
+    const baselineCpu = cpuRuns.length > 0 ? cpuRuns.reduce((a, b) => a + b, 0) / cpuRuns.length : null;
+    const cpu = result.figures.cpuMicrosPerRequest;
+    results.push({
+      ...result,
+      baselineRps: baseline,
+      ratio: ratio(result.figures.rps, baseline),
+      // The same comparison by CPU time: the baseline's CPU per request over this scenario's.
+      cpuRatio: baselineCpu !== null && cpu ? ratio(baselineCpu, cpu) : null,
+    });
     before = after;
   };
   for (const name of names) {
@@ -65,10 +75,10 @@ export async function runRequestPath(
       if (created.status !== 202) throw new Error(`the task to read: ${created.status} ${await created.text()}`);
       const task = (await created.json()) as { id: string };
       const path = `/api/v1/generations/${task.id}`;
-      const figures = await measure(opts, { url: `${url}${path}`, connections, headers: auth });
+      const figures = await measure(opts, { url: `${url}${path}`, connections, headers: auth, serverPid });
       await withBaseline({ name, route: "GET /api/v1/generations/{id}", connections, figures });
     } else if (name === "credits") {
-      const figures = await measure(opts, { url: `${url}/api/v1/credits`, connections, headers: auth });
+      const figures = await measure(opts, { url: `${url}/api/v1/credits`, connections, headers: auth, serverPid });
       await withBaseline({ name, route: "GET /api/v1/credits", connections, figures });
     } else if (name === "ceiling") {
       const figures = await measureCeiling((spec) => measure(opts, spec), connections);
@@ -92,7 +102,7 @@ export async function runRequestPath(
         });
       }
       const request = roundRobin(accounts.map((a) => a.tracker));
-      const figures = await measure(opts, { url, connections, requests: [request] });
+      const figures = await measure(opts, { url, connections, requests: [request], serverPid });
       const db = await framegate.openReader();
       let ledger: CreateCheck;
       try {
@@ -125,6 +135,7 @@ export async function runRequestPath(
           headers: { ...auth, "content-type": contentType },
           body,
           timeout: 120,
+          serverPid,
         },
         5000,
       );
