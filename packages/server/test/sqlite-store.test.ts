@@ -247,6 +247,31 @@ describe.skipIf(TEST_STORE !== "sqlite")("SQLite store", () => {
       expect(() => readIfIdle(db, "delete from settings", [])).toThrow(/rows only/);
     });
 
+    it("runs statements straight on the connection a marked transaction holds, inside that transaction", async () => {
+      const { store } = await openTemp();
+      const { db } = store;
+      const { holdConnection, releaseConnection, runIfHeld } = await import("../src/store/idle-read.js");
+      const insert = "insert into settings (key, value) values (?, ?)";
+      await expect(
+        db.transaction().execute(async (trx) => {
+          // Not marked: the caller must go through Kysely.
+          expect(runIfHeld(trx, insert, ["held", "1"])).toBeUndefined();
+          holdConnection(trx, db);
+          expect(runIfHeld(trx, insert, ["held", "1"])).toEqual([]);
+          expect(runIfHeld(trx, "select value from settings where key = ?", ["held"])).toEqual([{ value: "1" }]);
+          releaseConnection(trx);
+          expect(runIfHeld(trx, insert, ["held", "2"])).toBeUndefined();
+          throw new Error("roll back");
+        }),
+      ).rejects.toThrow("roll back");
+      // What ran straight on the connection was part of the transaction, and went with it.
+      expect(await db.selectFrom("settings").select("value").where("key", "=", "held").execute()).toEqual([]);
+      // The root database is never marked: it holds no connection between statements.
+      holdConnection(db, db);
+      expect(() => runIfHeld(db, insert, ["x", "y"])).toThrow(/held by the caller's transaction/);
+      releaseConnection(db);
+    });
+
     it("runs one transaction at a time on its connection", async () => {
       const { store } = await openTemp();
       const { db } = store;

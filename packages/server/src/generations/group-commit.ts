@@ -20,6 +20,7 @@
  */
 import { type ControlledTransaction, sql } from "kysely";
 import type { Db, Tx } from "../store/db.js";
+import { holdConnection, releaseConnection, runIfHeld } from "../store/idle-read.js";
 import type { Database } from "../store/schema.js";
 
 interface Pending<T> {
@@ -66,7 +67,15 @@ export class GroupCommit {
 
   private async runAlone(item: Pending<unknown>): Promise<void> {
     try {
-      item.resolve(await this.db.transaction().execute(item.work));
+      const value = await this.db.transaction().execute(async (trx) => {
+        holdConnection(trx, this.db);
+        try {
+          return await item.work(trx);
+        } finally {
+          releaseConnection(trx);
+        }
+      });
+      item.resolve(value);
     } catch (error) {
       item.reject(error);
     }
@@ -77,15 +86,21 @@ export class GroupCommit {
     let trx: ControlledTransaction<Database> | undefined;
     try {
       trx = await this.db.startTransaction().execute();
+      // The creates' prepared statements run straight on the connection this transaction holds
+      // (store/idle-read.ts), until it commits or rolls back.
+      holdConnection(trx, this.db);
       for (const item of group) settled.push(await inSavepoint(trx, item.work));
+      releaseConnection(trx);
       await trx.commit().execute();
     } catch (error) {
       // A savepoint or the commit failed: the transaction is gone, and with it every create in it.
-      if (trx)
+      if (trx) {
+        releaseConnection(trx);
         await trx
           .rollback()
           .execute()
           .catch(() => {});
+      }
       for (const item of group) item.reject(error);
       return;
     }
@@ -97,9 +112,14 @@ export class GroupCommit {
   }
 }
 
-const SAVEPOINT = sql.raw("savepoint create_in_group");
-const ROLLBACK_TO_SAVEPOINT = sql.raw("rollback to create_in_group");
-const RELEASE_SAVEPOINT = sql.raw("release create_in_group");
+const SAVEPOINT = "savepoint create_in_group";
+const ROLLBACK_TO_SAVEPOINT = "rollback to create_in_group";
+const RELEASE_SAVEPOINT = "release create_in_group";
+
+/** A savepoint command on the group's transaction: at once on the held connection, or through Kysely. */
+async function command(trx: ControlledTransaction<Database>, text: string): Promise<void> {
+  if (runIfHeld(trx, text, []) === undefined) await sql.raw(text).execute(trx);
+}
 
 /**
  * Runs one create of a group; its own failure is rolled back to the savepoint and returned. The
@@ -110,14 +130,14 @@ async function inSavepoint(
   trx: ControlledTransaction<Database>,
   work: (trx: Tx) => Promise<unknown>,
 ): Promise<Settled> {
-  await SAVEPOINT.execute(trx);
+  await command(trx, SAVEPOINT);
   let outcome: Settled;
   try {
     outcome = { ok: true, value: await work(trx) };
   } catch (error) {
-    await ROLLBACK_TO_SAVEPOINT.execute(trx);
+    await command(trx, ROLLBACK_TO_SAVEPOINT);
     outcome = { ok: false, error };
   }
-  await RELEASE_SAVEPOINT.execute(trx);
+  await command(trx, RELEASE_SAVEPOINT);
   return outcome;
 }

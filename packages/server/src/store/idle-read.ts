@@ -1,11 +1,17 @@
 /**
- * The SQLite store's synchronous read path (CachingSqliteDriver.readIfIdle), reachable from the
- * `Db` that queries are written against. Only the root `Db` of an SQLite store is registered: a
- * transaction's executor, or a PostgreSQL `Db`, always takes the ordinary asynchronous path.
+ * The SQLite store's synchronous paths, reachable from the Kysely executors queries are written
+ * against (CachingSqliteDriver.readIfIdle and runHeld):
+ *
+ * - the root `Db` of an SQLite store reads at once when its connection is idle;
+ * - a transaction registered with `holdConnection` (the create's group commit) runs its prepared
+ *   statements at once, on the connection it holds, until `releaseConnection`.
+ *
+ * Anything else (PostgreSQL, other transactions, a busy connection) takes Kysely's ordinary path.
  */
 import type { CachingSqliteDriver } from "./sqlite-driver.js";
 
 const drivers = new WeakMap<object, CachingSqliteDriver>();
+const held = new WeakMap<object, CachingSqliteDriver>();
 
 export function registerIdleReads(db: object, driver: CachingSqliteDriver): void {
   drivers.set(db, driver);
@@ -17,4 +23,23 @@ export function registerIdleReads(db: object, driver: CachingSqliteDriver): void
  */
 export function readIfIdle<Row>(db: object, sql: string, parameters: readonly unknown[]): Row[] | undefined {
   return drivers.get(db)?.readIfIdle(sql, parameters) as Row[] | undefined;
+}
+
+/**
+ * Marks `trx`, an open transaction of the SQLite store `db`, as one whose prepared statements may
+ * run straight on the connection it holds. Call `releaseConnection(trx)` before its COMMIT or
+ * ROLLBACK: after that the transaction no longer holds the connection. No effect on PostgreSQL.
+ */
+export function holdConnection(trx: object, db: object): void {
+  const driver = drivers.get(db);
+  if (driver) held.set(trx, driver);
+}
+
+export function releaseConnection(trx: object): void {
+  held.delete(trx);
+}
+
+/** The rows of a statement run at once in a transaction marked by holdConnection; else undefined. */
+export function runIfHeld<Row>(trx: object, sql: string, parameters: readonly unknown[]): Row[] | undefined {
+  return held.get(trx)?.runHeld(sql, parameters) as Row[] | undefined;
 }

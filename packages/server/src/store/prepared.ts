@@ -8,7 +8,7 @@
  */
 import { type CompiledQuery, createQueryId, PostgresAdapter, SelectQueryNode } from "kysely";
 import type { Db, Executor } from "./db.js";
-import { readIfIdle } from "./idle-read.js";
+import { readIfIdle, runIfHeld } from "./idle-read.js";
 
 interface Compiled<Row> {
   query: CompiledQuery<Row>;
@@ -35,10 +35,10 @@ export class PreparedQuery<Args extends readonly unknown[], Row> {
       const slot = compiled.slots[i] as number;
       return slot === -1 ? value : args[slot];
     });
-    if (compiled.reads) {
-      const rows = readIfIdle<Row>(db, compiled.query.sql, parameters);
-      if (rows !== undefined) return rows;
-    }
+    const direct =
+      runIfHeld<Row>(db, compiled.query.sql, parameters) ??
+      (compiled.reads ? readIfIdle<Row>(db, compiled.query.sql, parameters) : undefined);
+    if (direct !== undefined) return direct;
     // A fresh query id per run: plugins may keep per-query state keyed by it.
     const result = await db.executeQuery<Row>({ ...compiled.query, parameters, queryId: createQueryId() });
     return result.rows;
