@@ -20,11 +20,20 @@ export interface SlotWaiter {
   accountId: string | undefined;
 }
 
+/**
+ * A parked delivery is forgotten this long after it parked. Its safety net has long come due by
+ * then; if it ran in another process (several workers), nothing here would ever remove it, and
+ * the list would grow for as long as the process lives.
+ */
+export const PARKED_FORGOTTEN_AFTER_MS = 60_000;
+
 export class SlotWaiters {
-  /** Every parked delivery, oldest first (a Map keeps insertion order). */
-  private readonly byKey = new Map<string, SlotWaiter>();
+  /** Every parked delivery, oldest first (a Map keeps insertion order), with when it parked. */
+  private readonly byKey = new Map<string, SlotWaiter & { parkedAt: number }>();
   /** The same, per endpoint, oldest first. */
   private readonly byEndpoint = new Map<string, Map<string, SlotWaiter>>();
+
+  constructor(private readonly now: () => number = () => performance.now()) {}
 
   get size(): number {
     return this.byKey.size;
@@ -33,7 +42,13 @@ export class SlotWaiters {
   /** Parks a delivery (again at the back if it was parked before). */
   park(waiter: SlotWaiter): void {
     this.remove(waiter.key);
-    this.byKey.set(waiter.key, waiter);
+    const now = this.now();
+    // Oldest first: stop at the first one still recent.
+    for (const [key, parked] of this.byKey) {
+      if (now - parked.parkedAt < PARKED_FORGOTTEN_AFTER_MS) break;
+      this.remove(key);
+    }
+    this.byKey.set(waiter.key, { ...waiter, parkedAt: now });
     let forEndpoint = this.byEndpoint.get(waiter.endpointId);
     if (!forEndpoint) {
       forEndpoint = new Map();
