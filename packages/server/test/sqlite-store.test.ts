@@ -81,7 +81,7 @@ describe.skipIf(TEST_STORE !== "sqlite")("SQLite store", () => {
       const outer = cache.statement(text).stmt.iterate();
       expect(outer.next().value).toEqual([1]);
       const inner = cache.statement(text);
-      expect(inner.rows?.(inner.stmt.all() as unknown[][])).toEqual([{ value: 1 }, { value: 2 }]);
+      expect(inner.read?.([])).toEqual([{ value: 1 }, { value: 2 }]);
       expect(outer.next().value).toEqual([2]);
       outer.return?.();
       // Done iterating: the cached statement is handed out again.
@@ -100,19 +100,17 @@ describe.skipIf(TEST_STORE !== "sqlite")("SQLite store", () => {
         // A repeated name keeps its last value, as better-sqlite3's own objects do.
         'select id, "a b" as id, "x""y" from t order by id',
       ]) {
-        const { stmt, rows } = cache.statement(text);
-        const mine = rows?.(stmt.all() as unknown[][]);
+        const mine = cache.statement(text).read?.([]);
         const theirs = raw.prepare(text).all();
         expect(mine).toEqual(theirs);
         expect(mine?.map((r) => Object.getPrototypeOf(r))).toEqual(theirs.map(() => Object.prototype));
       }
       // A column named __proto__ becomes a plain property (better-sqlite3 would set the prototype).
-      const { stmt, rows } = cache.statement("select * from t order by id");
-      const [first] = (rows?.(stmt.all() as unknown[][]) ?? []) as Record<string, unknown>[];
+      const [first] = (cache.statement("select * from t order by id").read?.([]) ?? []) as Record<string, unknown>[];
       expect(Object.getPrototypeOf(first)).toBe(Object.prototype);
       expect(Object.getOwnPropertyDescriptor(first, "__proto__")?.value).toBe("p");
       expect(first).toMatchObject({ id: 1, "a b": "space", n: null });
-      expect(cache.statement("insert into t (id) values (3)").rows).toBeUndefined();
+      expect(cache.statement("insert into t (id) values (3)").read).toBeUndefined();
     });
   });
 
@@ -214,7 +212,7 @@ describe.skipIf(TEST_STORE !== "sqlite")("SQLite store", () => {
     it("reads at once on an idle connection, and never from inside another caller's transaction", async () => {
       const { store } = await openTemp();
       const { db } = store;
-      const { readIfIdle } = await import("../src/store/idle-read.js");
+      const { readIfIdle } = await import("../src/store/sync-paths.js");
       const read = "select value from settings where key = ?";
       expect(readIfIdle(db, read, ["k"])).toEqual([]);
       let inside!: () => void;
@@ -250,7 +248,7 @@ describe.skipIf(TEST_STORE !== "sqlite")("SQLite store", () => {
     it("runs statements straight on the connection a marked transaction holds, inside that transaction", async () => {
       const { store } = await openTemp();
       const { db } = store;
-      const { holdConnection, releaseConnection, runIfHeld } = await import("../src/store/idle-read.js");
+      const { holdConnection, releaseConnection, runIfHeld } = await import("../src/store/sync-paths.js");
       const insert = "insert into settings (key, value) values (?, ?)";
       await expect(
         db.transaction().execute(async (trx) => {

@@ -10,7 +10,7 @@ import { PostgresAdapter, sql } from "kysely";
 import pg from "pg";
 import type { Logger } from "pino";
 import type { Executor } from "../store/db.js";
-import { readIfIdle } from "../store/idle-read.js";
+import { readIfIdle } from "../store/sync-paths.js";
 import type { KeyCache } from "./key-cache.js";
 
 export const REVOCATION_CHANNEL = "framegate_key_revoked";

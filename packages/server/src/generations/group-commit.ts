@@ -20,8 +20,8 @@
  */
 import { type ControlledTransaction, sql } from "kysely";
 import type { Db, Tx } from "../store/db.js";
-import { holdConnection, releaseConnection, runIfHeld } from "../store/idle-read.js";
 import type { Database } from "../store/schema.js";
+import { holdConnection, releaseConnection, runIfHeld } from "../store/sync-paths.js";
 
 interface Pending<T> {
   work: (trx: Tx) => Promise<T>;
@@ -87,7 +87,7 @@ export class GroupCommit {
     try {
       trx = await this.db.startTransaction().execute();
       // The creates' prepared statements run straight on the connection this transaction holds
-      // (store/idle-read.ts), until it commits or rolls back.
+      // (store/sync-paths.ts), until it commits or rolls back.
       holdConnection(trx, this.db);
       for (const item of group) settled.push(await inSavepoint(trx, item.work));
       releaseConnection(trx);

@@ -10,10 +10,10 @@ import SQLite from "better-sqlite3";
 import { Kysely, Migrator, PostgresDialect, type Transaction } from "kysely";
 import pg from "pg";
 import { type CheckpointerOptions, WalCheckpointer } from "./checkpointer.js";
-import { registerIdleReads } from "./idle-read.js";
 import { migrationProvider } from "./migrations.js";
 import type { Database } from "./schema.js";
 import { SqliteStoreDialect } from "./sqlite-dialect.js";
+import { registerSyncPaths } from "./sync-paths.js";
 
 export type Db = Kysely<Database>;
 export type Tx = Transaction<Database>;
@@ -93,7 +93,7 @@ export function openSqlite(file: string, options: SqliteOptions = {}): StoreHand
     gate: checkpointer?.gate,
   });
   const db = new Kysely<Database>({ dialect });
-  registerIdleReads(db, dialect.driver);
+  registerSyncPaths(db, dialect.driver);
   return {
     db,
     dialect: "sqlite",

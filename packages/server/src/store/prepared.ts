@@ -8,13 +8,13 @@
  */
 import { type CompiledQuery, createQueryId, PostgresAdapter, SelectQueryNode } from "kysely";
 import type { Db, Executor } from "./db.js";
-import { readIfIdle, runIfHeld } from "./idle-read.js";
+import { readIfIdle, runIfHeld } from "./sync-paths.js";
 
 interface Compiled<Row> {
   query: CompiledQuery<Row>;
   /** For each compiled parameter: the index of the argument it takes, or -1 to keep it. */
   slots: number[];
-  /** A plain SELECT: on an idle SQLite connection it runs at once (store/idle-read.ts). */
+  /** A plain SELECT: on an idle SQLite connection it runs at once (store/sync-paths.ts). */
   reads: boolean;
 }
 

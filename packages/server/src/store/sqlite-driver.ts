@@ -47,8 +47,9 @@ type RowBuilder = (values: unknown[]) => Record<string, unknown>;
  */
 export interface CachedStatement {
   stmt: BetterSqlite3.Statement;
-  /** Row objects from raw rows; undefined for statements that return none. */
-  rows: ((raw: unknown[][]) => unknown[]) | undefined;
+  /** Runs a reader and returns its rows as objects; undefined for statements that return none. */
+  read: ((parameters: readonly unknown[]) => unknown[]) | undefined;
+  /** The reader's row builder (streams build one row at a time). */
   row: RowBuilder | undefined;
 }
 
@@ -73,7 +74,7 @@ export function rowBuilder(names: readonly string[]): RowBuilder {
 
 function prepare(db: BetterSqlite3.Database, sql: string): CachedStatement {
   const stmt = db.prepare(sql);
-  if (!stmt.reader) return { stmt, rows: undefined, row: undefined };
+  if (!stmt.reader) return { stmt, read: undefined, row: undefined };
   stmt.raw(true);
   const names = stmt.columns().map((c) => c.name);
   const row = rowBuilder(names);
@@ -81,9 +82,10 @@ function prepare(db: BetterSqlite3.Database, sql: string): CachedStatement {
   return {
     stmt,
     row,
-    rows: (raw) => {
+    read: (parameters) => {
+      const raw = stmt.all(parameters as unknown[]) as unknown[][];
       // A schema change re-prepares the statement inside SQLite and `select *` may then return
-      // another set of columns; DDL empties the cache (runDdl), and this guards what slips by.
+      // another set of columns; DDL empties the cache (executeQuery), and this guards what slips by.
       if (raw.length > 0 && (raw[0] as unknown[]).length !== width)
         return raw.map(rowBuilder(stmt.columns().map((c) => c.name)));
       return raw.map(row);
@@ -141,9 +143,9 @@ class CachingSqliteConnection implements DatabaseConnection {
   constructor(private readonly statements: StatementCache) {}
 
   async executeQuery<R>(compiledQuery: CompiledQuery): Promise<QueryResult<R>> {
-    const { stmt, rows } = this.statements.statement(compiledQuery.sql);
+    const { stmt, read } = this.statements.statement(compiledQuery.sql);
     const parameters = compiledQuery.parameters as unknown[];
-    if (rows) return { rows: rows(stmt.all(parameters) as unknown[][]) as R[] };
+    if (read) return { rows: read(parameters) as R[] };
     const { changes, lastInsertRowid } = stmt.run(parameters);
     if (DDL.test(compiledQuery.sql)) this.statements.clear();
     return {
@@ -217,6 +219,19 @@ export class CachingSqliteDriver implements Driver {
   async init(): Promise<void> {}
 
   /**
+   * Runs a statement at once for a caller that holds the connection (a transaction of its own,
+   * between its BEGIN and its COMMIT): what Kysely would do, without its chain of awaits. Returns
+   * the rows, none for a statement that returns none.
+   */
+  runHeld(sql: string, parameters: readonly unknown[]): unknown[] {
+    if (!this.mutex.isHeld) throw new Error("runHeld needs the connection held by the caller's transaction");
+    const { stmt, read } = this.statements.statement(sql);
+    if (read) return read(parameters);
+    stmt.run(parameters as unknown[]);
+    return [];
+  }
+
+  /**
    * Runs a reading statement at once, synchronously, when nobody holds the connection and the
    * checkpointer is not waiting for it; undefined otherwise (the caller then queues as usual).
    *
@@ -226,24 +241,11 @@ export class CachingSqliteDriver implements Driver {
    * (a transaction holds the mutex from BEGIN to COMMIT). What it saves is the mutex's promise
    * and Kysely's chain of awaits, most of a point read's JavaScript (issue 13).
    */
-  /**
-   * Runs a statement at once for a caller that holds the connection (a transaction of its own,
-   * between its BEGIN and its COMMIT): what Kysely would do, without its chain of awaits. Returns
-   * the rows, none for a statement that returns none.
-   */
-  runHeld(sql: string, parameters: readonly unknown[]): unknown[] {
-    if (!this.mutex.isHeld) throw new Error("runHeld needs the connection held by the caller's transaction");
-    const { stmt, rows } = this.statements.statement(sql);
-    if (rows) return rows(stmt.all(parameters as unknown[]) as unknown[][]);
-    stmt.run(parameters as unknown[]);
-    return [];
-  }
-
   readIfIdle(sql: string, parameters: readonly unknown[]): unknown[] | undefined {
     if (this.mutex.isHeld || this.gate?.pauseRequested()) return undefined;
-    const { stmt, rows } = this.statements.statement(sql);
-    if (!rows) throw new Error("readIfIdle runs statements that return rows only");
-    return rows(stmt.all(parameters as unknown[]) as unknown[][]);
+    const { read } = this.statements.statement(sql);
+    if (!read) throw new Error("readIfIdle runs statements that return rows only");
+    return read(parameters);
   }
 
   async acquireConnection(): Promise<DatabaseConnection> {

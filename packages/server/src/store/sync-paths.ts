@@ -13,7 +13,7 @@ import type { CachingSqliteDriver } from "./sqlite-driver.js";
 const drivers = new WeakMap<object, CachingSqliteDriver>();
 const held = new WeakMap<object, CachingSqliteDriver>();
 
-export function registerIdleReads(db: object, driver: CachingSqliteDriver): void {
+export function registerSyncPaths(db: object, driver: CachingSqliteDriver): void {
   drivers.set(db, driver);
 }
 
