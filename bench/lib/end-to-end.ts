@@ -8,7 +8,7 @@ import { once } from "node:events";
 import http from "node:http";
 import type { AddressInfo } from "node:net";
 import { type EndToEndProgress, endToEndProgress, type LedgerTotals, ledgerTotals, waitUntilQuiet } from "./checks.js";
-import { CreateTracker, type LoadFigures, runLoad } from "./load.js";
+import { CreateTracker, createBody, type LoadFigures, runLoad } from "./load.js";
 import { sleep } from "./processes.js";
 import type { StoreReader } from "./store-reader.js";
 
@@ -80,6 +80,34 @@ async function startReceiver(): Promise<Receiver> {
         server.close(() => resolve());
       }),
   };
+}
+
+/** Runs one task of the measured shape to its end (the simulator renders that shape's video once). */
+export async function warmUpEndToEnd(
+  baseUrl: string,
+  account: { apiKey: string },
+  log: (line: string) => void,
+): Promise<void> {
+  const headers = { authorization: `Bearer ${account.apiKey}`, "content-type": "application/json" };
+  const created = await fetch(`${baseUrl}/api/v1/generations`, {
+    method: "POST",
+    headers,
+    body: createBody("e2e-warm-up"),
+  });
+  if (created.status !== 202) throw new Error(`e2e warm-up create: ${created.status} ${await created.text()}`);
+  const { id } = (await created.json()) as { id: string };
+  const deadline = performance.now() + 120_000;
+  while (performance.now() < deadline) {
+    const res = await fetch(`${baseUrl}/api/v1/generations/${id}`, { headers });
+    const task = (await res.json()) as { status?: string };
+    if (task.status === "succeeded") {
+      log("  e2e: warm-up task succeeded (its shape's video is rendered)");
+      return;
+    }
+    if (task.status === "failed") throw new Error(`e2e warm-up task failed: ${JSON.stringify(task)}`);
+    await sleep(100);
+  }
+  throw new Error("e2e warm-up task did not finish within 120 s");
 }
 
 export async function runEndToEnd(opts: {
