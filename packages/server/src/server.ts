@@ -410,6 +410,7 @@ export async function startServer(
       const httpClosed = Promise.all([main, admin].map((l) => l && closeListener(l.server)));
       await queue.stop(config.shutdownGraceMs);
       await Promise.all([...providers.values()].map((p) => p.close?.()));
+      await dispatcher.close();
       await Promise.race([httpClosed, new Promise((r) => setTimeout(r, config.shutdownGraceMs).unref())]);
       await rateLimits?.close();
       await revocations?.stop();

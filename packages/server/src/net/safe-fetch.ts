@@ -2,10 +2,12 @@
  * SSRF-guarded outbound HTTP client for user-supplied URLs (Files API `url` uploads, webhook delivery).
  *
  * - `checkUrl` on the first URL and on every redirect target (scheme, userinfo, localhost, literal IPs).
- * - The address check happens at CONNECT time: each call uses its own undici Agent whose connector resolves
- *   the host with the (injectable) lookup and refuses the connection when any resolved address is
- *   forbidden, so a name that resolved public when the URL was accepted but private now (DNS rebinding)
- *   cannot reach internal hosts. Literal-IP hosts, which never go through a lookup, are checked there too.
+ * - The address check happens at CONNECT time: an undici Agent whose connector resolves the host with the
+ *   (injectable) lookup and refuses the connection when any resolved address is forbidden, so a name that
+ *   resolved public when the URL was accepted but private now (DNS rebinding) cannot reach internal hosts.
+ *   Literal-IP hosts, which never go through a lookup, are checked there too. Each call has an Agent of its
+ *   own, or shares a GuardedPool: its kept-alive connections were each checked when they were opened, so
+ *   reusing one reaches no address the check did not pass.
  * - Redirects are followed manually, each hop re-checked; 301/302/303 switch to GET without a body and
  *   credentials headers are dropped when the origin changes.
  * - One deadline (`timeoutMs`) bounds connect + headers + body; the body is a Node Readable that errors
@@ -57,6 +59,27 @@ export interface SafeFetchOptions extends GuardOptions {
   /** Injectable DNS (tests); default `dns.lookup`. */
   lookup?: LookupFn;
   signal?: AbortSignal;
+  /** Connections kept alive between calls; built with the same guard options as this call's. */
+  pool?: GuardedPool;
+}
+
+/**
+ * A guarded Agent shared by many calls with the same guard options (webhook deliveries): idle
+ * connections are kept alive and reused instead of a TCP (and TLS) handshake per call. Every new
+ * connection goes through the guarded connector; undici unrefs idle sockets, so an open pool does not
+ * keep the process alive.
+ */
+export class GuardedPool {
+  readonly agent: Agent;
+
+  constructor(opts: GuardOptions & { timeoutMs: number; lookup?: LookupFn }) {
+    this.agent = createGuardedAgent(opts);
+  }
+
+  /** Closes idle connections and those in use (their calls fail): for shutdown. */
+  async close(): Promise<void> {
+    await this.agent.destroy().catch(() => {});
+  }
 }
 
 export interface SafeResponse {
@@ -91,14 +114,15 @@ export async function safeFetch(url: string, opts: SafeFetchOptions): Promise<Sa
   if (opts.signal?.aborted) onCallerAbort();
   else opts.signal?.addEventListener("abort", onCallerAbort, { once: true });
 
-  const agent = createGuardedAgent(opts);
+  const agent = opts.pool?.agent ?? createGuardedAgent(opts);
   let released = false;
   const release = () => {
     if (released) return;
     released = true;
     clearTimeout(timer);
     opts.signal?.removeEventListener("abort", onCallerAbort);
-    agent.destroy().catch(() => {});
+    // A pooled connection goes back to its pool when its body ends (undici); an aborted one is destroyed.
+    if (!opts.pool) agent.destroy().catch(() => {});
   };
   const toError = (err: unknown) => toOutboundError(err, controller.signal);
 
@@ -198,7 +222,7 @@ function validateOptions(opts: SafeFetchOptions): void {
  * guard's lookup and refused if ANY address is forbidden; literal IPs (which Node never looks up) are checked
  * before connecting. TLS verification stays on; no proxy, no cookies (undici `request` has no jar).
  */
-function createGuardedAgent(opts: SafeFetchOptions): Agent {
+function createGuardedAgent(opts: GuardOptions & { timeoutMs: number; lookup?: LookupFn }): Agent {
   const lookup = opts.lookup ?? defaultLookup;
   const guardedLookup: LookupFunction = (hostname, options: LookupOptions, callback) => {
     const done = once(callback);

@@ -12,7 +12,7 @@
  * the delivery log. Every path (events, `test`, redelivery) goes through here.
  */
 import type { Logger } from "pino";
-import { OutboundError, readSnippet, safeFetch } from "../net/safe-fetch.js";
+import { GuardedPool, OutboundError, readSnippet, safeFetch } from "../net/safe-fetch.js";
 import type { GuardOptions, LookupFn } from "../net/url-guard.js";
 import type { JobHandler, JobResult, Queue } from "../queue/queue.js";
 import type { Db } from "../store/db.js";
@@ -51,6 +51,8 @@ export class WebhookDispatcher {
   private readonly slots: DeliverySlots;
   private readonly held = new HeldSlots();
   private readonly waiters = new SlotWaiters();
+  /** Kept-alive connections to endpoints, shared by every delivery (each checked when opened). */
+  private readonly pool: GuardedPool;
 
   constructor(
     private readonly deps: { db: Db; clock: Clock; log: Logger; webhooks: WebhookService; queue: Queue },
@@ -60,6 +62,16 @@ export class WebhookDispatcher {
       ...opts.maxInFlight,
       holdMs: opts.timeoutMs + SLOT_MARGIN_MS,
     });
+    this.pool = new GuardedPool({
+      ...opts.guard,
+      timeoutMs: opts.timeoutMs,
+      ...(opts.lookup ? { lookup: opts.lookup } : {}),
+    });
+  }
+
+  /** Closes the kept-alive connections (after the queue stopped: no delivery is running). */
+  close(): Promise<void> {
+    return this.pool.close();
   }
 
   handler(): JobHandler {
@@ -200,6 +212,7 @@ export class WebhookDispatcher {
         maxBytes: Number.MAX_SAFE_INTEGER,
         timeoutMs: this.opts.timeoutMs,
         ...(this.opts.lookup ? { lookup: this.opts.lookup } : {}),
+        pool: this.pool,
       });
       status = response.status;
       body = await readSnippet(response, RESPONSE_SNIPPET_BYTES);
