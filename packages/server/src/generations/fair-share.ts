@@ -43,23 +43,12 @@ const IN_FLIGHT = '%"uncertain":%';
  */
 const IN_FLIGHT_CONDITION = sql<boolean>`submit_state like '%"uncertain":%'`;
 
-/** Queued with no submit in flight; with `provider`, also not refused by it for good. */
-function isWaiting(eb: TasksEb, provider?: string) {
-  const conditions = [
+/** Queued with no submit in flight. */
+function isWaiting(eb: TasksEb) {
+  return eb.and([
     eb("tasks.status", "=", "queued"),
     eb.or([eb("tasks.submit_state", "is", null), eb("tasks.submit_state", "not like", IN_FLIGHT)]),
-  ];
-  if (provider !== undefined) {
-    // A waiting task names a provider in its submit_state only in `refused` (error texts are
-    // escaped strings and start with the bare name), so the quoted name means "refused".
-    conditions.push(
-      eb.or([
-        eb("tasks.submit_state", "is", null),
-        eb("tasks.submit_state", "not like", `%${JSON.stringify(provider)}%`),
-      ]),
-    );
-  }
-  return eb.and(conditions);
+  ]);
 }
 
 /** Whether a stored task (e.g. in a terminal hook) was holding a slot. */
@@ -144,39 +133,62 @@ export class FairShare {
     running: Map<string, number>,
     opts: { provider?: string; exceptAccount?: string; onlyAccount?: string; exceptTask?: string; fewerThan?: number },
   ): Promise<string | undefined> {
-    let accounts = db
-      .selectFrom("tasks")
-      .innerJoin("accounts", "accounts.id", "tasks.account_id")
-      .select((eb) => [
-        "tasks.account_id",
-        "accounts.max_running_tasks",
-        eb.fn.min<string>("tasks.created_at").as("oldest"),
-      ])
-      .where((eb) => isWaiting(eb, opts.provider))
-      .groupBy(["tasks.account_id", "accounts.max_running_tasks"]);
-    if (opts.exceptAccount !== undefined) accounts = accounts.where("tasks.account_id", "!=", opts.exceptAccount);
-    if (opts.onlyAccount !== undefined) accounts = accounts.where("tasks.account_id", "=", opts.onlyAccount);
-    if (opts.exceptTask !== undefined) accounts = accounts.where("tasks.id", "!=", opts.exceptTask);
-    const candidates = (await accounts.execute())
+    const candidates = (await oldestWaitingByAccount(opts).execute(db)).rows
       .map((a) => ({ ...a, running: running.get(a.account_id) ?? 0 }))
       .filter((a) => a.running < (a.max_running_tasks ?? this.defaultCap))
       .filter((a) => opts.fewerThan === undefined || a.running < opts.fewerThan)
       .sort(
         (a, b) => a.running - b.running || a.oldest.localeCompare(b.oldest) || a.account_id.localeCompare(b.account_id),
       );
-    const chosen = candidates[0];
-    if (!chosen) return undefined;
-    let oldest = db
-      .selectFrom("tasks")
-      .select("id")
-      .where("account_id", "=", chosen.account_id)
-      .where((eb) => isWaiting(eb, opts.provider))
-      .orderBy("created_at")
-      .orderBy("id")
-      .limit(1);
-    if (opts.exceptTask !== undefined) oldest = oldest.where("id", "!=", opts.exceptTask);
-    return (await oldest.executeTakeFirst())?.id;
+    return candidates[0]?.oldest_id;
   }
+}
+
+/**
+ * Each account with a waiting task (optionally not refused by `provider`, not `exceptTask`): its
+ * cap and its oldest waiting task. One statement, whose cost grows with the number of accounts
+ * with queued tasks, not with the tasks queued: the accounts are found by a walk along
+ * tasks_status_account_created (status, account_id, created_at, id), one seek per account, and each
+ * account's oldest waiting task is the first of its queued tasks in that index that is not in
+ * flight (those are at most the running ones). A `group by` over the waiting tasks read every one
+ * of them on every finished task: under a backlog of thousands, the worker's largest cost.
+ */
+export function oldestWaitingByAccount(opts: {
+  provider?: string;
+  exceptAccount?: string;
+  onlyAccount?: string;
+  exceptTask?: string;
+}) {
+  const accounts =
+    opts.onlyAccount !== undefined
+      ? sql`select ${opts.onlyAccount} as account_id`
+      : sql`with recursive queued(account_id) as (
+            select min(account_id) from tasks where status = 'queued'
+            union all
+            select (select min(t.account_id) from tasks t where t.status = 'queued' and t.account_id > q.account_id)
+              from queued q where q.account_id is not null
+          )
+          select account_id from queued where account_id is not null`;
+  // A waiting task names a provider in its submit_state only in `refused` (error texts are escaped
+  // strings and start with the bare name), so the quoted name means "refused".
+  const refusedBy = opts.provider !== undefined ? `%${JSON.stringify(opts.provider)}%` : undefined;
+  return sql<{ account_id: string; max_running_tasks: number | null; oldest_id: string; oldest: string }>`
+    select x.account_id, x.max_running_tasks, o.id as oldest_id, o.created_at as oldest
+    from (
+      select a.id as account_id, a.max_running_tasks, (
+        select w.id from tasks w
+        where w.status = 'queued' and w.account_id = q.account_id
+          and (w.submit_state is null or w.submit_state not like ${IN_FLIGHT})
+          ${refusedBy !== undefined ? sql`and (w.submit_state is null or w.submit_state not like ${refusedBy})` : sql``}
+          ${opts.exceptTask !== undefined ? sql`and w.id <> ${opts.exceptTask}` : sql``}
+        order by w.created_at, w.id
+        limit 1
+      ) as oldest_id
+      from (${accounts}) q
+      join accounts a on a.id = q.account_id
+      ${opts.exceptAccount !== undefined ? sql`where q.account_id <> ${opts.exceptAccount}` : sql``}
+    ) x
+    join tasks o on o.id = x.oldest_id`;
 }
 
 /**

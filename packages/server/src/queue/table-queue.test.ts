@@ -6,6 +6,7 @@
 import { mkdtempSync, rmSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
+import { sql } from "kysely";
 import { afterEach, describe, expect, it } from "vitest";
 import { loadConfig } from "../config.js";
 import { createLogger } from "../logger.js";
@@ -119,6 +120,32 @@ describe("TableQueue wake-ups", () => {
     await queue.runNow(store.db, "k");
     await until("the job made due", () => gen.started.length === 1);
     expect(gen.started).toEqual(["later"]);
+  });
+
+  it("runNow leaves an idle job that is already due as it is: no write", async () => {
+    const { store, queue } = await setup();
+    const due = new Date(Date.now() - 1000).toISOString();
+    // No runner started: the job stays idle and due.
+    await queue.enqueue(store.db, { kind: "gen.a", payload: {}, key: "due", runAt: new Date(due) });
+    const changes = async () => (await sql<{ n: number }>`select total_changes() as n`.execute(store.db)).rows[0]?.n;
+    const before = await changes();
+    await queue.runNow(store.db, "due");
+    expect(await changes()).toBe(before);
+    const row = await store.db
+      .selectFrom("jobs")
+      .select(["run_at", "woken"])
+      .where("job_key", "=", "due")
+      .executeTakeFirstOrThrow();
+    expect(row).toEqual({ run_at: due, woken: 0 });
+    // A job put off until later is still made due.
+    await queue.enqueue(store.db, { kind: "gen.a", payload: {}, key: "later", runAt: new Date(Date.now() + NEVER_MS) });
+    await queue.runNow(store.db, "later");
+    const later = await store.db
+      .selectFrom("jobs")
+      .select("run_at")
+      .where("job_key", "=", "later")
+      .executeTakeFirstOrThrow();
+    expect(Date.parse(later.run_at)).toBeLessThanOrEqual(Date.now());
   });
 
   it("a job put off until later (a future run_at, a retry) wakes a runner when it comes due, without polling", async () => {

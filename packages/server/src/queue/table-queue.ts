@@ -85,18 +85,18 @@ export class TableQueue implements Queue {
     // wake is not lost when it comes between the handler deciding to wait and the release. One
     // statement, so on PostgreSQL a release committing meanwhile is seen (the row lock makes the
     // update re-read the row) rather than each half missing the other.
+    // A job that is idle and due already is left alone: nothing to write, and no runner to wake
+    // for it beyond the one its own arrival woke (fair share wakes the next waiting task on every
+    // finish, and under a backlog that task's submit is mostly just due, not put off).
+    const now = this.clock.now().toISOString();
     const woken = await db
       .updateTable("jobs")
       .set((eb) => ({
-        run_at: eb
-          .case()
-          .when("locked_by", "is", null)
-          .then(this.clock.now().toISOString())
-          .else(eb.ref("run_at"))
-          .end(),
+        run_at: eb.case().when("locked_by", "is", null).then(now).else(eb.ref("run_at")).end(),
         woken: eb.case().when("locked_by", "is", null).then(eb.ref("woken")).else(1).end(),
       }))
       .where("job_key", "=", key)
+      .where((eb) => eb.or([eb("locked_by", "is not", null), eb("run_at", ">", now)]))
       .returning(["kind", "locked_by"])
       .execute();
     // One runner of the job's kind, as for an added job: waking every idle runner for each wake
