@@ -3,7 +3,8 @@
  * tasks and timeouts. A failed task returns its 55 credits exactly once, however often (or
  * however concurrently) its finalization runs, and a succeeded task is never refunded.
  */
-import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import { afterAll, beforeAll, describe, expect, it, vi } from "vitest";
+import type { Queue } from "../src/queue/queue.js";
 import { startTestServer, type TestServer, waitForTask } from "./harness.js";
 
 const PRICE = 55;
@@ -103,6 +104,26 @@ describe("failures with the default task timeout", () => {
     t = await startTestServer({ RATE_LIMIT_READ_PER_MIN: "0" });
   });
   afterAll(() => t?.close());
+
+  it("a poll that finds the task finished finalizes in its own job: no finalize job is added", async () => {
+    // The worker's queue, watched for what it is asked to add.
+    const queue = (worker(t) as unknown as { deps: { queue: Queue } }).deps.queue;
+    const enqueue = vi.spyOn(queue, "enqueue");
+    try {
+      const { key } = await t.createAccount(200);
+      const ok = await create(t, key, "A quiet harbour at dawn");
+      const broken = await create(t, key, "A broken render [sim:fail]");
+      expect((await watch(t, key, ok.id)).final.status).toBe("succeeded");
+      expect((await watch(t, key, broken.id)).final.status).toBe("failed");
+      for (const id of [ok.id, broken.id]) {
+        const kinds = enqueue.mock.calls.filter(([, job]) => job.payload.taskId === id).map(([, job]) => job.kind);
+        expect(kinds, id).toContain("generation.poll");
+        expect(kinds, id).not.toContain("generation.finalize");
+      }
+    } finally {
+      enqueue.mockRestore();
+    }
+  });
 
   it("[sim:fail] fails with provider_error and refunds exactly once, however often finalize runs", async () => {
     const { key, accountId } = await t.createAccount(100);

@@ -459,7 +459,7 @@ export class GenerationWorker {
     if (!provider) throw new Error(`provider ${task.provider} is not configured in this process`);
     if (this.pastDeadline(task)) {
       // The upstream id stays on the task, so an operator can still recover a late result.
-      await this.scheduleFinalize({
+      await this.finishPoll({
         taskId,
         outcome: "failed",
         reason: "timeout",
@@ -477,7 +477,7 @@ export class GenerationWorker {
       result = await provider.poll(task.upstream_id, this.providerTask(task));
     } catch (error) {
       if (error instanceof ProviderError && !error.retryable) {
-        await this.scheduleFinalize({ taskId, outcome: "failed", reason: error.reason, message: error.message });
+        await this.finishPoll({ taskId, outcome: "failed", reason: error.reason, message: error.message });
         return;
       }
       // A passing upstream problem: keep polling until the deadline decides.
@@ -489,9 +489,9 @@ export class GenerationWorker {
       return { retryAt: addMs(clock.now(), Math.min(max, result.retryAfterMs ?? backoff)) };
     }
     if (result.state === "failed") {
-      await this.scheduleFinalize({ taskId, outcome: "failed", reason: result.reason, message: result.message });
+      await this.finishPoll({ taskId, outcome: "failed", reason: result.reason, message: result.message });
     } else {
-      await this.scheduleFinalize({
+      await this.finishPoll({
         taskId,
         outcome: "succeeded",
         media: result.media,
@@ -568,6 +568,22 @@ export class GenerationWorker {
 
   private async schedulePoll(taskId: string, delayMs: number): Promise<void> {
     await this.deps.queue.enqueue(this.deps.db, this.pollJob(taskId, delayMs));
+  }
+
+  /**
+   * The poll's answer is final: finalize at once, in this poll's job, instead of adding a job for
+   * it (one job fewer per task, and no wait for a runner). When that fails (a media download that
+   * errs), the finalize becomes a job of its own, retried with backoff, and this poll is done. A
+   * crash before the finalize commits leaves this poll's job to run again: it polls and finalizes
+   * again, and finalizing twice is safe.
+   */
+  private async finishPoll(payload: FinalizePayload): Promise<void> {
+    try {
+      await this.finalize(payload);
+    } catch (error) {
+      this.deps.log.warn({ taskId: payload.taskId, err: error }, "finalize failed; it will be retried as a job");
+      await this.scheduleFinalize(payload);
+    }
   }
 
   private async scheduleFinalize(payload: FinalizePayload): Promise<void> {
