@@ -3,6 +3,7 @@ import { OpenAPIRegistry, OpenApiGeneratorV31 } from "@asteasolutions/zod-to-ope
 import { z } from "zod";
 import { CATALOG, type ModelEntry } from "./catalog.js";
 import { errorResponses, quotaResponses } from "./openapi-common.js";
+import { registerFileManagementPaths } from "./openapi-files.js";
 import { registerWebhookPaths } from "./openapi-webhooks.js";
 import {
   buildGenerationRequestSchema,
@@ -150,6 +151,7 @@ export function buildOpenApiDocument(options: OpenApiOptions = {}): Record<strin
     },
   });
 
+  registerFileManagementPaths(registry, secured);
   registerWebhookPaths(registry, secured);
 
   const generator = new OpenApiGeneratorV31(registry.definitions);

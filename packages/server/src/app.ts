@@ -63,7 +63,9 @@ const KEYED_ROUTES: [string, string, LimitName][] = [
   ["GET", "/api/v1/generations/:id", "read"],
   ["GET", "/api/v1/credits", "read"],
   ["POST", "/api/v1/files", "upload"],
+  ["GET", "/api/v1/files", "read"],
   ["GET", "/api/v1/files/:id", "read"],
+  ["DELETE", "/api/v1/files/:id", "write"],
   // Webhook changes, tests and redeliveries spend the smaller write budget: a redeliver sends a
   // request to every subscribed endpoint, so it must not ride on the generous read budget.
   ...WEBHOOK_PATHS.flatMap(([path, methods]) =>

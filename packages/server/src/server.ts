@@ -18,6 +18,7 @@ import { AccountService } from "./accounts/service.js";
 import { type AppDeps, buildApp } from "./app.js";
 import { type Config, ConfigError } from "./config.js";
 import { InspectionPool } from "./files/inspect/pool.js";
+import { PURGE_FILE_JOB, purgeFileJob, queuePurgesAfter } from "./files/purge-job.js";
 import { FileReferenceResolver } from "./files/references.js";
 import { FileService } from "./files/service.js";
 import { DurationTokens } from "./files/tokens.js";
@@ -295,15 +296,22 @@ export async function startServer(
         timeoutMs: Math.max(120_000, config.providerRequestTimeoutMs),
       },
       fairShare,
-      onTerminal: (trx, row) =>
-        recordTaskEvent(trx, { clock, queue }, row.account_id, serializeTask(row, signer, clock.now())),
+      onTerminal: async (trx, row) => {
+        await recordTaskEvent(trx, { clock, queue }, row.account_id, serializeTask(row, signer, clock.now()));
+        // Deleted files whose bytes waited for this task (files/purge-job.ts).
+        await queuePurgesAfter(trx, { queue, files }, row);
+      },
     });
     try {
       // Separate runners per class, so deliveries to slow or dead endpoints never hold the
       // generation runners (and the reverse). Housekeeping is no queue job: it runs on its own
       // timer below (runMaintenance), so it takes no runner of either class.
       await queue.start([
-        { name: "generation", concurrency: config.worker.concurrency, handlers: worker.handlers() },
+        {
+          name: "generation",
+          concurrency: config.worker.concurrency,
+          handlers: { ...worker.handlers(), [PURGE_FILE_JOB]: purgeFileJob(files) },
+        },
         {
           name: "webhook",
           concurrency: config.webhooks.concurrency,

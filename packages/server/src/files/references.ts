@@ -19,6 +19,7 @@ import { type GuardOptions, INSECURE, STRICT } from "../net/url-guard.js";
 import type { UrlSigner } from "../storage/signed-urls.js";
 import type { FilesTable } from "../store/schema.js";
 import type { Clock } from "../util/clock.js";
+import { UNKNOWN_FILE_ISSUE } from "./live-references.js";
 import type { FileService } from "./service.js";
 import type { DurationTokens } from "./tokens.js";
 
@@ -97,7 +98,7 @@ export class FileReferenceResolver implements ReferenceResolver {
       if (problem) throw new Problem(`${base}.url`, `is not a valid file URL of this server (${problem})`);
       const file = await this.deps.files.findOwned(accountId, match[1] as string);
       // Someone else's file and a deleted one look the same: never reveal which.
-      if (!file) throw new Problem(`${base}.url`, "names no file of this account; upload it with POST /api/v1/files");
+      if (!file) throw new Problem(`${base}.url`, UNKNOWN_FILE_ISSUE);
       return file;
     }
     if (!this.deps.fetch.enabled) {

@@ -1,12 +1,15 @@
 import { FILE_KINDS, type FileKind, findModel, MAX_UPLOAD_BYTES, uploadLimit } from "@framegate/contract";
 import type { Hono } from "hono";
+import { z } from "zod";
 import { ApiError } from "../errors.js";
 import { authOf, requireScope } from "../http/auth.js";
 import type { AppEnv } from "../http/context.js";
+import { parseListQuery } from "../http/pagination.js";
 import { parseMultipart } from "./multipart.js";
 import type { FileService, ReceivedUpload } from "./service.js";
 
 const FIELDS = ["kind", "model", "client_request_id"] as const;
+const FileKindSchema = z.enum(FILE_KINDS as [FileKind, ...FileKind[]]);
 
 function invalid(path: string, issue: string) {
   return new ApiError("validation_failed", `Invalid upload: ${path} ${issue}.`, { details: [{ path, issue }] });
@@ -65,8 +68,28 @@ export function mountFileRoutes(app: Hono<AppEnv>, deps: { files: FileService })
     }
   });
 
+  app.get("/api/v1/files", requireScope("files:read"), async (c) => {
+    const { accountId } = authOf(c);
+    const query = parseListQuery(c, {
+      kind: { schema: FileKindSchema, issue: "must be one of image, video, audio" },
+    });
+    const page = await files.list(accountId, {
+      limit: query.limit,
+      ...(query.startingAfter ? { startingAfter: query.startingAfter } : {}),
+      ...(query.filters.kind ? { kind: query.filters.kind as FileKind } : {}),
+    });
+    return c.json({ object: "list", ...page });
+  });
+
   app.get("/api/v1/files/:id", requireScope("files:read"), async (c) => {
     const { accountId } = authOf(c);
     return c.json(await files.get(accountId, c.req.param("id")));
+  });
+
+  // files:create is the files write scope: whoever may upload may delete (keys keep Rivya's scope set).
+  app.delete("/api/v1/files/:id", requireScope("files:create"), async (c) => {
+    const { accountId } = authOf(c);
+    const outcome = await files.delete(accountId, c.req.param("id"));
+    return c.json(outcome.body, outcome.status);
   });
 }

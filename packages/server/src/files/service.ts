@@ -19,12 +19,14 @@ import { join } from "node:path";
 import { type Readable, Transform } from "node:stream";
 import {
   checkImageConstraints,
+  type FileDeletion,
   type FileKind,
   type FileObject,
   type MediaLimit,
   type ModelEntry,
   uploadLimit,
 } from "@framegate/contract";
+import type { ExpressionBuilder } from "kysely";
 import type { Logger } from "pino";
 import {
   fileBytesQuotaExceeded,
@@ -39,7 +41,8 @@ import { FsStorage } from "../storage/fs.js";
 import type { UrlSigner } from "../storage/signed-urls.js";
 import type { Storage } from "../storage/storage.js";
 import type { Db, Executor } from "../store/db.js";
-import type { FilesTable } from "../store/schema.js";
+import { type Cursor, newestFirst, unknownCursor } from "../store/pagination.js";
+import type { Database, FilesTable } from "../store/schema.js";
 import { addMs, type Clock } from "../util/clock.js";
 import { newId } from "../util/ids.js";
 import { type InspectionPool, InspectionPoolBusy } from "./inspect/pool.js";
@@ -60,6 +63,21 @@ export interface AcceptInput {
   name: string | null;
   clientRequestId: string | null;
   sourceUrl?: string;
+}
+
+export interface FileListQuery {
+  limit: number;
+  startingAfter?: string;
+  kind?: FileKind;
+}
+
+/** How many of the tasks still using a deleted file its answer names. */
+const PENDING_TASKS_SHOWN = 20;
+
+/** What a delete did: 200 when the bytes are gone, 202 when running tasks keep them for now. */
+export interface DeleteOutcome {
+  status: 200 | 202;
+  body: FileDeletion;
 }
 
 export interface FileServiceDeps {
@@ -248,6 +266,7 @@ export class FileService {
       created_at: now.toISOString(),
       expires_at: addMs(now, this.deps.retentionMs).toISOString(),
       deleted_at: null,
+      purge_pending: 0,
     };
     await this.commit(upload, row.storage_key);
     try {
@@ -326,6 +345,116 @@ export class FileService {
     return this.serialize(row);
   }
 
+  /** The account's live files, newest first (deleted and collected ones are history, not listed). */
+  async list(accountId: string, query: FileListQuery): Promise<{ data: FileObject[]; has_more: boolean }> {
+    const { db } = this.deps;
+    let q = db.selectFrom("files").selectAll().where("account_id", "=", accountId).where("deleted_at", "is", null);
+    if (query.kind) q = q.where("kind", "=", query.kind);
+    let cursor: Cursor | undefined;
+    if (query.startingAfter) {
+      cursor = await db
+        .selectFrom("files")
+        .select(["created_at", "id"])
+        .where("id", "=", query.startingAfter)
+        .where("account_id", "=", accountId)
+        .executeTakeFirst();
+      if (!cursor) throw unknownCursor();
+    }
+    const page = await newestFirst<FilesTable>(q, cursor, query.limit);
+    return { data: page.data.map((row) => this.serialize(row)), has_more: page.has_more };
+  }
+
+  /**
+   * Deletes the account's file: from now on it is not listed, not usable by a new task, and not
+   * counted by the quotas. Its bytes go now, unless queued or processing tasks still use it (a
+   * submit, a retry or the upstream's own fetch of the URL may still read them): then the file is
+   * left marked purge_pending and its bytes go when the last of those tasks ends (a purge job
+   * queued by that task's terminal transition; housekeeping retries whatever is left over, so a
+   * crash between the mark and the removal delays it, never leaks it).
+   *
+   * Against a create that references the file at the same moment: the mark is an UPDATE of the
+   * file's row, and a create locks the rows of its files (FOR SHARE on PostgreSQL; SQLite runs one
+   * writer at a time) and checks they are not deleted. A create that committed first is found
+   * below among the tasks still using the file; one that comes after fails as for an unknown file.
+   */
+  async delete(accountId: string, fileId: string): Promise<DeleteOutcome> {
+    const { db, clock } = this.deps;
+    const now = clock.now().toISOString();
+    const users = await db.transaction().execute(async (trx) => {
+      const marked = await trx
+        .updateTable("files")
+        .set({ deleted_at: now, purge_pending: 1 })
+        .where("id", "=", fileId)
+        .where("account_id", "=", accountId)
+        .where("deleted_at", "is", null)
+        .executeTakeFirst();
+      // Missing, another account's, or deleted already: all the same 404, as for GET.
+      if (Number(marked.numUpdatedRows) !== 1) throw new ApiError("not_found", "File not found.");
+      return trx
+        .selectFrom("task_references")
+        .innerJoin("tasks", "tasks.id", "task_references.task_id")
+        .select("tasks.id")
+        .distinct()
+        .where("task_references.file_id", "=", fileId)
+        .where("tasks.status", "in", ["queued", "processing"])
+        .orderBy("tasks.id")
+        .limit(PENDING_TASKS_SHOWN)
+        .execute();
+    });
+    if (users.length === 0) {
+      await this.purgeDeleted([fileId]);
+      return {
+        status: 200,
+        body: { id: fileId, object: "file", deleted: true, storage: "removed", pending_tasks: [] },
+      };
+    }
+    return {
+      status: 202,
+      body: {
+        id: fileId,
+        object: "file",
+        deleted: true,
+        storage: "pending_removal",
+        pending_tasks: users.map((u) => u.id),
+      },
+    };
+  }
+
+  /**
+   * Removes the bytes of deleted files (all pending ones, or those of `fileIds`) that no queued
+   * or processing task uses. Safe to run anywhere, any number of times: a deleted file gains no
+   * new task, so once none is running none will be, and removing an object twice is a no-op.
+   */
+  async purgeDeleted(fileIds?: string[]): Promise<number> {
+    const { db, storage } = this.deps;
+    if (fileIds?.length === 0) return 0;
+    let q = db
+      .selectFrom("files")
+      .select(["id", "storage_key"])
+      .where("purge_pending", "=", 1)
+      .where(({ not, exists, selectFrom }) => not(exists(runningUsers(selectFrom))));
+    if (fileIds) q = q.where("id", "in", fileIds);
+    const due = await q.limit(500).execute();
+    for (const file of due) {
+      await storage.delete(file.storage_key);
+      await db.updateTable("files").set({ purge_pending: 0 }).where("id", "=", file.id).execute();
+    }
+    if (due.length > 0) this.deps.log.info({ files: due.length }, "removed the bytes of deleted files");
+    return due.length;
+  }
+
+  /** The deleted files of `task` whose bytes wait for it (and maybe others) to end. */
+  async pendingPurgesOf(db: Executor, taskId: string): Promise<string[]> {
+    const rows = await db
+      .selectFrom("task_references")
+      .innerJoin("files", "files.id", "task_references.file_id")
+      .select("files.id")
+      .where("task_references.task_id", "=", taskId)
+      .where("files.purge_pending", "=", 1)
+      .execute();
+    return [...new Set(rows.map((r) => r.id))];
+  }
+
   /** A still-valid file this account fetched from `sourceUrl` before, to avoid fetching twice. */
   async findFetched(accountId: string, sourceUrl: string): Promise<FilesTable | undefined> {
     return this.deps.db
@@ -351,17 +480,7 @@ export class FileService {
       .select(["id", "storage_key"])
       .where("deleted_at", "is", null)
       .where("expires_at", "<=", now)
-      .where(({ not, exists, selectFrom }) =>
-        not(
-          exists(
-            selectFrom("task_references")
-              .innerJoin("tasks", "tasks.id", "task_references.task_id")
-              .select("task_references.file_id")
-              .whereRef("task_references.file_id", "=", "files.id")
-              .where("tasks.status", "in", ["queued", "processing"]),
-          ),
-        ),
-      )
+      .where(({ not, exists, selectFrom }) => not(exists(runningUsers(selectFrom))))
       .limit(500)
       .execute();
     for (const file of due) {
@@ -370,7 +489,10 @@ export class FileService {
     }
     const leftovers = (await storage.sweepPartials(STALE_UPLOAD_MS)) + (await this.sweepStagedUploads());
     if (due.length || leftovers) log.info({ files: due.length, leftovers }, "deleted expired files");
-    return due.length;
+    // Deleted files whose bytes waited for a task: normally removed when it ended; this catches
+    // what a crash or a lost purge job left.
+    const purged = await this.purgeDeleted();
+    return due.length + purged;
   }
 
   /**
@@ -397,6 +519,15 @@ export class FileService {
     if (removed > 0) this.deps.log.info({ removed }, "removed stale temporary uploads");
     return removed;
   }
+}
+
+/** The queued or processing tasks that use the outer query's file (files.id). */
+function runningUsers(selectFrom: ExpressionBuilder<Database, "files">["selectFrom"]) {
+  return selectFrom("task_references")
+    .innerJoin("tasks", "tasks.id", "task_references.task_id")
+    .select("task_references.file_id")
+    .whereRef("task_references.file_id", "=", "files.id")
+    .where("tasks.status", "in", ["queued", "processing"]);
 }
 
 /** The limit an upload of `kind` falls under, or the validation error when the model refuses the kind. */

@@ -24,10 +24,12 @@ export interface PgCreateInput {
 export type PgCreateResult =
   | { outcome: "created" }
   | { outcome: "stored"; row: StoredRow }
-  | { outcome: "insufficient"; balance: number | null };
+  | { outcome: "insufficient"; balance: number | null }
+  /** A referenced file was deleted after the references were resolved (migration 0016); nothing written. */
+  | { outcome: "file_gone" };
 
 interface ResultRow {
-  o_outcome: "created" | "stored" | "insufficient";
+  o_outcome: "created" | "stored" | "insufficient" | "file_gone";
   o_fingerprint: string | null;
   o_state: "in_flight" | "completed" | null;
   o_response_status: number | null;
@@ -71,6 +73,8 @@ export async function createOnPostgres(db: Db, input: PgCreateInput): Promise<Pg
       return { outcome: "created" };
     case "insufficient":
       return { outcome: "insufficient", balance: row.o_balance };
+    case "file_gone":
+      return { outcome: "file_gone" };
     case "stored":
       return {
         outcome: "stored",

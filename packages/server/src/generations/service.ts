@@ -8,6 +8,7 @@
 import { type NormalizedGenerationRequest, priceGeneration, type Task, type TaskStatus } from "@framegate/contract";
 import { SqliteAdapter } from "kysely";
 import { ApiError } from "../errors.js";
+import { goneReferences, liveFileIds } from "../files/live-references.js";
 import {
   type IdempotencyClaim,
   type IdempotencyStore,
@@ -115,6 +116,13 @@ const taskQuery = new PreparedQuery(
   2,
 );
 
+/** A create function's file_gone that a second look cannot place (never expected: deletions are final). */
+function deletedMeanwhile(): ApiError {
+  return new ApiError("validation_failed", "Invalid reference media: a referenced file was deleted.", {
+    details: [{ path: "params.referenceMediaItems", issue: "a referenced file was deleted" }],
+  });
+}
+
 export class GenerationService {
   /** SQLite: creates that queue up behind a running one commit together (group-commit.ts). */
   private readonly group: GroupCommit | undefined;
@@ -213,6 +221,12 @@ export class GenerationService {
           if (verdict.kind === "replay") throw new Replay(verdict);
           if (verdict.kind === "stale") await idempotency.remove(trx, claim.scope, verdict.createdAt);
         }
+        if (draft.references.length > 0) {
+          // Resolved before this transaction: a file deleted since then must not be used.
+          const fileIds = draft.references.map((r) => r.fileId);
+          const gone = goneReferences(fileIds, await liveFileIds(trx, row.account_id, fileIds, { lock: true }));
+          if (gone) throw gone;
+        }
         if (refused) return await this.refuse(trx, draft, refused);
         await recordReservation(trx, clock, reservation);
         await taskInsert.execute(trx, ...TASK_COLUMNS.map((column) => row[column]));
@@ -260,6 +274,12 @@ export class GenerationService {
         ...(replaceStale ? { replaceStale } : {}),
       });
       if (result.outcome === "created") return { status: 202, body: draft.body, replayed: false };
+      if (result.outcome === "file_gone") {
+        // Deleted files stay deleted, so a second look names the same ones the function found.
+        const fileIds = draft.references.map((r) => r.fileId);
+        const live = await liveFileIds(db, row.account_id, fileIds, { lock: false });
+        throw goneReferences(fileIds, live) ?? deletedMeanwhile();
+      }
       if (result.outcome === "insufficient") {
         // Stored in its own statement: if another request stored a response for the key in
         // the meantime, this insert fails and the caller's next run replays that one.

@@ -5,6 +5,7 @@
 import { type Kysely, type Migration, type MigrationProvider, sql } from "kysely";
 import type { Dialect } from "./db.js";
 import { CREATE_GENERATION_FUNCTION_0010 } from "./pg-create-generation.sql.js";
+import { CREATE_LIVE_FILES_0016 } from "./pg-create-live-files.sql.js";
 import { CREATE_QUIET_0015 } from "./pg-create-quiet.sql.js";
 import { QUEUE_WAKES_0014 } from "./pg-queue-wakes.sql.js";
 
@@ -386,6 +387,30 @@ const migrations = (dialect: Dialect): Record<string, Migration> => ({
       // create of every account commit one at a time (see pg-create-quiet.sql.ts).
       if (dialect !== "postgres") return;
       await sql.raw(CREATE_QUIET_0015()).execute(db);
+    },
+  },
+  "0016_file_deletion": {
+    async up(db: Kysely<unknown>) {
+      // DELETE /api/v1/files/{id} hides a file at once (deleted_at) but keeps its bytes while a
+      // queued or processing task needs them: purge_pending marks such files until housekeeping
+      // or the task's end removes the bytes (files/service.ts, purgeDeleted).
+      await db.schema
+        .alterTable("files")
+        .addColumn("purge_pending", "integer", (c) => c.notNull().defaultTo(0))
+        .execute();
+      await db.schema
+        .createIndex("files_purge_pending")
+        .on("files")
+        .column("id")
+        .where(sql<boolean>`purge_pending = 1`)
+        .execute();
+      // GET /api/v1/files: an account's live files, newest first, without reading its history.
+      await db.schema
+        .createIndex("files_account_listing")
+        .on("files")
+        .columns(["account_id", "deleted_at", "created_at", "id"])
+        .execute();
+      if (dialect === "postgres") await sql.raw(CREATE_LIVE_FILES_0016()).execute(db);
     },
   },
 });

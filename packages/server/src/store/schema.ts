@@ -127,8 +127,13 @@ export interface FilesTable {
   source_url: string | null;
   created_at: string;
   expires_at: string;
-  /** Set when garbage collection removed the bytes. */
+  /**
+   * Set when the file stopped being usable: garbage collection removed its bytes after expiry,
+   * or the account deleted it (DELETE /api/v1/files/{id}).
+   */
   deleted_at: string | null;
+  /** 1 while a deleted file's bytes still wait for removal (a running task needed them), else 0. */
+  purge_pending: number;
 }
 
 export interface TaskReferencesTable {
