@@ -7,6 +7,7 @@ import { writeFileSync } from "node:fs";
 import http from "node:http";
 import { join } from "node:path";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import { jpegSize } from "../src/generations/poster.js";
 import { UrlSigner } from "../src/storage/signed-urls.js";
 import { ManualClock, startTestServer, type TestServer, waitForTask } from "./harness.js";
 import { TEST_STORAGE } from "./test-store.js";
@@ -110,6 +111,20 @@ describe("signed media URLs", () => {
     expect(bytes.length).toBe(taskA.result.media[0].size_bytes);
     expect(createHash("sha256").update(bytes).digest("hex")).toBe(taskA.result.media[0].sha256);
     expect(bytes.subarray(4, 8).toString("latin1")).toBe("ftyp");
+  });
+
+  it("gives each result video a signed JPEG poster of the video's size", async () => {
+    const media = taskA.result.media[0];
+    expect(media.poster_url).toMatch(/\/media\/results\/task_\w+\/video\.jpg\?/);
+    const res = await fetch(media.poster_url);
+    expect(res.status).toBe(200);
+    expect(res.headers.get("content-type")).toBe("image/jpeg");
+    const size = jpegSize(Buffer.from(await res.arrayBuffer()));
+    expect(size).toEqual({ width: media.width, height: media.height });
+    // Signed like the video: a tampered signature is refused.
+    const tampered = new URL(media.poster_url);
+    tampered.searchParams.set("signature", `${tampered.searchParams.get("signature")}A`);
+    expect((await fetch(tampered)).status).toBe(403);
   });
 
   it("serves bytes=0-99 as 206 with the first 100 bytes", async () => {
@@ -324,10 +339,13 @@ describe("signed media URLs", () => {
   // Runs after the clock moved past expiry: housekeeping deletes the media, keeps the record.
   it("deletes result media once their retention has passed, and only once", async () => {
     const keyA = `results/${taskA.id}/video.mp4`;
+    const posterA = `results/${taskA.id}/video.jpg`;
     expect(await t.server.storage.stat(keyA)).toBeDefined();
+    expect(await t.server.storage.stat(posterA)).toBeDefined();
     const first = await t.server.runMaintenance();
     expect(first.resultsPurged).toBeGreaterThanOrEqual(2);
     expect(await t.server.storage.stat(keyA)).toBeUndefined();
+    expect(await t.server.storage.stat(posterA)).toBeUndefined();
     expect((await t.server.runMaintenance()).resultsPurged).toBe(0);
     const after = await t.request(`/api/v1/generations/${taskA.id}`, { key });
     expect(after.body.status).toBe("succeeded");

@@ -6,6 +6,7 @@ import { createWriteStream } from "node:fs";
 import { mkdtemp, rm } from "node:fs/promises";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
+import { Readable } from "node:stream";
 import { pipeline } from "node:stream/promises";
 import { OutboundError, safeFetch } from "../net/safe-fetch.js";
 import type { GuardOptions } from "../net/url-guard.js";
@@ -13,6 +14,7 @@ import type { ProviderMedia } from "../providers/provider.js";
 import type { Storage } from "../storage/storage.js";
 import { addMs, type Clock } from "../util/clock.js";
 import { type MediaFacts, mediaFacts, NotPlayableMp4 } from "./media-facts.js";
+import type { PosterMaker } from "./poster.js";
 import type { StoredResult } from "./serialize.js";
 
 export interface MirrorOptions {
@@ -22,6 +24,8 @@ export interface MirrorOptions {
   maxBytes: number;
   timeoutMs: number;
   retentionMs: number;
+  /** Makes each video's poster frame; without it, results have no posters. */
+  posters?: PosterMaker;
 }
 
 /** The media cannot be mirrored and never will be (404, HTML instead of video, too large). */
@@ -53,8 +57,18 @@ export async function mirrorResult(taskId: string, media: ProviderMedia[], opts:
         storage.linkFile && facts.sha256 !== undefined
           ? await storage.linkFile(key, path, { size: facts.size, sha256: facts.sha256 })
           : await storage.putFile(key, path);
+      const poster = await opts.posters?.make({
+        path,
+        width: info.width,
+        height: info.height,
+        durationSeconds: info.durationSeconds,
+        sha256: object.sha256,
+      });
+      const posterKey = poster ? key.replace(/\.mp4$/, ".jpg") : null;
+      if (poster && posterKey) await storage.putStream(posterKey, Readable.from([poster]));
       stored.push({
         key,
+        poster_key: posterKey,
         mime_type: "video/mp4",
         width: info.width,
         height: info.height,

@@ -30,7 +30,10 @@ export async function purgeExpiredResults(deps: {
       .execute();
     for (const task of due) {
       const media = task.result ? (JSON.parse(task.result) as StoredResult).media : [];
-      for (const item of media) await storage.delete(item.key);
+      for (const item of media) {
+        await storage.delete(item.key);
+        if (item.poster_key) await storage.delete(item.poster_key);
+      }
       await db.updateTable("tasks").set({ result_purged_at: now }).where("id", "=", task.id).execute();
       purged++;
     }
