@@ -13,6 +13,8 @@ export const ERROR_STATUS = {
   validation_failed: 400,
   insufficient_credits: 402,
   idempotency_conflict: 409,
+  /** A cancel of a task that has finished, or runs at an upstream that cannot stop it (or not yet). */
+  not_cancelable: 409,
   not_found: 404,
   webhook_url_rejected: 400,
   file_too_large: 413,

@@ -92,7 +92,10 @@ export const TaskErrorSchema = z
   .object({
     code: z.literal("generation_failed"),
     message: z.string(),
-    reason: z.enum(["provider_error", "content_rejected", "timeout", "invalid_input"]),
+    reason: z.enum(["provider_error", "content_rejected", "timeout", "invalid_input", "canceled"]).meta({
+      description:
+        "Why it failed. `canceled`: cancelled through POST /api/v1/generations/{id}/cancel (or at the upstream). Every failed task is refunded.",
+    }),
   })
   .meta({ id: "GenerationError" });
 

@@ -9,6 +9,7 @@ import { ApiError } from "./errors.js";
 import { mountFileRoutes } from "./files/routes.js";
 import type { FileService } from "./files/service.js";
 import { mountTaskAdminRoutes } from "./generations/admin-routes.js";
+import type { CancelService } from "./generations/cancel.js";
 import type { ReferenceResolver } from "./generations/references.js";
 import { mountGenerationRoutes } from "./generations/routes.js";
 import type { GenerationService } from "./generations/service.js";
@@ -33,6 +34,7 @@ export interface AppDeps {
   log: Logger;
   accounts: AccountService;
   generations: GenerationService;
+  cancels: CancelService;
   files: FileService;
   webhooks: WebhookService;
   callbacks: { tokens: CallbackTokens; onHint: (taskId: string) => Promise<void> };
@@ -61,6 +63,8 @@ const KEYED_ROUTES: [string, string, LimitName][] = [
   ["POST", "/api/v1/generations", "create"],
   ["GET", "/api/v1/generations", "read"],
   ["GET", "/api/v1/generations/:id", "read"],
+  // A cancel may call an upstream: it spends the write budget, not the read one.
+  ["POST", "/api/v1/generations/:id/cancel", "write"],
   ["GET", "/api/v1/credits", "read"],
   ["POST", "/api/v1/files", "upload"],
   ["GET", "/api/v1/files", "read"],

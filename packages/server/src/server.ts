@@ -22,6 +22,7 @@ import { PURGE_FILE_JOB, purgeFileJob, queuePurgesAfter } from "./files/purge-jo
 import { FileReferenceResolver } from "./files/references.js";
 import { FileService } from "./files/service.js";
 import { DurationTokens } from "./files/tokens.js";
+import { CancelService } from "./generations/cancel.js";
 import { FairShare } from "./generations/fair-share.js";
 import { purgeExpiredResults } from "./generations/retention.js";
 import { serializeTask } from "./generations/serialize.js";
@@ -359,6 +360,17 @@ export async function startServer(
           log,
           accounts,
           generations,
+          cancels: new CancelService({
+            db,
+            clock,
+            signer,
+            queue,
+            router,
+            fairShare,
+            log: log.child({ component: "cancel" }),
+            onTerminal: (trx, row) =>
+              recordTaskEvent(trx, { clock, queue }, row.account_id, serializeTask(row, signer, clock.now())),
+          }),
           files,
           webhooks,
           callbacks: {

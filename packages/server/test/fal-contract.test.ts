@@ -345,7 +345,7 @@ describe("poll: queue protocol", () => {
     expect(await env.provider.poll(upstreamId, task)).toEqual({ state: "pending", retryAfterMs: 5_000 });
   });
 
-  it("FAILED and CANCELED statuses fail the task (provider_error)", async () => {
+  it("FAILED fails the task as provider_error, CANCELED as canceled", async () => {
     const env = await setup();
     env.fal.script({
       jobs: [
@@ -369,7 +369,7 @@ describe("poll: queue protocol", () => {
     expect(cancel.status).toBe(202);
     expect(await cancel.json()).toEqual({ status: "CANCELLATION_REQUESTED" });
     const result = await env.provider.poll(queued.upstreamId, task);
-    expect(result).toMatchObject({ state: "failed", reason: "provider_error" });
+    expect(result).toMatchObject({ state: "failed", reason: "canceled" });
   });
 
   it("a malformed upstream id is refused without any request", async () => {
@@ -378,6 +378,65 @@ describe("poll: queue protocol", () => {
       const err = await catchProviderError(env.provider.poll(bad, makeTask()));
       expect(err.retryable).toBe(false);
     }
+    expect(env.fal.requests).toHaveLength(0);
+  });
+});
+
+describe("cancel: only a request still in fal's queue", () => {
+  it("IN_QUEUE: status read, then PUT on the owner/app cancel path; the request never runs", async () => {
+    const env = await setup();
+    env.fal.script({ jobs: [{ queuedPolls: 10 }] });
+    const task = makeTask();
+    const { upstreamId } = await env.provider.submit(task);
+    expect(await env.provider.cancel(upstreamId, task)).toBe("canceled");
+    const cancels = env.fal.requestsTo("cancel");
+    expect(cancels).toHaveLength(1);
+    expect(cancels[0]).toMatchObject({ method: "PUT", path: `/fal-ai/kling-video/requests/${upstreamId}/cancel` });
+    expect(cancels[0]?.headers.authorization).toBe(`Key ${env.fal.key}`);
+    expect(env.fal.jobs.get(upstreamId)?.cancelled).toBe(true);
+    expect(env.trap.connections).toBe(0);
+  });
+
+  it("IN_PROGRESS or COMPLETED: not cancelable, and no cancel is sent", async () => {
+    const env = await setup();
+    env.fal.script({
+      jobs: [
+        { queuedPolls: 0, inProgressPolls: 10 },
+        { queuedPolls: 0, inProgressPolls: 0 },
+      ],
+    });
+    const task = makeTask();
+    const running = await env.provider.submit(task);
+    const done = await env.provider.submit(task);
+    expect(await env.provider.cancel(running.upstreamId, task)).toBe("not_cancelable");
+    expect(await env.provider.cancel(done.upstreamId, task)).toBe("not_cancelable");
+    expect(env.fal.requestsTo("cancel")).toHaveLength(0);
+  });
+
+  it("a 400 (started meanwhile) or 404 answer to the cancel is not cancelable; a 5xx is a retryable error", async () => {
+    const env = await setup();
+    env.fal.script({
+      jobs: [{ queuedPolls: 10 }],
+      cancel: [
+        { status: 400, body: { status: "ALREADY_COMPLETED" } },
+        { status: 404, body: { status: "NOT_FOUND" } },
+        { status: 503, body: { detail: "busy" } },
+      ],
+    });
+    const task = makeTask();
+    const { upstreamId } = await env.provider.submit(task);
+    expect(await env.provider.cancel(upstreamId, task)).toBe("not_cancelable");
+    expect(await env.provider.cancel(upstreamId, task)).toBe("not_cancelable");
+    const err = await catchProviderError(env.provider.cancel(upstreamId, task));
+    expect(err.retryable).toBe(true);
+    expect(err.message).not.toContain(env.fal.key);
+    expect(env.fal.jobs.get(upstreamId)?.cancelled).toBe(false);
+  });
+
+  it("a malformed upstream id is refused without any request", async () => {
+    const env = await setup();
+    const err = await catchProviderError(env.provider.cancel("../../admin", makeTask()));
+    expect(err.retryable).toBe(false);
     expect(env.fal.requests).toHaveLength(0);
   });
 });

@@ -43,8 +43,8 @@ const IN_FLIGHT = '%"uncertain":%';
  */
 const IN_FLIGHT_CONDITION = sql<boolean>`submit_state like '%"uncertain":%'`;
 
-/** Queued with no submit in flight. */
-function isWaiting(eb: TasksEb) {
+/** Queued with no submit in flight (also the condition under which a cancel may end a task at once). */
+export function isWaiting(eb: TasksEb) {
   return eb.and([
     eb("tasks.status", "=", "queued"),
     eb.or([eb("tasks.submit_state", "is", null), eb("tasks.submit_state", "not like", IN_FLIGHT)]),

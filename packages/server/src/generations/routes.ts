@@ -7,6 +7,7 @@ import type { AppEnv } from "../http/context.js";
 import { renderError } from "../http/error-handler.js";
 import { fingerprintBody, parseIdempotencyKey } from "../http/idempotency.js";
 import { parseListQuery } from "../http/pagination.js";
+import type { CancelService } from "./cancel.js";
 import type { ReferenceResolver } from "./references.js";
 import type { GenerationService } from "./service.js";
 
@@ -14,7 +15,7 @@ export const GENERATIONS_PATH = "/api/v1/generations";
 
 export function mountGenerationRoutes(
   app: Hono<AppEnv>,
-  deps: { generations: GenerationService; references: ReferenceResolver },
+  deps: { generations: GenerationService; references: ReferenceResolver; cancels: CancelService },
 ) {
   app.post(GENERATIONS_PATH, requireScope("generations:create"), async (c) => {
     const { accountId } = authOf(c);
@@ -62,6 +63,13 @@ export function mountGenerationRoutes(
   app.get(`${GENERATIONS_PATH}/:id`, requireScope("generations:read"), async (c) => {
     const { accountId } = authOf(c);
     return c.json(await deps.generations.get(accountId, c.req.param("id")));
+  });
+
+  // Ending a task (and its refund) is a write on generations: the scope that creates them.
+  // No body is read; a cancel of the same task again finds it finished (409 not_cancelable).
+  app.post(`${GENERATIONS_PATH}/:id/cancel`, requireScope("generations:create"), async (c) => {
+    const { accountId } = authOf(c);
+    return c.json(await deps.cancels.cancel(accountId, c.req.param("id")));
   });
 }
 

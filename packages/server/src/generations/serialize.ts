@@ -25,6 +25,7 @@ const FAILURE_MESSAGES: Record<FailureReason, string> = {
   content_rejected: "The generation was rejected by the content policy.",
   timeout: "The generation timed out.",
   invalid_input: "The generation failed because the input was not accepted.",
+  canceled: "The generation was canceled.",
 };
 
 /** The columns the public task object is made of: reads that only serialize select these. */

@@ -3,11 +3,13 @@
  * transaction with its credit movement, so a late or duplicate worker can never settle or
  * refund twice: only the transaction that flips the status moves credits.
  */
+import type { Expression, ExpressionBuilder, SqlBool } from "kysely";
 import { refundCredits, settleCredits } from "../ledger/ledger.js";
 import type { FailureReason } from "../providers/provider.js";
 import type { Db, Tx } from "../store/db.js";
-import type { TasksTable } from "../store/schema.js";
+import type { Database, TasksTable } from "../store/schema.js";
 import type { Clock } from "../util/clock.js";
+import { isWaiting } from "./fair-share.js";
 import { publicFailureMessage, type StoredResult } from "./serialize.js";
 
 /** Runs inside the transaction of a terminal transition (webhook events are recorded there). */
@@ -70,7 +72,53 @@ export async function failTask(
   },
   onTerminal?: OnTerminal,
 ): Promise<boolean> {
+  return failWhere(db, clock, input, (eb) => eb("status", "in", ["queued", "processing"]), onTerminal);
+}
+
+/**
+ * What a cancel saw and may end: a queued task with no submit in flight, or a processing task on
+ * the upstream task its provider just cancelled. The UPDATE repeats the condition, so a submit
+ * that claimed the task meanwhile (submit_state.uncertain written) or a finish that got there
+ * first makes the cancel change nothing. On PostgreSQL the row lock orders the two; on SQLite
+ * the single writer does.
+ */
+export type CancelGuard = { status: "queued" } | { status: "processing"; upstreamId: string };
+
+export async function cancelTask(
+  db: Db,
+  clock: Clock,
+  input: { taskId: string; accountId: string; guard: CancelGuard; detail: string },
+  onTerminal?: OnTerminal,
+): Promise<boolean> {
+  const { guard } = input;
+  return failWhere(
+    db,
+    clock,
+    { taskId: input.taskId, reason: "canceled", detail: input.detail },
+    (eb) =>
+      guard.status === "queued"
+        ? isWaiting(eb)
+        : eb.and([eb("status", "=", "processing"), eb("upstream_id", "=", guard.upstreamId)]),
+    onTerminal,
+    // A submit's claim locks the account row and then writes the task row; taking them in the
+    // same order keeps a cancel and a claim of the same task from deadlocking on PostgreSQL.
+    input.accountId,
+  );
+}
+
+/** The failed transition: when `condition` still holds, fail the task and refund its reservation. */
+async function failWhere(
+  db: Db,
+  clock: Clock,
+  input: { taskId: string; reason: FailureReason; detail?: string; publicMessage?: string },
+  condition: (eb: ExpressionBuilder<Database, "tasks">) => Expression<SqlBool>,
+  onTerminal: OnTerminal | undefined,
+  lockAccount?: string,
+): Promise<boolean> {
   return db.transaction().execute(async (trx) => {
+    if (lockAccount !== undefined) {
+      await trx.selectFrom("accounts").select("id").where("id", "=", lockAccount).forUpdate().executeTakeFirst();
+    }
     const task = await trx
       .selectFrom("tasks")
       .select(["account_id", "reserved_credits"])
@@ -90,7 +138,7 @@ export async function failTask(
         updated_at: now,
       })
       .where("id", "=", input.taskId)
-      .where("status", "in", ["queued", "processing"])
+      .where(condition)
       .executeTakeFirst();
     if (Number(updated.numUpdatedRows) !== 1) return false;
     await refundCredits(trx, clock, {

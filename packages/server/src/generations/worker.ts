@@ -200,20 +200,21 @@ export class GenerationWorker {
     state: SubmitState,
     db: Executor = this.deps.db,
     releasedBy?: string,
-  ): Promise<void> {
+  ): Promise<boolean> {
     const save = async (trx: Executor) => {
-      await trx
+      const saved = await trx
         .updateTable("tasks")
         .set({ submit_state: JSON.stringify(state) })
         .where("id", "=", taskId)
         .where("status", "=", "queued")
-        .execute();
+        .executeTakeFirst();
       if (releasedBy !== undefined && !state.uncertain) {
         await this.deps.fairShare.wakeNext(trx, { account: releasedBy, exceptTask: taskId });
       }
+      return Number(saved.numUpdatedRows) === 1;
     };
     if (releasedBy === undefined || db !== this.deps.db) return save(db);
-    await this.deps.db.transaction().execute(save);
+    return this.deps.db.transaction().execute(save);
   }
 
   async submit(taskId: string): Promise<JobResult> {
@@ -294,13 +295,20 @@ export class GenerationWorker {
         const answer = await router.availability(name, { taskId, db: trx });
         if (answer === "available") {
           state.waitingFor = undefined;
-          await this.saveSubmitState(taskId, { ...state, uncertain: name }, trx);
+          // Not queued any more (cancelled since it was read): claim nothing and call no provider.
+          // A cancel, in turn, ends only a queued task without `uncertain` (transitions.cancelTask).
+          if (!(await this.saveSubmitState(taskId, { ...state, uncertain: name }, trx))) return "gone";
           stored.holdsSlot = true;
         } else if (answer === "saturated") {
           await this.noteWaiting(trx, taskId, state, stored, "provider_capacity");
         }
         return answer;
       });
+      if (decision === "gone") {
+        // Frees the half-open trial slot availability() may have taken for this call.
+        router.breaker(name).recordNeutral();
+        return;
+      }
       if (decision !== "available") {
         if (typeof decision === "object" && decision.kind === "account_limit") {
           // No provider is called and nothing changes: a finishing task of the account wakes this one.

@@ -3,8 +3,11 @@
  * The worker drives a task through submit -> poll -> finalize; adapters only translate.
  */
 
-/** Why a task failed, as shown in the public `error.reason`. */
-export type FailureReason = "provider_error" | "content_rejected" | "timeout" | "invalid_input";
+/**
+ * Why a task failed, as shown in the public `error.reason`. `canceled`: the account cancelled it
+ * (POST /api/v1/generations/{id}/cancel), or the upstream reports it cancelled.
+ */
+export type FailureReason = "provider_error" | "content_rejected" | "timeout" | "invalid_input" | "canceled";
 
 /** A reference file resolved to our own storage before the task was created. */
 export interface ProviderReference {
@@ -93,6 +96,8 @@ export class ProviderError extends Error {
   }
 }
 
+export type CancelOutcome = "canceled" | "not_cancelable";
+
 export interface Provider {
   readonly name: string;
   /** Start the task upstream. Must be safe to call again for the same taskId after a crash. */
@@ -104,6 +109,13 @@ export interface Provider {
    * between submit and storing its id), e.g. by Kling's external_task_id. Undefined = not there.
    */
   findSubmitted?(task: ProviderTask): Promise<SubmitResult | undefined>;
+  /**
+   * Stops an accepted task that has not started producing its result (optional: Kling has no
+   * cancel). "canceled": the upstream will not run it (or finish it), so it may be refunded;
+   * "not_cancelable": it is running or done upstream and will be billed, so it is left alone.
+   * Throws a ProviderError when the upstream could not be asked (then nothing is known).
+   */
+  cancel?(upstreamId: string, task: ProviderTask): Promise<CancelOutcome>;
   /** Drop upstream-side leftovers once the result is safely stored (optional). */
   release?(upstreamId: string): Promise<void>;
   /** Stop background work (graceful shutdown). */

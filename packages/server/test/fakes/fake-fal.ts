@@ -7,7 +7,8 @@
  *                                                                status_url, response_url, cancel_url}
  *   GET  /fal-ai/kling-video/requests/{id}/status               202 IN_QUEUE / 202 IN_PROGRESS / 200 COMPLETED
  *   GET  /fal-ai/kling-video/requests/{id}                      raw model output {video:{…}} or a model error
- *   PUT  /fal-ai/kling-video/requests/{id}/cancel               202 CANCELLATION_REQUESTED / 400 ALREADY_COMPLETED / 404
+ *   PUT  /fal-ai/kling-video/requests/{id}/cancel               202 CANCELLATION_REQUESTED (removed from the queue, or
+ *                                                                only signalled while running) / 400 ALREADY_COMPLETED / 404
  *   GET  /files/{name}                                          the media the results point at (no auth, like fal.media)
  *
  * Status/result/cancel exist ONLY on the owner/app path (the full model path answers 404, as on
@@ -135,6 +136,8 @@ export interface FakeFalJob {
   statusPolls: number;
   resultFetches: number;
   cancelled: boolean;
+  /** A cancel arrived while it was IN_PROGRESS: signalled, but it runs on (fal's models may ignore it). */
+  cancelSignalled?: boolean;
   /** With `fetchImages`: what downloading start_image_url gave. */
   imageFetch?: { status: number; contentType: string | null; bytes: number } | { error: string };
 }
@@ -469,12 +472,17 @@ export async function startFakeFal(opts: StartFakeFalOptions = {}): Promise<Fake
     }
   };
 
+  /**
+   * As fal documents it: a request still in the queue is removed (it never runs); a running one
+   * only gets a cancellation signal, which the model may ignore, so here it runs on to its end.
+   */
   const handleCancel = (job: FakeFalJob, res: ServerResponse, record: FakeFalRequest) => {
     if (isCompleted(job) || job.cancelled) {
       send(res, record, 400, { status: "ALREADY_COMPLETED" });
       return;
     }
-    job.cancelled = true;
+    if (currentStatus(job) === "IN_PROGRESS") job.cancelSignalled = true;
+    else job.cancelled = true;
     send(res, record, 202, { status: "CANCELLATION_REQUESTED" });
   };
 

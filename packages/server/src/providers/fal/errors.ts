@@ -30,7 +30,7 @@
 import { type FailureReason, type PollResult, ProviderError } from "../provider.js";
 import { isRecord } from "./mapping.js";
 
-export type FalStage = "submit" | "status" | "result";
+export type FalStage = "submit" | "status" | "result" | "cancel";
 
 export interface FalModelErrorItem {
   type: string;
@@ -206,6 +206,20 @@ export function pollHttpOutcome(
   let message = describeHttp(stage, res.status, body, secret);
   if (res.status === 401 || res.status === 403) message += " (fal rejected the API key)";
   return { retry: new ProviderError(message, { retryable: true, retryAfterMs: parseRetryAfter(res.headers, now) }) };
+}
+
+/**
+ * The answer to PUT …/requests/{id}/cancel (sent only for a request IN_QUEUE): a 2xx
+ * (CANCELLATION_REQUESTED) took it out of the queue; 400 (ALREADY_COMPLETED) and 404 (NOT_FOUND)
+ * say it can no longer be stopped. Anything else tells nothing about the request: thrown, so the
+ * caller changes nothing and may try again.
+ */
+export function cancelHttpOutcome(res: HttpAnswer, secret: string, now: () => number): "canceled" | "not_cancelable" {
+  if (res.status >= 200 && res.status <= 299) return "canceled";
+  if (res.status === 400 || res.status === 404) return "not_cancelable";
+  let message = describeHttp("cancel", res.status, parseFalErrorBody(res.text, res.headers), secret);
+  if (res.status === 401 || res.status === 403) message += " (fal rejected the API key)";
+  throw new ProviderError(message, { retryable: true, retryAfterMs: parseRetryAfter(res.headers, now) });
 }
 
 /** Error codes that mean the request never left this machine, so fal cannot have accepted it. */

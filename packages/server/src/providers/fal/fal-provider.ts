@@ -14,12 +14,15 @@
  * retried a few times inside the same poll before the poll is reported as retryable; the worker
  * must copy `media[0].url` right away.
  *
+ *   cancel  GET  …/status, then only while IN_QUEUE: PUT {queueUrl}/fal-ai/kling-video/requests/{id}/cancel
+ *
  * Not implemented on purpose: `findSubmitted` (fal has no lookup by our own id) and `release`
- * (fal has nothing to delete; cancel only stops queued work).
+ * (fal has nothing to delete).
  */
-import type { PollResult, Provider, ProviderTask, SubmitResult } from "../provider.js";
+import type { CancelOutcome, PollResult, Provider, ProviderTask, SubmitResult } from "../provider.js";
 import { ProviderError } from "../provider.js";
 import {
+  cancelHttpOutcome,
   cleanText,
   type FalStage,
   type HttpAnswer,
@@ -30,6 +33,7 @@ import {
 } from "./errors.js";
 import {
   buildFalRequest,
+  falCancelUrl,
   falResultUrl,
   falStatusUrl,
   falSubmitUrl,
@@ -135,9 +139,10 @@ export class FalProvider implements Provider {
       case "CANCELED":
       case "CANCELLED": {
         const why = typeof json.error === "string" && json.error ? `: ${json.error}` : "";
+        const canceled = json.status.toUpperCase().startsWith("CANCEL");
         return {
           state: "failed",
-          reason: "provider_error",
+          reason: canceled ? "canceled" : "provider_error",
           message: cleanText(`fal request ${json.status.toLowerCase()}${why}`, this.key, 500),
         };
       }
@@ -145,6 +150,29 @@ export class FalProvider implements Provider {
         // Unknown statuses are treated as still running; the task deadline bounds this.
         return { state: "pending", retryAfterMs: FAL_IN_PROGRESS_RETRY_MS };
     }
+  }
+
+  /**
+   * fal takes a request out of its queue only while it waits there (docs/kling-upstreams.md §2.4):
+   * one already running just gets a signal its model may ignore, and it is billed. So the status
+   * is read first and the cancel is sent only for IN_QUEUE. A request that starts in the moment
+   * between the two may still run at fal; it is refunded here all the same.
+   */
+  async cancel(upstreamId: string, _task: ProviderTask): Promise<CancelOutcome> {
+    if (!isFalRequestId(upstreamId)) throw new ProviderError("fal: malformed upstream id", { retryable: false });
+    const res = await this.exchange("status", "GET", falStatusUrl(this.queueUrl, upstreamId));
+    if (res.status !== 200 && res.status !== 202) {
+      const outcome = pollHttpOutcome("status", res, this.key, this.now);
+      if ("failed" in outcome) return "not_cancelable";
+      throw outcome.retry;
+    }
+    const json = parseJson(res.text);
+    if (!isRecord(json) || typeof json.status !== "string") {
+      throw new ProviderError("fal status: malformed answer", { retryable: true });
+    }
+    if (json.status.toUpperCase() !== "IN_QUEUE") return "not_cancelable";
+    const answer = await this.exchange("cancel", "PUT", falCancelUrl(this.queueUrl, upstreamId));
+    return cancelHttpOutcome(answer, this.key, this.now);
   }
 
   /**
@@ -192,7 +220,12 @@ export class FalProvider implements Provider {
   }
 
   /** One HTTP exchange with a deadline covering connect, headers and body. Never follows redirects. */
-  private async exchange(stage: FalStage, method: "GET" | "POST", url: string, body?: unknown): Promise<HttpAnswer> {
+  private async exchange(
+    stage: FalStage,
+    method: "GET" | "POST" | "PUT",
+    url: string,
+    body?: unknown,
+  ): Promise<HttpAnswer> {
     const controller = new AbortController();
     const timer = setTimeout(() => controller.abort(), this.timeoutMs);
     const headers: Record<string, string> = { authorization: `Key ${this.key}`, accept: "application/json" };

@@ -150,7 +150,7 @@ export function falResultUrl(queueUrl: string, requestId: string): string {
   return `${queueUrl}/${FAL_APP_ID}/requests/${checkedId(requestId)}`;
 }
 
-/** `{base}/fal-ai/kling-video/requests/{id}/cancel` (PUT). Not used by the adapter; for tools/tests. */
+/** `{base}/fal-ai/kling-video/requests/{id}/cancel` (PUT). */
 export function falCancelUrl(queueUrl: string, requestId: string): string {
   return `${queueUrl}/${FAL_APP_ID}/requests/${checkedId(requestId)}/cancel`;
 }

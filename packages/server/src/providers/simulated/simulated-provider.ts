@@ -29,6 +29,7 @@ import { Readable } from "node:stream";
 import { pipeline } from "node:stream/promises";
 import type { Storage } from "../../storage/storage.js";
 import {
+  type CancelOutcome,
   type PollResult,
   type Provider,
   ProviderError,
@@ -283,6 +284,22 @@ export class SimulatedProvider implements Provider {
       this.startRender(upstreamId, request);
       return { state: "pending", retryAfterMs: remainingMs > 0 ? retryHint(remainingMs) : 500 };
     });
+  }
+
+  /**
+   * Cancels a task whose poll would still say pending: its render here stops, and the task ends
+   * in our store (nothing polls it after that, so nothing re-renders it). One whose poll would
+   * already report its end (a finished video past its delay, a directive's failure) is done.
+   */
+  async cancel(upstreamId: string, task: ProviderTask): Promise<CancelOutcome> {
+    const state = await this.poll(upstreamId, task);
+    if (state.state !== "pending") return "not_cancelable";
+    const running = this.renders.get(upstreamId);
+    if (running) {
+      running.controller.abort();
+      await running.done;
+    }
+    return "canceled";
   }
 
   async release(upstreamId: string): Promise<void> {
