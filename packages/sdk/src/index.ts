@@ -36,7 +36,7 @@ export {
 export * from "./generated/models.js";
 export { Page, PagePromise } from "./pagination.js";
 export type { Credits as CreditsResource } from "./resources/credits.js";
-export type { Files, FileUploadParams } from "./resources/files.js";
+export type { FileDeletion, FileListParams, Files, FileUploadParams } from "./resources/files.js";
 export {
   type CreateAndWaitOptions,
   type CreateOptions,

@@ -6,7 +6,7 @@ import { basename, join } from "node:path";
 import { Readable } from "node:stream";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { makeImage } from "../../server/test/fixtures/media.js";
-import type { FileObject, Framegate } from "../src/index.js";
+import { type FileObject, type Framegate, NotFoundError } from "../src/index.js";
 import { clientFor, startTestServer, type TestServer } from "./helpers.js";
 
 let t: TestServer;
@@ -106,5 +106,51 @@ describe("files", () => {
     });
     expect(task.status).toBe("succeeded");
     expect(task.references).toEqual([expect.objectContaining({ file_id: uploaded.id, kind: "image" })]);
+  });
+});
+
+describe("files: list and delete", () => {
+  it("list walks every page newest first and filters by kind", async () => {
+    const { client: own } = await clientFor(t, 0);
+    const uploaded: string[] = [];
+    for (let i = 0; i < 5; i++) uploaded.push((await own.files.upload(image, { kind: "image" })).id);
+    const newestFirst = [...uploaded].reverse();
+
+    const first = await own.files.list({ limit: 2 });
+    expect(first.data.map((f) => f.id)).toEqual(newestFirst.slice(0, 2));
+    expect(first.hasNextPage()).toBe(true);
+    const walked: string[] = [];
+    for await (const file of own.files.list({ limit: 2 })) walked.push(file.id);
+    expect(walked).toEqual(newestFirst);
+    expect((await own.files.list({ kind: "video" })).data).toEqual([]);
+    expect((await own.files.list({ kind: "image", limit: 100 })).data).toHaveLength(5);
+  });
+
+  it("delete answers the deletion; the file is gone and a second delete is a NotFoundError", async () => {
+    const { client: own } = await clientFor(t, 0);
+    const file = await own.files.upload(image, { kind: "image" });
+    await expect(own.files.delete(file.id)).resolves.toEqual({
+      id: file.id,
+      object: "file",
+      deleted: true,
+      storage: "removed",
+      pending_tasks: [],
+    });
+    await expect(own.files.retrieve(file.id)).rejects.toBeInstanceOf(NotFoundError);
+    await expect(own.files.delete(file.id)).rejects.toMatchObject({ status: 404, code: "not_found" });
+    expect((await own.files.list()).data).toEqual([]);
+  });
+
+  it("delete of a file a queued task uses says it waits for that task", async () => {
+    const { client: own } = await clientFor(t, 1000);
+    const file = await own.files.upload(image, { kind: "image", model: "kling-2-6" });
+    const task = await own.generations.create({
+      model: "kling-2-6",
+      prompt: "slow [sim:delay=2]",
+      params: { referenceMediaItems: [{ url: file.url, kind: "image" }] },
+    });
+    const deletion = await own.files.delete(file.id);
+    expect(deletion).toMatchObject({ deleted: true, storage: "pending_removal", pending_tasks: [task.id] });
+    expect((await own.generations.waitFor(task.id)).status).toBe("succeeded");
   });
 });
