@@ -294,7 +294,7 @@ function sideBySide(t: TestServer, provider: Provider, submitSettleMs?: number) 
     now: () => Date.now(),
   });
   // Never started: it only stores the poll jobs the submits add.
-  const queue = new TableQueue(db, systemClock, log, { leaseMs: 5000, pollIntervalMs: 20, graceMs: 100 });
+  const queue = new TableQueue(db, systemClock, log, { leaseMs: 5000, pollIntervalMs: 20 });
   const fairShare = new FairShare(queue, 10_000);
   const signer = { signMediaUrl: () => "http://127.0.0.1/unused" } as unknown as UrlSigner;
   const worker = new GenerationWorker({
