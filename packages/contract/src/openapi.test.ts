@@ -242,6 +242,7 @@ describe("buildOpenApiDocument", () => {
       "content_rejected",
       "timeout",
       "invalid_input",
+      "canceled",
     ]);
     expect(schemas.Media.required).toEqual(
       expect.arrayContaining([

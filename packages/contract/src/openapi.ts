@@ -2,6 +2,7 @@
 import { OpenAPIRegistry, OpenApiGeneratorV31 } from "@asteasolutions/zod-to-openapi";
 import { z } from "zod";
 import { CATALOG, type ModelEntry } from "./catalog.js";
+import { registerCancelPath } from "./openapi-cancel.js";
 import { errorResponses, quotaResponses } from "./openapi-common.js";
 import { registerFileManagementPaths } from "./openapi-files.js";
 import { registerWebhookPaths } from "./openapi-webhooks.js";
@@ -152,6 +153,7 @@ export function buildOpenApiDocument(options: OpenApiOptions = {}): Record<strin
   });
 
   registerFileManagementPaths(registry, secured);
+  registerCancelPath(registry, secured);
   registerWebhookPaths(registry, secured);
 
   const generator = new OpenApiGeneratorV31(registry.definitions);
