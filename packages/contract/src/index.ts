@@ -4,5 +4,6 @@ export * from "./file-schemas.js";
 export * from "./openapi.js";
 export * from "./pricing.js";
 export * from "./schemas.js";
+export * from "./usage-schemas.js";
 export * from "./validate.js";
 export * from "./webhook-schemas.js";

@@ -5,6 +5,7 @@ import { CATALOG, type ModelEntry } from "./catalog.js";
 import { registerCancelPath } from "./openapi-cancel.js";
 import { errorResponses, quotaResponses } from "./openapi-common.js";
 import { registerFileManagementPaths } from "./openapi-files.js";
+import { registerUsagePaths } from "./openapi-usage.js";
 import { registerWebhookPaths } from "./openapi-webhooks.js";
 import {
   buildGenerationRequestSchema,
@@ -155,6 +156,7 @@ export function buildOpenApiDocument(options: OpenApiOptions = {}): Record<strin
   registerFileManagementPaths(registry, secured);
   registerCancelPath(registry, secured);
   registerWebhookPaths(registry, secured);
+  registerUsagePaths(registry, secured);
 
   const generator = new OpenApiGeneratorV31(registry.definitions);
   return generator.generateDocument({

@@ -23,6 +23,8 @@ import { type CallbackTokens, mountCallbackRoutes } from "./providers/callbacks.
 import type { UrlSigner } from "./storage/signed-urls.js";
 import type { Storage } from "./storage/storage.js";
 import type { Db } from "./store/db.js";
+import { mountUsageAdminRoutes } from "./usage/admin-routes.js";
+import { mountUsageRoutes, USAGE_PATHS } from "./usage/routes.js";
 import type { Clock } from "./util/clock.js";
 import { newId } from "./util/ids.js";
 import { mountWebhookRoutes, WEBHOOK_PATHS } from "./webhooks/routes.js";
@@ -69,6 +71,7 @@ const KEYED_ROUTES: [string, string, LimitName][] = [
   ["POST", "/api/v1/files", "upload"],
   ["GET", "/api/v1/files", "read"],
   ["GET", "/api/v1/files/:id", "read"],
+  ...USAGE_PATHS.map((path): [string, string, LimitName] => ["GET", path, "read"]),
   ["DELETE", "/api/v1/files/:id", "write"],
   // Webhook changes, tests and redeliveries spend the smaller write budget: a redeliver sends a
   // request to every subscribed endpoint, so it must not ride on the generous read budget.
@@ -86,6 +89,7 @@ const OTHER_PATHS: [string, string[]][] = [
   ["/admin/v1/accounts/:id/credits", ["POST"]],
   ["/admin/v1/keys/:keyId", ["DELETE"]],
   ["/admin/v1/tasks/:id", ["GET"]],
+  ["/admin/v1/usage", ["GET"]],
   ["/healthz", ["GET"]],
   ["/readyz", ["GET"]],
 ];
@@ -159,6 +163,7 @@ export function buildApp(deps: AppDeps, surface: Surface = "all"): Hono<AppEnv> 
   if (surface !== "public") {
     mountAdminRoutes(app, deps);
     mountTaskAdminRoutes(app, deps);
+    mountUsageAdminRoutes(app, deps);
   }
 
   for (const [path, methods] of knownPaths(surface)) {
@@ -204,6 +209,7 @@ function mountPublicSurface(app: Hono<AppEnv>, deps: AppDeps) {
   mountGenerationRoutes(app, deps);
   mountFileRoutes(app, deps);
   mountWebhookRoutes(app, deps);
+  mountUsageRoutes(app, deps);
 
   app.get("/api/v1/credits", requireScope("credits:read"), async (c) => {
     const { accountId } = authOf(c);

@@ -413,6 +413,19 @@ const migrations = (dialect: Dialect): Record<string, Migration> => ({
       if (dialect === "postgres") await sql.raw(CREATE_LIVE_FILES_0016()).execute(db);
     },
   },
+  "0017_ledger_account_created": {
+    async up(db: Kysely<unknown>) {
+      // GET /api/v1/credits/ledger lists an account's entries newest first by (created_at, id),
+      // and the usage report sums them over a time range: both read only their part of the
+      // history with this index. It leads with account_id, so it replaces ledger_entries_account.
+      await db.schema
+        .createIndex("ledger_entries_account_created")
+        .on("ledger_entries")
+        .columns(["account_id", "created_at", "id"])
+        .execute();
+      await db.schema.dropIndex("ledger_entries_account").execute();
+    },
+  },
 });
 
 function sqlNonNegative(column: string) {
