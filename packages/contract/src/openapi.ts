@@ -5,6 +5,7 @@ import { CATALOG, type ModelEntry } from "./catalog.js";
 import { registerCancelPath } from "./openapi-cancel.js";
 import { errorResponses, quotaResponses } from "./openapi-common.js";
 import { registerFileManagementPaths } from "./openapi-files.js";
+import { preferenceAppliedHeader, preferWaitHeader, registerLiveStatusPaths } from "./openapi-live.js";
 import { registerUsagePaths } from "./openapi-usage.js";
 import { registerWebhookPaths } from "./openapi-webhooks.js";
 import {
@@ -61,13 +62,18 @@ export function buildOpenApiDocument(options: OpenApiOptions = {}): Record<strin
         "Idempotency-Key": z.string().max(255).optional().meta({
           description: "Retries with the same key and body replay the first response for 24 h.",
         }),
+        ...preferWaitHeader,
       }),
       body: { required: true, content: { "application/json": { schema: GenerationRequest } } },
     },
     responses: {
       202: {
         description: "Task accepted",
-        headers: { Location: { description: "URL of the task", schema: { type: "string" } }, ...rateLimitHeaders },
+        headers: {
+          Location: { description: "URL of the task", schema: { type: "string" } },
+          ...rateLimitHeaders,
+          ...preferenceAppliedHeader,
+        },
         content: { "application/json": { schema: TaskSchema } },
       },
       ...errorResponses(400, 401, 402, 403, 409, 413, 429, 503),
@@ -96,9 +102,13 @@ export function buildOpenApiDocument(options: OpenApiOptions = {}): Record<strin
     path: "/api/v1/generations/{id}",
     summary: "Get a generation task",
     security: secured,
-    request: { params: taskId },
+    request: { params: taskId, headers: z.object(preferWaitHeader) },
     responses: {
-      200: { description: "The task", content: { "application/json": { schema: TaskSchema } } },
+      200: {
+        description: "The task",
+        headers: preferenceAppliedHeader,
+        content: { "application/json": { schema: TaskSchema } },
+      },
       ...errorResponses(401, 403, 404, 429),
     },
   });
@@ -155,6 +165,7 @@ export function buildOpenApiDocument(options: OpenApiOptions = {}): Record<strin
 
   registerFileManagementPaths(registry, secured);
   registerCancelPath(registry, secured);
+  registerLiveStatusPaths(registry, secured);
   registerWebhookPaths(registry, secured);
   registerUsagePaths(registry, secured);
 

@@ -35,7 +35,7 @@ export {
 } from "./errors.js";
 export * from "./generated/models.js";
 export { Page, PagePromise } from "./pagination.js";
-export type { Credits as CreditsResource } from "./resources/credits.js";
+export type { Credits as CreditsResource, Instant, LedgerListParams, UsageParams } from "./resources/credits.js";
 export type { FileDeletion, FileListParams, Files, FileUploadParams } from "./resources/files.js";
 export {
   type CreateAndWaitOptions,

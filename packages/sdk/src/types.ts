@@ -97,6 +97,57 @@ export interface Credits {
   current_credits: number;
 }
 
+/**
+ * One credit movement (GET /api/v1/credits/ledger). `grant`: an operator grant or debit (the
+ * initial credits too); `reserve`: a task's price taken at create (negative); `release`: the
+ * unused part of a reservation given back at success; `refund`: a failed or canceled task's
+ * reservation given back.
+ */
+export type LedgerEntryType = "grant" | "reserve" | "release" | "refund";
+
+export interface LedgerEntry {
+  id: string;
+  object: "ledger_entry";
+  type: LedgerEntryType;
+  /** Signed, in credits. */
+  amount: number;
+  /** The balance right after this entry (entries ordered by created_at, then id). */
+  balance_after: number;
+  task_id: string | null;
+  reason: string | null;
+  created_at: string;
+}
+
+/** Task counts (by the bucket a task was created in) and ledger sums (by the bucket an entry was written in). */
+export interface UsageCounts {
+  tasks_created: number;
+  tasks_succeeded: number;
+  /** Failed, canceled ones excluded. */
+  tasks_failed: number;
+  tasks_canceled: number;
+  /** Reservations less the unused part released at success. */
+  credits_charged: number;
+  credits_refunded: number;
+  /** Operator grants less operator debits. */
+  credits_granted: number;
+}
+
+export interface UsageBucket extends UsageCounts {
+  /** The bucket's start (UTC, ISO 8601); it lasts one day or one hour. */
+  start: string;
+}
+
+/** GET /api/v1/usage: every bucket of the range, oldest first, empty ones as zeros. */
+export interface Usage {
+  object: "usage";
+  granularity: "day" | "hour";
+  start: string;
+  /** Exclusive. */
+  end: string;
+  data: UsageBucket[];
+  totals: UsageCounts;
+}
+
 export interface ModelParam {
   key: string;
   type: "select" | "text" | "number";

@@ -10,6 +10,8 @@ import { mountFileRoutes } from "./files/routes.js";
 import type { FileService } from "./files/service.js";
 import { mountTaskAdminRoutes } from "./generations/admin-routes.js";
 import type { CancelService } from "./generations/cancel.js";
+import { EVENTS_PATH, mountLiveRoutes } from "./generations/live/events-route.js";
+import type { LiveStatus } from "./generations/live/live-status.js";
 import type { ReferenceResolver } from "./generations/references.js";
 import { mountGenerationRoutes } from "./generations/routes.js";
 import type { GenerationService } from "./generations/service.js";
@@ -36,6 +38,8 @@ export interface AppDeps {
   log: Logger;
   accounts: AccountService;
   generations: GenerationService;
+  /** SSE streams and `Prefer: wait` holds (generations/live). */
+  live: LiveStatus;
   cancels: CancelService;
   files: FileService;
   webhooks: WebhookService;
@@ -65,6 +69,7 @@ const KEYED_ROUTES: [string, string, LimitName][] = [
   ["POST", "/api/v1/generations", "create"],
   ["GET", "/api/v1/generations", "read"],
   ["GET", "/api/v1/generations/:id", "read"],
+  ["GET", EVENTS_PATH, "read"],
   // A cancel may call an upstream: it spends the write budget, not the read one.
   ["POST", "/api/v1/generations/:id/cancel", "write"],
   ["GET", "/api/v1/credits", "read"],
@@ -207,6 +212,7 @@ function mountPublicSurface(app: Hono<AppEnv>, deps: AppDeps) {
   }
 
   mountGenerationRoutes(app, deps);
+  mountLiveRoutes(app, deps);
   mountFileRoutes(app, deps);
   mountWebhookRoutes(app, deps);
   mountUsageRoutes(app, deps);

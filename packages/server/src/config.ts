@@ -165,6 +165,12 @@ const EnvSchema = z.object({
   WEBHOOK_MAX_INFLIGHT_PER_ENDPOINT: int(2, 1, 1000),
   WEBHOOK_MAX_INFLIGHT_PER_ACCOUNT: int(4, 1, 1000),
   DATABASE_URL: z
+  // Live status (generations/live): held `Prefer: wait` requests, SSE streams, their backstop poll.
+  MAX_HELD_REQUESTS: int(1000, 0, 1_000_000),
+  SSE_MAX_STREAMS: int(1000, 0, 1_000_000),
+  SSE_MAX_STREAMS_PER_ACCOUNT: int(20, 1, 1_000_000),
+  SSE_HEARTBEAT_MS: int(15_000, 100, 15_000),
+  LIVE_STATUS_POLL_MS: int(1500, 100, 60_000),
     .string()
     .optional()
     .refine((v) => v === undefined || /^postgres(ql)?:\/\/\S+$/.test(v), {
@@ -312,6 +318,14 @@ export interface Config {
   logLevel: string;
   signingSecret: string | undefined;
   resultRetentionMs: number;
+  /** Live status: `Prefer: wait` holds and SSE streams per process, heartbeat, backstop poll. */
+  live: {
+    maxHeldRequests: number;
+    maxStreams: number;
+    maxStreamsPerAccount: number;
+    heartbeatMs: number;
+    pollMs: number;
+  };
   fileRetentionMs: number;
   referenceFetch: { enabled: boolean; allowInsecure: boolean; timeoutMs: number };
   /** Uploaded and fetched files are inspected in this many threads, each file within timeoutMs of work. */
@@ -431,6 +445,13 @@ export function loadConfig(env: Record<string, string | undefined> = process.env
     signingSecret: e.SIGNING_SECRET,
     resultRetentionMs: e.RESULT_RETENTION_DAYS * 24 * 3600 * 1000,
     fileRetentionMs: e.FILE_RETENTION_DAYS * 24 * 3600 * 1000,
+    live: {
+      maxHeldRequests: e.MAX_HELD_REQUESTS,
+      maxStreams: e.SSE_MAX_STREAMS,
+      maxStreamsPerAccount: e.SSE_MAX_STREAMS_PER_ACCOUNT,
+      heartbeatMs: e.SSE_HEARTBEAT_MS,
+      pollMs: e.LIVE_STATUS_POLL_MS,
+    },
     referenceFetch: {
       enabled: e.REFERENCE_URL_FETCH,
       allowInsecure: e.REFERENCE_URL_ALLOW_INSECURE,

@@ -24,6 +24,7 @@ import { FileService } from "./files/service.js";
 import { DurationTokens } from "./files/tokens.js";
 import { CancelService } from "./generations/cancel.js";
 import { FairShare } from "./generations/fair-share.js";
+import { type LiveStatus, startLiveStatus } from "./generations/live/index.js";
 import { purgeExpiredResults } from "./generations/retention.js";
 import { serializeTask } from "./generations/serialize.js";
 import { GenerationService } from "./generations/service.js";
@@ -68,6 +69,8 @@ export interface RunningServer {
   accounts: AccountService;
   worker: GenerationWorker | undefined;
   /** Runs the periodic housekeeping now (it also runs every 10 minutes). */
+  /** Held `Prefer: wait` requests and SSE streams of this process; undefined for a worker. */
+  live: LiveStatus | undefined;
   runMaintenance(): Promise<{ idempotencyPurged: number; resultsPurged: number; filesPurged: number }>;
   /** Graceful stop: no new requests, running jobs finish or are released, DB closed. */
   close(): Promise<void>;
@@ -338,6 +341,13 @@ export async function startServer(
     } catch (error) {
       checks.database = `error: ${(error as Error).message}`;
     }
+  // Status changes for SSE and `Prefer: wait`; across processes by NOTIFY on PostgreSQL.
+  const live = await startLiveStatus({
+    config,
+    db,
+    servesApi: role !== "worker",
+    log: log.child({ component: "live" }),
+  });
     try {
       await storage.checkReady();
       checks.storage = "ok";
@@ -369,6 +379,7 @@ export async function startServer(
             fairShare,
             log: log.child({ component: "cancel" }),
             onTerminal: (trx, row) =>
+          live: live.status as LiveStatus,
               recordTaskEvent(trx, { clock, queue }, row.account_id, serializeTask(row, signer, clock.now())),
           }),
           files,
@@ -436,6 +447,8 @@ export async function startServer(
       await revocations?.stop();
       await inspector.close();
       await store.close();
+      // Held requests are answered and streams ended now, so closing HTTP never waits them out.
+      await live.releaseClients();
       storage.close?.();
       log.info("framegate stopped");
     })();
@@ -443,6 +456,7 @@ export async function startServer(
   };
 
   // A worker listens only when asked to (HEALTH_PORT), and then serves its health endpoints.
+      await live.close();
   const listenPort = role === "worker" ? config.healthPort : config.port;
   const listenOpts = { host: config.host, requestTimeoutMs: config.requestTimeoutMs };
   try {
@@ -492,6 +506,7 @@ function openRateLimits(config: Config, store: StoreHandle, log: Logger): Promis
   const { store: kind, createPerMin, uploadPerMin, readPerMin, writePerMin } = config.rateLimits;
   const perMinute = { create: createPerMin, upload: uploadPerMin, read: readPerMin, write: writePerMin };
   if (kind === "redis") return createRateLimits(perMinute, { kind: "redis", url: config.redisUrl as string }, log);
+    live: live.status,
   if (kind === "postgres") {
     if (!store.pgPool) throw new ConfigError("Invalid configuration:\n  RATE_LIMIT_STORE=postgres needs DATABASE_URL");
     return createRateLimits(perMinute, { kind: "postgres", pool: store.pgPool }, log);

@@ -1,4 +1,10 @@
-import { summarizeIssues, type TaskStatus, TaskStatusSchema, validateGenerationRequest } from "@framegate/contract";
+import {
+  summarizeIssues,
+  type Task,
+  type TaskStatus,
+  TaskStatusSchema,
+  validateGenerationRequest,
+} from "@framegate/contract";
 import type { Hono } from "hono";
 import { ApiError } from "../errors.js";
 import { authOf, requireScope } from "../http/auth.js";
@@ -8,6 +14,7 @@ import { renderError } from "../http/error-handler.js";
 import { fingerprintBody, parseIdempotencyKey } from "../http/idempotency.js";
 import { parseListQuery } from "../http/pagination.js";
 import type { CancelService } from "./cancel.js";
+import { afterPreferredWait, type WaitingRoom } from "./live/prefer.js";
 import type { ReferenceResolver } from "./references.js";
 import type { GenerationService } from "./service.js";
 
@@ -15,7 +22,13 @@ export const GENERATIONS_PATH = "/api/v1/generations";
 
 export function mountGenerationRoutes(
   app: Hono<AppEnv>,
-  deps: { generations: GenerationService; references: ReferenceResolver; cancels: CancelService },
+  deps: {
+    generations: GenerationService;
+    references: ReferenceResolver;
+    cancels: CancelService;
+    /** Holds requests that carry `Prefer: wait` (generations/live). */
+    live: WaitingRoom<Task>;
+  },
 ) {
   app.post(GENERATIONS_PATH, requireScope("generations:create"), async (c) => {
     const { accountId } = authOf(c);
@@ -40,10 +53,16 @@ export function mountGenerationRoutes(
     const outcome = await deps.generations.create(accountId, validation.value, references, claim, (error) =>
       renderError(c, error),
     );
-    return c.body(outcome.body, outcome.status as 202, {
+    // Prefer: wait holds a created task (a replayed one too: it answers what the first request
+    // would have) until it ends; a refusal (402, 400, …) is answered at once, as stored.
+    const prefer = outcome.status === 202 ? c.req.header("prefer") : undefined;
+    const waited =
+      prefer === undefined ? undefined : await holdCreated(deps, accountId, outcome.body, prefer, c.req.raw.signal);
+    return c.body(waited?.body ?? outcome.body, outcome.status as 202, {
       "Content-Type": "application/json",
       ...(outcome.replayed ? { "Idempotent-Replayed": "true" } : {}),
       ...locationHeader(outcome.status, outcome.body),
+      ...waited?.headers,
     });
   });
 
@@ -62,7 +81,12 @@ export function mountGenerationRoutes(
 
   app.get(`${GENERATIONS_PATH}/:id`, requireScope("generations:read"), async (c) => {
     const { accountId } = authOf(c);
-    return c.json(await deps.generations.get(accountId, c.req.param("id")));
+    const task = await deps.generations.get(accountId, c.req.param("id"));
+    const prefer = c.req.header("prefer");
+    if (prefer === undefined) return c.json(task);
+    const read = () => deps.generations.get(accountId, task.id);
+    const waited = await afterPreferredWait(deps.live, prefer, task, read, c.req.raw.signal);
+    return c.json(waited.task, 200, waited.headers);
   });
 
   // Ending a task (and its refund) is a write on generations: the scope that creates them.
@@ -71,6 +95,20 @@ export function mountGenerationRoutes(
     const { accountId } = authOf(c);
     return c.json(await deps.cancels.cancel(accountId, c.req.param("id")));
   });
+}
+
+async function holdCreated(
+  deps: { generations: GenerationService; live: WaitingRoom<Task> },
+  accountId: string,
+  body: string,
+  prefer: string,
+  signal: AbortSignal,
+): Promise<{ body: string; headers: Record<string, string> }> {
+  const created = JSON.parse(body) as Task;
+  const read = () => deps.generations.get(accountId, created.id);
+  const waited = await afterPreferredWait(deps.live, prefer, created, read, signal);
+  // Unheld, the body stays the stored one byte for byte (what an idempotent replay promises).
+  return { body: waited.task === created ? body : JSON.stringify(waited.task), headers: waited.headers };
 }
 
 function locationHeader(status: number, body: string): Record<string, string> {

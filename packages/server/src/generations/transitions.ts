@@ -10,6 +10,7 @@ import type { Db, Tx } from "../store/db.js";
 import type { Database, TasksTable } from "../store/schema.js";
 import type { Clock } from "../util/clock.js";
 import { isWaiting } from "./fair-share.js";
+import { publishTaskChange } from "./live/changes.js";
 import { publicFailureMessage, type StoredResult } from "./serialize.js";
 
 /** Runs inside the transaction of a terminal transition (webhook events are recorded there). */
@@ -27,7 +28,7 @@ export async function succeedTask(
   input: { taskId: string; result: StoredResult },
   onTerminal?: OnTerminal,
 ): Promise<boolean> {
-  return db.transaction().execute(async (trx) => {
+  const changed = await db.transaction().execute(async (trx) => {
     const task = await trx
       .selectFrom("tasks")
       .select(["account_id", "reserved_credits"])
@@ -58,6 +59,9 @@ export async function succeedTask(
     await afterTerminal(trx, input.taskId, onTerminal);
     return true;
   });
+  // After the commit: followers in this process (and, through it, in others) re-read the task.
+  if (changed) publishTaskChange(db, input.taskId);
+  return changed;
 }
 
 export async function failTask(
@@ -115,7 +119,7 @@ async function failWhere(
   onTerminal: OnTerminal | undefined,
   lockAccount?: string,
 ): Promise<boolean> {
-  return db.transaction().execute(async (trx) => {
+  const changed = await db.transaction().execute(async (trx) => {
     if (lockAccount !== undefined) {
       await trx.selectFrom("accounts").select("id").where("id", "=", lockAccount).forUpdate().executeTakeFirst();
     }
@@ -150,4 +154,7 @@ async function failWhere(
     await afterTerminal(trx, input.taskId, onTerminal);
     return true;
   });
+  // After the commit: followers in this process (and, through it, in others) re-read the task.
+  if (changed) publishTaskChange(db, input.taskId);
+  return changed;
 }

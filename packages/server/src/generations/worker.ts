@@ -26,6 +26,7 @@ import type { Db, Executor } from "../store/db.js";
 import type { TasksTable } from "../store/schema.js";
 import { addMs, type Clock } from "../util/clock.js";
 import { type FairShare, wasRunning } from "./fair-share.js";
+import { publishTaskChange } from "./live/changes.js";
 import { MediaRejected, mirrorResult } from "./mirror.js";
 import type { StoredReference } from "./references.js";
 import { SUBMIT_JOB } from "./service.js";
@@ -436,7 +437,7 @@ export class GenerationWorker {
     // An upstream that says when its result is ready is asked then: polling earlier finds nothing,
     // and waiting the full first delay for a result that is there only adds latency.
     const pollDelay = readyInMs === undefined ? first : Math.min(first, Math.max(0, readyInMs));
-    await db.transaction().execute(async (trx) => {
+    const started = await db.transaction().execute(async (trx) => {
       const now = clock.now().toISOString();
       const updated = await trx
         .updateTable("tasks")
@@ -451,15 +452,17 @@ export class GenerationWorker {
         .where("id", "=", taskId)
         .where("status", "=", "queued")
         .executeTakeFirst();
-      if (Number(updated.numUpdatedRows) === 1) {
-        await queue.enqueue(trx, this.pollJob(taskId, pollDelay));
-      }
+      if (Number(updated.numUpdatedRows) !== 1) return false;
+      await queue.enqueue(trx, this.pollJob(taskId, pollDelay));
+      return true;
     });
     queue.notify();
     return;
   }
 
   async poll(taskId: string): Promise<JobResult> {
+    // Committed: live followers (SSE, Prefer: wait) hear queued -> processing.
+    if (started) publishTaskChange(db, taskId);
     const { clock, router } = this.deps;
     const task = await this.loadTask(taskId);
     if (task?.status !== "processing" || !task.upstream_id || !task.provider) return;
