@@ -68,9 +68,9 @@ export interface RunningServer {
   storage: Storage;
   accounts: AccountService;
   worker: GenerationWorker | undefined;
-  /** Runs the periodic housekeeping now (it also runs every 10 minutes). */
   /** Held `Prefer: wait` requests and SSE streams of this process; undefined for a worker. */
   live: LiveStatus | undefined;
+  /** Runs the periodic housekeeping now (it also runs every 10 minutes). */
   runMaintenance(): Promise<{ idempotencyPurged: number; resultsPurged: number; filesPurged: number }>;
   /** Graceful stop: no new requests, running jobs finish or are released, DB closed. */
   close(): Promise<void>;
@@ -332,6 +332,13 @@ export async function startServer(
   const trustedProxies = config.trustedProxies.length ? parseTrustedProxies(config.trustedProxies) : undefined;
   // Per-key limits: shared by every API process through PostgreSQL or Redis, or per process.
   const rateLimits = role === "worker" ? undefined : await openRateLimits(config, store, log);
+  // Status changes for SSE and `Prefer: wait`; across processes by NOTIFY on PostgreSQL.
+  const live = await startLiveStatus({
+    config,
+    db,
+    servesApi: role !== "worker",
+    log: log.child({ component: "live" }),
+  });
   let shuttingDown = false;
   const isReady = async () => {
     const checks: Record<string, string> = {};
@@ -341,13 +348,6 @@ export async function startServer(
     } catch (error) {
       checks.database = `error: ${(error as Error).message}`;
     }
-  // Status changes for SSE and `Prefer: wait`; across processes by NOTIFY on PostgreSQL.
-  const live = await startLiveStatus({
-    config,
-    db,
-    servesApi: role !== "worker",
-    log: log.child({ component: "live" }),
-  });
     try {
       await storage.checkReady();
       checks.storage = "ok";
@@ -370,6 +370,7 @@ export async function startServer(
           log,
           accounts,
           generations,
+          live: live.status as LiveStatus,
           cancels: new CancelService({
             db,
             clock,
@@ -379,7 +380,6 @@ export async function startServer(
             fairShare,
             log: log.child({ component: "cancel" }),
             onTerminal: (trx, row) =>
-          live: live.status as LiveStatus,
               recordTaskEvent(trx, { clock, queue }, row.account_id, serializeTask(row, signer, clock.now())),
           }),
           files,
@@ -438,6 +438,8 @@ export async function startServer(
     closing ??= (async () => {
       shuttingDown = true;
       clearInterval(maintenance);
+      // Held requests are answered and streams ended now, so closing HTTP never waits them out.
+      await live.releaseClients();
       const httpClosed = Promise.all([main, admin].map((l) => l && closeListener(l.server)));
       await queue.stop(config.shutdownGraceMs);
       await Promise.all([...providers.values()].map((p) => p.close?.()));
@@ -445,10 +447,9 @@ export async function startServer(
       await Promise.race([httpClosed, new Promise((r) => setTimeout(r, config.shutdownGraceMs).unref())]);
       await rateLimits?.close();
       await revocations?.stop();
+      await live.close();
       await inspector.close();
       await store.close();
-      // Held requests are answered and streams ended now, so closing HTTP never waits them out.
-      await live.releaseClients();
       storage.close?.();
       log.info("framegate stopped");
     })();
@@ -456,7 +457,6 @@ export async function startServer(
   };
 
   // A worker listens only when asked to (HEALTH_PORT), and then serves its health endpoints.
-      await live.close();
   const listenPort = role === "worker" ? config.healthPort : config.port;
   const listenOpts = { host: config.host, requestTimeoutMs: config.requestTimeoutMs };
   try {
@@ -497,6 +497,7 @@ export async function startServer(
     store,
     accounts,
     worker,
+    live: live.status,
     runMaintenance,
     close,
   };
@@ -506,7 +507,6 @@ function openRateLimits(config: Config, store: StoreHandle, log: Logger): Promis
   const { store: kind, createPerMin, uploadPerMin, readPerMin, writePerMin } = config.rateLimits;
   const perMinute = { create: createPerMin, upload: uploadPerMin, read: readPerMin, write: writePerMin };
   if (kind === "redis") return createRateLimits(perMinute, { kind: "redis", url: config.redisUrl as string }, log);
-    live: live.status,
   if (kind === "postgres") {
     if (!store.pgPool) throw new ConfigError("Invalid configuration:\n  RATE_LIMIT_STORE=postgres needs DATABASE_URL");
     return createRateLimits(perMinute, { kind: "postgres", pool: store.pgPool }, log);

@@ -457,12 +457,12 @@ export class GenerationWorker {
       return true;
     });
     queue.notify();
+    // Committed: live followers (SSE, Prefer: wait) hear queued -> processing.
+    if (started) publishTaskChange(db, taskId);
     return;
   }
 
   async poll(taskId: string): Promise<JobResult> {
-    // Committed: live followers (SSE, Prefer: wait) hear queued -> processing.
-    if (started) publishTaskChange(db, taskId);
     const { clock, router } = this.deps;
     const task = await this.loadTask(taskId);
     if (task?.status !== "processing" || !task.upstream_id || !task.provider) return;
