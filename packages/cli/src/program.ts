@@ -7,6 +7,14 @@
 import { Command, InvalidArgumentError, Option } from "commander";
 import * as api from "./api.js";
 import { DEFAULT_BASE_URL } from "./client-config.js";
+import {
+  checkFileId,
+  checkFilesList,
+  type FilesListOptions,
+  filesDelete,
+  filesGet,
+  filesList,
+} from "./files-commands.js";
 import { DEFAULT_MODEL, defaultOf, FILE_KINDS, MODEL_IDS, optionsText, WEBHOOK_EVENT_TYPES } from "./params.js";
 
 export function buildProgram(): Command {
@@ -130,8 +138,15 @@ Set FRAMEGATE_POLL_INTERVAL_MS to poll at a fixed interval (default: 2.5 s, then
 
   const files = program
     .command("files")
-    .description("upload reference media")
-    .addHelpText("after", examples(["framegate files upload product.png --model kling-2-6"]));
+    .description("upload, list, show and delete reference media")
+    .addHelpText(
+      "after",
+      examples([
+        "framegate files upload product.png --model kling-2-6",
+        "framegate files list",
+        "framegate files delete file_…",
+      ]),
+    );
   apiCommand(
     files
       .command("upload")
@@ -149,6 +164,36 @@ Set FRAMEGATE_POLL_INTERVAL_MS to poll at a fixed interval (default: 2.5 s, then
     )
     .action((path: string, opts: api.ApiOptions & { kind?: string; model?: string }) =>
       api.runApi(opts, (ctx) => api.filesUpload(ctx, path, opts), { check: () => api.checkUpload(path, opts) }),
+    );
+  apiCommand(
+    files
+      .command("list")
+      .description("list the account's files, newest first (walks pages up to --limit)")
+      .option("--kind <kind>", `only files of this kind: ${FILE_KINDS.join(", ")}`)
+      .option("--limit <n>", "at most this many (default 20; more than 100 fetches several pages)")
+      .option("--starting-after <id>", "continue after this file id (from an earlier list)"),
+  )
+    .addHelpText(
+      "after",
+      examples(["framegate files list", "framegate files list --kind image --json | jq -r '.data[].id'"]),
+    )
+    .action((opts: api.ApiOptions & FilesListOptions) =>
+      api.runApi(opts, (ctx) => filesList(ctx, opts), { check: () => checkFilesList(opts) }),
+    );
+  apiCommand(files.command("get").description("show a file's metadata and URL").argument("<id>", "file id (file_…)"))
+    .addHelpText("after", examples(["framegate files get file_…", "framegate files get file_… --json | jq -r .url"]))
+    .action((id: string, opts: api.ApiOptions) =>
+      api.runApi(opts, (ctx) => filesGet(ctx, id), { check: () => checkFileId(id) }),
+    );
+  apiCommand(
+    files
+      .command("delete")
+      .description("delete a file (its bytes wait for the queued or processing tasks that use it)")
+      .argument("<id>", "file id (file_…)"),
+  )
+    .addHelpText("after", examples(["framegate files delete file_…"]))
+    .action((id: string, opts: api.ApiOptions) =>
+      api.runApi(opts, (ctx) => filesDelete(ctx, id), { check: () => checkFileId(id) }),
     );
 
   const webhooks = program
