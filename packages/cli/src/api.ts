@@ -9,6 +9,7 @@ import { basename } from "node:path";
 import { createInterface } from "node:readline";
 import { uploadLimit } from "@framegate/contract";
 import {
+  APIConnectionError,
   AuthenticationError,
   Framegate,
   type Model,
@@ -30,6 +31,7 @@ import {
   writeConfigFile,
 } from "./client-config.js";
 import { downloadResult, resolveOutPath } from "./download.js";
+import { OutageNotice } from "./outage.js";
 import { CliError, EXIT_INTERRUPTED, formatBytes, isAbort, Output, usageError } from "./output.js";
 import {
   buildParams,
@@ -136,6 +138,17 @@ function mediaText(task: Task): string {
   return `${media.width}x${media.height}, ${seconds} s, ${media.has_audio ? "with sound" : "no sound"}`;
 }
 
+/** Credits a failed task returned to the balance (the contract: reserved, then all refunded on failure). */
+export function refundedCredits(task: Task): number {
+  return task.status === "failed" ? Math.max(0, task.reserved_credits - task.final_credits) : 0;
+}
+
+function creditsText(task: Task): string {
+  if (task.status === "failed") return `${task.final_credits} (${refundedCredits(task)} reserved, refunded)`;
+  if (task.status === "succeeded") return String(task.final_credits);
+  return `${task.reserved_credits} reserved`;
+}
+
 /** A task as people read it. */
 export function describeTask(task: Task): string {
   const lines = [`${task.id}  ${task.status}`, `  model:     ${task.model}`];
@@ -145,9 +158,7 @@ export function describeTask(task: Task): string {
       lines.push(`  reference: ${ref.file_id} (${ref.kind}${ref.width ? `, ${ref.width}x${ref.height}` : ""})`);
     }
   }
-  lines.push(
-    `  credits:   ${isTerminal(task) ? task.final_credits : task.reserved_credits}${isTerminal(task) ? "" : " reserved"}`,
-  );
+  lines.push(`  credits:   ${creditsText(task)}`);
   lines.push(`  created:   ${task.created_at}`);
   if (task.completed_at) lines.push(`  completed: ${task.completed_at}`);
   if (task.result) {
@@ -166,32 +177,41 @@ export function describeTask(task: Task): string {
  */
 async function finish(
   ctx: ApiContext,
-  task: Task,
+  start: Task | { id: string; unreadable: unknown },
   opts: { out?: string; download: boolean; timeoutSeconds?: number },
 ): Promise<void> {
   const { client, out, signal } = ctx;
+  const id = start.id;
   const view = new TaskStatusView(out, ctx.started);
-  let final = task;
+  const outage = new OutageNotice((line) => view.note(line));
+  let final: Task | undefined = "unreadable" in start ? undefined : start;
   try {
-    view.update(task);
-    if (!isTerminal(task)) {
-      final = await client.generations.waitFor(task.id, {
+    // The first read failed too (`wait` on a server that is down): say so, and wait all the same.
+    if ("unreadable" in start) outage.failed(start.unreadable);
+    else view.update(start);
+    if (!final || !isTerminal(final)) {
+      final = await client.generations.waitFor(id, {
         signal,
-        onUpdate: (t) => view.update(t),
+        onUpdate: (t) => {
+          outage.succeeded();
+          view.update(t);
+        },
+        onRetry: (error) => outage.failed(error),
         ...(opts.timeoutSeconds ? { timeout: opts.timeoutSeconds * 1000 } : {}),
       });
     }
   } catch (error) {
-    const hint = `it keeps running on the server: \`framegate wait ${task.id}\``;
+    const hint = `it keeps running on the server: \`framegate wait ${id}\``;
     if (isAbort(error)) {
-      throw new CliError("interrupted", `stopped waiting for ${task.id}`, {
+      throw new CliError("interrupted", `stopped waiting for ${id}`, {
         exitCode: EXIT_INTERRUPTED,
-        taskId: task.id,
+        taskId: id,
         hint,
       });
     }
     if (error instanceof WaitTimeoutError) {
-      throw new CliError("wait_timeout", `${task.id} did not finish in time`, { taskId: task.id, hint });
+      const why = outage.unreachable ? " (the server was unreachable)" : "";
+      throw new CliError("wait_timeout", `${id} did not finish in time${why}`, { taskId: id, hint });
     }
     throw error;
   } finally {
@@ -199,6 +219,7 @@ async function finish(
   }
   if (final.status === "failed") {
     if (out.json) out.result(final, "");
+    else out.line(`${final.id} failed: its ${refundedCredits(final)} credits were refunded to your balance`);
     throw new CliError(final.error?.code ?? "generation_failed", final.error?.message ?? "The generation failed.", {
       taskId: final.id,
       ...(final.error?.reason ? { reason: final.error.reason } : {}),
@@ -291,8 +312,16 @@ export async function status(ctx: ApiContext, id: string): Promise<void> {
 
 export async function wait(ctx: ApiContext, id: string, opts: { out?: string; timeout?: string }): Promise<void> {
   const timeoutSeconds = parseTimeout(opts.timeout);
-  const task = await ctx.client.generations.retrieve(id, { signal: ctx.signal });
-  await finish(ctx, task, {
+  let start: Task | { id: string; unreadable: unknown };
+  try {
+    start = await ctx.client.generations.retrieve(id, { signal: ctx.signal });
+  } catch (error) {
+    // A server that is down (or restarting) is waited for like one that goes down mid-wait; any
+    // other error (not_found, a bad key) is the answer.
+    if (!(error instanceof APIConnectionError)) throw error;
+    start = { id, unreadable: error };
+  }
+  await finish(ctx, start, {
     download: opts.out !== undefined,
     ...(opts.out !== undefined ? { out: opts.out } : {}),
     ...(timeoutSeconds ? { timeoutSeconds } : {}),
@@ -357,7 +386,7 @@ export async function filesUpload(
   );
 }
 
-function endpointText(e: WebhookEndpoint): string {
+export function endpointText(e: WebhookEndpoint): string {
   const name = e.name ? `  ${e.name}` : "";
   return `${e.id}  ${e.status}  ${e.url}  ${e.event_types.join(",")}${name}`;
 }

@@ -7,6 +7,7 @@
 import { Command, InvalidArgumentError, Option } from "commander";
 import * as api from "./api.js";
 import { DEFAULT_BASE_URL } from "./client-config.js";
+import { checkList, type ListOptions, listGenerations, TASK_STATUSES } from "./generations-list.js";
 import {
   checkFileId,
   checkFilesList,
@@ -16,6 +17,15 @@ import {
   filesList,
 } from "./files-commands.js";
 import { DEFAULT_MODEL, defaultOf, FILE_KINDS, MODEL_IDS, optionsText, WEBHOOK_EVENT_TYPES } from "./params.js";
+import {
+  checkEvents,
+  EVENT_FILTER_TYPES,
+  type EventsOptions,
+  webhooksEvents,
+  webhooksRedeliver,
+  webhooksRotate,
+  webhooksSetStatus,
+} from "./webhook-commands.js";
 
 export function buildProgram(): Command {
   const program = new Command();
@@ -118,6 +128,26 @@ Set FRAMEGATE_POLL_INTERVAL_MS to poll at a fixed interval (default: 2.5 s, then
       api.runApi(opts, (ctx) => api.wait(ctx, id, opts), { check: () => api.parseTimeout(opts.timeout) }),
     );
 
+  apiCommand(
+    program
+      .command("list")
+      .description("list generation tasks, newest first (walks pages up to --limit)")
+      .option("--status <status>", `only tasks in this status: ${TASK_STATUSES.join(", ")}`)
+      .option("--limit <n>", "at most this many (default 20; more than 100 fetches several pages)")
+      .option("--starting-after <id>", "continue after this task id (from an earlier list)"),
+  )
+    .addHelpText(
+      "after",
+      examples([
+        "framegate list",
+        "framegate list --status failed --limit 50",
+        "framegate list --json | jq -r '.data[] | select(.status == \"succeeded\") | .id'",
+      ]),
+    )
+    .action((opts: api.ApiOptions & ListOptions) =>
+      api.runApi(opts, (ctx) => listGenerations(ctx, opts), { check: () => checkList(opts) }),
+    );
+
   // `credits` shows the balance through the API; `credits grant` changes it on the local store.
   const credits = apiCommand(
     program.command("credits").description("show the credit balance (via the API); `credits grant` adds credits"),
@@ -198,7 +228,7 @@ Set FRAMEGATE_POLL_INTERVAL_MS to poll at a fixed interval (default: 2.5 s, then
 
   const webhooks = program
     .command("webhooks")
-    .description("manage webhook endpoints")
+    .description("manage webhook endpoints, their secrets, deliveries and events")
     .addHelpText(
       "after",
       examples([
@@ -252,6 +282,52 @@ Set FRAMEGATE_POLL_INTERVAL_MS to poll at a fixed interval (default: 2.5 s, then
     .action((id: string, opts: api.ApiOptions & { status?: string; limit?: string }) =>
       api.runApi(opts, (ctx) => api.webhooksDeliveries(ctx, id, opts), { check: () => api.checkDeliveries(opts) }),
     );
+  apiCommand(
+    webhooks
+      .command("rotate")
+      .description("rotate an endpoint's signing secret (the new one is shown once; the old one signs for 24 h more)")
+      .argument("<id>", "endpoint id (whend_…)"),
+  )
+    .addHelpText("after", examples(["framegate webhooks rotate whend_…"]))
+    .action((id: string, opts: api.ApiOptions) => api.runApi(opts, (ctx) => webhooksRotate(ctx, id)));
+  apiCommand(
+    webhooks
+      .command("enable")
+      .description("re-enable an endpoint (also after an automatic disable; its failure count starts over)")
+      .argument("<id>", "endpoint id (whend_…)"),
+  )
+    .addHelpText("after", examples(["framegate webhooks enable whend_…"]))
+    .action((id: string, opts: api.ApiOptions) => api.runApi(opts, (ctx) => webhooksSetStatus(ctx, id, "active")));
+  apiCommand(
+    webhooks
+      .command("disable")
+      .description("stop sending events to an endpoint, without deleting it")
+      .argument("<id>", "endpoint id (whend_…)"),
+  )
+    .addHelpText("after", examples(["framegate webhooks disable whend_…"]))
+    .action((id: string, opts: api.ApiOptions) => api.runApi(opts, (ctx) => webhooksSetStatus(ctx, id, "disabled")));
+  apiCommand(
+    webhooks
+      .command("events")
+      .description("list the account's webhook events, newest first")
+      .option("--type <type>", `only this type: ${EVENT_FILTER_TYPES.join(", ")}`)
+      .option("--limit <n>", "at most this many (default 20)"),
+  )
+    .addHelpText(
+      "after",
+      examples(["framegate webhooks events", "framegate webhooks events --type generation.failed --json"]),
+    )
+    .action((opts: api.ApiOptions & EventsOptions) =>
+      api.runApi(opts, (ctx) => webhooksEvents(ctx, opts), { check: () => checkEvents(opts) }),
+    );
+  apiCommand(
+    webhooks
+      .command("redeliver")
+      .description("send an event again (to its endpoint, or to every endpoint subscribed to its type)")
+      .argument("<event_id>", "event id (evt_…)"),
+  )
+    .addHelpText("after", examples(["framegate webhooks redeliver evt_…"]))
+    .action((id: string, opts: api.ApiOptions) => api.runApi(opts, (ctx) => webhooksRedeliver(ctx, id)));
   apiCommand(webhooks.command("delete").description("delete an endpoint").argument("<id>", "endpoint id (whend_…)"))
     .addHelpText("after", examples(["framegate webhooks delete whend_…"]))
     .action((id: string, opts: api.ApiOptions) => api.runApi(opts, (ctx) => api.webhooksDelete(ctx, id)));

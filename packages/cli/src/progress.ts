@@ -57,6 +57,17 @@ export class TaskStatusView {
     }
   }
 
+  /**
+   * A notice for people on stderr (nothing with --json). On a TTY the live line is cleared first
+   * and drawn again after it, so the two streams do not write over each other.
+   */
+  note(text: string): void {
+    if (this.out.json) return;
+    if (this.timer) this.out.stream.write(CLEAR_LINE);
+    process.stderr.write(`${text}\n`);
+    if (this.timer) this.render();
+  }
+
   /** Stops redrawing and clears the live line (call on every exit path). */
   stop(): void {
     if (this.timer) {

@@ -1,4 +1,5 @@
 import { ApiError, type Config, ConfigError, loadConfig, openStore, type StoreHandle } from "@framegate/server";
+import { CliError, EXIT_FAILURE, Output } from "./output.js";
 
 export interface Printable {
   /** What --json prints. */
@@ -7,30 +8,31 @@ export interface Printable {
   text: string;
 }
 
+/**
+ * The store's errors in the CLI's one error shape, so the admin commands print
+ * `error: <code>: <message>` (or the JSON envelope) exactly like the API commands do.
+ */
+function asCliError(error: unknown): unknown {
+  if (error instanceof ApiError) return new CliError(error.code, error.message, { exitCode: EXIT_FAILURE });
+  if (error instanceof ConfigError) return new CliError("config_invalid", error.message, { exitCode: EXIT_FAILURE });
+  return error;
+}
+
 /** Opens the local store, runs one admin action, prints it, and exits non-zero on errors. */
 export async function runCommand<O extends { json?: boolean }>(
   opts: O,
   action: (ctx: { store: StoreHandle; config: Config }, opts: O) => Promise<Printable>,
   open: { migrate?: boolean } = {},
 ): Promise<void> {
+  const out = new Output(opts);
   let store: StoreHandle | undefined;
   try {
     const config = loadConfig();
     store = await openStore(config, open);
-    const out = await action({ store, config }, opts);
-    console.log(opts.json ? JSON.stringify(out.json, null, 2) : out.text);
+    const printable = await action({ store, config }, opts);
+    out.result(printable.json, printable.text);
   } catch (error) {
-    const message =
-      error instanceof ApiError || error instanceof ConfigError || error instanceof Error
-        ? error.message
-        : String(error);
-    if (opts.json) {
-      const code = error instanceof ApiError ? error.code : "error";
-      console.error(JSON.stringify({ error: { code, message } }));
-    } else {
-      console.error(`error: ${message}`);
-    }
-    process.exitCode = 1;
+    out.fail(asCliError(error));
   } finally {
     await store?.close();
   }

@@ -174,24 +174,28 @@ describe("framegate CLI", () => {
     expect(debit.code, debit.stderr).toBe(0);
     expect(debit.json.credits).toBe(50);
     // Refused commands (run together: none of them may change anything).
-    const [overdraw, overdrawText, zero, notNumber, missing, negative] = await Promise.all([
+    const [overdraw, overdrawText, zero, notNumber, missing, missingText, negative] = await Promise.all([
       runCli(["credits", "grant", "--account", accountId, "--amount", "-51", "--json"], env),
       runCli(["credits", "grant", "--account", accountId, "--amount", "-51"], env),
       runCli(["credits", "grant", "--account", accountId, "--amount", "0", "--json"], env),
       runCli(["credits", "grant", "--account", accountId, "--amount", "ten"], env),
       runCli(["credits", "grant", "--account", "acct_missing", "--amount", "5", "--json"], env),
+      runCli(["credits", "grant", "--account", "acct_missing", "--amount", "5"], env),
       runCli(["accounts", "create", "--name", "x", "--credits", "-5", "--json"], env),
     ]);
     expect(overdraw.code).not.toBe(0);
     expect(overdraw.stdout).toBe("");
     expect(JSON.parse(overdraw.stderr).error.code).toBe("insufficient_credits");
     expect(overdrawText.code).not.toBe(0);
-    expect(overdrawText.stderr).toMatch(/^error: .*below 0/);
+    // The code, as every other command prints it: `error: <code>: <message>`.
+    expect(overdrawText.stderr).toMatch(/^error: insufficient_credits: .*below 0/);
     expect(zero.code).not.toBe(0);
     expect(notNumber.code).not.toBe(0);
     expect(notNumber.stderr).toMatch(/whole number/);
     expect(missing.code).not.toBe(0);
     expect(JSON.parse(missing.stderr).error.code).toBe("not_found");
+    expect(missingText.code).toBe(1);
+    expect(missingText.stderr).toBe("error: not_found: Account not found.\n");
     expect(negative.code).not.toBe(0);
 
     const after = await runCli(["accounts", "list", "--json"], env);

@@ -1,11 +1,14 @@
 import { mkdtempSync, rmSync } from "node:fs";
 import { readFile } from "node:fs/promises";
+import type { AddressInfo } from "node:net";
+import { createServer } from "node:net";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { Readable } from "node:stream";
 import { afterAll, afterEach, beforeAll, describe, expect, it } from "vitest";
 import { makeImage } from "../../server/test/fixtures/media.js";
 import {
+  APIConnectionError,
   ConflictError,
   Framegate,
   InternalServerError,
@@ -215,6 +218,39 @@ describe("waitFor keeps polling through failed reads", () => {
         .map((r) => r.outcome)
         .slice(0, 4),
     ).toEqual([429, 503, 429, "forwarded"]);
+  });
+
+  it("onRetry hears of every failed read, while a server that refuses connections comes back", async () => {
+    const { client: direct, key } = await clientFor(t, 1000);
+    const created = await direct.generations.create({ model: "kling-2-6", prompt: "unreachable [sim:delay=0]" });
+    // A port nothing listens on: each read fails with a connection error until the client is
+    // pointed back at the server, which is how a restarted server looks to a waiting client.
+    const deadPort = await new Promise<number>((resolve) => {
+      const probe = createServer().listen(0, "127.0.0.1", () => {
+        const port = (probe.address() as AddressInfo).port;
+        probe.close(() => resolve(port));
+      });
+    });
+    let target = `http://127.0.0.1:${deadPort}`;
+    const fetchVia: typeof fetch = (input, init) => {
+      const url = new URL(typeof input === "string" || input instanceof URL ? input : input.url);
+      return fetch(`${target}${url.pathname}${url.search}`, init);
+    };
+    const client = new Framegate({ apiKey: key, baseUrl: t.url, maxRetries: 0, fetch: fetchVia });
+    const retries: unknown[] = [];
+    const task = await client.generations.waitFor(created.id, {
+      pollInterval: { first: 10, min: 20, max: 40 },
+      onRetry: (error) => {
+        retries.push(error);
+        if (retries.length === 3) target = t.url;
+      },
+    });
+    expect(task.status).toBe("succeeded");
+    expect(retries).toHaveLength(3);
+    for (const error of retries) {
+      expect(error).toBeInstanceOf(APIConnectionError);
+      expect((error as APIConnectionError).message).toMatch(/ECONNREFUSED/);
+    }
   });
 });
 

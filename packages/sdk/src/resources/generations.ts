@@ -64,6 +64,12 @@ export interface WaitOptions {
   onUpdate?: (task: Task) => void | Promise<void>;
   /** Polling cadence; defaults to the client's `pollInterval`. */
   pollInterval?: PollInterval;
+  /**
+   * Called when a check fails with an error worth another try (no connection, 429, 5xx), before
+   * waiting to try again; the wait goes on until the task is terminal or `timeout`. Lets a caller
+   * say that the server is unreachable (and, at the next `onUpdate`, that it is back).
+   */
+  onRetry?: (error: FramegateError) => void | Promise<void>;
 }
 
 export type CreateAndWaitOptions = CreateOptions & WaitOptions;
@@ -75,7 +81,7 @@ const BACKOFF = 1.5;
 const isTerminal = (task: Task) => task.status === "succeeded" || task.status === "failed";
 
 /** Errors worth another poll: the task is fine, the read failed. */
-function transient(error: unknown): boolean {
+function transient(error: unknown): error is FramegateError {
   return (
     error instanceof APIConnectionError ||
     error instanceof RateLimitedError ||
@@ -162,8 +168,11 @@ export class Generations {
         });
       } catch (error) {
         if (signal?.aborted || !transient(error)) throw error;
+        await options.onRetry?.(error);
         const retryAfter = error instanceof RateLimitedError ? (error.retryAfter ?? 0) * 1000 : 0;
         delay = Math.max(next, retryAfter);
+        // Back off while the reads fail too, so a server that is down is not hammered until `timeout`.
+        next = Math.min(next * BACKOFF, cadence.max);
         continue;
       }
       await onUpdate?.(last);
@@ -178,13 +187,14 @@ export class Generations {
     body: GenerationCreateParams<M> & { model: M },
     options: CreateAndWaitOptions = {},
   ): Promise<Task> {
-    const { onUpdate, pollInterval, timeout, signal, ...createOptions } = options;
+    const { onUpdate, onRetry, pollInterval, timeout, signal, ...createOptions } = options;
     const task = await this.create(body, { ...createOptions, ...(signal ? { signal } : {}) });
     await onUpdate?.(task);
     if (isTerminal(task)) return task;
     return this.waitFor(task, {
       ...(signal ? { signal } : {}),
       ...(onUpdate ? { onUpdate } : {}),
+      ...(onRetry ? { onRetry } : {}),
       ...(pollInterval ? { pollInterval } : {}),
       ...(timeout !== undefined ? { timeout } : {}),
     });
