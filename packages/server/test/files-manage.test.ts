@@ -10,6 +10,7 @@
 import { mkdtempSync, rmSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
+import { FileDeletionSchema, FileListSchema } from "@framegate/contract";
 import { sql } from "kysely";
 import { afterAll, beforeAll, describe, expect, it, vi } from "vitest";
 import { FileService } from "../src/files/service.js";
@@ -106,6 +107,7 @@ for (const { label, env } of VARIANTS)
 
       const first = await list(a, "?limit=3");
       expect(first.status, first.text).toBe(200);
+      expect(FileListSchema.safeParse(first.body).error).toBeUndefined();
       expect(first.body.object).toBe("list");
       expect(first.body.has_more).toBe(true);
       expect(first.body.data.map((f: Json) => f.id)).toEqual(newestFirst.slice(0, 3));
@@ -159,6 +161,7 @@ for (const { label, env } of VARIANTS)
 
       const deleted = await remove(a, doomed.id);
       expect(deleted.status, deleted.text).toBe(200);
+      expect(FileDeletionSchema.strict().safeParse(deleted.body).error).toBeUndefined();
       expect(deleted.body).toEqual({
         id: doomed.id,
         object: "file",
