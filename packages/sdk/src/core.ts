@@ -193,6 +193,9 @@ export function shouldRetry(policy: RetryPolicy, error: FramegateError): boolean
   if (policy === "unsafe") return false;
   if (status === 408 || status >= 500) return true;
   if (error instanceof ConflictError && error.code === "idempotency_conflict") return stillRunning(error);
+  // A cancel that met a submit in flight: the server says when to try again.
+  if (error instanceof ConflictError && error.code === "not_cancelable")
+    return error.headers?.has("retry-after") === true;
   return false;
 }
 

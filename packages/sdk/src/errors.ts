@@ -12,6 +12,7 @@
  *   │   ├── InsufficientCreditsError   402 insufficient_credits
  *   │   ├── NotFoundError              404 not_found
  *   │   ├── ConflictError              409 idempotency_conflict
+ *   │   │   └── NotCancelableError         409 not_cancelable (generations.cancel)
  *   │   ├── PayloadTooLargeError       413 payload_too_large
  *   │   │   └── FileTooLargeError          413 file_too_large
  *   │   ├── UnsupportedMediaTypeError  415 unsupported_media_type
@@ -38,6 +39,7 @@ export type ApiErrorCode =
   | "validation_failed"
   | "insufficient_credits"
   | "idempotency_conflict"
+  | "not_cancelable"
   | "not_found"
   | "webhook_url_rejected"
   | "file_too_large"
@@ -108,6 +110,11 @@ export class WebhookUrlRejectedError extends ValidationError {}
 export class InsufficientCreditsError extends APIError {}
 export class NotFoundError extends APIError {}
 export class ConflictError extends APIError {}
+/**
+ * generations.cancel refused: the task has finished, or runs at an upstream that cannot stop it
+ * (it runs on and is charged), or is being submitted right now (then `headers` has Retry-After).
+ */
+export class NotCancelableError extends ConflictError {}
 export class PayloadTooLargeError extends APIError {}
 export class FileTooLargeError extends PayloadTooLargeError {}
 export class UnsupportedMediaTypeError extends APIError {}
@@ -182,6 +189,7 @@ const BY_CODE: Record<string, APIErrorClass> = {
   insufficient_credits: InsufficientCreditsError,
   not_found: NotFoundError,
   idempotency_conflict: ConflictError,
+  not_cancelable: NotCancelableError,
   payload_too_large: PayloadTooLargeError,
   file_too_large: FileTooLargeError,
   unsupported_media_type: UnsupportedMediaTypeError,

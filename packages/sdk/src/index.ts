@@ -20,6 +20,7 @@ export {
   FramegateError,
   InsufficientCreditsError,
   InternalServerError,
+  NotCancelableError,
   NotFoundError,
   PayloadTooLargeError,
   PermissionDeniedError,

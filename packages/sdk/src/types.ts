@@ -40,7 +40,8 @@ export interface TaskResult {
 export interface TaskError {
   code: "generation_failed";
   message: string;
-  reason: "provider_error" | "content_rejected" | "timeout" | "invalid_input";
+  /** `canceled`: ended by generations.cancel (or at the upstream); like every failure, refunded. */
+  reason: "provider_error" | "content_rejected" | "timeout" | "invalid_input" | "canceled";
 }
 
 export interface TaskReference {

@@ -40,7 +40,7 @@ export type Injector = (req: {
   method: string;
   path: string;
   index: number;
-}) => { status: number; headers?: Record<string, string>; forward?: boolean } | undefined;
+}) => { status: number; headers?: Record<string, string>; forward?: boolean; code?: string } | undefined;
 
 export class FaultProxy {
   readonly requests: ProxiedRequest[] = [];
@@ -81,7 +81,7 @@ export class FaultProxy {
     this.requests.push(record);
     if (action && !action.forward) {
       const text = JSON.stringify({
-        error: { code: codeFor(action.status), message: "injected", requestId: "req_proxy" },
+        error: { code: action.code ?? codeFor(action.status), message: "injected", requestId: "req_proxy" },
       });
       res.writeHead(action.status, { "content-type": "application/json", ...action.headers });
       res.end(text);

@@ -127,7 +127,7 @@ describe("resource return types", () => {
     expectTypeOf<Task["status"]>().toEqualTypeOf<"queued" | "processing" | "succeeded" | "failed">();
     expectTypeOf<Task["params"]>().toEqualTypeOf<Record<string, string>>();
     expectTypeOf<NonNullable<Task["error"]>["reason"]>().toEqualTypeOf<
-      "provider_error" | "content_rejected" | "timeout" | "invalid_input"
+      "provider_error" | "content_rejected" | "timeout" | "invalid_input" | "canceled"
     >();
     // @ts-expect-error status filter values
     void client.generations.list({ status: "running" });

@@ -128,6 +128,22 @@ export class Generations {
     return data;
   }
 
+  /**
+   * POST /api/v1/generations/{id}/cancel → the task, `failed` with `error.reason: "canceled"` and
+   * refunded. Throws NotCancelableError (409) when it has finished or runs at an upstream that
+   * cannot stop it; one being submitted right now is retried after the server's Retry-After.
+   * Repeating a cancel changes nothing (a retry after a lost answer may see that 409).
+   */
+  async cancel(id: string, options?: RequestOptions): Promise<Task> {
+    const { data } = await this.core.request<Task>({
+      method: "POST",
+      path: `/api/v1/generations/${encodeURIComponent(id)}/cancel`,
+      retry: "idempotent",
+      options,
+    });
+    return data;
+  }
+
   /** GET /api/v1/generations (newest first). Await for one page, or `for await` over every task. */
   list(params: GenerationListParams = {}, options?: RequestOptions): PagePromise<Task> {
     return new PagePromise<Task>(async (startingAfter) => {
