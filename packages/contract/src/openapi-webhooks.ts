@@ -6,6 +6,7 @@ import {
   CreateWebhookSchema,
   RedeliverySchema,
   UpdateWebhookSchema,
+  WEBHOOK_EVENT_TYPES,
   WebhookDeliverySchema,
   WebhookEndpointSchema,
   WebhookEventSchema,
@@ -104,7 +105,7 @@ export function registerWebhookPaths(registry: OpenAPIRegistry, security: Record
     request: {
       query: z.object({
         ...page,
-        type: z.enum(["generation.succeeded", "generation.failed", "webhook.test"]).optional(),
+        type: z.enum([...WEBHOOK_EVENT_TYPES, "webhook.test"]).optional(),
       }),
     },
     responses: { 200: { description: "Events", content: json(list(WebhookEventSchema)) }, ...common },

@@ -247,6 +247,7 @@ describe("buildOpenApiDocument", () => {
     expect(schemas.Media.required).toEqual(
       expect.arrayContaining([
         "url",
+        "poster_url",
         "mime_type",
         "width",
         "height",
@@ -298,6 +299,7 @@ describe("contract zod schemas", () => {
         media: [
           {
             url,
+            poster_url: null,
             mime_type: "video/mp4",
             width: 160,
             height: 160,

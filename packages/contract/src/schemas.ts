@@ -69,6 +69,10 @@ export function buildGenerationRequestSchema(models: readonly ModelEntry[]) {
 export const MediaSchema = z
   .object({
     url: z.string(),
+    poster_url: z.string().nullable().meta({
+      description:
+        "Signed URL of a JPEG poster frame of the video (same size as the video, taken a tenth into it, at most 1 s), expiring with the video; null when none could be made. A Framegate extension of Rivya v1.",
+    }),
     mime_type: z.string(),
     width: z.number().int(),
     height: z.number().int(),

@@ -4,7 +4,16 @@ import { TaskSchema } from "./schemas.js";
 
 const isoTime = z.string().meta({ format: "date-time" });
 
-export const WEBHOOK_EVENT_TYPES = ["generation.succeeded", "generation.failed"] as const;
+/**
+ * The task events an endpoint may subscribe to. `generation.processing` (a task was accepted by an
+ * upstream and started running) is a Framegate extension and opt-in: an endpoint created without
+ * `event_types` gets DEFAULT_WEBHOOK_EVENT_TYPES, the two terminal events of Rivya v1.
+ */
+export const WEBHOOK_EVENT_TYPES = ["generation.succeeded", "generation.failed", "generation.processing"] as const;
+export const DEFAULT_WEBHOOK_EVENT_TYPES = ["generation.succeeded", "generation.failed"] as const;
+
+const eventTypesDescription =
+  "Events to deliver; default `generation.succeeded` and `generation.failed`. `generation.processing` (the task started running upstream) is delivered only to endpoints that list it.";
 
 export const WebhookEndpointSchema = z
   .object({
@@ -30,7 +39,7 @@ export const CreateWebhookSchema = z
   .object({
     name: z.string().max(200).nullable().optional(),
     url: z.string().max(2048).meta({ example: "https://example.com/rivya/webhook" }),
-    event_types: z.array(z.enum(WEBHOOK_EVENT_TYPES)).min(1).optional(),
+    event_types: z.array(z.enum(WEBHOOK_EVENT_TYPES)).min(1).optional().meta({ description: eventTypesDescription }),
   })
   .meta({ id: "CreateWebhook" });
 
@@ -38,7 +47,7 @@ export const UpdateWebhookSchema = z
   .object({
     name: z.string().max(200).nullable().optional(),
     url: z.string().max(2048).optional(),
-    event_types: z.array(z.enum(WEBHOOK_EVENT_TYPES)).min(1).optional(),
+    event_types: z.array(z.enum(WEBHOOK_EVENT_TYPES)).min(1).optional().meta({ description: eventTypesDescription }),
     status: z.enum(["active", "disabled"]).optional(),
   })
   .meta({ id: "UpdateWebhook" });

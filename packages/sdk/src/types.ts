@@ -21,6 +21,8 @@ export type TaskStatus = "queued" | "processing" | "succeeded" | "failed";
 
 export interface Media {
   url: string;
+  /** Signed URL of a JPEG poster frame (the video's size), expiring with it; null when none could be made. */
+  poster_url: string | null;
   mime_type: string;
   width: number;
   height: number;

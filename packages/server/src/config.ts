@@ -153,6 +153,7 @@ const EnvSchema = z.object({
   CIRCUIT_BREAKER_THRESHOLD: int(5, 1, 1000),
   CIRCUIT_BREAKER_COOLDOWN_SECONDS: int(30, 0, 3600),
   MAX_RESULT_BYTES: int(1024 * 1024 * 1024, 1024),
+  RESULT_POSTERS: bool(true),
   WEBHOOK_ALLOW_INSECURE_URLS: bool(false),
   WEBHOOK_RETRY_SCHEDULE_MS: z
     .string()
@@ -164,13 +165,13 @@ const EnvSchema = z.object({
   WEBHOOK_CONCURRENCY: int(8, 1, 256),
   WEBHOOK_MAX_INFLIGHT_PER_ENDPOINT: int(2, 1, 1000),
   WEBHOOK_MAX_INFLIGHT_PER_ACCOUNT: int(4, 1, 1000),
-  DATABASE_URL: z
   // Live status (generations/live): held `Prefer: wait` requests, SSE streams, their backstop poll.
   MAX_HELD_REQUESTS: int(1000, 0, 1_000_000),
   SSE_MAX_STREAMS: int(1000, 0, 1_000_000),
   SSE_MAX_STREAMS_PER_ACCOUNT: int(20, 1, 1_000_000),
   SSE_HEARTBEAT_MS: int(15_000, 100, 15_000),
   LIVE_STATUS_POLL_MS: int(1500, 100, 60_000),
+  DATABASE_URL: z
     .string()
     .optional()
     .refine((v) => v === undefined || /^postgres(ql)?:\/\/\S+$/.test(v), {
@@ -305,6 +306,8 @@ export interface Config {
   providerAllowInsecureUrls: boolean;
   circuitBreaker: { threshold: number; cooldownMs: number };
   maxResultBytes: number;
+  /** RESULT_POSTERS: a JPEG poster frame per result video (`poster_url`). */
+  resultPosters: boolean;
   webhooks: {
     allowInsecureUrls: boolean;
     retryScheduleMs: number[];
@@ -315,9 +318,6 @@ export interface Config {
     /** Deliveries in flight at once across every process, per endpoint and per account. */
     maxInFlight: { perEndpoint: number; perAccount: number };
   };
-  logLevel: string;
-  signingSecret: string | undefined;
-  resultRetentionMs: number;
   /** Live status: `Prefer: wait` holds and SSE streams per process, heartbeat, backstop poll. */
   live: {
     maxHeldRequests: number;
@@ -326,6 +326,9 @@ export interface Config {
     heartbeatMs: number;
     pollMs: number;
   };
+  logLevel: string;
+  signingSecret: string | undefined;
+  resultRetentionMs: number;
   fileRetentionMs: number;
   referenceFetch: { enabled: boolean; allowInsecure: boolean; timeoutMs: number };
   /** Uploaded and fetched files are inspected in this many threads, each file within timeoutMs of work. */
@@ -433,6 +436,7 @@ export function loadConfig(env: Record<string, string | undefined> = process.env
     providerAllowInsecureUrls: e.PROVIDER_ALLOW_INSECURE_URLS,
     circuitBreaker: { threshold: e.CIRCUIT_BREAKER_THRESHOLD, cooldownMs: e.CIRCUIT_BREAKER_COOLDOWN_SECONDS * 1000 },
     maxResultBytes: e.MAX_RESULT_BYTES,
+    resultPosters: e.RESULT_POSTERS,
     webhooks: {
       allowInsecureUrls: e.WEBHOOK_ALLOW_INSECURE_URLS,
       retryScheduleMs: e.WEBHOOK_RETRY_SCHEDULE_MS,
@@ -441,10 +445,6 @@ export function loadConfig(env: Record<string, string | undefined> = process.env
       concurrency: e.WEBHOOK_CONCURRENCY,
       maxInFlight: { perEndpoint: e.WEBHOOK_MAX_INFLIGHT_PER_ENDPOINT, perAccount: e.WEBHOOK_MAX_INFLIGHT_PER_ACCOUNT },
     },
-    logLevel: e.LOG_LEVEL,
-    signingSecret: e.SIGNING_SECRET,
-    resultRetentionMs: e.RESULT_RETENTION_DAYS * 24 * 3600 * 1000,
-    fileRetentionMs: e.FILE_RETENTION_DAYS * 24 * 3600 * 1000,
     live: {
       maxHeldRequests: e.MAX_HELD_REQUESTS,
       maxStreams: e.SSE_MAX_STREAMS,
@@ -452,6 +452,10 @@ export function loadConfig(env: Record<string, string | undefined> = process.env
       heartbeatMs: e.SSE_HEARTBEAT_MS,
       pollMs: e.LIVE_STATUS_POLL_MS,
     },
+    logLevel: e.LOG_LEVEL,
+    signingSecret: e.SIGNING_SECRET,
+    resultRetentionMs: e.RESULT_RETENTION_DAYS * 24 * 3600 * 1000,
+    fileRetentionMs: e.FILE_RETENTION_DAYS * 24 * 3600 * 1000,
     referenceFetch: {
       enabled: e.REFERENCE_URL_FETCH,
       allowInsecure: e.REFERENCE_URL_ALLOW_INSECURE,

@@ -25,6 +25,7 @@ import { DurationTokens } from "./files/tokens.js";
 import { CancelService } from "./generations/cancel.js";
 import { FairShare } from "./generations/fair-share.js";
 import { type LiveStatus, startLiveStatus } from "./generations/live/index.js";
+import { PosterMaker } from "./generations/poster.js";
 import { purgeExpiredResults } from "./generations/retention.js";
 import { serializeTask } from "./generations/serialize.js";
 import { GenerationService } from "./generations/service.js";
@@ -49,7 +50,7 @@ import type { Storage } from "./storage/storage.js";
 import { migrateToLatest, openPostgres, openSqlite, type StoreHandle } from "./store/db.js";
 import { type Clock, systemClock } from "./util/clock.js";
 import { WebhookDispatcher } from "./webhooks/dispatcher.js";
-import { DELIVER_JOB, recordTaskEvent } from "./webhooks/events.js";
+import { DELIVER_JOB, recordProcessingEvent, recordTaskEvent } from "./webhooks/events.js";
 import { WebhookService } from "./webhooks/service.js";
 import { SecretBox } from "./webhooks/signing.js";
 
@@ -298,8 +299,16 @@ export async function startServer(
         guard: config.providerAllowInsecureUrls ? INSECURE : STRICT,
         maxBytes: config.maxResultBytes,
         timeoutMs: Math.max(120_000, config.providerRequestTimeoutMs),
+        ...(config.resultPosters ? { posters: new PosterMaker(ffmpegPath, log.child({ component: "posters" })) } : {}),
       },
       fairShare,
+      onProcessing: async (trx, taskId) => {
+        const row = await trx.selectFrom("tasks").selectAll().where("id", "=", taskId).executeTakeFirst();
+        if (row)
+          await recordProcessingEvent(trx, { clock, queue }, row.account_id, async () =>
+            serializeTask(row, signer, clock.now()),
+          );
+      },
       onTerminal: async (trx, row) => {
         await recordTaskEvent(trx, { clock, queue }, row.account_id, serializeTask(row, signer, clock.now()));
         // Deleted files whose bytes waited for this task (files/purge-job.ts).

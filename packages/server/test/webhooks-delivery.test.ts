@@ -32,6 +32,7 @@ type Json = any;
 interface Endpoint {
   id: string;
   signing_secret: string;
+  event_types: string[];
 }
 
 function harness(getServer: () => TestServer) {
@@ -239,6 +240,38 @@ describe("webhook events and delivery", () => {
     expect((await h.deliveries(key, failedOnly.id)).map((d) => d.event_id)).toEqual([failed[0].id]);
     expect((await h.deliveries(key, succeededOnly.id)).map((d) => d.event_id)).toEqual([succeeded[0].id]);
     expect(await h.deliveries(stranger.key, strangerEp.id)).toEqual([]);
+  });
+
+  it("generation.processing is opt-in: sent when the task starts, only to endpoints that list it", async () => {
+    const r = await receiver();
+    const { key } = await t.createAccount(1000);
+    const optedIn = await h.endpoint(key, r.at("/processing"), ["generation.processing", "generation.succeeded"]);
+    const byDefault = await h.endpoint(key, r.at("/default"));
+    expect(byDefault.event_types).toEqual(["generation.succeeded", "generation.failed"]);
+    expect(optedIn.event_types).toEqual(["generation.processing", "generation.succeeded"]);
+
+    const id = await h.task(key, "a lighthouse in the fog");
+    const done = await waitForTask(t, key, id);
+    expect(done.status).toBe("succeeded");
+    const path = (p: string) => r.requests.filter((q) => q.path === p);
+    await r.waitUntil(() => path("/processing").length >= 2 && path("/default").length >= 1, 10_000, "deliveries");
+    await sleep(300);
+    const types = (p: string) => path(p).map((q) => JSON.parse(q.body).type);
+    expect(types("/processing").sort()).toEqual(["generation.processing", "generation.succeeded"]);
+    expect(types("/default")).toEqual(["generation.succeeded"]);
+
+    const processing = (await h.events(key, "type=generation.processing")) as Json[];
+    expect(processing).toHaveLength(1);
+    expect(processing[0].data).toMatchObject({ id, status: "processing", result: null, error: null });
+    const req = path("/processing").find((q) => JSON.parse(q.body).type === "generation.processing");
+    expect(new Webhook(optedIn.signing_secret).verify(req?.body ?? "", req?.headers ?? {})).toEqual(processing[0]);
+
+    // An account without a subscriber records no processing event at all.
+    const quiet = await t.createAccount(1000);
+    await h.endpoint(quiet.key, r.at("/quiet"));
+    const quietTask = await h.task(quiet.key, "a quiet street");
+    expect((await waitForTask(t, quiet.key, quietTask)).status).toBe("succeeded");
+    expect(await h.events(quiet.key, "type=generation.processing")).toEqual([]);
   });
 
   it("retries a failing receiver with the same webhook-id: N failures, then one success, all logged", async () => {

@@ -9,6 +9,8 @@ import type { StoredReference } from "./references.js";
 export interface StoredResult {
   media: {
     key: string;
+    /** The poster frame's JPEG (poster.ts); null when none could be made, absent on older results. */
+    poster_key?: string | null;
     mime_type: string;
     width: number;
     height: number;
@@ -54,7 +56,11 @@ export function serializeTask(row: PublicTaskRow, signer: UrlSigner, now: Date):
   if (row.status === "succeeded" && row.result) {
     const stored = JSON.parse(row.result) as StoredResult;
     const expiresAt = new Date(stored.expires_at);
-    const media = stored.media.map(({ key, ...rest }) => ({ url: signer.signMediaUrl(key, expiresAt), ...rest }));
+    const media = stored.media.map(({ key, poster_key, ...rest }) => ({
+      url: signer.signMediaUrl(key, expiresAt),
+      poster_url: poster_key ? signer.signMediaUrl(poster_key, expiresAt) : null,
+      ...rest,
+    }));
     const urls = media.map((m) => m.url);
     result = { primary_url: urls[0] ?? "", urls, media, expires_at: stored.expires_at };
   }

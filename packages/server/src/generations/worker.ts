@@ -28,6 +28,7 @@ import { addMs, type Clock } from "../util/clock.js";
 import { type FairShare, wasRunning } from "./fair-share.js";
 import { publishTaskChange } from "./live/changes.js";
 import { MediaRejected, mirrorResult } from "./mirror.js";
+import type { PosterMaker } from "./poster.js";
 import type { StoredReference } from "./references.js";
 import { SUBMIT_JOB } from "./service.js";
 import { failTask, type OnTerminal, succeedTask } from "./transitions.js";
@@ -72,9 +73,11 @@ export interface GenerationWorkerDeps {
   router: ProviderRouter;
   taskDeadlineMs: number;
   resultRetentionMs: number;
-  mirror: { guard: GuardOptions; maxBytes: number; timeoutMs: number };
+  mirror: { guard: GuardOptions; maxBytes: number; timeoutMs: number; posters?: PosterMaker };
   /** Called inside the transaction that makes a task terminal (records webhook events). */
   onTerminal?: OnTerminal;
+  /** Called inside the transaction that makes a task `processing` (records the opt-in webhook event). */
+  onProcessing?: (trx: Executor, taskId: string) => Promise<void>;
   /** Delay before the first poll and the cap of the poll backoff. */
   pollIntervalMs?: { first: number; max: number };
   /** Per-account caps and fair hand-out of provider slots. */
@@ -454,6 +457,7 @@ export class GenerationWorker {
         .executeTakeFirst();
       if (Number(updated.numUpdatedRows) !== 1) return false;
       await queue.enqueue(trx, this.pollJob(taskId, pollDelay));
+      await this.deps.onProcessing?.(trx, taskId);
       return true;
     });
     queue.notify();

@@ -12,7 +12,10 @@ import { newId } from "../util/ids.js";
 
 export const API_VERSION = "2026-05-11";
 export const DELIVER_JOB = "webhook.deliver";
-export const TASK_EVENT_TYPES = ["generation.succeeded", "generation.failed"] as const;
+/** What an endpoint may subscribe to; `generation.processing` is opt-in (not in the default set). */
+export const TASK_EVENT_TYPES = ["generation.succeeded", "generation.failed", "generation.processing"] as const;
+/** An endpoint created without `event_types` gets these: the terminal events of Rivya v1. */
+export const DEFAULT_TASK_EVENT_TYPES = ["generation.succeeded", "generation.failed"] as const;
 export type TaskEventType = (typeof TASK_EVENT_TYPES)[number];
 export type EventType = TaskEventType | "webhook.test";
 
@@ -82,6 +85,25 @@ export async function subscribedEndpoints(db: Executor, accountId: string, type:
     .where("revoked_at", "is", null)
     .execute();
   return endpoints.filter((e) => (JSON.parse(e.event_types) as string[]).includes(type)).map((e) => e.id);
+}
+
+/**
+ * Records generation.processing for a task that an upstream just accepted, in the transaction that
+ * made it `processing`, when an active endpoint of the account subscribes to it (opt-in: without
+ * one, no event is recorded at all, so tasks of accounts that do not want it cost one read).
+ */
+export async function recordProcessingEvent(
+  db: Executor,
+  deps: { clock: Clock; queue: Queue },
+  accountId: string,
+  task: () => Promise<Task>,
+): Promise<void> {
+  const endpoints = await subscribedEndpoints(db, accountId, "generation.processing");
+  if (endpoints.length === 0) return;
+  const data = await task();
+  const event = await insertEvent(db, deps.clock, { accountId, type: "generation.processing", data, taskId: data.id });
+  if (!event) return;
+  for (const endpointId of endpoints) await deps.queue.enqueue(db, deliveryJob(event.id, endpointId, deps.clock.now()));
 }
 
 /** Records generation.succeeded / generation.failed for a task that just became terminal. */

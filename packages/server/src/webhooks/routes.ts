@@ -5,6 +5,7 @@ import { authOf, requireScope } from "../http/auth.js";
 import { readJsonBody } from "../http/body.js";
 import type { AppEnv } from "../http/context.js";
 import { parseListQuery } from "../http/pagination.js";
+import { TASK_EVENT_TYPES } from "./events.js";
 import { CreateEndpointBody, UpdateEndpointBody, type WebhookService } from "./service.js";
 
 function parseBody<T>(schema: z.ZodType<T>, body: unknown): T {
@@ -17,7 +18,7 @@ function parseBody<T>(schema: z.ZodType<T>, body: unknown): T {
   });
 }
 
-const EVENT_TYPE = z.enum(["generation.succeeded", "generation.failed", "webhook.test"]);
+const EVENT_TYPE = z.enum([...TASK_EVENT_TYPES, "webhook.test"]);
 const DELIVERY_STATUS = z.enum(["succeeded", "failed"]);
 
 export const WEBHOOK_PATHS: [string, string[]][] = [

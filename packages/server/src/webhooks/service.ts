@@ -13,7 +13,14 @@ import { type Cursor, newestFirst, unknownCursor } from "../store/pagination.js"
 import type { WebhookDeliveriesTable, WebhookEndpointsTable, WebhookEventsTable } from "../store/schema.js";
 import { addMs, type Clock } from "../util/clock.js";
 import { newId } from "../util/ids.js";
-import { deliveryJob, type EventEnvelope, insertEvent, subscribedEndpoints, TASK_EVENT_TYPES } from "./events.js";
+import {
+  DEFAULT_TASK_EVENT_TYPES,
+  deliveryJob,
+  type EventEnvelope,
+  insertEvent,
+  subscribedEndpoints,
+  TASK_EVENT_TYPES,
+} from "./events.js";
 import { generateSigningSecret, type SecretBox, secretPreview } from "./signing.js";
 
 /** After a rotation the old secret keeps signing alongside the new one for this long. */
@@ -97,7 +104,7 @@ export class WebhookService {
       account_id: accountId,
       name: body.name ?? null,
       url,
-      event_types: JSON.stringify([...new Set(body.event_types ?? TASK_EVENT_TYPES)]),
+      event_types: JSON.stringify([...new Set(body.event_types ?? DEFAULT_TASK_EVENT_TYPES)]),
       status: "active",
       secret_encrypted: this.deps.box.seal(secret),
       secret_preview: secretPreview(secret),
