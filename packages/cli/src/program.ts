@@ -18,6 +18,15 @@ import {
 } from "./files-commands.js";
 import { DEFAULT_MODEL, defaultOf, FILE_KINDS, MODEL_IDS, optionsText, WEBHOOK_EVENT_TYPES } from "./params.js";
 import {
+  checkLedger,
+  checkUsage,
+  LEDGER_TYPES,
+  type LedgerOptions,
+  ledger,
+  type UsageOptions,
+  usage,
+} from "./usage-commands.js";
+import {
   checkEvents,
   EVENT_FILTER_TYPES,
   type EventsOptions,
@@ -161,6 +170,50 @@ Set FRAMEGATE_POLL_INTERVAL_MS to poll at a fixed interval (default: 2.5 s, then
       ]),
     )
     .action((opts: api.ApiOptions) => api.runApi(opts, (ctx) => api.credits(ctx)));
+
+  apiCommand(
+    program
+      .command("ledger")
+      .description("list credit movements, newest first, with the balance after each (walks pages up to --limit)")
+      .option("--type <types>", `only these types, comma-separated: ${LEDGER_TYPES.join(", ")}`)
+      .option("--since <time>", "only entries at or after this time: 2026-12-01, 2026-12-01T10:00:00Z, or 7d / 36h ago")
+      .option("--until <time>", "only entries before this time (same forms)")
+      .option("--limit <n>", "at most this many (default 20; more than 100 fetches several pages)")
+      .option("--starting-after <id>", "continue after this entry id (from an earlier list)"),
+  )
+    .addHelpText(
+      "after",
+      examples([
+        "framegate ledger",
+        "framegate ledger --type refund --since 7d",
+        "framegate ledger --limit 500 --json | jq '[.data[].amount] | add'",
+      ]),
+    )
+    .action((opts: api.ApiOptions & LedgerOptions) =>
+      api.runApi(opts, (ctx) => ledger(ctx, opts), { check: () => checkLedger(opts) }),
+    );
+
+  apiCommand(
+    program
+      .command("usage")
+      .description(
+        "tasks (by the bucket they were created in) and credits (the ledger's entries) per UTC day or hour; default: the last 30 days",
+      )
+      .option("--granularity <g>", "day or hour (default day; hour defaults to the last 24 hours)")
+      .option("--start <time>", "start of the range: 2026-12-01, 2026-12-01T10:00:00Z, or 7d / 36h ago")
+      .option("--end <time>", "end of the range, exclusive (same forms); at most 31 days, or 168 hours"),
+  )
+    .addHelpText(
+      "after",
+      examples([
+        "framegate usage",
+        "framegate usage --granularity hour --start 2d",
+        "framegate usage --start 2026-11-01 --end 2026-12-01 --json",
+      ]),
+    )
+    .action((opts: api.ApiOptions & UsageOptions) =>
+      api.runApi(opts, (ctx) => usage(ctx, opts), { check: () => checkUsage(opts) }),
+    );
 
   apiCommand(program.command("models").description("list the models the server offers, with their params"))
     .addHelpText("after", examples(["framegate models", "framegate models --json | jq '.data[].id'"]))
@@ -435,6 +488,22 @@ $XDG_CONFIG_HOME/framegate/config.json, else ~/.config/framegate/config.json. On
     .action(async (opts) => {
       const { runCommand, admin } = await loadAdmin();
       await runCommand(opts, admin.listAccounts);
+    });
+  accounts
+    .command("usage")
+    .description("usage across accounts, per account, per provider, and refunds (the operators' report)")
+    .option("--account <id>", "only this account")
+    .option("--granularity <g>", "day or hour (default day; hour defaults to the last 24 hours)")
+    .option("--start <time>", "start of the range: 2026-12-01, 2026-12-01T10:00:00Z, or 7d / 36h ago")
+    .option("--end <time>", "end of the range, exclusive (same forms); at most 31 days, or 168 hours")
+    .option("--json", "machine-readable output")
+    .addHelpText(
+      "after",
+      examples(["framegate accounts usage", "framegate accounts usage --account acct_… --granularity hour"]),
+    )
+    .action(async (opts) => {
+      const [{ runCommand }, { accountsUsage }] = await Promise.all([import("./run.js"), import("./admin-usage.js")]);
+      await runCommand(opts, accountsUsage);
     });
 
   const keys = program

@@ -7,4 +7,6 @@ export { ledgerSummary } from "./ledger/ledger.js";
 export { createLogger } from "./logger.js";
 export { applyMigrations, openStore, type ProcessRole, type RunningServer, sqlitePath, startServer } from "./server.js";
 export { migrateToLatest, type StoreHandle } from "./store/db.js";
+export { type AdminUsage, adminUsage } from "./usage/report.js";
+export { resolveBucketRange } from "./usage/time-range.js";
 export { systemClock } from "./util/clock.js";
