@@ -6,6 +6,7 @@
  */
 import { Command, InvalidArgumentError, Option } from "commander";
 import * as api from "./api.js";
+import { cancelGeneration, checkTaskId } from "./cancel-command.js";
 import { DEFAULT_BASE_URL } from "./client-config.js";
 import { checkList, type ListOptions, listGenerations, TASK_STATUSES } from "./generations-list.js";
 import {
@@ -116,6 +117,23 @@ Set FRAMEGATE_POLL_INTERVAL_MS to poll at a fixed interval (default: 2.5 s, then
   apiCommand(program.command("status").description("show a generation task").argument("<id>", "task id (task_…)"))
     .addHelpText("after", examples(["framegate status task_2x4…", "framegate status task_2x4… --json | jq .status"]))
     .action((id: string, opts: api.ApiOptions) => api.runApi(opts, (ctx) => api.status(ctx, id)));
+
+  apiCommand(
+    program
+      .command("cancel")
+      .description("cancel a task that has not finished; its credits are refunded")
+      .argument("<id>", "task id (task_…)"),
+  )
+    .addHelpText(
+      "after",
+      `${examples(["framegate cancel task_2x4…", "framegate cancel task_2x4… --json | jq .error.reason"])}
+A queued task is cancelled at once. A processing one is cancelled at its upstream when that can
+still stop it (the simulator; fal while the request waits in fal's queue); otherwise, and for a
+finished task, the command fails with not_cancelable (exit 1) and the task is left as it is.`,
+    )
+    .action((id: string, opts: api.ApiOptions) =>
+      api.runApi(opts, (ctx) => cancelGeneration(ctx, id), { check: () => checkTaskId(id) }),
+    );
 
   apiCommand(
     program
