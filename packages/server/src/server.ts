@@ -388,8 +388,11 @@ export async function startServer(
             router,
             fairShare,
             log: log.child({ component: "cancel" }),
-            onTerminal: (trx, row) =>
-              recordTaskEvent(trx, { clock, queue }, row.account_id, serializeTask(row, signer, clock.now())),
+            onTerminal: async (trx, row) => {
+              await recordTaskEvent(trx, { clock, queue }, row.account_id, serializeTask(row, signer, clock.now()));
+              // A cancelled task may be the last one holding a deleted file's bytes (files/purge-job.ts).
+              await queuePurgesAfter(trx, { queue, files }, row);
+            },
           }),
           files,
           webhooks,

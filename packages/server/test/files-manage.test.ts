@@ -235,6 +235,19 @@ for (const { label, env } of VARIANTS)
       expect(await pollUntil(purged, 10_000)).toBe(true);
     });
 
+    it("cancelling the last task that uses a deleted file removes its bytes", async () => {
+      const a = await t.createAccount(1000);
+      const file = await upload(a);
+      const created = await generate(a, file.url, "slow [sim:delay=30]");
+      expect(created.status, created.text).toBe(202);
+      const deleted = await remove(a, file.id);
+      expect(deleted.status, deleted.text).toBe(202);
+      const canceled = await t.request(`/api/v1/generations/${created.body.id}/cancel`, { key: a.key, method: "POST" });
+      expect(canceled.status, canceled.text).toBe(200);
+      const purged = async () => !(await bytesExist(file.id)) && (await rowOf(file.id)).purge_pending === 0;
+      expect(await pollUntil(purged, 10_000)).toBe(true);
+    });
+
     it("housekeeping removes the bytes a purge left behind (a crash after the mark)", async () => {
       const a = await t.createAccount(0);
       const file = await upload(a);
