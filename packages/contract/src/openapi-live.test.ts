@@ -4,7 +4,8 @@ import { buildOpenApiDocument } from "./openapi.js";
 
 // biome-ignore lint/suspicious/noExplicitAny: walking a JSON document
 const doc = buildOpenApiDocument() as any;
-const param = (op: { parameters?: { name: string }[] }, name: string) => op.parameters?.find((p) => p.name === name);
+// biome-ignore lint/suspicious/noExplicitAny: an OpenAPI parameter object
+const param = (op: { parameters?: any[] }, name: string): any => op.parameters?.find((p) => p.name === name);
 
 describe("live status in the OpenAPI document", () => {
   it("documents the events route as text/event-stream with Last-Event-ID, its 204 and its refusals", () => {

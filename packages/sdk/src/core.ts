@@ -130,7 +130,8 @@ export class Core {
     }
   }
 
-  private headers(req: FinalRequest): Headers {
+  /** The headers of a request: SDK identification, the API key, defaults, then the call's own. */
+  headers(req: FinalRequest): Headers {
     const headers = new Headers({
       accept: "application/json",
       "user-agent": `framegate-sdk-ts/${VERSION}`,

@@ -38,6 +38,7 @@ export * from "./generated/models.js";
 export { Page, PagePromise } from "./pagination.js";
 export type { Credits as CreditsResource, Instant, LedgerListParams, UsageParams } from "./resources/credits.js";
 export type { FileDeletion, FileListParams, Files, FileUploadParams } from "./resources/files.js";
+export type { StreamOptions } from "./resources/generation-stream.js";
 export {
   type CreateAndWaitOptions,
   type CreateOptions,

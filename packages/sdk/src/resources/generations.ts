@@ -11,6 +11,7 @@ import type { KnownModelId, ModelRequests } from "../generated/models.js";
 import { randomUuid, sleep } from "../internal.js";
 import { PagePromise } from "../pagination.js";
 import type { ListResponse, Task, TaskStatus } from "../types.js";
+import { type StreamOptions, streamTask } from "./generation-stream.js";
 
 /** The body for a model the SDK does not know (or a model id typed as plain `string`): params unchecked. */
 export interface LooseGenerationRequest<M extends string = string> {
@@ -76,6 +77,8 @@ export type CreateAndWaitOptions = CreateOptions & WaitOptions;
 
 export const DEFAULT_POLL_INTERVAL: Required<PollInterval> = { first: 2500, min: 5000, max: 10000 };
 const DEFAULT_WAIT_TIMEOUT_MS = 30 * 60 * 1000;
+/** The longest `Prefer: wait` a server honours (RFC 7240 wait=N; larger values are clamped to it). */
+const MAX_HOLD_SECONDS = 60;
 const BACKOFF = 1.5;
 
 const isTerminal = (task: Task) => task.status === "succeeded" || task.status === "failed";
@@ -159,10 +162,24 @@ export class Generations {
   }
 
   /**
-   * Polls the task until it is `succeeded` or `failed` and returns it (a failed task is returned,
-   * not thrown: check `status`). Cadence: first check after `first`, then every `min` growing to
-   * `max`; a 429's Retry-After is honoured, and failed reads (429, 5xx, connection) are retried
-   * until `timeout`, which rejects with WaitTimeoutError.
+   * GET /api/v1/generations/{id}/events: the task's states as they change (Server-Sent Events),
+   * starting with the current one and ending after `succeeded` or `failed`. A dropped connection
+   * is resumed with Last-Event-ID (no state twice, none skipped); `break` out of the loop to stop.
+   *
+   *   for await (const task of client.generations.stream(id)) console.log(task.status);
+   */
+  stream(id: string, options: StreamOptions = {}): AsyncGenerator<Task, void> {
+    return streamTask(this.core, id, options);
+  }
+
+  /**
+   * Waits until the task is `succeeded` or `failed` and returns it (a failed task is returned,
+   * not thrown: check `status`). Each check asks the server to hold the answer until the task
+   * ends (`Prefer: wait`, up to 60 s), so the change is seen as it happens; when the server does
+   * not hold it (no Preference-Applied: an older server, or one holding too many), the checks
+   * fall back to polling: after `first`, then every `min` growing to `max`. A 429's Retry-After is
+   * honoured, and failed reads (429, 5xx, connection) are retried until `timeout`, which rejects
+   * with WaitTimeoutError.
    */
   async waitFor(task: string | { id: string }, options: WaitOptions = {}): Promise<Task> {
     const id = typeof task === "string" ? task : task.id;
@@ -173,15 +190,22 @@ export class Generations {
     let delay = cadence.first;
     let next = cadence.min;
     let last: Task | undefined;
+    // The first check goes at once: a server that holds it answers when the task changes.
+    let held = true;
+    let polled = false;
     for (;;) {
       const remaining = deadline - Date.now();
       if (remaining <= 0) throw new WaitTimeoutError(id, timeout, last);
-      await sleep(Math.min(delay, remaining), signal);
+      if (!held) await sleep(Math.min(delay, remaining), signal);
+      held = false;
       try {
-        last = await this.retrieve(id, {
+        const holdSeconds = Math.min(MAX_HOLD_SECONDS, Math.floor((deadline - Date.now()) / 1000));
+        const answer = await this.retrieveHeld(id, holdSeconds, {
           ...(signal ? { signal } : {}),
-          timeout: Math.max(1000, Math.min(this.core.opts.timeout, deadline - Date.now())),
+          timeout: holdSeconds * 1000 + Math.max(1000, Math.min(this.core.opts.timeout, deadline - Date.now())),
         });
+        last = answer.task;
+        held = answer.held;
       } catch (error) {
         if (signal?.aborted || !transient(error)) throw error;
         await options.onRetry?.(error);
@@ -193,9 +217,31 @@ export class Generations {
       }
       await onUpdate?.(last);
       if (isTerminal(last)) return last;
-      delay = next;
-      next = Math.min(next * BACKOFF, cadence.max);
+      // A held answer is followed by the next held check at once; the polling cadence starts with
+      // the first answer that was not held (the next check `first` after it).
+      if (held) continue;
+      if (polled) {
+        delay = next;
+        next = Math.min(next * BACKOFF, cadence.max);
+      }
+      polled = true;
     }
+  }
+
+  /** GET with `Prefer: wait=<seconds>` (none when 0); `held` when the server says it honoured it. */
+  private async retrieveHeld(
+    id: string,
+    seconds: number,
+    options: RequestOptions,
+  ): Promise<{ task: Task; held: boolean }> {
+    const { data, response } = await this.core.request<Task>({
+      method: "GET",
+      path: `/api/v1/generations/${encodeURIComponent(id)}`,
+      ...(seconds > 0 ? { headers: { prefer: `wait=${seconds}` } } : {}),
+      retry: "idempotent",
+      options,
+    });
+    return { task: data, held: seconds > 0 && response.headers.has("preference-applied") };
   }
 
   /** create() then waitFor(): resolves with the finished task (succeeded or failed). */
