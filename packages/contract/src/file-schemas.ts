@@ -16,10 +16,11 @@ export const FileDeletionSchema = z
     deleted: z.literal(true),
     storage: z.enum(["removed", "pending_removal"]).meta({
       description:
-        "removed: the bytes are gone. pending_removal: queued or processing tasks still use the file; its bytes are removed once the last of them ends.",
+        "removed: the bytes are gone. pending_removal: queued or processing tasks still use the file (its bytes are removed once the last of them ends), or the storage could not remove them yet (housekeeping retries).",
     }),
     pending_tasks: z.array(z.string()).meta({
-      description: "The account's queued or processing tasks that still use the file (empty when removed).",
+      description:
+        "The account's queued or processing tasks that still use the file (up to 20; empty when removed, or when only a storage failure delays the removal).",
     }),
   })
   .meta({ id: "FileDeletion" });

@@ -248,6 +248,25 @@ for (const { label, env } of VARIANTS)
       expect(await pollUntil(purged, 10_000)).toBe(true);
     });
 
+    it("a storage failure during a delete leaves the bytes pending for housekeeping, not a 500", async () => {
+      const a = await t.createAccount(0);
+      const file = await upload(a);
+      const failing = vi.spyOn(t.server.storage, "delete").mockRejectedValueOnce(new Error("storage is down"));
+      let deleted: TestResponse;
+      try {
+        deleted = await remove(a, file.id);
+      } finally {
+        failing.mockRestore();
+      }
+      expect(deleted.status, deleted.text).toBe(202);
+      expect(deleted.body).toMatchObject({ deleted: true, storage: "pending_removal", pending_tasks: [] });
+      expectApiError(await t.request(`/api/v1/files/${file.id}`, { key: a.key }), 404, "not_found", "get");
+      expect(await bytesExist(file.id)).toBe(true);
+      await t.server.runMaintenance();
+      expect(await bytesExist(file.id)).toBe(false);
+      expect((await rowOf(file.id)).purge_pending).toBe(0);
+    });
+
     it("housekeeping removes the bytes a purge left behind (a crash after the mark)", async () => {
       const a = await t.createAccount(0);
       const file = await upload(a);

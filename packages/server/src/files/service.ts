@@ -401,8 +401,15 @@ export class FileService {
         .limit(PENDING_TASKS_SHOWN)
         .execute();
     });
-    if (users.length === 0) {
-      await this.purgeDeleted([fileId]);
+    // The delete has committed: a storage that fails now leaves the removal to housekeeping, and
+    // the answer says the bytes are still pending rather than failing a delete that happened.
+    const removed =
+      users.length === 0 &&
+      (await this.purgeDeleted([fileId]).catch((error) => {
+        this.deps.log.warn({ fileId, err: error }, "could not remove a deleted file's bytes yet");
+        return 0;
+      })) === 1;
+    if (removed) {
       return {
         status: 200,
         body: { id: fileId, object: "file", deleted: true, storage: "removed", pending_tasks: [] },
@@ -422,8 +429,10 @@ export class FileService {
 
   /**
    * Removes the bytes of deleted files (all pending ones, or those of `fileIds`) that no queued
-   * or processing task uses. Safe to run anywhere, any number of times: a deleted file gains no
-   * new task, so once none is running none will be, and removing an object twice is a no-op.
+   * or processing task uses; returns how many. Safe to run anywhere, any number of times: a
+   * deleted file gains no new task, so once none is running none will be, and removing an object
+   * twice is a no-op. A file whose removal fails stays pending (the others still go) and the call
+   * then throws, so a purge job is retried; housekeeping retries too.
    */
   async purgeDeleted(fileIds?: string[]): Promise<number> {
     const { db, storage } = this.deps;
@@ -435,12 +444,20 @@ export class FileService {
       .where(({ not, exists, selectFrom }) => not(exists(runningUsers(selectFrom))));
     if (fileIds) q = q.where("id", "in", fileIds);
     const due = await q.limit(500).execute();
+    let removed = 0;
+    let failure: unknown;
     for (const file of due) {
-      await storage.delete(file.storage_key);
-      await db.updateTable("files").set({ purge_pending: 0 }).where("id", "=", file.id).execute();
+      try {
+        await storage.delete(file.storage_key);
+        await db.updateTable("files").set({ purge_pending: 0 }).where("id", "=", file.id).execute();
+        removed++;
+      } catch (error) {
+        failure ??= error;
+      }
     }
-    if (due.length > 0) this.deps.log.info({ files: due.length }, "removed the bytes of deleted files");
-    return due.length;
+    if (removed > 0) this.deps.log.info({ files: removed }, "removed the bytes of deleted files");
+    if (failure) throw failure;
+    return removed;
   }
 
   /** The deleted files of `task` whose bytes wait for it (and maybe others) to end. */
@@ -491,7 +508,10 @@ export class FileService {
     if (due.length || leftovers) log.info({ files: due.length, leftovers }, "deleted expired files");
     // Deleted files whose bytes waited for a task: normally removed when it ended; this catches
     // what a crash or a lost purge job left.
-    const purged = await this.purgeDeleted();
+    const purged = await this.purgeDeleted().catch((error) => {
+      log.error({ err: error }, "could not remove the bytes of some deleted files; will retry");
+      return 0;
+    });
     return due.length + purged;
   }
 
