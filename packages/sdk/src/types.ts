@@ -58,8 +58,8 @@ export interface TaskReference {
   duration_seconds: number | null;
 }
 
-/** A generation task (`object: "generation"`), as create, retrieve, list and webhooks return it. */
-export interface Task {
+/** The fields every task has, whatever its status. */
+export interface TaskBase {
   id: string;
   object: "generation";
   status: TaskStatus;
@@ -77,6 +77,34 @@ export interface Task {
   completed_at: string | null;
   references: TaskReference[];
 }
+
+/** Waiting for a worker, or running upstream: no result and no error yet. */
+export interface PendingTask extends TaskBase {
+  status: "queued" | "processing";
+  result: null;
+  error: null;
+}
+
+/** Finished with a video: `result` is always there. */
+export interface SucceededTask extends TaskBase {
+  status: "succeeded";
+  result: TaskResult;
+  error: null;
+}
+
+/** Finished without one: `error` says why, and the reserved credits were refunded (`final_credits` 0). */
+export interface FailedTask extends TaskBase {
+  status: "failed";
+  result: null;
+  error: TaskError;
+}
+
+/**
+ * A generation task (`object: "generation"`), as create, retrieve, list and webhooks return it.
+ * A union on `status`: checking `task.status === "succeeded"` narrows `result` to non-null, and
+ * `"failed"` narrows `error`.
+ */
+export type Task = PendingTask | SucceededTask | FailedTask;
 
 export interface FileObject {
   id: string;
