@@ -259,17 +259,41 @@ describe("usage history", () => {
       expect(res.body.data.filter((x: { tasks_created: number }) => x.tasks_created > 0).length).toBe(3);
     });
 
-    it("counts a failed task canceled by the client as canceled, not failed", async () => {
-      const { id } = await create(a.key, "another broken render [sim:fail]");
-      // The cancel endpoint is another part of this work; its outcome is this stored state.
-      await t.server.store.db.updateTable("tasks").set({ error_reason: "canceled" }).where("id", "=", id).execute();
+    it("counts a task canceled through the API as canceled, not failed, and its refund", async () => {
+      const before = (await t.request("/api/v1/usage", { key: a.key })).body.totals;
+      const created = await t.request("/api/v1/generations", {
+        key: a.key,
+        json: { model: "kling-2-6", prompt: "[sim:delay=60] canceled while it renders" },
+      });
+      const id = created.body.id as string;
+      // The simulator's render can be cancelled once the task is processing.
+      for (
+        let i = 0;
+        (await t.request(`/api/v1/generations/${id}`, { key: a.key })).body.status !== "processing";
+        i++
+      ) {
+        if (i > 400) throw new Error("the task never started processing");
+        await new Promise((r) => setTimeout(r, 25));
+      }
+      const canceled = await t.request(`/api/v1/generations/${id}/cancel`, { key: a.key, method: "POST" });
+      expect(canceled.status, canceled.text).toBe(200);
+      expect(canceled.body.error.reason).toBe("canceled");
+
       const res = await t.request("/api/v1/usage", { key: a.key });
       expect(res.body.totals).toMatchObject({
         tasks_created: 4,
         tasks_succeeded: 2,
         tasks_failed: 1,
         tasks_canceled: 1,
+        credits_charged: before.credits_charged + canceled.body.reserved_credits,
+        credits_refunded: before.credits_refunded + canceled.body.reserved_credits,
       });
+      const entries = await allEntries(a.key);
+      expect(entries.slice(0, 2).map((e) => [e.type, e.task_id])).toEqual([
+        ["refund", id],
+        ["reserve", id],
+      ]);
+      expect(res.body.totals).toMatchObject(creditsOf(entries));
     });
 
     it("answers bad ranges with 400 validation_failed", async () => {
@@ -323,11 +347,21 @@ describe("usage history", () => {
       });
       const entries = [...(await allEntries(a.key)), ...(await allEntries(b.key))];
       const refunds = entries.filter((e) => e.type === "refund");
-      expect(usage.refunds).toEqual({
-        count: refunds.length,
-        credits: refunds.reduce((n, e) => n + e.amount, 0),
-        by_reason: [{ reason: "generation failed: provider_error", count: 2, credits: usage.totals.credits_refunded }],
-      });
+      const sum = (list: Entry[]) => list.reduce((n, e) => n + e.amount, 0);
+      const failed = refunds.filter((e) => e.reason === "generation failed: provider_error");
+      const canceled = refunds.filter((e) => e.reason === "generation failed: canceled");
+      expect(failed).toHaveLength(1);
+      expect(canceled).toHaveLength(1);
+      expect(usage.refunds).toMatchObject({ count: 2, credits: sum(refunds) });
+      expect(usage.refunds.credits).toBe(usage.totals.credits_refunded);
+      expect(
+        [...usage.refunds.by_reason].sort((x: { reason: string }, y: { reason: string }) =>
+          x.reason.localeCompare(y.reason),
+        ),
+      ).toEqual([
+        { reason: "generation failed: canceled", count: 1, credits: sum(canceled) },
+        { reason: "generation failed: provider_error", count: 1, credits: sum(failed) },
+      ]);
     });
 
     it("filters by account_id, and validates like the public route", async () => {
