@@ -8,7 +8,6 @@ import { Command, InvalidArgumentError, Option } from "commander";
 import * as api from "./api.js";
 import { cancelGeneration, checkTaskId } from "./cancel-command.js";
 import { DEFAULT_BASE_URL } from "./client-config.js";
-import { checkList, type ListOptions, listGenerations, TASK_STATUSES } from "./generations-list.js";
 import {
   checkFileId,
   checkFilesList,
@@ -17,6 +16,7 @@ import {
   filesGet,
   filesList,
 } from "./files-commands.js";
+import { checkList, type ListOptions, listGenerations, TASK_STATUSES } from "./generations-list.js";
 import { DEFAULT_MODEL, defaultOf, FILE_KINDS, MODEL_IDS, optionsText, WEBHOOK_EVENT_TYPES } from "./params.js";
 import {
   checkLedger,
@@ -27,6 +27,7 @@ import {
   type UsageOptions,
   usage,
 } from "./usage-commands.js";
+import { watchGeneration } from "./watch-command.js";
 import {
   checkEvents,
   EVENT_FILTER_TYPES,
@@ -153,6 +154,23 @@ finished task, the command fails with not_cancelable (exit 1) and the task is le
     )
     .action((id: string, opts: api.ApiOptions & { out?: string; timeout?: string }) =>
       api.runApi(opts, (ctx) => api.wait(ctx, id, opts), { check: () => api.parseTimeout(opts.timeout) }),
+    );
+
+  apiCommand(
+    program
+      .command("watch")
+      .description("print each status change of a task as it happens (server-sent events)")
+      .argument("<id>", "task id (task_…)"),
+  )
+    .addHelpText(
+      "after",
+      `${examples(["framegate watch task_2x4…", "framegate watch task_2x4… --json | jq -r .status"])}
+One line per state (queued, processing, succeeded or failed), then the finished task. A dropped
+connection is resumed where it left off. Exits 0 when the task succeeds and 1 when it fails (its
+credits are refunded). With --json, each state is one JSON line (NDJSON).`,
+    )
+    .action((id: string, opts: api.ApiOptions) =>
+      api.runApi(opts, (ctx) => watchGeneration(ctx, id), { check: () => checkTaskId(id) }),
     );
 
   apiCommand(
