@@ -312,6 +312,8 @@ describe("shutdown releases held requests and streams", () => {
       for (const answer of answers) {
         expect(answer.status).toBe(200);
         expect(answer.body.status).toBe("queued");
+        // Their connections are not kept for another request: the close need not wait for them.
+        expect(answer.headers.get("connection")).toBe("close");
       }
       await stream.ended;
       expect(stream.events.map((e) => e.id)).toEqual(["1"]);

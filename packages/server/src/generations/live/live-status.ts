@@ -102,6 +102,10 @@ export class LiveStatus {
     private readonly log: Logger,
   ) {}
 
+  get closing(): boolean {
+    return this.closed;
+  }
+
   /** How many of each are open now (tests check that departed clients are not still counted). */
   stats(): { held: number; streams: number; watchers: number } {
     return { held: this.held, streams: this.streams, watchers: this.watcher.size };

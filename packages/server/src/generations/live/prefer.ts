@@ -30,6 +30,8 @@ export function parsePreferWait(header: string | undefined): number | undefined 
 
 /** What a route needs from the live status to honour `Prefer: wait` (live-status.ts). */
 export interface WaitingRoom<T> {
+  /** True once the server is shutting down (held requests are being let go). */
+  readonly closing: boolean;
   waitFor(
     first: T,
     seconds: number,
@@ -52,5 +54,13 @@ export async function afterPreferredWait<T>(
   const seconds = parsePreferWait(preferHeader);
   if (seconds === undefined) return { task: first, headers: {} };
   const { task, applied } = await room.waitFor(first, seconds, read, signal);
-  return { task, headers: applied ? { "Preference-Applied": `wait=${seconds}` } : {} };
+  return {
+    task,
+    headers: {
+      ...(applied ? { "Preference-Applied": `wait=${seconds}` } : {}),
+      // Let go by a shutdown: the client should not keep this connection for its next request,
+      // and the server's close need not wait for the idle connection to time out.
+      ...(room.closing ? { Connection: "close" } : {}),
+    },
+  };
 }
