@@ -186,6 +186,32 @@ describe("cancel on the simulator", () => {
   });
 });
 
+describe("cancel hands the freed slot on", () => {
+  let t: TestServer;
+  beforeAll(async () => {
+    t = await startTestServer({ ...E2E_ENV, ACCOUNT_MAX_RUNNING_TASKS: "1" });
+  });
+  afterAll(() => t?.close());
+
+  it("cancelling the account's running task starts its waiting one at once, not at its wait retry", async () => {
+    const acct = await t.createAccount(CREDITS);
+    const running = await createGeneration(t, acct.key, "[sim:delay=60] holds the only slot");
+    await until(async () => (await statusOf(t, acct.key, running)).status === "processing", "the first processing");
+    const waiting = await createGeneration(t, acct.key, "[sim:delay=60] waits for the slot");
+    // It waits for the account's slot (its retry comes 10-20 s later unless a finish wakes it).
+    await until(
+      async () => (await dbTask(t, waiting)).submit_state?.includes('"waitingFor":"account_limit"') ?? false,
+      "the second to wait for the account's slot",
+    );
+    expect((await cancel(t, acct.key, running)).status).toBe(200);
+    await until(
+      async () => (await statusOf(t, acct.key, waiting)).status === "processing",
+      "the waiting task submitted after the cancel",
+      8_000,
+    );
+  });
+});
+
 describe("cancel on fal", () => {
   let fal: FakeFal;
   let t: TestServer;
