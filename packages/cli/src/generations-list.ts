@@ -8,6 +8,7 @@ export const TASK_STATUSES: readonly TaskStatus[] = ["queued", "processing", "su
 
 export interface ListOptions {
   status?: string;
+  clientRequestId?: string;
   limit?: string;
   startingAfter?: string;
 }
@@ -16,6 +17,9 @@ export interface ListOptions {
 export function checkList(opts: ListOptions): { limit: number; status: TaskStatus | undefined } {
   if (opts.status !== undefined && !TASK_STATUSES.includes(opts.status as TaskStatus)) {
     throw usageError(`--status must be one of ${TASK_STATUSES.join(", ")} (got "${opts.status}")`);
+  }
+  if (opts.clientRequestId !== undefined && (opts.clientRequestId.length < 1 || opts.clientRequestId.length > 128)) {
+    throw usageError("--client-request-id must be 1 to 128 characters");
   }
   if (opts.startingAfter !== undefined && !/^[A-Za-z0-9_]{1,64}$/.test(opts.startingAfter)) {
     throw usageError(`--starting-after must be a task id (got "${opts.startingAfter}")`);
@@ -44,6 +48,7 @@ export async function listGenerations(ctx: ApiContext, opts: ListOptions): Promi
       {
         limit: Math.min(limit, MAX_PAGE_SIZE),
         ...(status ? { status } : {}),
+        ...(opts.clientRequestId !== undefined ? { clientRequestId: opts.clientRequestId } : {}),
         ...(opts.startingAfter ? { startingAfter: opts.startingAfter } : {}),
       },
       { signal: ctx.signal },
@@ -51,7 +56,7 @@ export async function listGenerations(ctx: ApiContext, opts: ListOptions): Promi
     limit,
   );
   if (list.data.length === 0) {
-    ctx.out.result(list, status ? `no ${status} tasks` : "no tasks");
+    ctx.out.result(list, status || opts.clientRequestId !== undefined ? "no matching tasks" : "no tasks");
     return;
   }
   const rows = list.data.map((t) => [
@@ -65,7 +70,11 @@ export async function listGenerations(ctx: ApiContext, opts: ListOptions): Promi
   ]);
   const table = formatTable(["ID", "STATUS", "MODEL", "PARAMS", "CREDITS", "CREATED", "CLIENT REQUEST ID"], rows);
   const last = list.data[list.data.length - 1];
-  const same = `${status ? ` --status ${status}` : ""}${opts.limit ? ` --limit ${limit}` : ""}`;
+  const same = [
+    status ? ` --status ${status}` : "",
+    opts.clientRequestId !== undefined ? ` --client-request-id ${JSON.stringify(opts.clientRequestId)}` : "",
+    opts.limit ? ` --limit ${limit}` : "",
+  ].join("");
   const more = list.has_more && last ? `\n… more: framegate list${same} --starting-after ${last.id}` : "";
   ctx.out.result(list, `${table}${more}`);
 }

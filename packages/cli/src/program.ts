@@ -178,6 +178,7 @@ credits are refunded). With --json, each state is one JSON line (NDJSON).`,
       .command("list")
       .description("list generation tasks, newest first (walks pages up to --limit)")
       .option("--status <status>", `only tasks in this status: ${TASK_STATUSES.join(", ")}`)
+      .option("--client-request-id <id>", "only the tasks created with this client_request_id")
       .option("--limit <n>", "at most this many (default 20; more than 100 fetches several pages)")
       .option("--starting-after <id>", "continue after this task id (from an earlier list)"),
   )
@@ -186,6 +187,7 @@ credits are refunded). With --json, each state is one JSON line (NDJSON).`,
       examples([
         "framegate list",
         "framegate list --status failed --limit 50",
+        "framegate list --client-request-id order-1234 --json",
         "framegate list --json | jq -r '.data[] | select(.status == \"succeeded\") | .id'",
       ]),
     )

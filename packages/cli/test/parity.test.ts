@@ -108,6 +108,10 @@ describe("framegate list, webhooks and failed tasks (no TTY)", () => {
       new RegExp(`^${failedId} +failed \\(provider_error\\) +kling-2-6 +5s 1:1 +\\d+ refunded +\\S+ +order-0$`, "m"),
     );
 
+    const byClientId = await runCli(["list", "--client-request-id", "order-5", "--json"], env());
+    expect(byClientId.code, byClientId.stderr).toBe(0);
+    expect(byClientId.json.data.map((x: { id: string }) => x.id)).toEqual([ids[5]]);
+
     expect(next.code, next.stderr).toBe(0);
     expect(next.json.data.map((x: { id: string }) => x.id)).toEqual(newestFirst.slice(2, 4));
     expect(next.json.has_more).toBe(true);

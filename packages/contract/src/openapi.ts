@@ -84,12 +84,16 @@ export function buildOpenApiDocument(options: OpenApiOptions = {}): Record<strin
     method: "get",
     path: "/api/v1/generations",
     summary: "List generation tasks, newest first",
+    description:
+      "Framegate extension: `client_request_id` lists only the tasks created with that client_request_id " +
+      "(1-128 characters), so a client can find its task after a lost create response.",
     security: secured,
     request: {
       query: z.object({
         limit: z.coerce.number().int().min(1).max(100).optional(),
         starting_after: z.string().optional(),
         status: z.enum(["queued", "processing", "succeeded", "failed"]).optional(),
+        client_request_id: z.string().min(1).max(128).optional(),
       }),
     },
     responses: {

@@ -43,6 +43,8 @@ export interface GenerationListParams {
   /** Page size, 1–100 (server default 20). */
   limit?: number;
   status?: TaskStatus;
+  /** Only the tasks created with this `client_request_id` (Framegate extension; 1–128 characters). */
+  clientRequestId?: string;
   /** A task id: list the tasks after it (newest first). */
   startingAfter?: string;
 }
@@ -153,7 +155,12 @@ export class Generations {
       const { data } = await this.core.request<ListResponse<Task>>({
         method: "GET",
         path: "/api/v1/generations",
-        query: { limit: params.limit, status: params.status, starting_after: startingAfter },
+        query: {
+          limit: params.limit,
+          status: params.status,
+          client_request_id: params.clientRequestId,
+          starting_after: startingAfter,
+        },
         retry: "idempotent",
         options,
       });

@@ -6,6 +6,7 @@ import {
   validateGenerationRequest,
 } from "@framegate/contract";
 import type { Hono } from "hono";
+import { z } from "zod";
 import { ApiError } from "../errors.js";
 import { authOf, requireScope } from "../http/auth.js";
 import { readJsonBody } from "../http/body.js";
@@ -19,6 +20,9 @@ import type { ReferenceResolver } from "./references.js";
 import type { GenerationService } from "./service.js";
 
 export const GENERATIONS_PATH = "/api/v1/generations";
+
+/** The list's client_request_id filter: as long as the create accepts (an empty one matches nothing, so it is refused). */
+const CLIENT_REQUEST_ID = z.string().min(1).max(128);
 
 export function mountGenerationRoutes(
   app: Hono<AppEnv>,
@@ -70,11 +74,13 @@ export function mountGenerationRoutes(
     const { accountId } = authOf(c);
     const query = parseListQuery(c, {
       status: { schema: TaskStatusSchema, issue: "must be one of queued, processing, succeeded, failed" },
+      client_request_id: { schema: CLIENT_REQUEST_ID, issue: "must be 1 to 128 characters" },
     });
     const page = await deps.generations.list(accountId, {
       limit: query.limit,
       ...(query.startingAfter ? { startingAfter: query.startingAfter } : {}),
       ...(query.filters.status ? { status: query.filters.status as TaskStatus } : {}),
+      ...(query.filters.client_request_id ? { clientRequestId: query.filters.client_request_id } : {}),
     });
     return c.json({ object: "list", ...page });
   });

@@ -46,6 +46,8 @@ export interface ListQuery {
   limit: number;
   startingAfter?: string;
   status?: TaskStatus;
+  /** Only the tasks created with this client_request_id (a Framegate extension of the list). */
+  clientRequestId?: string;
 }
 
 /** Every column of a task, in the order the prepared insert takes them. */
@@ -303,6 +305,7 @@ export class GenerationService {
     const now = this.deps.clock.now();
     let q = db.selectFrom("tasks").selectAll().where("account_id", "=", accountId);
     if (query.status) q = q.where("status", "=", query.status);
+    if (query.clientRequestId) q = q.where("client_request_id", "=", query.clientRequestId);
     let cursor: Cursor | undefined;
     if (query.startingAfter) {
       cursor = await db

@@ -426,6 +426,18 @@ const migrations = (dialect: Dialect): Record<string, Migration> => ({
       await db.schema.dropIndex("ledger_entries_account").execute();
     },
   },
+  "0018_tasks_client_request": {
+    async up(db: Kysely<unknown>) {
+      // GET /api/v1/generations?client_request_id=…: an account's tasks with that id, newest
+      // first, without walking its history. Partial, so creates without one pay nothing for it.
+      await db.schema
+        .createIndex("tasks_account_client_request")
+        .on("tasks")
+        .columns(["account_id", "client_request_id", "created_at", "id"])
+        .where(sql<boolean>`client_request_id is not null`)
+        .execute();
+    },
+  },
 });
 
 function sqlNonNegative(column: string) {
