@@ -262,6 +262,30 @@ describe("SimulatedProvider directives and lifecycle", () => {
     }
   });
 
+  it("cancel: pending tasks can be cancelled (their render stops); ended ones cannot", async () => {
+    let clock = 9_000_000;
+    const provider = makeProvider({ now: () => clock, failAfterMs: 500 });
+    const slow = makeTask("cancel me [sim:delay=30]");
+    const { upstreamId } = await provider.submit(slow);
+    expect(await provider.cancel(upstreamId, slow)).toBe("canceled");
+    expect(await provider.cancel(upstreamId, slow)).toBe("canceled");
+    const slowVideo = path.join(root, `work-${dirCounter}`, upstreamId, "video.mp4");
+
+    const failing = makeTask("fails [sim:fail]");
+    const failed = await provider.submit(failing);
+    clock += 500;
+    expect((await provider.poll(failed.upstreamId, failing)).state).toBe("failed");
+    expect(await provider.cancel(failed.upstreamId, failing)).toBe("not_cancelable");
+
+    const quick = makeTask("done quickly");
+    const done = await provider.submit(quick);
+    await waitForResult(provider, done.upstreamId, quick);
+    expect(await provider.cancel(done.upstreamId, quick)).toBe("not_cancelable");
+    // The cancelled task's render (started first, the same size) was stopped: it left no video.
+    await new Promise((r) => setTimeout(r, 500));
+    expect(fs.existsSync(slowVideo)).toBe(false);
+  });
+
   it("rejects params it cannot render as invalid_input", async () => {
     const provider = makeProvider();
     const cases: Record<string, string>[] = [
