@@ -66,7 +66,13 @@ describe("Prefer: wait parsing (RFC 7240)", () => {
 describe("live status on one server", () => {
   let t: TestServer;
   beforeAll(async () => {
-    t = await startTestServer({ ...NO_LIMITS, SSE_HEARTBEAT_MS: "150", MAX_HELD_REQUESTS: "60" });
+    // The backstop poll is slower than any test here: every change must come by notification.
+    t = await startTestServer({
+      ...NO_LIMITS,
+      SSE_HEARTBEAT_MS: "150",
+      MAX_HELD_REQUESTS: "60",
+      LIVE_STATUS_POLL_MS: "60000",
+    });
   });
   afterAll(() => t?.close());
 
@@ -240,6 +246,43 @@ describe("live status on one server", () => {
     });
     expect(refused.status).toBe(402);
     expect(refused.headers.get("preference-applied")).toBeNull();
+  });
+});
+
+describe("the backstop poll", () => {
+  let t: TestServer;
+  beforeAll(async () => {
+    t = await startTestServer({ ...NO_LIMITS, LIVE_STATUS_POLL_MS: "200" });
+  });
+  afterAll(() => t?.close());
+
+  it("finds a change no notice reported (another process on the same SQLite file, a lost NOTIFY)", async () => {
+    const { key, blocker } = await blockedAccount(t, 2);
+    const id = (await create(t, key, "changed behind the server's back")).body.id as string;
+    const stream = await events(t, key, id);
+    await stream.until(() => stream.events.length === 1);
+    const held = t.request(`/api/v1/generations/${id}`, { key, headers: { Prefer: "wait=30" } });
+    await eventually(() => t.server.live?.stats().held === 1, "the request held");
+    // A commit this process did not make: nothing announces it.
+    const now = new Date().toISOString();
+    await t.server.store.db
+      .updateTable("tasks")
+      .set({
+        status: "failed",
+        error_reason: "canceled",
+        error_message: "Changed elsewhere.",
+        final_credits: 0,
+        completed_at: now,
+        updated_at: now,
+      })
+      .where("id", "=", id)
+      .execute();
+    await stream.ended;
+    expect(stream.tasks().map((x) => x.status)).toEqual(["queued", "failed"]);
+    const answer = await held;
+    expect(answer.body.status).toBe("failed");
+    expect(answer.headers.get("preference-applied")).toBe("wait=30");
+    await waitForTask(t, key, blocker);
   });
 });
 
