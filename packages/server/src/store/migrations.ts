@@ -405,11 +405,13 @@ const migrations = (dialect: Dialect): Record<string, Migration> => ({
         .where(sql<boolean>`purge_pending = 1`)
         .execute();
       // GET /api/v1/files: an account's live files, newest first, without reading its history.
+      // It leads with files_account_live's columns (the quota's sum uses it as well): it replaces it.
       await db.schema
         .createIndex("files_account_listing")
         .on("files")
         .columns(["account_id", "deleted_at", "created_at", "id"])
         .execute();
+      await db.schema.dropIndex("files_account_live").execute();
       if (dialect === "postgres") await sql.raw(CREATE_LIVE_FILES_0016()).execute(db);
     },
   },
