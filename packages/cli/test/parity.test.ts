@@ -48,7 +48,7 @@ describe("framegate list, webhooks and failed tasks (no TTY)", () => {
   });
 
   it("list: a table and --json, newest first, across pages up to --limit, with --status", {
-    timeout: 90_000,
+    timeout: 180_000,
   }, async () => {
     // 103 tasks: more than one API page (100), so --limit 102 has to walk to the second page.
     const ids: string[] = [];
@@ -129,7 +129,7 @@ describe("framegate list, webhooks and failed tasks (no TTY)", () => {
     expect(badLimit.errorJson.error).toMatchObject({ code: "invalid_argument" });
   });
 
-  it("a failed task says its credits were refunded (generate, wait and status)", { timeout: 60_000 }, async () => {
+  it("a failed task says its credits were refunded (generate, wait and status)", { timeout: 120_000 }, async () => {
     const before = (await t.request("/api/v1/credits", { key: otherKey })).body.current_credits;
     const generated = await runCli(["generate", "Doomed [sim:fail]"], env({ FRAMEGATE_API_KEY: otherKey }));
     expect(generated.code).toBe(1);
@@ -150,8 +150,9 @@ describe("framegate list, webhooks and failed tasks (no TTY)", () => {
     expect(status.stdout).toContain(`  credits:   0 (${reserved} reserved, refunded)\n`);
   });
 
+  // Many CLI children, each a second or more to start on a busy machine: a generous timeout.
   it("webhooks rotate, disable, enable, events and redeliver; another account's ids are not_found", {
-    timeout: 60_000,
+    timeout: 180_000,
   }, async () => {
     const receiver = await WebhookReceiver.start();
     try {
@@ -282,7 +283,7 @@ describe("waits outlive a server restart", () => {
   });
 
   it("generate and wait say the server is unreachable once, keep retrying, and finish when it is back", {
-    timeout: 120_000,
+    timeout: 180_000,
   }, async () => {
     const dataDir = mkdtempSync(join(tmpdir(), "framegate-cli-restart-"));
     const out = mkdtempSync(join(tmpdir(), "framegate-cli-restart-out-"));
