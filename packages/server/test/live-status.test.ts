@@ -286,6 +286,27 @@ describe("the backstop poll", () => {
   });
 });
 
+describe("long answers and REQUEST_TIMEOUT", () => {
+  let t: TestServer;
+  beforeAll(async () => {
+    t = await startTestServer({ ...NO_LIMITS, REQUEST_TIMEOUT: "1s", SSE_HEARTBEAT_MS: "300" });
+  });
+  afterAll(() => t?.close());
+
+  it("a stream and a held request outlive REQUEST_TIMEOUT, which bounds receiving a request, not answering it", async () => {
+    const { key } = await t.createAccount(1000);
+    const id = (await create(t, key, "[sim:delay=2.5] longer than the request timeout")).body.id as string;
+    const [stream, held] = await Promise.all([
+      events(t, key, id),
+      t.request(`/api/v1/generations/${id}`, { key, headers: { Prefer: "wait=30" } }),
+    ]);
+    expect(held.body.status).toBe("succeeded");
+    await stream.ended;
+    expect(stream.tasks().at(-1).status).toBe("succeeded");
+    expect(stream.comments).toBeGreaterThan(0);
+  });
+});
+
 describe("live status bounds", () => {
   let t: TestServer;
   beforeAll(async () => {
