@@ -149,6 +149,22 @@ describe("live status on one server", () => {
     expect(t.server.live?.stats()).toEqual({ held: 0, streams: 0, watchers: 0 });
   });
 
+  it("a cancel reaches the stream and a held request at once", async () => {
+    const { key, blocker } = await blockedAccount(t, 3);
+    const id = (await create(t, key, "cancelled while followed")).body.id as string;
+    const stream = await events(t, key, id);
+    await stream.until(() => stream.events.length === 1);
+    const held = t.request(`/api/v1/generations/${id}`, { key, headers: { Prefer: "wait=30" } });
+    await eventually(() => t.server.live?.stats().held === 1, "the request held");
+    const cancelled = await t.request(`/api/v1/generations/${id}/cancel`, { key, method: "POST" });
+    expect(cancelled.status, cancelled.text).toBe(200);
+    await stream.ended;
+    expect(stream.events.map((e) => e.id)).toEqual(["1", "3"]);
+    expect(stream.tasks()[1]).toMatchObject({ status: "failed", error: { reason: "canceled" } });
+    expect((await held).body).toEqual(stream.tasks()[1]);
+    await waitForTask(t, key, blocker);
+  });
+
   it("SSE and Prefer: wait on another account's task are 404 before anything is held or streamed", async () => {
     const owner = await t.createAccount(10_000);
     const other = await t.createAccount(10_000);
