@@ -102,6 +102,7 @@ export class LiveStatus {
     private readonly log: Logger,
   ) {}
 
+  /** True once close() ran: answers let go now should not keep their connection (prefer.ts). */
   get closing(): boolean {
     return this.closed;
   }
