@@ -100,11 +100,18 @@ describe.each(DRIVERS)("fair share wake during the woken task's own submit (%s q
     const inner = worker.handlers()[SUBMIT_JOB] as JobHandler;
     let waiting: string | undefined;
     let running: string | undefined;
+    // A job may run before its create's answer reaches this test (the queue polls every 20 ms):
+    // a run that decided to wait holds on (its job still running) until the second id is known.
+    let secondKnown: () => void = () => {};
+    const bothCreated = new Promise<void>((resolve) => {
+      secondKnown = resolve;
+    });
     const waits: string[] = [];
     const submit: JobHandler = {
       ...inner,
       async run(payload, ctx) {
         const result = await inner.run(payload, ctx);
+        if (result?.retryAt) await bothCreated;
         if (result?.retryAt && payload.taskId === waiting && running !== undefined) {
           waits.push(String(payload.taskId));
           const ended = running;
@@ -126,6 +133,7 @@ describe.each(DRIVERS)("fair share wake during the woken task's own submit (%s q
 
     // The second waits for it; the slot frees while its job is about to put itself back.
     waiting = await create("second");
+    secondKnown();
     await until(() => submitted.length === 2, "the second task submitted", 8_000);
     expect(waits).toEqual([waiting]);
     expect(submitted).toEqual([first, waiting]);
