@@ -7,6 +7,13 @@ export {
   type FramegateOptions,
 } from "./client.js";
 export type { RequestOptions } from "./core.js";
+export type {
+  DownloadDestination,
+  DownloadOptions,
+  DownloadProgress,
+  DownloadResult,
+  NodeWritableLike,
+} from "./download.js";
 export {
   APIConnectionError,
   APIError,

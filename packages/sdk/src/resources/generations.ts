@@ -1,4 +1,5 @@
 import type { Core, RequestOptions } from "../core.js";
+import { type DownloadDestination, type DownloadOptions, type DownloadResult, downloadMedia } from "../download.js";
 import {
   APIConnectionError,
   FramegateError,
@@ -120,6 +121,21 @@ export class Generations {
       options: rest,
     });
     return data;
+  }
+
+  /**
+   * Downloads a succeeded task's video (or, with `poster: true`, its poster frame) through its
+   * signed URL, to a file path or a stream, with progress; checks the size and the video's SHA-256.
+   * Given an id, the task is fetched first.
+   */
+  async download(
+    task: Task | string,
+    destination: DownloadDestination,
+    options: DownloadOptions = {},
+  ): Promise<DownloadResult> {
+    const current =
+      typeof task === "string" ? await this.retrieve(task, options.signal ? { signal: options.signal } : {}) : task;
+    return downloadMedia(this.core.opts.fetch, this.core.opts.baseUrl, current, destination, options);
   }
 
   /** GET /api/v1/generations/{id}. */
