@@ -144,6 +144,30 @@ describe("waitFor with Prefer: wait", () => {
     for (const get of gets) expect(get.prefer).toMatch(/^wait=([1-9]|[1-5]\d|60)$/);
   });
 
+  it("a server that says Preference-Applied but answers at once is polled, not hammered", async () => {
+    const { key } = await clientFor(t, 1000);
+    let gets = 0;
+    const client = new Framegate({
+      apiKey: key,
+      baseUrl: t.url,
+      pollInterval: { first: 50, min: 100, max: 200 },
+      fetch: async (input, init) => {
+        const headers = new Headers(init?.headers);
+        if (init?.method !== "GET") return fetch(input, init);
+        gets++;
+        headers.delete("prefer");
+        const answer = await fetch(input, { ...init, headers });
+        const lying = new Headers(answer.headers);
+        lying.set("preference-applied", "wait=60");
+        return new Response(await answer.text(), { status: answer.status, headers: lying });
+      },
+    });
+    const task = await client.generations.createAndWait({ model: "kling-2-6", prompt: "lied to [sim:delay=1]" });
+    expect(task.status).toBe("succeeded");
+    // Polling every 100-200 ms for about a second; a tight loop would make hundreds.
+    expect(gets).toBeLessThan(30);
+  });
+
   it("falls back to polling when the server does not hold the answer", async () => {
     const { key } = await clientFor(t, 1000);
     const { client, gets } = recordingClient(key, true);

@@ -223,12 +223,16 @@ export class Generations {
       held = false;
       try {
         const holdSeconds = Math.min(MAX_HOLD_SECONDS, Math.floor((deadline - Date.now()) / 1000));
+        const asked = Date.now();
         const answer = await this.retrieveHeld(id, holdSeconds, {
           ...(signal ? { signal } : {}),
           timeout: holdSeconds * 1000 + Math.max(1000, Math.min(this.core.opts.timeout, deadline - Date.now())),
         });
         last = answer.task;
-        held = answer.held;
+        // Asking again at once is right only after a real hold: an answer that came back early
+        // without a final state (a server shutting down, or one that claims holds it does not
+        // make) is followed by the polling cadence, never by a tight loop.
+        held = answer.held && Date.now() - asked >= (holdSeconds * 1000) / 2;
       } catch (error) {
         if (signal?.aborted || !transient(error)) throw error;
         await options.onRetry?.(error);
