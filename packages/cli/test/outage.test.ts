@@ -71,7 +71,9 @@ describe("TaskStatusView.note", () => {
     view.stop();
     expect(stderr).toEqual(["server unreachable (ECONNREFUSED), retrying…\n"]);
     expect(tty.chunks[before]).toBe("\r\x1b[2K");
-    expect(tty.chunks[before + 1]).toMatch(/^\r\x1b\[2K. task_abc processing /);
+    const redrawn = tty.chunks[before + 1] ?? "";
+    expect(redrawn.startsWith("\r\x1b[2K")).toBe(true);
+    expect(redrawn).toMatch(/ task_abc processing /);
 
     const quiet = new TaskStatusView(new Output({ json: true }, new FakeTty() as unknown as NodeJS.WriteStream));
     quiet.note("server unreachable (ECONNREFUSED), retrying…");
