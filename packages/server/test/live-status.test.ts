@@ -326,7 +326,12 @@ describe("long answers and REQUEST_TIMEOUT", () => {
 describe("live status bounds", () => {
   let t: TestServer;
   beforeAll(async () => {
-    t = await startTestServer({ ...NO_LIMITS, MAX_HELD_REQUESTS: "2", SSE_MAX_STREAMS_PER_ACCOUNT: "1" });
+    t = await startTestServer({
+      ...NO_LIMITS,
+      MAX_HELD_REQUESTS: "2",
+      SSE_MAX_STREAMS_PER_ACCOUNT: "1",
+      SSE_MAX_STREAMS: "2",
+    });
   });
   afterAll(() => t?.close());
 
@@ -351,7 +356,7 @@ describe("live status bounds", () => {
     await waitForTask(t, key, blocker);
   });
 
-  it("over SSE_MAX_STREAMS_PER_ACCOUNT a stream is refused with 429 rate_limited; another account is not", async () => {
+  it("over SSE_MAX_STREAMS_PER_ACCOUNT a stream is refused with 429 rate_limited; over SSE_MAX_STREAMS with 503", async () => {
     const { key, blocker } = await blockedAccount(t, 2);
     const id = (await create(t, key, "one stream only")).body.id as string;
     const first = await events(t, key, id);
@@ -361,9 +366,17 @@ describe("live status bounds", () => {
     expect(second.body.error.code).toBe("rate_limited");
     expect(second.body.error.message).toMatch(/SSE_MAX_STREAMS_PER_ACCOUNT/);
     const other = await t.createAccount(1000);
-    const theirs = (await create(t, other.key, "[sim:delay=0.2] theirs")).body.id as string;
+    const theirs = (await create(t, other.key, "[sim:delay=2] theirs")).body.id as string;
     const third = await events(t, other.key, theirs);
     expect(third.status).toBe(200);
+    // Two streams are open on the server: a third account is refused for the total.
+    const late = await t.createAccount(1000);
+    const lateId = (await create(t, late.key, "[sim:delay=0] late")).body.id as string;
+    const refused = await request(t.url, `/api/v1/generations/${lateId}/events`, { key: late.key });
+    expect(refused.status).toBe(503);
+    expect(refused.body.error.code).toBe("service_unavailable");
+    expect(refused.body.error.message).toMatch(/SSE_MAX_STREAMS\b/);
+    expect(refused.headers.get("retry-after")).toBe("5");
     await third.ended;
     await first.ended;
     expect(first.tasks().at(-1).status).toBe("succeeded");
