@@ -10,6 +10,7 @@
  * otherwise.
  */
 import { APIConnectionError, errorFromResponse, FramegateError } from "./errors.js";
+import { Sha256 } from "./sha256.js";
 import type { Task } from "./types.js";
 
 export interface DownloadProgress {
@@ -123,9 +124,9 @@ async function toFile(
   path: string,
   check: { total: number | undefined; expectedSha256: string | undefined; options: DownloadOptions },
 ): Promise<DownloadResult> {
-  const { open, rename, rm, mkdir } = await import("node:fs/promises");
-  const { dirname } = await import("node:path");
-  await mkdir(dirname(path), { recursive: true });
+  // Loaded only here, for a path: the rest of the SDK runs wherever fetch does.
+  const { open, rename, rm, mkdir } = (await import("node:fs")).promises;
+  await mkdir(parentOf(path), { recursive: true });
   const part = `${path}.${Math.random().toString(36).slice(2, 10)}.part`;
   const file = await open(part, "w", 0o644);
   let closed = false;
@@ -158,7 +159,7 @@ async function copy(
   sink: Sink,
   check: { total: number | undefined; expectedSha256: string | undefined; options: DownloadOptions },
 ): Promise<{ bytes: number; sha256: string }> {
-  const hash = await sha256Hasher();
+  const hash = new Sha256();
   const reader = body.getReader();
   let received = 0;
   const { signal, onProgress } = check.options;
@@ -185,16 +186,16 @@ async function copy(
       code: "download_incomplete",
     });
   }
-  const sha256 = hash.digest();
+  const sha256 = hash.hex();
   if (check.expectedSha256 !== undefined && sha256 !== check.expectedSha256) {
     throw new FramegateError("downloaded bytes do not match the result's sha256", { code: "download_corrupt" });
   }
   return { bytes: received, sha256 };
 }
 
-/** Node's incremental SHA-256 (the SDK's downloads run on Node ≥ 20, like the rest of it). */
-async function sha256Hasher(): Promise<{ update(chunk: Uint8Array): void; digest(): string }> {
-  const { createHash } = await import("node:crypto");
-  const hash = createHash("sha256");
-  return { update: (chunk) => hash.update(chunk), digest: () => hash.digest("hex") };
+/** The directory part of a file path ("." for a bare name), for POSIX and Windows separators. */
+function parentOf(path: string): string {
+  const cut = Math.max(path.lastIndexOf("/"), path.lastIndexOf("\\"));
+  if (cut < 0) return ".";
+  return cut === 0 ? path.slice(0, 1) : path.slice(0, cut);
 }
