@@ -76,8 +76,8 @@ const KEYED_ROUTES: [string, string, LimitName][] = [
   ["POST", "/api/v1/files", "upload"],
   ["GET", "/api/v1/files", "read"],
   ["GET", "/api/v1/files/:id", "read"],
-  ...USAGE_PATHS.map((path): [string, string, LimitName] => ["GET", path, "read"]),
   ["DELETE", "/api/v1/files/:id", "write"],
+  ...USAGE_PATHS.map((path): [string, string, LimitName] => ["GET", path, "read"]),
   // Webhook changes, tests and redeliveries spend the smaller write budget: a redeliver sends a
   // request to every subscribed endpoint, so it must not ride on the generous read budget.
   ...WEBHOOK_PATHS.flatMap(([path, methods]) =>
