@@ -170,7 +170,12 @@ describe("S3 storage, media redirected to the bucket", () => {
     expect(head.headers.get("content-length")).toBe(String(video.length));
     expect(head.headers.get("accept-ranges")).toBe("bytes");
 
-    expect(await s3.listKeys()).toEqual([`redirect/files/${file.id}.png`, `redirect/results/${task.id}/video.mp4`]);
+    // The video and its poster frame.
+    expect(await s3.listKeys()).toEqual([
+      `redirect/files/${file.id}.png`,
+      `redirect/results/${task.id}/video.jpg`,
+      `redirect/results/${task.id}/video.mp4`,
+    ]);
     expect((await s3.listKeys()).some((k) => k.includes("/tmp/"))).toBe(false);
     expect(await s3.pendingUploads()).toEqual([]);
   });
@@ -188,7 +193,10 @@ describe("S3 storage, media redirected to the bucket", () => {
     clock.advance(DAY_MS + 60_000);
     const first = await t.server.runMaintenance();
     expect(first.filesPurged).toBe(1);
-    expect(await s3.listKeys()).toEqual([`redirect/results/${task.id}/video.mp4`]);
+    expect(await s3.listKeys()).toEqual([
+      `redirect/results/${task.id}/video.jpg`,
+      `redirect/results/${task.id}/video.mp4`,
+    ]);
     clock.advance(DAY_MS);
     const second = await t.server.runMaintenance();
     expect(second.resultsPurged).toBe(1);
@@ -239,6 +247,9 @@ describe("S3 storage, media streamed through the server (S3_MEDIA_DELIVERY=proxy
     const outside = await fetch(media.url, { headers: { range: `bytes=${video.length + 10}-` } });
     expect(outside.status).toBe(416);
 
-    expect((await s3.listKeys()).filter((k) => k.startsWith("proxy/"))).toEqual([`proxy/results/${task.id}/video.mp4`]);
+    expect((await s3.listKeys()).filter((k) => k.startsWith("proxy/"))).toEqual([
+      `proxy/results/${task.id}/video.jpg`,
+      `proxy/results/${task.id}/video.mp4`,
+    ]);
   });
 });
