@@ -7,14 +7,13 @@
  * process that sees the count move forgets its cached keys (externalWrites below).
  */
 import { PostgresAdapter, sql } from "kysely";
-import pg from "pg";
 import type { Logger } from "pino";
 import type { Executor } from "../store/db.js";
+import { PgListener } from "../store/pg-listener.js";
 import { readIfIdle } from "../store/sync-paths.js";
 import type { KeyCache } from "./key-cache.js";
 
 export const REVOCATION_CHANNEL = "framegate_key_revoked";
-const RECONNECT_MS = { first: 500, max: 10_000 };
 
 export async function announceRevocation(db: Executor, keyId: string): Promise<void> {
   if (!(db.getExecutor().adapter instanceof PostgresAdapter)) return;
@@ -36,66 +35,29 @@ export async function externalWrites(db: Executor): Promise<number | undefined> 
 
 /** Listens for revocations on a connection of its own; reconnects with backoff until stopped. */
 export class RevocationListener {
-  private client: pg.Client | undefined;
-  private stopped = false;
-  private retry: NodeJS.Timeout | undefined;
-  private delayMs = RECONNECT_MS.first;
+  private readonly listener: PgListener;
 
-  constructor(
-    private readonly connectionString: string,
-    private readonly cache: KeyCache,
-    private readonly log: Logger,
-  ) {}
-
-  /** Resolves once listening (or after the first failure: the TTL still bounds staleness). */
-  async start(): Promise<void> {
-    await this.connect();
-  }
-
-  async stop(): Promise<void> {
-    this.stopped = true;
-    clearTimeout(this.retry);
-    const client = this.client;
-    this.client = undefined;
-    await client?.end().catch(() => {});
-  }
-
-  private async connect(): Promise<void> {
-    if (this.stopped) return;
-    const client = new pg.Client({ connectionString: this.connectionString, connectionTimeoutMillis: 10_000 });
-    client.on("notification", (message) => {
-      if (message.channel === REVOCATION_CHANNEL && message.payload) this.cache.invalidate(message.payload);
-    });
-    client.on("error", (error) => this.lost(client, error));
-    client.on("end", () => this.lost(client, undefined));
-    this.client = client;
-    try {
-      await client.connect();
-      await client.query(`LISTEN ${REVOCATION_CHANNEL}`);
-      if (this.stopped) return;
-      this.delayMs = RECONNECT_MS.first;
-      // Revocations made while nobody listened are unknown: read every key again.
-      this.cache.clear();
-    } catch (error) {
-      this.lost(client, error as Error);
-    }
-  }
-
-  /** The current connection failed or ended (events of connections already given up are ignored). */
-  private lost(client: pg.Client, error: Error | undefined): void {
-    if (this.stopped || this.client !== client) return;
-    this.client = undefined;
-    this.cache.clear();
-    client.end().catch(() => {});
-    this.log.warn(
-      { reason: (error as { code?: string } | undefined)?.code ?? error?.message, retryInMs: this.delayMs },
+  constructor(connectionString: string, cache: KeyCache, log: Logger) {
+    this.listener = new PgListener(
+      connectionString,
+      REVOCATION_CHANNEL,
+      {
+        notify: (keyId) => cache.invalidate(keyId),
+        // Revocations made while nobody listened are unknown: read every key again.
+        connected: () => cache.clear(),
+        lost: () => cache.clear(),
+      },
+      log,
       "key revocation listener disconnected; cached keys dropped",
     );
-    this.retry = setTimeout(() => {
-      this.retry = undefined;
-      void this.connect();
-    }, this.delayMs);
-    this.retry.unref();
-    this.delayMs = Math.min(RECONNECT_MS.max, this.delayMs * 2);
+  }
+
+  /** Resolves once listening (or after the first failure: the TTL still bounds staleness). */
+  start(): Promise<void> {
+    return this.listener.start();
+  }
+
+  stop(): Promise<void> {
+    return this.listener.stop();
   }
 }

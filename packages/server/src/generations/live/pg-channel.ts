@@ -12,15 +12,14 @@
  */
 import type { EventEmitter } from "node:events";
 import { sql } from "kysely";
-import pg from "pg";
 import type { Logger } from "pino";
 import type { Db } from "../../store/db.js";
+import { PgListener } from "../../store/pg-listener.js";
 import type { TaskWatcher } from "./watcher.js";
 
 export const TASK_CHANGE_CHANNEL = "framegate_task_changed";
 /** PostgreSQL refuses payloads of 8000 bytes or more; task ids are ~30 bytes. */
 const MAX_PAYLOAD = 7000;
-const RECONNECT_MS = { first: 500, max: 10_000 };
 
 /** Forwards this process's committed changes to the other processes. */
 export class ChangeAnnouncer {
@@ -80,65 +79,30 @@ function payloads(ids: string[]): string[] {
 
 /** LISTENs on a connection of its own; reconnects with backoff until stopped. */
 export class ChangeListener {
-  private client: pg.Client | undefined;
-  private stopped = false;
-  private retry: NodeJS.Timeout | undefined;
-  private delayMs = RECONNECT_MS.first;
+  private readonly listener: PgListener;
 
-  constructor(
-    private readonly connectionString: string,
-    private readonly watcher: TaskWatcher,
-    private readonly log: Logger,
-  ) {}
+  constructor(connectionString: string, watcher: TaskWatcher, log: Logger) {
+    this.listener = new PgListener(
+      connectionString,
+      TASK_CHANGE_CHANNEL,
+      {
+        notify: (payload) => {
+          for (const id of payload.split(",")) watcher.wake(id);
+        },
+        // Changes made while nobody listened were not heard: every follower re-reads once.
+        connected: () => watcher.wakeAll(),
+      },
+      log,
+      "task change listener disconnected; live status falls back to polling until it is back",
+    );
+  }
 
   /** Resolves once listening, or after the first failure (the watcher's poll still runs). */
   start(): Promise<void> {
-    return this.connect();
+    return this.listener.start();
   }
 
-  async stop(): Promise<void> {
-    this.stopped = true;
-    clearTimeout(this.retry);
-    const client = this.client;
-    this.client = undefined;
-    await client?.end().catch(() => {});
-  }
-
-  private async connect(): Promise<void> {
-    if (this.stopped) return;
-    const client = new pg.Client({ connectionString: this.connectionString, connectionTimeoutMillis: 10_000 });
-    client.on("notification", (message) => {
-      if (message.channel !== TASK_CHANGE_CHANNEL || !message.payload) return;
-      for (const id of message.payload.split(",")) this.watcher.wake(id);
-    });
-    client.on("error", (error) => this.lost(client, error));
-    client.on("end", () => this.lost(client, undefined));
-    this.client = client;
-    try {
-      await client.connect();
-      await client.query(`LISTEN ${TASK_CHANGE_CHANNEL}`);
-      if (this.stopped) return;
-      this.delayMs = RECONNECT_MS.first;
-      // Changes made while nobody listened were not heard: every follower re-reads once.
-      this.watcher.wakeAll();
-    } catch (error) {
-      this.lost(client, error as Error);
-    }
-  }
-
-  private lost(client: pg.Client, error: Error | undefined): void {
-    if (this.stopped || this.client !== client) return;
-    this.client = undefined;
-    client.end().catch(() => {});
-    this.log.warn(
-      { reason: (error as { code?: string } | undefined)?.code ?? error?.message, retryInMs: this.delayMs },
-      "task change listener disconnected; live status falls back to polling until it is back",
-    );
-    this.retry = setTimeout(() => {
-      this.retry = undefined;
-      void this.connect();
-    }, this.delayMs);
-    this.retry.unref();
-    this.delayMs = Math.min(RECONNECT_MS.max, this.delayMs * 2);
+  stop(): Promise<void> {
+    return this.listener.stop();
   }
 }
