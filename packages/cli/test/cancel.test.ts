@@ -1,41 +1,10 @@
 /** `framegate cancel` end to end (no TTY): the cancelled task and its refund, then not_cancelable, and a bad id refused locally. */
-import { mkdtempSync, rmSync } from "node:fs";
-import { tmpdir } from "node:os";
-import { join } from "node:path";
-import { afterAll, beforeAll, describe, expect, it } from "vitest";
-import { startTestServer, type TestServer } from "../../server/test/harness.js";
-import { runCli } from "./helpers.js";
-
-/** Nothing listens here: a command that reaches the network fails with api_connection_error. */
-const DEAD = "http://127.0.0.1:9";
+import { describe, expect, it } from "vitest";
+import { cliFixture, DEAD, runCli } from "./helpers.js";
 
 describe("framegate cancel (no TTY)", () => {
-  let t: TestServer;
-  let key: string;
-  let dir: string;
-
-  const env = (extra: Record<string, string> = {}) => ({
-    FRAMEGATE_BASE_URL: t.url,
-    FRAMEGATE_API_KEY: key,
-    FRAMEGATE_CONFIG: join(dir, "no-config", "config.json"),
-    ...extra,
-  });
-
-  beforeAll(async () => {
-    t = await startTestServer();
-    ({ key } = await t.createAccount(1000));
-    dir = mkdtempSync(join(tmpdir(), "framegate-cli-cancel-"));
-  });
-  afterAll(async () => {
-    await t?.close();
-    if (dir) rmSync(dir, { recursive: true, force: true });
-  });
-
-  const create = async (prompt: string) => {
-    const res = await t.request("/api/v1/generations", { key, json: { model: "kling-2-6", prompt } });
-    expect(res.status, res.text).toBe(202);
-    return res.body.id as string;
-  };
+  const f = cliFixture("cancel");
+  const { env, create } = f;
 
   it("prints the cancelled task and its refund; a second cancel fails with not_cancelable", {
     timeout: 60_000,
@@ -68,6 +37,6 @@ describe("framegate cancel (no TTY)", () => {
     expect(again.stderr).toMatch(/^error: not_cancelable: This generation already failed.* \[request req_\w+\]$/m);
     expect(againJson.code).toBe(1);
     expect(againJson.errorJson.error).toMatchObject({ code: "not_cancelable" });
-    expect((await t.request("/api/v1/credits", { key })).body.current_credits).toBe(1000);
+    expect((await f.t.request("/api/v1/credits", { key: f.key })).body.current_credits).toBe(1000);
   });
 });

@@ -2,40 +2,19 @@
  * `framegate files list|get|delete` end to end: the CLI as a child process (no TTY) against a
  * real server in this process; readable text, --json, and errors with their code.
  */
-import { mkdtempSync, rmSync } from "node:fs";
-import { tmpdir } from "node:os";
-import { join } from "node:path";
-import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import { describe, expect, it } from "vitest";
 import { makeImage } from "../../server/test/fixtures/media.js";
-import { startTestServer, type TestServer } from "../../server/test/harness.js";
-import { runCli } from "./helpers.js";
-
-/** Nothing listens here: a command that reaches the network fails with api_connection_error. */
-const DEAD = "http://127.0.0.1:9";
+import { cliFixture, DEAD, runCli } from "./helpers.js";
 
 describe("framegate files list, get and delete", () => {
-  let t: TestServer;
-  let key: string;
-  let dir: string;
   let png: string;
-
-  const env = (extra: Record<string, string> = {}) => ({
-    FRAMEGATE_BASE_URL: t.url,
-    FRAMEGATE_API_KEY: key,
-    FRAMEGATE_CONFIG: join(dir, "no-config", "config.json"),
-    ...extra,
+  const f = cliFixture("files", {
+    credits: 0,
+    setup: async ({ dir }) => {
+      png = await makeImage(dir, { format: "png", width: 400, height: 320 });
+    },
   });
-
-  beforeAll(async () => {
-    t = await startTestServer();
-    ({ key } = await t.createAccount(0));
-    dir = mkdtempSync(join(tmpdir(), "framegate-cli-files-"));
-    png = await makeImage(dir, { format: "png", width: 400, height: 320 });
-  });
-  afterAll(async () => {
-    await t?.close();
-    if (dir) rmSync(dir, { recursive: true, force: true });
-  });
+  const { env } = f;
 
   it("lists, shows and deletes files; bad arguments are refused before any request", { timeout: 60_000 }, async () => {
     const ids: string[] = [];
@@ -99,13 +78,13 @@ describe("framegate files list, get and delete", () => {
   });
 
   it("deleting a file a queued task uses says the bytes wait for that task", { timeout: 60_000 }, async () => {
-    const rich = await t.createAccount(1000);
+    const rich = await f.t.createAccount(1000);
     const up = await runCli(
       ["files", "upload", png, "--model", "kling-2-6", "--json"],
       env({ FRAMEGATE_API_KEY: rich.key }),
     );
     expect(up.code, up.stderr).toBe(0);
-    const created = await t.request("/api/v1/generations", {
+    const created = await f.t.request("/api/v1/generations", {
       key: rich.key,
       json: {
         model: "kling-2-6",

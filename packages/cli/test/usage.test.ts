@@ -2,43 +2,22 @@
  * `framegate ledger`, `framegate usage` (through the API) and `framegate accounts usage` (the
  * operators' report on the local store) end to end, as a child process without a TTY.
  */
-import { mkdtempSync, rmSync } from "node:fs";
-import { tmpdir } from "node:os";
-import { join } from "node:path";
-import { afterAll, beforeAll, describe, expect, it } from "vitest";
-import { startTestServer, type TestServer, waitForTask } from "../../server/test/harness.js";
+import { describe, expect, it } from "vitest";
+import { waitForTask } from "../../server/test/harness.js";
 import { testStoreEnv } from "../../server/test/test-store.js";
-import { runCli } from "./helpers.js";
-
-/** Nothing listens here: a command that reaches the network fails with api_connection_error. */
-const DEAD = "http://127.0.0.1:9";
+import { cliFixture, DEAD, runCli } from "./helpers.js";
 
 describe("framegate ledger, usage and accounts usage", () => {
-  let t: TestServer;
-  let key: string;
-  let accountId: string;
-  let dir: string;
-
-  const env = (extra: Record<string, string> = {}) => ({
-    FRAMEGATE_BASE_URL: t.url,
-    FRAMEGATE_API_KEY: key,
-    FRAMEGATE_CONFIG: join(dir, "no-config", "config.json"),
-    ...extra,
+  const f = cliFixture("usage", {
+    serverEnv: { RATE_LIMIT_READ_PER_MIN: "0" },
+    setup: async ({ t, key }) => {
+      for (const prompt of ["a harbour at dawn", "broken [sim:fail]"]) {
+        const res = await t.request("/api/v1/generations", { key, json: { model: "kling-2-6", prompt } });
+        await waitForTask(t, key, res.body.id);
+      }
+    },
   });
-
-  beforeAll(async () => {
-    t = await startTestServer({ RATE_LIMIT_READ_PER_MIN: "0" });
-    ({ key, accountId } = await t.createAccount(1000));
-    dir = mkdtempSync(join(tmpdir(), "framegate-cli-usage-"));
-    for (const prompt of ["a harbour at dawn", "broken [sim:fail]"]) {
-      const res = await t.request("/api/v1/generations", { key, json: { model: "kling-2-6", prompt } });
-      await waitForTask(t, key, res.body.id);
-    }
-  }, 120_000);
-  afterAll(async () => {
-    await t?.close();
-    if (dir) rmSync(dir, { recursive: true, force: true });
-  });
+  const { env } = f;
 
   it("ledger prints a table of entries with the balance after each; --type, --since, --limit and --json", {
     timeout: 60_000,
@@ -56,7 +35,7 @@ describe("framegate ledger, usage and accounts usage", () => {
     const lines = text.stdout.trimEnd().split("\n");
     expect(lines[0]).toMatch(/^TIME\s+TYPE\s+AMOUNT\s+BALANCE\s+TASK\s+REASON$/);
     expect(lines.slice(1).map((l) => l.split(/\s+/)[1])).toEqual(["refund", "reserve", "reserve", "grant"]);
-    const balance = (await t.request("/api/v1/credits", { key })).body.current_credits;
+    const balance = (await f.t.request("/api/v1/credits", { key: f.key })).body.current_credits;
     expect(lines[1]).toMatch(
       new RegExp(`\\srefund\\s+\\+\\d+\\s+${balance}\\s+task_\\w+\\s+generation failed: provider_error$`),
     );
@@ -115,19 +94,19 @@ describe("framegate ledger, usage and accounts usage", () => {
   it("accounts usage reports every account from the local store, per account, provider and refund reason", {
     timeout: 60_000,
   }, async () => {
-    const store = { DATA_DIR: t.dataDir, ...(await testStoreEnv(t.dataDir)) };
+    const store = { DATA_DIR: f.t.dataDir, ...(await testStoreEnv(f.t.dataDir)) };
     const [text, json, missing] = await Promise.all([
       runCli(["accounts", "usage"], store),
-      runCli(["accounts", "usage", "--account", accountId, "--granularity", "hour", "--json"], store),
+      runCli(["accounts", "usage", "--account", f.accountId, "--granularity", "hour", "--json"], store),
       runCli(["accounts", "usage", "--account", "acct_nope"], store),
     ]);
     expect(text.code, text.stderr).toBe(0);
-    expect(text.stdout).toMatch(new RegExp(`^${accountId}\\s+test\\s+2\\s+1\\s+1\\s+0\\s`, "m"));
+    expect(text.stdout).toMatch(new RegExp(`^${f.accountId}\\s+test\\s+2\\s+1\\s+1\\s+0\\s`, "m"));
     expect(text.stdout).toMatch(/^simulated\s+2\s+1\s+1\s+0\s/m);
     expect(text.stdout).toMatch(/^refunds: 1 \(\d+ credits\)$/m);
     expect(text.stdout).toMatch(/^generation failed: provider_error\s+1\s+\d+$/m);
     expect(json.code, json.stderr).toBe(0);
-    expect(json.json).toMatchObject({ object: "usage", granularity: "hour", account_id: accountId });
+    expect(json.json).toMatchObject({ object: "usage", granularity: "hour", account_id: f.accountId });
     expect(json.json.data).toHaveLength(24);
     expect(missing.code).toBe(1);
     expect(missing.stderr).toMatch(/^error: not_found: Account acct_nope not found\.$/m);

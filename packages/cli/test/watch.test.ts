@@ -1,41 +1,10 @@
 /** `framegate watch` end to end (no TTY): live lines per state, NDJSON with --json, exit codes like `wait`. */
-import { mkdtempSync, rmSync } from "node:fs";
-import { tmpdir } from "node:os";
-import { join } from "node:path";
-import { afterAll, beforeAll, describe, expect, it } from "vitest";
-import { startTestServer, type TestServer } from "../../server/test/harness.js";
-import { runCli, TERMINAL_CONTROL } from "./helpers.js";
-
-/** Nothing listens here: a command that reaches the network fails with api_connection_error. */
-const DEAD = "http://127.0.0.1:9";
+import { describe, expect, it } from "vitest";
+import { cliFixture, DEAD, runCli, TERMINAL_CONTROL } from "./helpers.js";
 
 describe("framegate watch (no TTY)", () => {
-  let t: TestServer;
-  let key: string;
-  let dir: string;
-
-  const env = (extra: Record<string, string> = {}) => ({
-    FRAMEGATE_BASE_URL: t.url,
-    FRAMEGATE_API_KEY: key,
-    FRAMEGATE_CONFIG: join(dir, "no-config", "config.json"),
-    ...extra,
-  });
-
-  beforeAll(async () => {
-    t = await startTestServer({ RATE_LIMIT_CREATE_PER_MIN: "0", RATE_LIMIT_READ_PER_MIN: "0" });
-    ({ key } = await t.createAccount(1000));
-    dir = mkdtempSync(join(tmpdir(), "framegate-cli-watch-"));
-  });
-  afterAll(async () => {
-    await t?.close();
-    if (dir) rmSync(dir, { recursive: true, force: true });
-  });
-
-  const create = async (prompt: string) => {
-    const res = await t.request("/api/v1/generations", { key, json: { model: "kling-2-6", prompt } });
-    expect(res.status, res.text).toBe(202);
-    return res.body.id as string;
-  };
+  const f = cliFixture("watch", { serverEnv: { RATE_LIMIT_CREATE_PER_MIN: "0", RATE_LIMIT_READ_PER_MIN: "0" } });
+  const { env, create } = f;
 
   it("prints each state as it comes and exits 0 on success; --json is one task per line", {
     timeout: 60_000,
@@ -77,8 +46,8 @@ describe("framegate watch (no TTY)", () => {
     const [bad, foreign] = await Promise.all([
       runCli(["watch", "no such id"], env({ FRAMEGATE_BASE_URL: DEAD })),
       (async () => {
-        const other = await t.createAccount(1000);
-        const res = await t.request("/api/v1/generations", {
+        const other = await f.t.createAccount(1000);
+        const res = await f.t.request("/api/v1/generations", {
           key: other.key,
           json: { model: "kling-2-6", prompt: "[sim:delay=0] theirs" },
         });
