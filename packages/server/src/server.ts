@@ -299,7 +299,15 @@ export async function startServer(
         guard: config.providerAllowInsecureUrls ? INSECURE : STRICT,
         maxBytes: config.maxResultBytes,
         timeoutMs: Math.max(120_000, config.providerRequestTimeoutMs),
-        ...(config.resultPosters ? { posters: new PosterMaker(ffmpegPath, log.child({ component: "posters" })) } : {}),
+        ...(config.resultPosters
+          ? {
+              posters: new PosterMaker(
+                ffmpegPath,
+                join(config.dataDir, "cache", "posters"),
+                log.child({ component: "posters" }),
+              ),
+            }
+          : {}),
       },
       fairShare,
       onProcessing: async (trx, taskId) => {

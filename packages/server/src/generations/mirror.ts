@@ -6,7 +6,6 @@ import { createWriteStream } from "node:fs";
 import { mkdtemp, rm } from "node:fs/promises";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
-import { Readable } from "node:stream";
 import { pipeline } from "node:stream/promises";
 import { OutboundError, safeFetch } from "../net/safe-fetch.js";
 import type { GuardOptions } from "../net/url-guard.js";
@@ -14,7 +13,7 @@ import type { ProviderMedia } from "../providers/provider.js";
 import type { Storage } from "../storage/storage.js";
 import { addMs, type Clock } from "../util/clock.js";
 import { type MediaFacts, mediaFacts, NotPlayableMp4 } from "./media-facts.js";
-import type { PosterMaker } from "./poster.js";
+import type { PosterFile, PosterMaker } from "./poster.js";
 import type { StoredResult } from "./serialize.js";
 
 export interface MirrorOptions {
@@ -64,8 +63,7 @@ export async function mirrorResult(taskId: string, media: ProviderMedia[], opts:
         durationSeconds: info.durationSeconds,
         sha256: object.sha256,
       });
-      const posterKey = poster ? key.replace(/\.mp4$/, ".jpg") : null;
-      if (poster && posterKey) await storage.putStream(posterKey, Readable.from([poster]));
+      const posterKey = poster ? await storePoster(storage, key.replace(/\.mp4$/, ".jpg"), poster) : null;
       stored.push({
         key,
         poster_key: posterKey,
@@ -83,6 +81,20 @@ export async function mirrorResult(taskId: string, media: ProviderMedia[], opts:
   }
   if (stored.length === 0) throw new MediaRejected("the provider reported success without any media");
   return { media: stored, expires_at: addMs(opts.clock.now(), opts.retentionMs).toISOString() };
+}
+
+/**
+ * Stores the poster beside its video (a hard link where the storage links files); its key, or null
+ * when that failed: the poster is a convenience, the task goes on without one.
+ */
+async function storePoster(storage: Storage, key: string, poster: PosterFile): Promise<string | null> {
+  try {
+    if (storage.linkFile) await storage.linkFile(key, poster.path, { size: poster.size, sha256: poster.sha256 });
+    else await storage.putFile(key, poster.path);
+    return key;
+  } catch {
+    return null;
+  }
 }
 
 /** A local file for the media: the provider's own file, or a guarded download of its URL. */

@@ -1,5 +1,6 @@
 import { execFileSync } from "node:child_process";
-import { chmodSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from "node:fs";
+import { createHash } from "node:crypto";
+import { chmodSync, mkdirSync, mkdtempSync, readdirSync, readFileSync, rmSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import ffmpegInstaller from "@ffmpeg-installer/ffmpeg";
@@ -13,6 +14,9 @@ let video: string;
 /** An ffmpeg that counts its runs in `runs` before running the real one. */
 let countingFfmpeg: string;
 const runs = () => readFileSync(join(dir, "runs"), "utf8").length;
+let caches = 0;
+/** A fresh cache directory per maker. */
+const cacheDir = () => join(dir, `cache-${caches++}`);
 
 /** A logger whose lines are kept, to check what a failure says. */
 function recordingLogger() {
@@ -49,14 +53,22 @@ afterAll(() => rmSync(dir, { recursive: true, force: true }));
 describe("PosterMaker", () => {
   it("takes a JPEG frame of the video's size", async () => {
     const { log } = recordingLogger();
-    const jpeg = await new PosterMaker(FFMPEG, log).make({ path: video, width: 320, height: 176, durationSeconds: 2 });
-    expect(jpeg).toBeDefined();
-    expect(jpegSize(jpeg as Buffer)).toEqual({ width: 320, height: 176 });
+    const poster = await new PosterMaker(FFMPEG, cacheDir(), log).make({
+      path: video,
+      width: 320,
+      height: 176,
+      durationSeconds: 2,
+    });
+    if (!poster) throw new Error("no poster");
+    const jpeg = readFileSync(poster.path);
+    expect(jpegSize(jpeg)).toEqual({ width: 320, height: 176 });
+    expect(poster.size).toBe(jpeg.length);
+    expect(poster.sha256).toBe(createHash("sha256").update(jpeg).digest("hex"));
   });
 
   it("makes the poster of one video once: later tasks with the same digest reuse it", async () => {
     const { log } = recordingLogger();
-    const maker = new PosterMaker(countingFfmpeg, log);
+    const maker = new PosterMaker(countingFfmpeg, cacheDir(), log);
     const input = { path: video, width: 320, height: 176, durationSeconds: 2, sha256: "a".repeat(64) };
     const before = runs();
     // Two at once (one run), then one more later (from the cache).
@@ -73,7 +85,7 @@ describe("PosterMaker", () => {
 
   it("gives no poster, without throwing, for a file ffmpeg cannot read or a size that does not match", async () => {
     const { log, lines } = recordingLogger();
-    const maker = new PosterMaker(FFMPEG, log);
+    const maker = new PosterMaker(FFMPEG, cacheDir(), log);
     const garbage = join(dir, "garbage.mp4");
     writeFileSync(garbage, Buffer.alloc(4096, 7));
     expect(await maker.make({ path: garbage, width: 320, height: 176, durationSeconds: 2 })).toBeUndefined();
@@ -83,12 +95,25 @@ describe("PosterMaker", () => {
     expect(lines.at(-1)?.msg).toMatch(/unexpected output/);
   });
 
+  it("keeps its posters as files in its cache directory, emptied when it starts", async () => {
+    const cache = cacheDir();
+    mkdirSync(cache, { recursive: true });
+    writeFileSync(join(cache, "left-by-an-earlier-process.jpg"), "stale");
+    const { log } = recordingLogger();
+    const maker = new PosterMaker(FFMPEG, cache, log);
+    expect(readdirSync(cache)).toEqual([]);
+    const sha256 = "c".repeat(64);
+    const poster = await maker.make({ path: video, width: 320, height: 176, durationSeconds: 2, sha256 });
+    expect(poster?.path).toBe(join(cache, `${sha256}.jpg`));
+    expect(readdirSync(cache)).toEqual([`${sha256}.jpg`]);
+  });
+
   it("gives up on an ffmpeg that does not finish by its deadline", async () => {
     const hanging = join(dir, "ffmpeg-hangs.sh");
     writeFileSync(hanging, "#!/bin/sh\nexec sleep 30\n");
     chmodSync(hanging, 0o755);
     const { log, lines } = recordingLogger();
-    const jpeg = await new PosterMaker(hanging, log, 200).make({
+    const jpeg = await new PosterMaker(hanging, cacheDir(), log, 200).make({
       path: video,
       width: 320,
       height: 176,

@@ -8,14 +8,18 @@
  * must be a JPEG of the video's size before it is kept.
  *
  * The same upstream file can be the result of several tasks (the simulator's reuse mode, a
- * finalize run twice): posters of the last few distinct videos are kept in memory by the video's
- * SHA-256, so those tasks cost a write, not another ffmpeg run.
+ * finalize run twice): the posters of the last few distinct videos are kept as files in a cache
+ * directory, by the video's SHA-256, so those tasks cost a hard link (local storage) or an upload,
+ * not another ffmpeg run. Writing each poster anew cost the end-to-end bench a third of its
+ * throughput: every write is several file-system calls on libuv's four threads.
  */
 import { spawn } from "node:child_process";
-import { mkdtemp, readFile, rm } from "node:fs/promises";
-import { tmpdir } from "node:os";
+import { hash } from "node:crypto";
+import { mkdirSync, rmSync } from "node:fs";
+import { mkdtemp, readFile, rename, rm } from "node:fs/promises";
 import { join } from "node:path";
 import type { Logger } from "pino";
+import { randomBase62 } from "../util/ids.js";
 
 /** Where the frame is taken: a tenth into the video, at most 1 s (past fade-ins, still early). */
 export function posterTimeSeconds(durationSeconds: number): number {
@@ -34,43 +38,62 @@ export interface PosterInput {
   sha256?: string;
 }
 
-export class PosterMaker {
-  private readonly cache = new Map<string, Buffer>();
-  /** Posters being made now, by digest: a second task of the same video waits for the first. */
-  private readonly making = new Map<string, Promise<Buffer | undefined>>();
+/** A poster ready to store: a file of the cache (do not change or delete it), its size and digest. */
+export interface PosterFile {
+  path: string;
+  size: number;
+  sha256: string;
+}
 
+export class PosterMaker {
+  /** Posters by video digest, least recently used first. */
+  private readonly cache = new Map<string, PosterFile>();
+  /** Posters being made now, by digest: a second task of the same video waits for the first. */
+  private readonly making = new Map<string, Promise<PosterFile | undefined>>();
+
+  /** `cacheDir` is emptied now and holds the cached posters while this process runs. */
   constructor(
     private readonly ffmpegPath: string,
+    private readonly cacheDir: string,
     private readonly log: Logger,
     private readonly timeoutMs = DEFAULT_TIMEOUT_MS,
-  ) {}
+  ) {
+    rmSync(cacheDir, { recursive: true, force: true });
+    mkdirSync(cacheDir, { recursive: true });
+  }
 
-  /** The poster's JPEG bytes, or undefined when no frame could be taken (logged). */
-  async make(video: PosterInput): Promise<Buffer | undefined> {
+  /** The poster of `video`, or undefined when no frame could be taken (logged). */
+  async make(video: PosterInput): Promise<PosterFile | undefined> {
     const key = video.sha256;
-    if (key === undefined) return this.extract(video);
-    const cached = this.cache.get(key);
-    if (cached) {
+    const cached = key === undefined ? undefined : this.cache.get(key);
+    if (key !== undefined && cached) {
       // Most recently used last: the oldest entry is the one evicted.
       this.cache.delete(key);
       this.cache.set(key, cached);
       return cached;
     }
+    if (key === undefined) return this.extract(video, `${randomBase62(16)}.jpg`);
     let pending = this.making.get(key);
     if (!pending) {
-      pending = this.extract(video).finally(() => this.making.delete(key));
+      pending = this.extract(video, `${key}.jpg`).finally(() => this.making.delete(key));
       this.making.set(key, pending);
     }
-    const jpeg = await pending;
-    if (jpeg) {
-      this.cache.set(key, jpeg);
-      if (this.cache.size > CACHE_ENTRIES) this.cache.delete(this.cache.keys().next().value as string);
+    const poster = await pending;
+    if (poster && !this.cache.has(key)) {
+      this.cache.set(key, poster);
+      if (this.cache.size > CACHE_ENTRIES) {
+        const [oldest, evicted] = this.cache.entries().next().value as [string, PosterFile];
+        this.cache.delete(oldest);
+        // A task still storing it fails that store and goes on without a poster (mirror.ts).
+        void rm(evicted.path, { force: true });
+      }
     }
-    return jpeg;
+    return poster;
   }
 
-  private async extract(video: PosterInput): Promise<Buffer | undefined> {
-    const dir = await mkdtemp(join(tmpdir(), "framegate-poster-"));
+  /** Takes the frame into the cache directory as `name`. */
+  private async extract(video: PosterInput, name: string): Promise<PosterFile | undefined> {
+    const dir = await mkdtemp(join(this.cacheDir, "making-"));
     const out = join(dir, "poster.jpg");
     try {
       const failure = await this.runFfmpeg(video, out);
@@ -92,7 +115,9 @@ export class PosterMaker {
         );
         return undefined;
       }
-      return jpeg;
+      const path = join(this.cacheDir, name);
+      await rename(out, path);
+      return { path, size: jpeg.length, sha256: hash("sha256", jpeg) };
     } catch (error) {
       this.log.warn({ err: error }, "no poster frame");
       return undefined;
