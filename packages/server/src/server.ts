@@ -310,13 +310,12 @@ export async function startServer(
           : {}),
       },
       fairShare,
-      onProcessing: async (trx, taskId) => {
-        const row = await trx.selectFrom("tasks").selectAll().where("id", "=", taskId).executeTakeFirst();
-        if (row)
-          await recordProcessingEvent(trx, { clock, queue }, row.account_id, async () =>
-            serializeTask(row, signer, clock.now()),
-          );
-      },
+      onProcessing: (trx, { taskId, accountId }) =>
+        // The row is read only when an endpoint of the account subscribes.
+        recordProcessingEvent(trx, { clock, queue }, accountId, async () => {
+          const row = await trx.selectFrom("tasks").selectAll().where("id", "=", taskId).executeTakeFirstOrThrow();
+          return serializeTask(row, signer, clock.now());
+        }),
       onTerminal: async (trx, row) => {
         await recordTaskEvent(trx, { clock, queue }, row.account_id, serializeTask(row, signer, clock.now()));
         // Deleted files whose bytes waited for this task (files/purge-job.ts).

@@ -12,10 +12,10 @@
  * when that write finds the task no longer queued; the cancel's UPDATE ends only a queued task
  * without that mark (transitions.cancelTask). Whichever transaction commits first decides.
  */
+import { setTimeout as sleep } from "node:timers/promises";
 import type { Task } from "@framegate/contract";
 import type { Logger } from "pino";
 import { ApiError } from "../errors.js";
-import type { ProviderTask } from "../providers/provider.js";
 import type { ProviderRouter } from "../providers/router.js";
 import type { Queue } from "../queue/queue.js";
 import type { UrlSigner } from "../storage/signed-urls.js";
@@ -23,9 +23,9 @@ import type { Db } from "../store/db.js";
 import type { TasksTable } from "../store/schema.js";
 import type { Clock } from "../util/clock.js";
 import { type FairShare, wasRunning } from "./fair-share.js";
-import type { StoredReference } from "./references.js";
 import { serializeTask } from "./serialize.js";
 import { type CancelGuard, cancelTask, type OnTerminal } from "./transitions.js";
+import { providerTaskOf } from "./worker.js";
 
 /**
  * How long a cancel waits for a submit in flight to settle. A submit is one upstream request
@@ -108,7 +108,11 @@ export class CancelService {
     }
     let outcome: Awaited<ReturnType<NonNullable<typeof provider.cancel>>>;
     try {
-      outcome = await provider.cancel(upstreamId, providerTaskOf(row));
+      // Described, not signed: no upstream fetches anything to cancel.
+      outcome = await provider.cancel(
+        upstreamId,
+        providerTaskOf(row, (r) => ({ kind: r.kind, mimeType: r.mimeType })),
+      );
     } catch (error) {
       log.warn({ taskId: row.id, provider: provider.name, err: error }, "could not ask the upstream to cancel");
       throw new ApiError(
@@ -170,25 +174,4 @@ export class CancelService {
   private serialize(row: TasksTable): Task {
     return serializeTask(row, this.deps.signer, this.deps.clock.now());
   }
-}
-
-/**
- * What a provider's cancel needs to know about the task: its id, prompt and parameters. The
- * references are described, not signed: no upstream fetches anything to cancel.
- */
-function providerTaskOf(row: TasksTable): ProviderTask {
-  return {
-    taskId: row.id,
-    model: row.model,
-    prompt: row.prompt,
-    params: JSON.parse(row.params) as Record<string, string>,
-    references: (JSON.parse(row.references_json) as StoredReference[]).map((r) => ({
-      kind: r.kind,
-      mimeType: r.mimeType,
-    })),
-  };
-}
-
-function sleep(ms: number): Promise<void> {
-  return new Promise((resolve) => setTimeout(resolve, ms));
 }

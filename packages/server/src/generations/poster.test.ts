@@ -58,6 +58,7 @@ describe("PosterMaker", () => {
       width: 320,
       height: 176,
       durationSeconds: 2,
+      sha256: "0".repeat(64),
     });
     if (!poster) throw new Error("no poster");
     const jpeg = readFileSync(poster.path);
@@ -88,10 +89,14 @@ describe("PosterMaker", () => {
     const maker = new PosterMaker(FFMPEG, cacheDir(), log);
     const garbage = join(dir, "garbage.mp4");
     writeFileSync(garbage, Buffer.alloc(4096, 7));
-    expect(await maker.make({ path: garbage, width: 320, height: 176, durationSeconds: 2 })).toBeUndefined();
+    expect(
+      await maker.make({ path: garbage, width: 320, height: 176, durationSeconds: 2, sha256: "1".repeat(64) }),
+    ).toBeUndefined();
     expect(lines.at(-1)?.msg).toMatch(/no poster frame/);
     // A probe that said another size: the frame is not kept.
-    expect(await maker.make({ path: video, width: 640, height: 360, durationSeconds: 2 })).toBeUndefined();
+    expect(
+      await maker.make({ path: video, width: 640, height: 360, durationSeconds: 2, sha256: "2".repeat(64) }),
+    ).toBeUndefined();
     expect(lines.at(-1)?.msg).toMatch(/unexpected output/);
   });
 
@@ -118,6 +123,7 @@ describe("PosterMaker", () => {
       width: 320,
       height: 176,
       durationSeconds: 2,
+      sha256: "3".repeat(64),
     });
     expect(jpeg).toBeUndefined();
     expect(lines.at(-1)?.reason).toMatch(/timed out after 200 ms/);

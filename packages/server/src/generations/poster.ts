@@ -19,7 +19,6 @@ import { mkdirSync, rmSync } from "node:fs";
 import { mkdtemp, readFile, rename, rm } from "node:fs/promises";
 import { join } from "node:path";
 import type { Logger } from "pino";
-import { randomBase62 } from "../util/ids.js";
 
 /** Where the frame is taken: a tenth into the video, at most 1 s (past fade-ins, still early). */
 export function posterTimeSeconds(durationSeconds: number): number {
@@ -34,8 +33,8 @@ export interface PosterInput {
   width: number;
   height: number;
   durationSeconds: number;
-  /** The video's digest, when known: posters of the same video are made once. */
-  sha256?: string;
+  /** The video's digest: posters of the same video are made once. */
+  sha256: string;
 }
 
 /** A poster ready to store: a file of the cache (do not change or delete it), its size and digest. */
@@ -65,14 +64,13 @@ export class PosterMaker {
   /** The poster of `video`, or undefined when no frame could be taken (logged). */
   async make(video: PosterInput): Promise<PosterFile | undefined> {
     const key = video.sha256;
-    const cached = key === undefined ? undefined : this.cache.get(key);
-    if (key !== undefined && cached) {
+    const cached = this.cache.get(key);
+    if (cached) {
       // Most recently used last: the oldest entry is the one evicted.
       this.cache.delete(key);
       this.cache.set(key, cached);
       return cached;
     }
-    if (key === undefined) return this.extract(video, `${randomBase62(16)}.jpg`);
     let pending = this.making.get(key);
     if (!pending) {
       pending = this.extract(video, `${key}.jpg`).finally(() => this.making.delete(key));

@@ -77,7 +77,7 @@ export interface GenerationWorkerDeps {
   /** Called inside the transaction that makes a task terminal (records webhook events). */
   onTerminal?: OnTerminal;
   /** Called inside the transaction that makes a task `processing` (records the opt-in webhook event). */
-  onProcessing?: (trx: Executor, taskId: string) => Promise<void>;
+  onProcessing?: (trx: Executor, task: { taskId: string; accountId: string }) => Promise<void>;
   /** Delay before the first poll and the cap of the poll backoff. */
   pollIntervalMs?: { first: number; max: number };
   /** Per-account caps and fair hand-out of provider slots. */
@@ -149,13 +149,7 @@ export class GenerationWorker {
   }
 
   private providerTask(task: TasksTable): ProviderTask {
-    return {
-      taskId: task.id,
-      model: task.model,
-      prompt: task.prompt,
-      params: JSON.parse(task.params) as Record<string, string>,
-      references: (JSON.parse(task.references_json) as StoredReference[]).map((r) => this.providerReference(r)),
-    };
+    return providerTaskOf(task, (r) => this.providerReference(r));
   }
 
   /** Where a provider can read a reference: our stored copy, by local path and by signed URL. */
@@ -454,10 +448,11 @@ export class GenerationWorker {
         })
         .where("id", "=", taskId)
         .where("status", "=", "queued")
+        .returning("account_id")
         .executeTakeFirst();
-      if (Number(updated.numUpdatedRows) !== 1) return false;
+      if (!updated) return false;
       await queue.enqueue(trx, this.pollJob(taskId, pollDelay));
-      await this.deps.onProcessing?.(trx, taskId);
+      await this.deps.onProcessing?.(trx, { taskId, accountId: updated.account_id });
       return true;
     });
     queue.notify();
@@ -610,4 +605,15 @@ export class GenerationWorker {
     });
     this.deps.queue.notify();
   }
+}
+
+/** What a provider is given about a stored task; `reference` says how each reference is described. */
+export function providerTaskOf(task: TasksTable, reference: (ref: StoredReference) => ProviderReference): ProviderTask {
+  return {
+    taskId: task.id,
+    model: task.model,
+    prompt: task.prompt,
+    params: JSON.parse(task.params) as Record<string, string>,
+    references: (JSON.parse(task.references_json) as StoredReference[]).map(reference),
+  };
 }
