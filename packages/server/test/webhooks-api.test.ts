@@ -218,6 +218,8 @@ describe("webhooks API (WEBHOOK_ALLOW_INSECURE_URLS for local receivers)", () =>
       const res = await t.request("/api/v1/webhooks", { key, json: { url: u } });
       expectError(res, 400, "webhook_url_rejected");
       if (u.includes("s3cr3tpw")) expect(res.text).not.toContain("s3cr3tpw");
+      // The setting is on already: suggesting it would send the developer in a circle.
+      expect(res.body.error.message).not.toContain("WEBHOOK_ALLOW_INSECURE_URLS");
     }
     // Nothing was created by any of the refused requests.
     expect((await t.request("/api/v1/webhooks", { key })).body.data).toEqual([]);
@@ -591,6 +593,32 @@ describe("webhook URL guard in STRICT mode (no WEBHOOK_ALLOW_INSECURE_URLS)", ()
     expect(res.body.error.message).not.toContain("user:pass@");
     expect(res.body.error.message).not.toContain("127.0.0.1");
     expect(res.body.error.message).not.toMatch(/\.test/);
+  });
+
+  // A local receiver is what a developer tries first; the refusal names the setting for it, and
+  // only when that setting would let the URL through.
+  const HINT = "For local development, setting WEBHOOK_ALLOW_INSECURE_URLS=true on the server allows";
+  it.each([
+    ["http scheme", "http://example.com/hook"],
+    ["localhost over http", "http://localhost:3000/hook"],
+    ["loopback literal", "https://127.0.0.1:8443/hook"],
+    ["private literal", "https://192.168.1.1/hook"],
+    ["name resolving to loopback", "https://rebind.test/hook"],
+  ])("the refusal of %s (%s) tells how to allow it for local development", async (_label, url) => {
+    const res = await t.request("/api/v1/webhooks", { key, json: { url } });
+    expectError(res, 400, "webhook_url_rejected");
+    expect(res.body.error.message).toContain(HINT);
+  });
+
+  it.each([
+    ["credentials", "http://user:pass@localhost/hook"],
+    ["a fragment", "https://127.0.0.1/hook#frag"],
+    ["a name that does not resolve", "https://nxdomain.test/hook"],
+    ["not a URL", "localhost:3000"],
+  ])("the refusal of a URL with %s does not suggest the setting (it would not help)", async (_label, url) => {
+    const res = await t.request("/api/v1/webhooks", { key, json: { url } });
+    expectError(res, 400, "webhook_url_rejected");
+    expect(res.body.error.message).not.toContain("WEBHOOK_ALLOW_INSECURE_URLS");
   });
 
   it("refused URLs created nothing, and PATCH applies the same rules", async () => {

@@ -6,7 +6,14 @@ import type { WebhookDeliverySchema, WebhookEndpointSchema } from "@framegate/co
 import { z } from "zod";
 import { lockQuotas, type Quotas, webhookEndpointQuotaExceeded } from "../accounts/quotas.js";
 import { ApiError } from "../errors.js";
-import { checkUrl, type GuardOptions, type LookupFn, resolveAndCheck } from "../net/url-guard.js";
+import {
+  checkUrl,
+  type GuardOptions,
+  INSECURE,
+  type LookupFn,
+  REASON_FORBIDDEN_RESOLUTION,
+  resolveAndCheck,
+} from "../net/url-guard.js";
 import type { Queue } from "../queue/queue.js";
 import type { Db } from "../store/db.js";
 import { type Cursor, newestFirst, unknownCursor } from "../store/pagination.js";
@@ -33,6 +40,18 @@ export const CreateEndpointBody = z
     event_types: z.array(z.enum(TASK_EVENT_TYPES)).min(1).optional(),
   })
   .strict();
+
+/**
+ * The refusal of an endpoint URL. A developer pointing a webhook at a receiver on their own machine
+ * (http://localhost:3000/hook) is told the setting that allows it; any other refusal (credentials,
+ * a fragment, a name that does not resolve) gets no such hint, since the setting would not help.
+ */
+function urlRejected(reason: string, insecureSettingWouldAllow: boolean): ApiError {
+  const hint = insecureSettingWouldAllow
+    ? " For local development, setting WEBHOOK_ALLOW_INSECURE_URLS=true on the server allows http URLs and loopback or private hosts."
+    : "";
+  return new ApiError("webhook_url_rejected", `The webhook URL is not allowed: ${reason}${hint}`);
+}
 
 export const UpdateEndpointBody = z
   .object({
@@ -68,10 +87,13 @@ export class WebhookService {
 
   private async checkEndpointUrl(raw: string): Promise<string> {
     const syntax = checkUrl(raw, this.deps.guard);
-    if (!syntax.ok) throw new ApiError("webhook_url_rejected", `The webhook URL is not allowed: ${syntax.reason}`);
+    if (!syntax.ok) {
+      // Refused only for being http or local: a URL the development setting would take.
+      throw urlRejected(syntax.reason, !this.deps.guard.allowPrivateAddresses && checkUrl(raw, INSECURE).ok);
+    }
     const host = syntax.url.hostname.replace(/^\[|\]$/g, "");
     const resolved = await resolveAndCheck(host, this.deps.guard, this.deps.lookup);
-    if (!resolved.ok) throw new ApiError("webhook_url_rejected", `The webhook URL is not allowed: ${resolved.reason}`);
+    if (!resolved.ok) throw urlRejected(resolved.reason, resolved.reason === REASON_FORBIDDEN_RESOLUTION);
     return syntax.url.toString();
   }
 
