@@ -8,6 +8,7 @@ import { createHmac } from "node:crypto";
 import { mkdir } from "node:fs/promises";
 import { join } from "node:path";
 import ffmpegInstaller from "@ffmpeg-installer/ffmpeg";
+import type { ServerType } from "@hono/node-server";
 import { getConnInfo } from "@hono/node-server/conninfo";
 import { Hono } from "hono";
 import { sql } from "kysely";
@@ -61,6 +62,8 @@ export interface RunningServer {
   /** The API's base URL; for a worker, its health endpoints' (empty without HEALTH_PORT). */
   url: string;
   port: number;
+  /** The main listener's HTTP server (undefined for a worker without HEALTH_PORT): for observers such as the test suite's conformance check. */
+  httpServer: ServerType | undefined;
   /** Where /admin/v1 answers: the admin listener (ADMIN_PORT), else `url`; empty for a worker. */
   adminUrl: string;
   config: Config;
@@ -509,6 +512,7 @@ export async function startServer(
     role,
     url: role === "worker" ? listenUrl : baseUrl,
     port,
+    httpServer: main?.server,
     adminUrl,
     config,
     storage,

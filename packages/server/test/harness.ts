@@ -13,6 +13,7 @@ import type { LookupFn } from "../src/net/url-guard.js";
 import { type RunningServer, startServer } from "../src/server.js";
 import type { Db } from "../src/store/db.js";
 import type { Clock } from "../src/util/clock.js";
+import { observeConformance } from "./openapi-conformance.js";
 import { dropTestDatabase, testStoreEnv, testStoreEnvSync } from "./test-store.js";
 
 export const ADMIN_TOKEN = "test-admin-token-0123456789abcdef0123456789";
@@ -96,6 +97,7 @@ export async function startTestServer(
     ...(opts.clock ? { clock: opts.clock } : {}),
     ...(opts.lookup ? { lookup: opts.lookup } : {}),
   });
+  observeConformance(server.httpServer);
   const url = server.url;
   // The admin API's own listener when the test sets ADMIN_PORT, else the API's.
   const admin = (path: string, init: RequestInit & { json?: unknown } = {}) =>
