@@ -9,6 +9,7 @@ import {
   type StoreHandle,
   systemClock,
 } from "@framegate/server";
+import { formatTable } from "./pages.js";
 import type { Printable } from "./run.js";
 
 type Ctx = { store: StoreHandle; config: Config };
@@ -76,11 +77,16 @@ export async function createKey(
 
 export async function listKeys(ctx: Ctx, opts: { account: string }): Promise<Printable> {
   const keys = await service(ctx).listKeys(opts.account);
-  const lines = keys.map(
-    (k) =>
-      `${k.id}  ${k.prefix}…  ${k.revoked_at ? "revoked" : k.expires_at ? `expires ${k.expires_at}` : "active"}  ${k.name ?? ""}`,
-  );
-  return { json: keys, text: lines.length ? lines.join("\n") : "no keys" };
+  if (keys.length === 0) return { json: keys, text: "no keys" };
+  const rows = keys.map((k) => [
+    k.id,
+    `${k.prefix}…`,
+    k.revoked_at ? "revoked" : k.expires_at ? `expires ${k.expires_at}` : "active",
+    // A key with every scope says so in one word rather than a line of seven.
+    ALL_SCOPES.every((s) => k.scopes.includes(s)) ? "all" : k.scopes.join(",") || "none",
+    k.name ?? "",
+  ]);
+  return { json: keys, text: formatTable(["ID", "PREFIX", "STATE", "SCOPES", "NAME"], rows) };
 }
 
 export async function revokeKey(ctx: Ctx, opts: { keyId: string }): Promise<Printable> {

@@ -139,13 +139,30 @@ describe("framegate CLI", () => {
     expect(keys.stdout.match(KEY_RE)).toBeNull();
     expect(keysText.stdout).not.toContain(secret);
     expect(keysText.stdout).toContain(key.json.prefix);
+    // The table has a scopes column: the narrowed key lists its two, the default key says "all".
+    const [header, ...keyRows] = keysText.stdout.trimEnd().split("\n");
+    expect(header?.split(/\s{2,}/)).toEqual(["ID", "PREFIX", "STATE", "SCOPES", "NAME"]);
+    const rowOf = (id: string) => keyRows.find((r) => r.startsWith(id))?.split(/\s{2,}/);
+    expect(rowOf(key.json.id)).toEqual([
+      key.json.id,
+      `${key.json.prefix}…`,
+      "active",
+      "credits:read,generations:read",
+      "ci",
+    ]);
+    const defaultKey = keys.json.find((k: { id: string }) => k.id !== key.json.id);
+    expect(rowOf(defaultKey.id)?.slice(2)).toEqual(["active", "all"]);
 
-    const [badScope, noAccount] = await Promise.all([
+    const [badScope, chatScope, noAccount] = await Promise.all([
       runCli(["keys", "create", "--account", accountId, "--scopes", "nope", "--json"], env),
+      // No chat API exists, so its scopes are not offered.
+      runCli(["keys", "create", "--account", accountId, "--scopes", "chat:create", "--json"], env),
       runCli(["keys", "create", "--account", "acct_missing", "--json"], env),
     ]);
     expect(badScope.code).not.toBe(0);
     expect(JSON.parse(badScope.stderr).error.code).toBe("validation_failed");
+    expect(chatScope.code).not.toBe(0);
+    expect(JSON.parse(chatScope.stderr).error.message).toMatch(/unknown scope\(s\) chat:create; valid: models:read/);
     expect(noAccount.code).not.toBe(0);
     expect(JSON.parse(noAccount.stderr).error.code).toBe("not_found");
 

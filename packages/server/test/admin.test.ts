@@ -13,8 +13,6 @@ const ALL_SCOPES = [
   "files:read",
   "credits:read",
   "webhooks:manage",
-  "chat:create",
-  "chat:read",
 ];
 const KEY_PATTERN = /^rvya_sk_[0-9A-Za-z]{32,}$/;
 
@@ -241,6 +239,29 @@ describe("admin API", () => {
       const listed = await t.admin(`/admin/v1/accounts/${accountId}/keys`);
       const row = listed.body.data.find((k: { id: string }) => k.id === created.body.id);
       expect(row.revoked_at).toBe(revoked.body.revoked_at);
+    });
+
+    it("a chat scope (no chat API exists) → 400 validation_failed naming the scopes there are", async () => {
+      const res = await t.admin(`/admin/v1/accounts/${accountId}/keys`, { json: { scopes: ["chat:create"] } });
+      expectError(res, 400, "validation_failed");
+      expect(res.body.error.message).toContain("scopes.0");
+      expect(res.body.error.message).toContain("models:read, generations:create");
+      expect(res.body.error.message).not.toContain("chat:read");
+    });
+
+    it("a key stored with chat scopes (made before they were dropped) keeps working; they are not listed", async () => {
+      const created = await t.admin(`/admin/v1/accounts/${accountId}/keys`, { json: { name: "old" } });
+      // What a key made by an earlier version holds: every scope of that time, chat:* included.
+      await t.server.store.db
+        .updateTable("api_keys")
+        .set({ scopes: JSON.stringify([...ALL_SCOPES, "chat:create", "chat:read"]) })
+        .where("id", "=", created.body.id)
+        .execute();
+      expect((await t.request("/api/v1/credits", { key: created.body.key })).status).toBe(200);
+      expect((await t.request("/api/v1/generations", { key: created.body.key })).status).toBe(200);
+      const listed = await t.admin(`/admin/v1/accounts/${accountId}/keys`);
+      const row = listed.body.data.find((k: { id: string }) => k.id === created.body.id);
+      expect([...row.scopes].sort()).toEqual([...ALL_SCOPES].sort());
     });
 
     it("revoking an unknown key → 404 not_found", async () => {

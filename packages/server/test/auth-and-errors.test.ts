@@ -15,8 +15,6 @@ const ALL_SCOPES = [
   "files:read",
   "credits:read",
   "webhooks:manage",
-  "chat:create",
-  "chat:read",
 ];
 
 function expectError(res: TestResponse, status: number, code: string) {

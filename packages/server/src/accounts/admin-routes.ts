@@ -18,7 +18,10 @@ const CreateAccountBody = z
 
 const CreateKeyBody = z
   .object({
-    scopes: z.array(z.enum(ALL_SCOPES)).min(1).optional(),
+    scopes: z
+      .array(z.enum(ALL_SCOPES, { error: `must be one of ${ALL_SCOPES.join(", ")}` }))
+      .min(1)
+      .optional(),
     expires_at: z.iso.datetime({ offset: true }).nullable().optional(),
     name: z.string().max(200).nullable().optional(),
   })

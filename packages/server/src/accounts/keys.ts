@@ -7,6 +7,12 @@ export const KEY_PREFIX = "rvya_sk_";
 const SECRET_LENGTH = 43;
 const KEY_PATTERN = /^rvya_sk_[0-9A-Za-z]{32,128}$/;
 
+/**
+ * Every scope a key can hold, and what a new key gets unless its creator narrows it. `chat:create`
+ * and `chat:read` (api-contract §3) are left out until there is a chat API: a key should not carry
+ * permissions for routes that do not exist. Keys stored with them keep working (see
+ * `knownScopes`), and asking for them now is refused like any unknown scope.
+ */
 export const ALL_SCOPES = [
   "models:read",
   "generations:create",
@@ -15,13 +21,22 @@ export const ALL_SCOPES = [
   "files:read",
   "credits:read",
   "webhooks:manage",
-  "chat:create",
-  "chat:read",
 ] as const;
 export type Scope = (typeof ALL_SCOPES)[number];
 
 export function isScope(value: string): value is Scope {
   return (ALL_SCOPES as readonly string[]).includes(value);
+}
+
+/**
+ * The scopes of a key as stored (a JSON array), keeping only those this version knows. A scope that
+ * was dropped from the catalog (the `chat:*` pair) or that a newer version wrote grants nothing
+ * here, but it is no reason to refuse the key or hide its other scopes.
+ */
+export function knownScopes(stored: string): Scope[] {
+  const parsed: unknown = JSON.parse(stored);
+  if (!Array.isArray(parsed)) return [];
+  return parsed.filter((s): s is Scope => typeof s === "string" && isScope(s));
 }
 
 export function generateApiKey(): { key: string; prefix: string; hash: string } {

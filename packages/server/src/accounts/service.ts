@@ -6,7 +6,7 @@ import type { Clock } from "../util/clock.js";
 import { newId } from "../util/ids.js";
 import type { KeyCache } from "./key-cache.js";
 import { announceRevocation, externalWrites } from "./key-revocations.js";
-import { ALL_SCOPES, generateApiKey, hashApiKey, looksLikeApiKey, type Scope } from "./keys.js";
+import { ALL_SCOPES, generateApiKey, hashApiKey, knownScopes, looksLikeApiKey, type Scope } from "./keys.js";
 import { effectiveQuotas, type QuotaOverrides, type Quotas } from "./quotas.js";
 
 export interface Account {
@@ -92,7 +92,7 @@ function toKeyInfo(row: KeyRow): ApiKeyInfo {
     account_id: row.account_id,
     name: row.name,
     prefix: row.prefix,
-    scopes: JSON.parse(row.scopes) as Scope[],
+    scopes: knownScopes(row.scopes),
     expires_at: row.expires_at,
     revoked_at: row.revoked_at,
     created_at: row.created_at,
@@ -281,7 +281,7 @@ export class AccountService {
       key = {
         keyId: row.id,
         accountId: row.account_id,
-        scopes: new Set(JSON.parse(row.scopes) as Scope[]),
+        scopes: new Set(knownScopes(row.scopes)),
         expiresAt: row.expires_at,
         revokedAt: row.revoked_at,
       };
