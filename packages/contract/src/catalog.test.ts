@@ -126,6 +126,23 @@ describe("catalog: kling-2-6", () => {
     expect(KLING_2_6.notices).toEqual([]);
   });
 
+  it.each(CATALOG.map((m) => [m.id, m] as const))(
+    "%s: requires_files_api, requires_upload_for_modes and api_input_status tell one story",
+    (_id, model) => {
+      const needUpload = model.supported_modes.filter((m) => model.requires_upload_for_modes.includes(m));
+      expect(needUpload).toEqual(model.requires_upload_for_modes);
+      const all = needUpload.length === model.supported_modes.length;
+      // requires_files_api means "nothing works without an upload", not "some mode takes one".
+      expect(model.requires_files_api).toBe(all);
+      const status =
+        needUpload.length === 0
+          ? ["available_text", "available_url_input"]
+          : [all ? "requires_files_api" : "partial_requires_files"];
+      expect(status).toContain(model.api_input_status);
+      if (needUpload.length > 0) expect(model.supported_api_inputs).toContain("file");
+    },
+  );
+
   it("drives request defaults: omitted params take the catalog defaults", () => {
     const result = validateGenerationRequest({ model: "kling-2-6", prompt: "hello" });
     expect(result.ok).toBe(true);

@@ -52,7 +52,14 @@ export interface ModelEntry {
   api_status: "available" | "coming_soon" | "studio_only";
   api_input_status: "available_text" | "available_url_input" | "partial_requires_files" | "requires_files_api";
   supported_api_inputs: string[];
+  /**
+   * Whether the model cannot be used at all without the Files API: true only when every supported
+   * mode is in `requires_upload_for_modes` (`api_input_status: "requires_files_api"`). A model
+   * with both kinds of mode is false here and `partial_requires_files`, as Rivya reports
+   * kling-2-6 (text-to-video needs no upload; image-to-video does).
+   */
   requires_files_api: boolean;
+  /** The supported modes that need a reference uploaded through the Files API. */
   requires_upload_for_modes: string[];
   url_input_supported: boolean;
   file_kinds: FileKind[];

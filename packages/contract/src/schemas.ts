@@ -208,8 +208,13 @@ export const ModelEntrySchema = z
     api_status: z.enum(["available", "coming_soon", "studio_only"]),
     api_input_status: z.enum(["available_text", "available_url_input", "partial_requires_files", "requires_files_api"]),
     supported_api_inputs: z.array(z.string()),
-    requires_files_api: z.boolean(),
-    requires_upload_for_modes: z.array(z.string()),
+    requires_files_api: z.boolean().meta({
+      description:
+        "True only when no mode of the model works without a Files API upload. A model with modes that need one and modes that do not says false here and lists the former in requires_upload_for_modes (api_input_status partial_requires_files).",
+    }),
+    requires_upload_for_modes: z
+      .array(z.string())
+      .meta({ description: "The modes that take a reference uploaded through the Files API (`POST /api/v1/files`)." }),
     url_input_supported: z.boolean(),
     file_kinds: z.array(z.enum(["image", "video", "audio"])),
     chat_capabilities: z.null(),
