@@ -495,6 +495,16 @@ $XDG_CONFIG_HOME/framegate/config.json, else ~/.config/framegate/config.json. On
       await runCommand(opts, admin.migrate, { migrate: false });
     });
 
+  program
+    .command("stats")
+    .description("queue depth, recent tasks and refunds, provider error rates, disabled webhook endpoints (local store)")
+    .option("--json", "the raw document (as GET /admin/v1/stats, without circuit states)")
+    .addHelpText("after", examples(["framegate stats", "DATABASE_URL=postgres://… framegate stats --json"]))
+    .action(async (opts) => {
+      const [{ runCommand }, { stats }] = await Promise.all([import("./run.js"), import("./stats-command.js")]);
+      await runCommand(opts, stats);
+    });
+
   const int = (value: string) => {
     if (!/^-?\d+$/.test(value)) throw new InvalidArgumentError("must be a whole number");
     return Number.parseInt(value, 10);

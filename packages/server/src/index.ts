@@ -5,6 +5,7 @@ export { type Config, ConfigError, loadConfig } from "./config.js";
 export { ApiError } from "./errors.js";
 export { ledgerSummary } from "./ledger/ledger.js";
 export { createLogger } from "./logger.js";
+export { type OperatorStats, operatorStats } from "./ops/stats.js";
 export { applyMigrations, openStore, type ProcessRole, type RunningServer, sqlitePath, startServer } from "./server.js";
 export { migrateToLatest, type StoreHandle } from "./store/db.js";
 export { type AdminUsage, adminUsage } from "./usage/report.js";

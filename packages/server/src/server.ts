@@ -417,6 +417,13 @@ export async function startServer(
           signer,
           rateLimits: rateLimits as RateLimits,
           adminToken: config.adminToken,
+          stats: {
+            db,
+            clock,
+            queueDriver: config.queueDriver,
+            providers: config.providers,
+            circuits: () => router.circuits(),
+          },
           publicApiEnabled: config.publicApiEnabled,
           modelNotices: config.providers.includes("simulated")
             ? [

@@ -4,16 +4,40 @@
  */
 export type BreakerState = "closed" | "open" | "half_open";
 
+/** What an operator sees of a breaker (GET /admin/v1/stats); times in ms since the epoch. */
+export interface BreakerSnapshot {
+  state: BreakerState;
+  /** When it entered this state: closed since it last closed (or was created), open since it opened, half-open since the cooldown ended. */
+  since: number;
+  /** Retryable failures in a row since the last success. */
+  consecutiveFailures: number;
+}
+
 export class CircuitBreaker {
   private failures = 0;
   private openedAt: number | undefined;
   private trialInFlight = false;
+  /** When it last closed; the creation time until it first opens and closes again. */
+  private closedAt: number;
 
   constructor(
     private readonly threshold: number,
     private readonly cooldownMs: number,
     private readonly now: () => number,
-  ) {}
+  ) {
+    this.closedAt = now();
+  }
+
+  snapshot(): BreakerSnapshot {
+    const state = this.state();
+    const since =
+      this.openedAt === undefined
+        ? this.closedAt
+        : state === "half_open"
+          ? this.openedAt + this.cooldownMs
+          : this.openedAt;
+    return { state, since, consecutiveFailures: this.failures };
+  }
 
   state(): BreakerState {
     if (this.openedAt === undefined) return "closed";
@@ -30,6 +54,7 @@ export class CircuitBreaker {
   }
 
   recordSuccess(): void {
+    if (this.openedAt !== undefined) this.closedAt = this.now();
     this.failures = 0;
     this.openedAt = undefined;
     this.trialInFlight = false;

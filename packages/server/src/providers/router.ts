@@ -4,7 +4,7 @@
  */
 import type { Db, Executor } from "../store/db.js";
 import { lockNamed } from "../store/locks.js";
-import { CircuitBreaker } from "./circuit-breaker.js";
+import { type BreakerSnapshot, CircuitBreaker } from "./circuit-breaker.js";
 import type { Provider } from "./provider.js";
 
 export interface RouterOptions {
@@ -42,6 +42,11 @@ export class ProviderRouter {
     const breaker = this.breakers.get(name);
     if (!breaker) throw new Error(`no circuit breaker for provider ${name}`);
     return breaker;
+  }
+
+  /** Each configured provider's breaker as this process sees it (breakers live in memory). */
+  circuits(): { provider: string; breaker: BreakerSnapshot }[] {
+    return this.opts.chain.map((provider) => ({ provider, breaker: this.breaker(provider).snapshot() }));
   }
 
   /**
