@@ -13,7 +13,7 @@ describe("POST /api/v1/generations/{id}/cancel in the OpenAPI document", () => {
 
   it("is documented with every answer it gives, behind the API key", () => {
     expect(operation).toBeDefined();
-    expect(Object.keys(operation.responses).sort()).toEqual(["200", "401", "403", "404", "409", "429", "503"]);
+    expect(Object.keys(operation.responses).sort()).toEqual(["200", "401", "403", "404", "409", "429", "500", "503"]);
     expect(operation.security).toEqual([{ bearerAuth: [] }]);
     expect(operation.parameters.map((p: { name: string; in: string }) => `${p.in}:${p.name}`)).toEqual(["path:id"]);
     expect(operation.description).toMatch(/generations:create/);

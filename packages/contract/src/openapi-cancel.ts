@@ -1,7 +1,7 @@
 /** The cancel route of the OpenAPI document (POST /api/v1/generations/{id}/cancel). */
 import type { OpenAPIRegistry } from "@asteasolutions/zod-to-openapi";
 import { z } from "zod";
-import { errorResponses } from "./openapi-common.js";
+import { errorResponse, errors, headers } from "./openapi-common.js";
 import { ErrorEnvelopeSchema, type Task, TaskSchema } from "./schemas.js";
 
 /** A task as a cancel returns it: failed, reason `canceled`, nothing charged. */
@@ -35,6 +35,8 @@ export function registerCancelPath(registry: OpenAPIRegistry, security: Record<s
   registry.registerPath({
     method: "post",
     path: "/api/v1/generations/{id}/cancel",
+    operationId: "cancelGeneration",
+    tags: ["Generations"],
     summary: "Cancel a generation task",
     description: [
       "Ends a task that has not produced its result, and refunds its credits in full. A queued task",
@@ -54,17 +56,17 @@ export function registerCancelPath(registry: OpenAPIRegistry, security: Record<s
         description: "Cancelled and refunded: the task as GET returns it",
         content: { "application/json": { schema: TaskSchema, example: canceledTaskExample } },
       },
-      ...errorResponses(401, 403, 404, 429),
+      ...errors("NotFound"),
       409: {
         description:
           "not_cancelable: the task has finished, runs at an upstream that cannot stop it, or is being submitted (then with Retry-After; try again)",
-        headers: { "Retry-After": { description: "Seconds, when trying again may help", schema: { type: "string" } } },
+        headers: headers("Retry-After"),
         content: { "application/json": { schema: ErrorEnvelopeSchema, example: notCancelableExample } },
       },
-      503: {
-        description: "service_unavailable: the upstream could not be asked to cancel; nothing changed (Retry-After)",
-        content: { "application/json": { schema: ErrorEnvelopeSchema } },
-      },
+      503: errorResponse(
+        "service_unavailable: the upstream could not be asked to cancel; nothing changed (Retry-After). Or public_api_disabled.",
+        ["Retry-After"],
+      ),
     },
   });
 }

@@ -13,7 +13,7 @@ describe("file management in the OpenAPI document", () => {
     expect(list.parameters.map((p: { name: string }) => p.name)).toEqual(["limit", "starting_after", "kind"]);
     const kind = list.parameters.find((p: { name: string }) => p.name === "kind");
     expect(kind.schema.enum).toEqual(["image", "video", "audio"]);
-    expect(Object.keys(list.responses)).toEqual(["200", "400", "401", "403", "429"]);
+    expect(Object.keys(list.responses)).toEqual(["200", "400", "401", "403", "429", "500", "503"]);
     expect(list.responses["200"].content["application/json"].schema.$ref).toBe("#/components/schemas/FileList");
     // Upload stays where it was.
     expect(doc.paths["/api/v1/files"].post.summary).toMatch(/Upload/);
@@ -22,7 +22,7 @@ describe("file management in the OpenAPI document", () => {
   it("deletes a file: 200 when its bytes are gone, 202 while tasks still use it, 404 otherwise", () => {
     const del = doc.paths["/api/v1/files/{id}"].delete;
     expect(del.security).toEqual([{ bearerAuth: [] }]);
-    expect(Object.keys(del.responses)).toEqual(["200", "202", "401", "403", "404", "429"]);
+    expect(Object.keys(del.responses)).toEqual(["200", "202", "401", "403", "404", "429", "500", "503"]);
     for (const status of ["200", "202"]) {
       expect(del.responses[status].content["application/json"].schema.$ref).toBe("#/components/schemas/FileDeletion");
     }

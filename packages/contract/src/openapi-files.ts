@@ -2,7 +2,7 @@
 import type { OpenAPIRegistry } from "@asteasolutions/zod-to-openapi";
 import { z } from "zod";
 import { FileDeletionSchema, FileListSchema } from "./file-schemas.js";
-import { errorResponses } from "./openapi-common.js";
+import { errors, LIST_QUERY_RULES, pageQuery } from "./openapi-common.js";
 
 const json = <T extends z.ZodType>(schema: T) => ({ "application/json": { schema } });
 
@@ -10,24 +10,24 @@ export function registerFileManagementPaths(registry: OpenAPIRegistry, security:
   registry.registerPath({
     method: "get",
     path: "/api/v1/files",
+    operationId: "listFiles",
+    tags: ["Files"],
     summary: "List the account's files, newest first",
-    description: "Deleted and expired-and-collected files are not listed. Scope files:read.",
+    description: `Deleted and expired-and-collected files are not listed. ${LIST_QUERY_RULES} Scope files:read.`,
     security,
     request: {
-      query: z.object({
-        limit: z.coerce.number().int().min(1).max(100).optional(),
-        starting_after: z.string().optional(),
-        kind: z.enum(["image", "video", "audio"]).optional(),
-      }),
+      query: z.object({ ...pageQuery, kind: z.enum(["image", "video", "audio"]).optional() }),
     },
     responses: {
       200: { description: "A page of files", content: json(FileListSchema) },
-      ...errorResponses(400, 401, 403, 429),
+      ...errors("BadRequest"),
     },
   });
   registry.registerPath({
     method: "delete",
     path: "/api/v1/files/{id}",
+    operationId: "deleteFile",
+    tags: ["Files"],
     summary: "Delete a file",
     description:
       "The file stops being listed and usable by new tasks at once, and frees its quota. Its bytes are removed now (200), or, when queued or processing tasks still use it, once the last of them ends (202). Deleting a deleted file is 404. Scope files:create.",
@@ -39,7 +39,7 @@ export function registerFileManagementPaths(registry: OpenAPIRegistry, security:
         description: "Deleted; its bytes are removed when the tasks that use it end",
         content: json(FileDeletionSchema),
       },
-      ...errorResponses(401, 403, 404, 429),
+      ...errors("NotFound"),
     },
   });
 }

@@ -16,7 +16,7 @@ describe("live status in the OpenAPI document", () => {
     expect(events.description).toMatch(/15 s/);
     expect(param(events, "Last-Event-ID")).toMatchObject({ in: "header", required: false });
     expect(param(events, "id")).toMatchObject({ in: "path", required: true });
-    expect(Object.keys(events.responses).sort()).toEqual(["200", "204", "401", "403", "404", "429", "503"]);
+    expect(Object.keys(events.responses).sort()).toEqual(["200", "204", "401", "403", "404", "429", "500", "503"]);
     expect(events.responses["429"].content["application/json"].schema).toBeDefined();
   });
 

@@ -1,7 +1,7 @@
 /** Live status in the OpenAPI document: the SSE events route and the `Prefer: wait` headers. */
 import type { OpenAPIRegistry } from "@asteasolutions/zod-to-openapi";
 import { z } from "zod";
-import { errorResponses } from "./openapi-common.js";
+import { errorResponse, errors } from "./openapi-common.js";
 
 /** The longest `Prefer: wait` a server honours, in seconds (larger values are held this long). */
 export const MAX_PREFER_WAIT_SECONDS = 60;
@@ -15,14 +15,6 @@ export const preferWaitHeader = {
       description: `RFC 7240. \`wait=N\` holds the answer until the task is succeeded or failed, or N seconds pass (N above ${MAX_PREFER_WAIT_SECONDS} is held ${MAX_PREFER_WAIT_SECONDS} s), then returns its current state with the same status code. A malformed value is ignored. When the server holds too many requests already, or is shutting down, it answers at once without Preference-Applied.`,
       example: "wait=30",
     }),
-};
-
-/** The response header that says the wait was honoured. */
-export const preferenceAppliedHeader = {
-  "Preference-Applied": {
-    description: "`wait=N` (N after clamping) when the answer was held for `Prefer: wait`; absent otherwise.",
-    schema: { type: "string" as const },
-  },
 };
 
 const EVENTS_DESCRIPTION = [
@@ -39,6 +31,8 @@ export function registerLiveStatusPaths(registry: OpenAPIRegistry, security: Rec
   registry.registerPath({
     method: "get",
     path: "/api/v1/generations/{id}/events",
+    operationId: "streamGenerationEvents",
+    tags: ["Generations"],
     summary: "Follow a generation task's status (Server-Sent Events)",
     description: EVENTS_DESCRIPTION,
     security,
@@ -54,6 +48,13 @@ export function registerLiveStatusPaths(registry: OpenAPIRegistry, security: Rec
     responses: {
       200: {
         description: "An event stream",
+        headers: {
+          "X-Accel-Buffering": {
+            description: "`no`: tells proxies such as nginx not to buffer the stream.",
+            required: true,
+            schema: { type: "string", enum: ["no"] },
+          },
+        },
         content: {
           "text/event-stream": {
             schema: z.string().meta({
@@ -65,15 +66,15 @@ export function registerLiveStatusPaths(registry: OpenAPIRegistry, security: Rec
         },
       },
       204: { description: "Last-Event-ID was the terminal event's: nothing more will come" },
-      ...errorResponses(401, 403, 404),
-      429: {
-        description: "rate_limited: the key's read budget, or the account's open streams (SSE_MAX_STREAMS_PER_ACCOUNT)",
-        content: errorResponses(429)["429"]?.content,
-      },
-      503: {
-        description: "service_unavailable: the server's open streams are at SSE_MAX_STREAMS, or it is shutting down",
-        content: errorResponses(503)["503"]?.content,
-      },
+      ...errors("NotFound"),
+      429: errorResponse(
+        "rate_limited: the key's read budget, or the account's open streams (SSE_MAX_STREAMS_PER_ACCOUNT); Retry-After",
+        ["Retry-After"],
+      ),
+      503: errorResponse(
+        "service_unavailable: the server's open streams are at SSE_MAX_STREAMS, or it is shutting down (Retry-After); or public_api_disabled",
+        ["Retry-After"],
+      ),
     },
   });
 }

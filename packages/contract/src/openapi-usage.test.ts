@@ -10,7 +10,7 @@ describe("usage history in the OpenAPI document", () => {
   it("has the ledger and usage routes with the API key, and the operator report with the admin token", () => {
     for (const path of ["/api/v1/credits/ledger", "/api/v1/usage"]) {
       expect(doc.paths[path].get.security, path).toEqual([{ bearerAuth: [] }]);
-      expect(Object.keys(doc.paths[path].get.responses)).toEqual(["200", "400", "401", "403", "429"]);
+      expect(Object.keys(doc.paths[path].get.responses)).toEqual(["200", "400", "401", "403", "429", "500", "503"]);
     }
     expect(doc.paths["/admin/v1/usage"].get.security).toEqual([{ adminToken: [] }]);
     expect(doc.components.securitySchemes.adminToken).toMatchObject({ type: "http", scheme: "bearer" });

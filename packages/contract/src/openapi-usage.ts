@@ -1,7 +1,7 @@
 /** The usage history routes of the OpenAPI document: the ledger, usage buckets, and the operators' report. */
 import type { OpenAPIRegistry } from "@asteasolutions/zod-to-openapi";
 import { z } from "zod";
-import { errorResponses } from "./openapi-common.js";
+import { errorResponse, errors, LIST_QUERY_RULES, pageQuery } from "./openapi-common.js";
 import { AdminUsageSchema, LEDGER_ENTRY_TYPES, LedgerEntryListSchema, UsageSchema } from "./usage-schemas.js";
 
 const json = <T extends z.ZodType>(schema: T) => ({ "application/json": { schema } });
@@ -16,7 +16,7 @@ const instant = (description: string) =>
     });
 
 const bucketQuery = {
-  granularity: z.enum(["day", "hour"]).optional().meta({ description: "Bucket size (UTC). Default day." }),
+  granularity: z.enum(["day", "hour"]).optional().meta({ description: "Bucket size (UTC).", default: "day" }),
   start: instant("Start of the range, moved back to its bucket's start. Default: 30 days (24 hours) before end."),
   end: instant(
     "End of the range (exclusive), moved forward to a bucket boundary. Default: the end of the current bucket, or 30 days (24 hours) after start. At most 31 day buckets or 168 hour buckets per request.",
@@ -65,14 +65,14 @@ export function registerUsagePaths(registry: OpenAPIRegistry, security: Record<s
   registry.registerPath({
     method: "get",
     path: "/api/v1/credits/ledger",
+    operationId: "listLedgerEntries",
+    tags: ["Credits"],
     summary: "List the account's ledger entries, newest first",
-    description:
-      "Every credit movement of the account, each with the balance right after it. The entries always sum to the balance of GET /api/v1/credits. Scope credits:read.",
+    description: `Every credit movement of the account, each with the balance right after it. The entries always sum to the balance of GET /api/v1/credits. ${LIST_QUERY_RULES} Scope credits:read.`,
     security,
     request: {
       query: z.object({
-        limit: z.coerce.number().int().min(1).max(100).optional(),
-        starting_after: z.string().optional(),
+        ...pageQuery,
         type: z
           .string()
           .optional()
@@ -88,16 +88,18 @@ export function registerUsagePaths(registry: OpenAPIRegistry, security: Record<s
         description: "A page of ledger entries",
         content: { "application/json": { schema: LedgerEntryListSchema, example: ledgerExample } },
       },
-      ...errorResponses(400, 401, 403, 429),
+      ...errors("BadRequest"),
     },
   });
 
   registry.registerPath({
     method: "get",
     path: "/api/v1/usage",
+    operationId: "getUsage",
+    tags: ["Credits"],
     summary: "Usage per day or per hour",
     description:
-      "Buckets over a time range (UTC), every bucket present, empty ones as zeros. Task counts are by the bucket the task was created in; credits are the ledger entries written in the bucket, so they add up to GET /api/v1/credits/ledger over the same range. Scope credits:read.",
+      "Buckets over a time range (UTC), every bucket present, empty ones as zeros. Task counts are by the bucket the task was created in; credits are the ledger entries written in the bucket, so they add up to GET /api/v1/credits/ledger over the same range. An unknown query parameter, a malformed time or too long a range is 400 validation_failed. Scope credits:read.",
     security,
     request: { query: z.object(bucketQuery) },
     responses: {
@@ -117,7 +119,7 @@ export function registerUsagePaths(registry: OpenAPIRegistry, security: Record<s
           },
         },
       },
-      ...errorResponses(400, 401, 403, 429),
+      ...errors("BadRequest"),
     },
   });
 
@@ -129,6 +131,8 @@ export function registerUsagePaths(registry: OpenAPIRegistry, security: Record<s
   registry.registerPath({
     method: "get",
     path: "/admin/v1/usage",
+    operationId: "getAdminUsage",
+    tags: ["Operator"],
     summary: "Usage across accounts (operator API)",
     description:
       "The buckets of GET /api/v1/usage over every account (or one, with account_id), plus totals over the range per account and per provider, and refunds by reason, for reconciliation. Served by the operator API (on ADMIN_PORT when set), not with an API key.",
@@ -141,7 +145,11 @@ export function registerUsagePaths(registry: OpenAPIRegistry, security: Record<s
     },
     responses: {
       200: { description: "Usage across accounts", content: json(AdminUsageSchema) },
-      ...errorResponses(400, 401, 404, 429),
+      ...errors("BadRequest", "NotFound"),
+      429: errorResponse(
+        "rate_limited: too many failed token attempts from this address; every request from it waits (Retry-After)",
+        ["Retry-After"],
+      ),
     },
   });
 }

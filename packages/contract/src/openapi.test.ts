@@ -41,6 +41,14 @@ function schemaOf(doc: Json, schema: Json): Json {
   return schema?.$ref ? resolve(doc, schema.$ref) : schema;
 }
 
+/** A response, with a reference to components/responses followed. */
+const responseOf = schemaOf;
+
+/** The alternative of a select param's schema that lists its string options. */
+function stringForm(schema: Json): Json {
+  return schema.anyOf ? schema.anyOf.find((s: Json) => s.type === "string") : schema;
+}
+
 const TASK_FIELDS = [
   "id",
   "object",
@@ -114,9 +122,9 @@ describe("buildOpenApiDocument", () => {
     }
     // The keyless routes need no key; the rest use the bearer scheme.
     expect(doc.components.securitySchemes.bearerAuth).toMatchObject({ type: "http", scheme: "bearer" });
-    expect(doc.security).toBeUndefined();
-    expect(doc.paths["/api/v1/models"].get.security).toBeUndefined();
-    expect(doc.paths["/api/v1/openapi.json"].get.security).toBeUndefined();
+    expect(doc.security).toEqual([{ bearerAuth: [] }]);
+    expect(doc.paths["/api/v1/models"].get.security).toEqual([]);
+    expect(doc.paths["/api/v1/openapi.json"].get.security).toEqual([]);
     for (const [path, methods] of Object.entries(expected)) {
       if (path === "/api/v1/models" || path === "/api/v1/openapi.json") continue;
       for (const method of methods) {
@@ -141,14 +149,17 @@ describe("buildOpenApiDocument", () => {
     const task = schemaOf(doc, post.responses["202"].content["application/json"].schema);
     expect(Object.keys(task.properties).sort()).toEqual([...TASK_FIELDS].sort());
     expect([...task.required].sort()).toEqual([...TASK_FIELDS].sort());
-    for (const status of ["400", "401", "402", "409", "429"]) {
-      const error = schemaOf(doc, post.responses[status].content["application/json"].schema);
+    for (const status of ["400", "401", "402", "409", "429", "500", "503"]) {
+      const error = schemaOf(doc, responseOf(doc, post.responses[status]).content["application/json"].schema);
       expect(error.properties.error.required, status).toEqual(expect.arrayContaining(["code", "message", "requestId"]));
     }
     const idempotency = post.parameters.find((p: Json) => p.name === "Idempotency-Key");
     expect(idempotency).toMatchObject({ in: "header", required: false, schema: { type: "string", maxLength: 255 } });
     expect(
-      schemaOf(doc, doc.paths["/api/v1/generations/{id}"].get.responses["404"].content["application/json"].schema),
+      schemaOf(
+        doc,
+        responseOf(doc, doc.paths["/api/v1/generations/{id}"].get.responses["404"]).content["application/json"].schema,
+      ),
     ).toBeDefined();
   });
 
@@ -160,15 +171,16 @@ describe("buildOpenApiDocument", () => {
       ["/api/v1/generations", "post"],
     ] as const;
     for (const [path, method] of quotaRoutes) {
-      const forbidden = doc.paths[path][method].responses["403"];
+      const forbidden = responseOf(doc, doc.paths[path][method].responses["403"]);
       expect(forbidden.description, `${method} ${path}`).toContain("quota_exceeded");
       expect(forbidden.description).toContain("api_scope_denied");
-      const error = schemaOf(doc, forbidden.content["application/json"].schema);
-      expect(schemaOf(doc, error.properties.error).properties.code.enum).toContain("quota_exceeded");
+      expect(schemaOf(doc, forbidden.content["application/json"].schema)).toBe(doc.components.schemas.Error);
     }
+    expect(doc.components.schemas.ErrorCode.enum).toContain("quota_exceeded");
     // Reads never add to what a quota counts.
-    expect(doc.paths["/api/v1/webhooks"].get.responses["403"].description).not.toContain("quota_exceeded");
-    expect(doc.paths["/api/v1/files/{id}"].get.responses["403"].description).not.toContain("quota_exceeded");
+    const readForbidden = (path: string) => responseOf(doc, doc.paths[path].get.responses["403"]).description;
+    expect(readForbidden("/api/v1/webhooks")).not.toContain("quota_exceeded");
+    expect(readForbidden("/api/v1/files/{id}")).not.toContain("quota_exceeded");
   });
 
   it("derives GenerationRequest from the catalog: model ids, params and their options", () => {
@@ -186,9 +198,8 @@ describe("buildOpenApiDocument", () => {
     for (const param of KLING_2_6.params) {
       const prop = params.properties[param.key];
       expect(prop, param.key).toBeDefined();
-      expect(prop.type).toBe("string");
-      expect(prop.enum).toEqual(param.options);
-      expect(prop.description).toContain(JSON.stringify(param.default));
+      expect(stringForm(prop).enum).toEqual(param.options);
+      expect(prop.default).toEqual(param.default);
     }
     expect(Object.keys(params.properties).sort()).toEqual(
       [...KLING_2_6.params.map((p) => p.key), "referenceMediaItems"].sort(),
@@ -226,8 +237,8 @@ describe("buildOpenApiDocument", () => {
     );
     expect(request.properties.model.enum).toEqual(["other-model"]);
     const params = schemaOf(custom, request.properties.params);
-    expect(params.properties.duration.enum).toEqual(["5", "10", "15"]);
-    expect(params.properties.cfg_scale.type).toBe("number");
+    expect(stringForm(params.properties.duration).enum).toEqual(["5", "10", "15"]);
+    expect(params.properties.cfg_scale).toMatchObject({ type: "number", minimum: 0, maximum: 1, default: 0.5 });
     expect(params.properties.sound).toBeUndefined();
     expect(params.properties.referenceMediaItems.maxItems).toBe(3);
   });

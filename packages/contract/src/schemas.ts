@@ -9,10 +9,21 @@ import { ERROR_STATUS, type ErrorCode } from "./errors.js";
 
 const isoTime = z.string().meta({ format: "date-time", example: "2026-05-11T00:00:00.000Z" });
 
+/** The codes this version sends; the envelope's `code` admits others (see ErrorEnvelopeSchema). */
+export const ErrorCodeSchema = z.enum(Object.keys(ERROR_STATUS) as [ErrorCode, ...ErrorCode[]]).meta({
+  id: "ErrorCode",
+  description: "The error codes this version of the API sends.",
+});
+
 export const ErrorEnvelopeSchema = z
   .object({
     error: z.object({
-      code: z.enum(Object.keys(ERROR_STATUS) as [ErrorCode, ...ErrorCode[]]),
+      // Rivya may add codes (api-contract: adding one is backward compatible), so a client must
+      // accept a code it does not know: the known ones stay listed, for code generators and readers.
+      code: z.union([ErrorCodeSchema, z.string()]).meta({
+        description:
+          "A stable, machine-readable code: one of ErrorCode, or a code added later. Treat an unknown code by its HTTP status.",
+      }),
       message: z.string(),
       requestId: z.string().meta({ example: "req_3fQe9xv1Kp2Lm8NwA7sT" }),
       details: z.array(z.object({ path: z.string(), issue: z.string() })).optional(),
@@ -20,17 +31,39 @@ export const ErrorEnvelopeSchema = z
   })
   .meta({ id: "Error" });
 
+/** The shape of a reference item in general; the request schema narrows `kind` to what the catalog accepts. */
 export const ReferenceMediaItemSchema = z
   .object({
-    url: z.string(),
+    url: z.string().max(2048).meta({
+      format: "uri",
+      description: "A file URL issued by POST /api/v1/files to the same account.",
+    }),
     kind: z.enum(["image", "video", "audio"]),
-    name: z.string().optional(),
-    mimeType: z.string().optional(),
-    durationSeconds: z.number().optional(),
-    durationToken: z.string().optional(),
+    name: z.string().max(255).optional(),
+    mimeType: z.string().max(255).optional().meta({ description: "When given, must match the stored file's type." }),
+    durationSeconds: z.number().positive().optional(),
+    durationToken: z
+      .string()
+      .max(1024)
+      .optional()
+      .meta({ description: "The file's duration_token: required for video and audio references." }),
   })
-  .strict()
-  .meta({ id: "ReferenceMediaItem" });
+  .strict();
+
+/**
+ * A select param: its string options, plus the JSON number or boolean whose string form is one
+ * (api-contract §4: `5` and `true` are accepted and stored as "5" and "true"), as validate.ts does.
+ */
+function selectSchema(options: readonly string[]): z.ZodType {
+  const alternatives: z.ZodType[] = [z.enum(options as [string, ...string[]])];
+  for (const option of options) {
+    if (option === "true" || option === "false") alternatives.push(z.literal(option === "true"));
+    else if (option.trim() !== "" && String(Number(option)) === option) alternatives.push(z.literal(Number(option)));
+  }
+  return alternatives.length === 1
+    ? (alternatives[0] as z.ZodType)
+    : z.union(alternatives as [z.ZodType, z.ZodType, ...z.ZodType[]]);
+}
 
 /** The request body schema, with each model's params derived from the catalog. */
 export function buildGenerationRequestSchema(models: readonly ModelEntry[]) {
@@ -40,21 +73,46 @@ export function buildGenerationRequestSchema(models: readonly ModelEntry[]) {
       if (paramShape[param.key]) continue;
       const base =
         param.type === "select" && param.options
-          ? z.enum(param.options as [string, ...string[]])
+          ? selectSchema(param.options)
           : param.type === "number"
             ? z.number()
             : z.string();
-      paramShape[param.key] = base.optional().meta({
-        description: `${param.description}${param.default !== null ? ` (default ${JSON.stringify(param.default)})` : ""}`,
+      let bounded = base;
+      if (bounded instanceof z.ZodNumber && param.min !== null) bounded = bounded.min(param.min);
+      if (bounded instanceof z.ZodNumber && param.max !== null) bounded = bounded.max(param.max);
+      paramShape[param.key] = bounded.optional().meta({
+        description:
+          base instanceof z.ZodUnion
+            ? `${param.description}. The number or boolean whose string form is an option is accepted and stored as that string.`
+            : param.description,
+        ...(param.default !== null ? { default: param.default } : {}),
       });
     }
   }
   const maxItems = Math.max(0, ...models.map((m) => m.reference_media?.max_items ?? 0));
-  paramShape.referenceMediaItems = z.array(ReferenceMediaItemSchema).max(maxItems).optional();
+  // Only the kinds some model takes (images for kling-2-6): the schema says what the server accepts.
+  const kinds = [...new Set(models.flatMap((m) => m.reference_media?.kinds ?? []))];
+  const referenceItem = ReferenceMediaItemSchema.extend({
+    kind: kinds.length > 0 ? z.enum(kinds as [string, ...string[]]) : z.never(),
+  })
+    .strict()
+    .meta({ id: "ReferenceMediaItem" });
+  paramShape.referenceMediaItems = z.array(referenceItem).max(maxItems).optional();
+  const maxPrompt = Math.max(...models.map((m) => m.max_prompt_length));
   return z
     .object({
       model: z.enum(models.map((m) => m.id) as [string, ...string[]]).meta({ example: models[0]?.id }),
-      prompt: z.string().meta({ example: "A cinematic product reveal with smooth camera movement" }),
+      prompt: z
+        .string()
+        .min(1)
+        .max(maxPrompt)
+        // Not blank (trim's whitespace is \s) and no NUL anywhere, as validate.ts checks.
+        // biome-ignore lint/suspicious/noControlCharactersInRegex: NUL is the character the prompt must not contain
+        .regex(/^[^\u0000]*[^\s\u0000][^\u0000]*$/)
+        .meta({
+          description: `Required and not blank; no NUL characters. At most the model's max_prompt_length Unicode code points (${models.map((m) => `${m.id}: ${m.max_prompt_length}`).join(", ")}).`,
+          example: "A cinematic product reveal with smooth camera movement",
+        }),
       params: z
         .object(paramShape)
         .strict()

@@ -21,8 +21,6 @@ import { errorResponse, onError } from "./http/error-handler.js";
 import { mountMediaRoutes } from "./http/media-routes.js";
 import type { LimitName, RateLimits } from "./http/rate-limit.js";
 import { getBalance } from "./ledger/ledger.js";
-import { ADMIN_STATS_PATH, mountStatsAdminRoutes } from "./ops/admin-routes.js";
-import type { StatsDeps } from "./ops/stats.js";
 import { type CallbackTokens, mountCallbackRoutes } from "./providers/callbacks.js";
 import type { UrlSigner } from "./storage/signed-urls.js";
 import type { Storage } from "./storage/storage.js";
@@ -53,8 +51,6 @@ export interface AppDeps {
   signer: UrlSigner;
   rateLimits: RateLimits;
   adminToken: string | undefined;
-  /** What GET /admin/v1/stats reads (ops/stats.ts). */
-  stats: StatsDeps;
   publicApiEnabled: boolean;
   /** Notices appended to every model entry (e.g. that the simulator is running). */
   modelNotices: string[];
@@ -99,12 +95,12 @@ const OTHER_PATHS: [string, string[]][] = [
   ["/admin/v1/keys/:keyId", ["DELETE"]],
   ["/admin/v1/tasks/:id", ["GET"]],
   ["/admin/v1/usage", ["GET"]],
-  [ADMIN_STATS_PATH, ["GET"]],
   ["/healthz", ["GET"]],
   ["/readyz", ["GET"]],
 ];
 
 const isAdminPath = (path: string) => path.startsWith("/admin/");
+const PUBLIC_API_PATH = /^\/api\/v1(\/|$)/;
 
 function knownPaths(surface: Surface): Map<string, string[]> {
   const paths = new Map<string, string[]>(OTHER_PATHS);
@@ -169,29 +165,47 @@ export function buildApp(deps: AppDeps, surface: Surface = "all"): Hono<AppEnv> 
     return afterHandler(c, next, requestId, outgoing);
   });
 
-  if (surface !== "admin") mountPublicSurface(app, deps);
+  /**
+   * api-contract §8: every public API answer carries the RateLimit fields, also those given before
+   * the request is identified (unknown path, wrong method, public API off). They show the client
+   * address's read budget, and charge nothing: a mistyped path costs no one a request.
+   */
+  const limitState = (c: Context<AppEnv>): Promise<Record<string, string>> =>
+    PUBLIC_API_PATH.test(c.req.path)
+      ? deps.rateLimits.peek("read", `ip:${deps.clientAddress(c)}`)
+      : Promise.resolve({});
+
+  if (surface !== "admin") mountPublicSurface(app, deps, limitState);
   if (surface !== "public") {
     mountAdminRoutes(app, deps);
     mountTaskAdminRoutes(app, deps);
     mountUsageAdminRoutes(app, deps);
-    mountStatsAdminRoutes(app, deps);
   }
 
   for (const [path, methods] of knownPaths(surface)) {
-    app.all(path, (c) => {
+    app.all(path, async (c) => {
       throw new ApiError("method_not_allowed", `${c.req.method} is not allowed on ${c.req.path}.`, {
-        headers: { Allow: methods.join(", ") },
+        headers: { Allow: methods.join(", "), ...(await limitState(c)) },
       });
     });
   }
 
-  app.notFound((c) => errorResponse(c, new ApiError("not_found", `No route for ${c.req.method} ${c.req.path}.`)));
+  app.notFound(async (c) =>
+    errorResponse(
+      c,
+      new ApiError("not_found", `No route for ${c.req.method} ${c.req.path}.`, { headers: await limitState(c) }),
+    ),
+  );
   app.onError(onError);
   return app;
 }
 
 /** Health, the public API under /api/v1, provider callbacks and media downloads. */
-function mountPublicSurface(app: Hono<AppEnv>, deps: AppDeps) {
+function mountPublicSurface(
+  app: Hono<AppEnv>,
+  deps: AppDeps,
+  limitState: (c: Context<AppEnv>) => Promise<Record<string, string>>,
+) {
   const clientAddress = (c: Parameters<AppDeps["clientAddress"]>[0]) => deps.clientAddress(c);
   app.get("/healthz", (c) => c.json({ status: "ok" }));
   app.get("/readyz", async (c) => {
@@ -199,11 +213,14 @@ function mountPublicSurface(app: Hono<AppEnv>, deps: AppDeps) {
     return c.json({ status: ok ? "ready" : "not_ready", checks }, ok ? 200 : 503);
   });
 
-  app.use("/api/v1/*", (_c, next) => {
-    if (!deps.publicApiEnabled) {
-      throw new ApiError("public_api_disabled", "The public API is temporarily disabled by the operator.");
-    }
-    return next();
+  // Synchronous while the API is on: every public request passes here.
+  app.use("/api/v1/*", (c, next) => {
+    if (deps.publicApiEnabled) return next();
+    return limitState(c).then((headers) => {
+      throw new ApiError("public_api_disabled", "The public API is temporarily disabled by the operator.", {
+        headers,
+      });
+    });
   });
 
   // Public, keyless routes: limited per client address.

@@ -164,6 +164,44 @@ describe("rate limits (create 3/min, read 5/min)", () => {
   });
 });
 
+describe("answers given before a request is identified carry the headers and charge nothing (§8)", () => {
+  it("404 (unknown path) and 405 (wrong method) show the address's read budget, unspent", async () => {
+    const t = await startTestServer(LIMITS);
+    try {
+      const { key } = await t.createAccount(0);
+      const unknown = await t.request("/api/v1/nothing-here", { key });
+      expect(unknown.status).toBe(404);
+      expectRateHeaders(unknown, "read", 5, 5);
+      const wrong = await t.request("/api/v1/credits", { key, method: "DELETE" });
+      expect(wrong.status).toBe(405);
+      expect(wrong.headers.get("allow")).toBe("GET");
+      expectRateHeaders(wrong, "read", 5, 5);
+      // The keyless read spends the same budget the 404 and 405 showed, and they spent none of it.
+      const models = await t.request("/api/v1/models");
+      expectRateHeaders(models, "read", 5, 4);
+      expectRateHeaders(await t.request("/api/v1/models", { method: "POST" }), "read", 5, 4);
+      // Outside the public API (health, media) nothing is promised.
+      expect((await t.request("/nothing-here")).headers.get("ratelimit")).toBeNull();
+    } finally {
+      await t.close();
+    }
+  });
+
+  it("503 public_api_disabled carries them too", async () => {
+    const t = await startTestServer({ ...LIMITS, PUBLIC_API_ENABLED: "false" });
+    try {
+      for (const path of ["/api/v1/models", "/api/v1/credits"]) {
+        const res = await t.request(path);
+        expect(res.status, path).toBe(503);
+        expect(res.body.error.code).toBe("public_api_disabled");
+        expectRateHeaders(res, "read", 5, 5);
+      }
+    } finally {
+      await t.close();
+    }
+  });
+});
+
 describe("a 429 stores no idempotency record (retry after the window)", () => {
   const dataDir = mkdtempSync(join(tmpdir(), "framegate-ratelimit-"));
   afterAll(() => rmSync(dataDir, { recursive: true, force: true }));

@@ -99,6 +99,19 @@ export class RateLimits {
     if (res && res.consumedPoints >= entry.points) throw limitExceeded(name, entry.points, res);
   }
 
+  /**
+   * The headers of `subject`'s budget of `name` without charging it: for answers given before a
+   * request is identified (unknown path, wrong method, public API switched off), which api-contract
+   * §8 still has carry the RateLimit fields but which should not spend anyone's budget.
+   */
+  async peek(name: LimitName, subject: string): Promise<Record<string, string>> {
+    const entry = this.limiters.get(name);
+    if (!entry) return {};
+    const res = await entry.limiter.get(subject);
+    if (!res) return headers(name, entry.points, entry.points, WINDOW_SECONDS);
+    return headers(name, entry.points, entry.points - res.consumedPoints, secondsUntil(res));
+  }
+
   /** Middleware charging one point to `name` for the caller (API key, or client address). */
   middleware(
     name: LimitName,
