@@ -238,3 +238,97 @@ describe("deploy/ files", () => {
     expect(readFileSync(join(ROOT, ".dockerignore"), "utf8")).toMatch(/tsbuildinfo/);
   });
 });
+
+/**
+ * The metric families Framegate exports (observability/metrics.ts), by type. Kept in step with that
+ * module by hand: the dashboard test below fails on any name missing here.
+ */
+const METRICS: Record<string, "counter" | "gauge" | "histogram"> = {
+  framegate_http_request_duration_seconds: "histogram",
+  framegate_tasks_total: "counter",
+  framegate_task_duration_seconds: "histogram",
+  framegate_queue_jobs: "gauge",
+  framegate_queue_oldest_job_age_seconds: "gauge",
+  framegate_provider_requests_total: "counter",
+  framegate_provider_request_duration_seconds: "histogram",
+  framegate_provider_circuit_open: "gauge",
+  framegate_webhook_deliveries_total: "counter",
+  framegate_webhook_delivery_duration_seconds: "histogram",
+  framegate_credits_total: "counter",
+  framegate_upload_bytes_total: "counter",
+  framegate_upload_inspection_duration_seconds: "histogram",
+  framegate_rate_limited_total: "counter",
+  framegate_metrics_scrape_errors_total: "counter",
+};
+
+/** The series names a family puts in PromQL: a histogram's _bucket, _sum and _count. */
+function seriesNames(family: string, type: string): string[] {
+  return type === "histogram" ? [`${family}_bucket`, `${family}_sum`, `${family}_count`] : [family];
+}
+
+describe("deploy/grafana/framegate-dashboard.json", () => {
+  const dashboard: Doc = JSON.parse(readFileSync(join(DEPLOY, "grafana", "framegate-dashboard.json"), "utf8"));
+  const panels: Doc[] = dashboard.panels;
+  const queryPanels = panels.filter((p) => p.type !== "row");
+  /** Every PromQL expression: the panels' targets and the template variables' queries. */
+  const expressions: string[] = [
+    ...queryPanels.flatMap((p) => p.targets.map((t: Doc) => t.expr as string)),
+    ...dashboard.templating.list.filter((v: Doc) => v.type === "query").map((v: Doc) => v.definition as string),
+  ];
+
+  it("is a dashboard Grafana imports: schemaVersion, a uid, unique panel ids, every panel placed", () => {
+    expect(dashboard.schemaVersion).toBeGreaterThanOrEqual(36);
+    expect(dashboard.uid).toMatch(/^[a-z0-9-]{1,40}$/);
+    expect(dashboard.title).toBe("Framegate");
+    const ids = panels.map((p) => p.id);
+    expect(new Set(ids).size).toBe(ids.length);
+    for (const p of panels) {
+      expect(p.gridPos, p.title).toMatchObject({ h: expect.any(Number), w: expect.any(Number), x: expect.any(Number) });
+      expect(p.gridPos.x + p.gridPos.w, p.title).toBeLessThanOrEqual(24);
+    }
+    for (const p of queryPanels) {
+      expect(p.targets.length, p.title).toBeGreaterThan(0);
+      expect(p.description, p.title).toBeTruthy();
+    }
+  });
+
+  it("asks for its Prometheus data source: a variable, never a hard-coded uid", () => {
+    const variable = dashboard.templating.list.find((v: Doc) => v.type === "datasource");
+    expect(variable).toMatchObject({ name: "datasource", query: "prometheus" });
+    const sources: Doc[] = [];
+    const walk = (node: Doc) => {
+      if (Array.isArray(node)) node.forEach(walk);
+      else if (node && typeof node === "object") {
+        for (const [key, value] of Object.entries(node)) {
+          if (key === "datasource" && typeof value === "object") sources.push(value);
+          walk(value);
+        }
+      }
+    };
+    walk(dashboard.panels);
+    walk(dashboard.templating.list.filter((v: Doc) => v.type !== "datasource"));
+    expect(sources.length).toBeGreaterThan(queryPanels.length);
+    // biome-ignore lint/suspicious/noTemplateCurlyInString: Grafana's variable syntax, not a template literal
+    for (const source of sources) expect(source).toEqual({ type: "prometheus", uid: "${datasource}" });
+  });
+
+  it("queries only metrics Framegate exports, and shows every one an operator needs", () => {
+    const known = new Set(Object.entries(METRICS).flatMap(([family, type]) => seriesNames(family, type)));
+    const used = new Set<string>();
+    for (const expr of expressions) {
+      expect(expr, "an expression").toMatch(/framegate_/);
+      for (const name of expr.match(/\bframegate_[a-z0-9_]+/g) ?? []) {
+        expect(known.has(name), `${name} in ${expr}`).toBe(true);
+        used.add(name.replace(/_(bucket|sum|count)$/, ""));
+      }
+      // Balanced brackets: a cut-off expression fails here rather than in Grafana.
+      for (const [open, close] of ["()", "[]", "{}"]) {
+        expect(expr.split(open).length, expr).toBe(expr.split(close).length);
+      }
+    }
+    const shown = Object.keys(METRICS).filter(
+      (m) => !["framegate_upload_inspection_duration_seconds", "framegate_metrics_scrape_errors_total"].includes(m),
+    );
+    for (const family of shown) expect(used.has(family), family).toBe(true);
+  });
+});
