@@ -5,6 +5,7 @@ import { type Context, Hono, type Next } from "hono";
 import type { Logger } from "pino";
 import { mountAdminRoutes } from "./accounts/admin-routes.js";
 import type { AccountService } from "./accounts/service.js";
+import { mountDocsRoutes } from "./docs/routes.js";
 import { ApiError } from "./errors.js";
 import { mountFileRoutes } from "./files/routes.js";
 import type { FileService } from "./files/service.js";
@@ -98,6 +99,8 @@ const OTHER_PATHS: [string, string[]][] = [
   ["/healthz", ["GET"]],
   ["/readyz", ["GET"]],
 ];
+  ["/docs", ["GET"]],
+  ["/docs/assets/:name", ["GET"]],
 
 const isAdminPath = (path: string) => path.startsWith("/admin/");
 const PUBLIC_API_PATH = /^\/api\/v1(\/|$)/;
@@ -248,3 +251,4 @@ function mountPublicSurface(
   mountCallbackRoutes(app, deps.callbacks);
   mountMediaRoutes(app, deps);
 }
+  mountDocsRoutes(app, deps);

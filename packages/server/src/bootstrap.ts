@@ -26,3 +26,15 @@ export async function bootstrapDevAccount(
   await db.updateTable("settings").set({ value: account.id }).where("key", "=", BOOTSTRAP_KEY).execute();
   return { accountId: account.id, key: key.key };
 }
+
+/**
+ * The dev account an earlier first start created, when it still exists: a later start can then
+ * say how to mint a new key for it (the first one was shown only once). Undefined when no start
+ * created one (accounts existed already, the bootstrap is off, or it has not finished).
+ */
+export async function existingDevAccount(db: Db): Promise<string | undefined> {
+  const value = await getSetting(db, BOOTSTRAP_KEY);
+  if (!value?.startsWith("acct_")) return undefined;
+  const account = await db.selectFrom("accounts").select("id").where("id", "=", value).executeTakeFirst();
+  return account?.id;
+}

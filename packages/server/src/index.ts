@@ -1,8 +1,9 @@
 export { ALL_SCOPES, isScope, type Scope } from "./accounts/keys.js";
 export { AccountService } from "./accounts/service.js";
-export { bootstrapDevAccount } from "./bootstrap.js";
+export { bootstrapDevAccount, existingDevAccount } from "./bootstrap.js";
 export { type Config, ConfigError, loadConfig } from "./config.js";
 export { ApiError } from "./errors.js";
+export { ListenError } from "./http/listen.js";
 export { ledgerSummary } from "./ledger/ledger.js";
 export { createLogger } from "./logger.js";
 export { type OperatorStats, operatorStats } from "./ops/stats.js";

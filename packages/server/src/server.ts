@@ -33,7 +33,7 @@ import { GenerationService } from "./generations/service.js";
 import { GenerationWorker } from "./generations/worker.js";
 import { parseTrustedProxies, resolveClientAddress } from "./http/client-address.js";
 import { IdempotencyStore } from "./http/idempotency.js";
-import { closeListener, type Listener, listen } from "./http/listen.js";
+import { closeListener, dialableUrl, type Listener, listen, wildcardHostWarning } from "./http/listen.js";
 import { createRateLimits, type RateLimits } from "./http/rate-limit.js";
 import { createLogger } from "./logger.js";
 import { INSECURE, type LookupFn, STRICT } from "./net/url-guard.js";
@@ -151,7 +151,7 @@ export async function startServer(
   }
   const runJobs = role !== "api" && config.worker.concurrency > 0;
   const clock = opts.clock ?? systemClock;
-  const log = opts.log ?? createLogger(config.logLevel);
+  const log = opts.log ?? createLogger(config.logLevel, process.stdout, config.logFormat);
   if (role !== "all" && config.storage.driver === "fs") {
     log.warn(
       "STORAGE_DRIVER=fs with separate api/worker processes: they must share DATA_DIR (one volume), or use STORAGE_DRIVER=s3",
@@ -174,7 +174,7 @@ export async function startServer(
     );
   }
 
-  let baseUrl = config.publicBaseUrl ?? `http://${config.host}:${config.port}`;
+  let baseUrl = config.publicBaseUrl ?? dialableUrl(config.host, config.port);
   const storage = await openStorage(config);
   const localFiles = new LocalObjectCache(storage, join(config.dataDir, "cache", "storage"));
   const signer = new UrlSigner(signingSecret, () => baseUrl);
@@ -490,9 +490,13 @@ export async function startServer(
   const listenOpts = { host: config.host, requestTimeoutMs: config.requestTimeoutMs };
   try {
     await revocations?.start();
-    if (listenPort !== undefined) main = await listen(app.fetch, { ...listenOpts, port: listenPort });
+    if (listenPort !== undefined) {
+      const settings = { host: "HOST", port: role === "worker" ? "HEALTH_PORT" : "PORT" };
+      main = await listen(app.fetch, { ...listenOpts, port: listenPort, settings });
+    }
     if (appDeps && config.adminListener) {
-      admin = await listen(buildApp(appDeps, "admin").fetch, { ...listenOpts, ...config.adminListener });
+      const settings = { host: "ADMIN_HOST", port: "ADMIN_PORT" };
+      admin = await listen(buildApp(appDeps, "admin").fetch, { ...listenOpts, ...config.adminListener, settings });
     }
   } catch (error) {
     // An address that cannot be bound stops the start; nothing already started stays behind.
@@ -535,6 +539,9 @@ export async function startServer(
 
 function openRateLimits(config: Config, store: StoreHandle, log: Logger): Promise<RateLimits> {
   const { store: kind, createPerMin, uploadPerMin, readPerMin, writePerMin } = config.rateLimits;
+  // A worker has PUBLIC_BASE_URL (required), so this is the API's warning only.
+  const wildcardWarning = wildcardHostWarning(config.host, config.publicBaseUrl, baseUrl);
+  if (wildcardWarning) log.warn(wildcardWarning);
   const perMinute = { create: createPerMin, upload: uploadPerMin, read: readPerMin, write: writePerMin };
   if (kind === "redis") return createRateLimits(perMinute, { kind: "redis", url: config.redisUrl as string }, log);
   if (kind === "postgres") {
