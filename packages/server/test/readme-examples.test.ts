@@ -124,7 +124,8 @@ function runBash(code: string, env: Record<string, string>, cwd: string): Promis
     child.stderr.setEncoding("utf8").on("data", (d: string) => {
       stderr += d;
     });
-    const timer = setTimeout(() => child.kill("SIGKILL"), 120_000);
+    // Far above what a block takes (the longest, the CLI's, renders and downloads two videos).
+    const timer = setTimeout(() => child.kill("SIGKILL"), 240_000);
     child.once("error", reject);
     child.once("close", (exit) => {
       clearTimeout(timer);
@@ -389,7 +390,7 @@ describe("README examples", () => {
 
   for (const example of examples.filter((e) => e.notRun === undefined)) {
     const title = `README.md:${example.line} (${example.section}): ${example.code.split("\n")[0]}`;
-    it(title, { timeout: 180_000 }, async () => {
+    it(title, { timeout: 300_000 }, async () => {
       const expectation = expectations.find((e) => e.match.test(example.code));
       const env = { ...vars, ...(await expectation?.env?.()) };
       const out = await runBash(example.code, env, dir);
