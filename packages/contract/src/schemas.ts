@@ -98,6 +98,8 @@ export function buildGenerationRequestSchema(models: readonly ModelEntry[]) {
     .strict()
     .meta({ id: "ReferenceMediaItem" });
   paramShape.referenceMediaItems = z.array(referenceItem).max(maxItems).optional();
+  // In the document maxLength counts code points, as validate.ts does (zod's own parse would count
+  // UTF-16 units; this schema is built to write the document, requests go through validate.ts).
   const maxPrompt = Math.max(...models.map((m) => m.max_prompt_length));
   return z
     .object({
