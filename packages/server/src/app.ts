@@ -89,6 +89,8 @@ const KEYED_ROUTES: [string, string, LimitName][] = [
 const OTHER_PATHS: [string, string[]][] = [
   ["/api/v1/models", ["GET"]],
   ["/api/v1/openapi.json", ["GET"]],
+  ["/docs", ["GET"]],
+  ["/docs/assets/:name", ["GET"]],
   ["/admin/v1/accounts", ["GET", "POST"]],
   ["/admin/v1/accounts/:id", ["GET", "PATCH"]],
   ["/admin/v1/accounts/:id/keys", ["GET", "POST"]],
@@ -99,8 +101,6 @@ const OTHER_PATHS: [string, string[]][] = [
   ["/healthz", ["GET"]],
   ["/readyz", ["GET"]],
 ];
-  ["/docs", ["GET"]],
-  ["/docs/assets/:name", ["GET"]],
 
 const isAdminPath = (path: string) => path.startsWith("/admin/");
 const PUBLIC_API_PATH = /^\/api\/v1(\/|$)/;
@@ -242,6 +242,7 @@ function mountPublicSurface(
   mountFileRoutes(app, deps);
   mountWebhookRoutes(app, deps);
   mountUsageRoutes(app, deps);
+  mountDocsRoutes(app, deps);
 
   app.get("/api/v1/credits", requireScope("credits:read"), async (c) => {
     const { accountId } = authOf(c);
@@ -251,4 +252,3 @@ function mountPublicSurface(
   mountCallbackRoutes(app, deps.callbacks);
   mountMediaRoutes(app, deps);
 }
-  mountDocsRoutes(app, deps);

@@ -178,6 +178,8 @@ const EnvSchema = z.object({
       message: "must be a postgres:// or postgresql:// connection string (unset it to use SQLite in DATA_DIR)",
     }),
   LOG_LEVEL: z.enum(["fatal", "error", "warn", "info", "debug", "trace", "silent"]).default("info"),
+  // auto: readable lines on a terminal, JSON (one object a line) when stdout is a pipe or a file.
+  LOG_FORMAT: z.enum(["auto", "pretty", "json"], { message: "must be auto, pretty or json" }).default("auto"),
   SIGNING_SECRET: z
     .string()
     .optional()
@@ -185,8 +187,6 @@ const EnvSchema = z.object({
   RESULT_RETENTION_DAYS: int(30, 1, 3650),
   FILE_RETENTION_DAYS: int(7, 1, 3650),
   REFERENCE_URL_FETCH: bool(false),
-  // auto: readable lines on a terminal, JSON (one object a line) when stdout is a pipe or a file.
-  LOG_FORMAT: z.enum(["auto", "pretty", "json"], { message: "must be auto, pretty or json" }).default("auto"),
   REFERENCE_URL_ALLOW_INSECURE: bool(false),
   REFERENCE_FETCH_TIMEOUT_SECONDS: int(15, 1, 300),
   // Inspection threads; one core is left to the thread that answers HTTP.
@@ -329,6 +329,8 @@ export interface Config {
     pollMs: number;
   };
   logLevel: string;
+  /** LOG_FORMAT; `auto` is decided where the logger is made, by whether stdout is a terminal. */
+  logFormat: "auto" | "pretty" | "json";
   signingSecret: string | undefined;
   resultRetentionMs: number;
   fileRetentionMs: number;
@@ -338,8 +340,6 @@ export interface Config {
   bootstrap: { enabled: boolean; credits: number };
   simulator: {
     ffmpegPath: string | undefined;
-  /** LOG_FORMAT; `auto` is decided where the logger is made, by whether stdout is a terminal. */
-  logFormat: "auto" | "pretty" | "json";
     sizes: Record<"1:1" | "16:9" | "9:16", { width: number; height: number }>;
     fps: number;
     renderConcurrency: number;
@@ -457,6 +457,7 @@ export function loadConfig(env: Record<string, string | undefined> = process.env
       pollMs: e.LIVE_STATUS_POLL_MS,
     },
     logLevel: e.LOG_LEVEL,
+    logFormat: e.LOG_FORMAT,
     signingSecret: e.SIGNING_SECRET,
     resultRetentionMs: e.RESULT_RETENTION_DAYS * 24 * 3600 * 1000,
     fileRetentionMs: e.FILE_RETENTION_DAYS * 24 * 3600 * 1000,
@@ -467,7 +468,6 @@ export function loadConfig(env: Record<string, string | undefined> = process.env
     },
     inspection: {
       concurrency: e.INSPECT_CONCURRENCY,
-    logFormat: e.LOG_FORMAT,
       timeoutMs: e.INSPECT_TIMEOUT,
       maxImageSide: e.IMAGE_MAX_SIDE,
       maxImagePixels: e.IMAGE_MAX_PIXELS,

@@ -506,6 +506,9 @@ export async function startServer(
   const port = main?.port ?? 0;
   const listenUrl = main?.url ?? "";
   if (!config.publicBaseUrl) baseUrl = listenUrl;
+  // A worker has PUBLIC_BASE_URL (required), so this is the API's warning only.
+  const wildcardWarning = wildcardHostWarning(config.host, config.publicBaseUrl, baseUrl);
+  if (wildcardWarning) log.warn(wildcardWarning);
   const adminUrl = role === "worker" ? "" : (admin?.url ?? baseUrl);
   log.info(
     {
@@ -539,9 +542,6 @@ export async function startServer(
 
 function openRateLimits(config: Config, store: StoreHandle, log: Logger): Promise<RateLimits> {
   const { store: kind, createPerMin, uploadPerMin, readPerMin, writePerMin } = config.rateLimits;
-  // A worker has PUBLIC_BASE_URL (required), so this is the API's warning only.
-  const wildcardWarning = wildcardHostWarning(config.host, config.publicBaseUrl, baseUrl);
-  if (wildcardWarning) log.warn(wildcardWarning);
   const perMinute = { create: createPerMin, upload: uploadPerMin, read: readPerMin, write: writePerMin };
   if (kind === "redis") return createRateLimits(perMinute, { kind: "redis", url: config.redisUrl as string }, log);
   if (kind === "postgres") {
