@@ -18,6 +18,7 @@ import {
 } from "./files-commands.js";
 import { checkList, type ListOptions, listGenerations, TASK_STATUSES } from "./generations-list.js";
 import { DEFAULT_MODEL, defaultOf, FILE_KINDS, MODEL_IDS, optionsText, WEBHOOK_EVENT_TYPES } from "./params.js";
+import { loadServerSide } from "./server-side.js";
 import {
   checkLedger,
   checkUsage,
@@ -451,7 +452,7 @@ $XDG_CONFIG_HOME/framegate/config.json, else ~/.config/framegate/config.json. On
   // ---------------------------------------------------------------- server and local store
 
   const loadAdmin = async () => {
-    const [{ runCommand }, admin] = await Promise.all([import("./run.js"), import("./admin.js")]);
+    const [{ runCommand }, admin] = await loadServerSide(() => Promise.all([import("./run.js"), import("./admin.js")]));
     return { runCommand, admin };
   };
 
@@ -459,7 +460,7 @@ $XDG_CONFIG_HOME/framegate/config.json, else ~/.config/framegate/config.json. On
     .command("serve")
     .description("start the API and the worker in one process (the default deployment)")
     .addHelpText("after", examples(["framegate serve", "PORT=9000 DATA_DIR=/var/lib/framegate framegate serve"]))
-    .action(async () => (await import("./serve.js")).serveCommand());
+    .action(async () => (await loadServerSide(() => import("./serve.js"))).serveCommand());
 
   program
     .command("api")
@@ -471,7 +472,7 @@ $XDG_CONFIG_HOME/framegate/config.json, else ~/.config/framegate/config.json. On
         "HOST=0.0.0.0 DATABASE_URL=postgres://… STORAGE_DRIVER=s3 S3_BUCKET=media framegate api",
       ]),
     )
-    .action(async () => (await import("./serve.js")).serveCommand("api"));
+    .action(async () => (await loadServerSide(() => import("./serve.js"))).serveCommand("api"));
 
   program
     .command("worker")
@@ -483,7 +484,7 @@ $XDG_CONFIG_HOME/framegate/config.json, else ~/.config/framegate/config.json. On
         "DATABASE_URL=postgres://… PUBLIC_BASE_URL=https://video.example.com HEALTH_PORT=9090 framegate worker",
       ]),
     )
-    .action(async () => (await import("./serve.js")).serveCommand("worker"));
+    .action(async () => (await loadServerSide(() => import("./serve.js"))).serveCommand("worker"));
 
   program
     .command("migrate")
@@ -497,11 +498,15 @@ $XDG_CONFIG_HOME/framegate/config.json, else ~/.config/framegate/config.json. On
 
   program
     .command("stats")
-    .description("queue depth, recent tasks and refunds, provider error rates, disabled webhook endpoints (local store)")
+    .description(
+      "queue depth, recent tasks and refunds, provider error rates, disabled webhook endpoints (local store)",
+    )
     .option("--json", "the raw document (as GET /admin/v1/stats, without circuit states)")
     .addHelpText("after", examples(["framegate stats", "DATABASE_URL=postgres://… framegate stats --json"]))
     .action(async (opts) => {
-      const [{ runCommand }, { stats }] = await Promise.all([import("./run.js"), import("./stats-command.js")]);
+      const [{ runCommand }, { stats }] = await loadServerSide(() =>
+        Promise.all([import("./run.js"), import("./stats-command.js")]),
+      );
       await runCommand(opts, stats);
     });
 
@@ -550,7 +555,9 @@ $XDG_CONFIG_HOME/framegate/config.json, else ~/.config/framegate/config.json. On
       examples(["framegate accounts usage", "framegate accounts usage --account acct_… --granularity hour"]),
     )
     .action(async (opts) => {
-      const [{ runCommand }, { accountsUsage }] = await Promise.all([import("./run.js"), import("./admin-usage.js")]);
+      const [{ runCommand }, { accountsUsage }] = await loadServerSide(() =>
+        Promise.all([import("./run.js"), import("./admin-usage.js")]),
+      );
       await runCommand(opts, accountsUsage);
     });
 
