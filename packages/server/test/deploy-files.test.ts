@@ -322,7 +322,11 @@ describe("deploy/grafana/framegate-dashboard.json", () => {
         used.add(name.replace(/_(bucket|sum|count)$/, ""));
       }
       // Balanced brackets: a cut-off expression fails here rather than in Grafana.
-      for (const [open, close] of ["()", "[]", "{}"]) {
+      for (const [open, close] of [
+        ["(", ")"],
+        ["[", "]"],
+        ["{", "}"],
+      ] as const) {
         expect(expr.split(open).length, expr).toBe(expr.split(close).length);
       }
     }
