@@ -22,6 +22,8 @@ import { errorResponse, onError } from "./http/error-handler.js";
 import { mountMediaRoutes } from "./http/media-routes.js";
 import type { LimitName, RateLimits } from "./http/rate-limit.js";
 import { getBalance } from "./ledger/ledger.js";
+import { ADMIN_STATS_PATH, mountStatsAdminRoutes } from "./ops/admin-routes.js";
+import type { StatsDeps } from "./ops/stats.js";
 import { type CallbackTokens, mountCallbackRoutes } from "./providers/callbacks.js";
 import type { UrlSigner } from "./storage/signed-urls.js";
 import type { Storage } from "./storage/storage.js";
@@ -52,6 +54,8 @@ export interface AppDeps {
   signer: UrlSigner;
   rateLimits: RateLimits;
   adminToken: string | undefined;
+  /** What GET /admin/v1/stats reads (ops/stats.ts). */
+  stats: StatsDeps;
   publicApiEnabled: boolean;
   /** Notices appended to every model entry (e.g. that the simulator is running). */
   modelNotices: string[];
@@ -98,6 +102,7 @@ const OTHER_PATHS: [string, string[]][] = [
   ["/admin/v1/keys/:keyId", ["DELETE"]],
   ["/admin/v1/tasks/:id", ["GET"]],
   ["/admin/v1/usage", ["GET"]],
+  [ADMIN_STATS_PATH, ["GET"]],
   ["/healthz", ["GET"]],
   ["/readyz", ["GET"]],
 ];
@@ -183,6 +188,7 @@ export function buildApp(deps: AppDeps, surface: Surface = "all"): Hono<AppEnv> 
     mountAdminRoutes(app, deps);
     mountTaskAdminRoutes(app, deps);
     mountUsageAdminRoutes(app, deps);
+    mountStatsAdminRoutes(app, deps);
   }
 
   for (const [path, methods] of knownPaths(surface)) {
