@@ -22,6 +22,8 @@ import { errorResponse, onError } from "./http/error-handler.js";
 import { mountMediaRoutes } from "./http/media-routes.js";
 import type { LimitName, RateLimits } from "./http/rate-limit.js";
 import { getBalance } from "./ledger/ledger.js";
+import { httpMetrics, markUnmatched, mountMetricsRoute } from "./observability/http.js";
+import type { Metrics } from "./observability/metrics.js";
 import { ADMIN_STATS_PATH, mountStatsAdminRoutes } from "./ops/admin-routes.js";
 import type { StatsDeps } from "./ops/stats.js";
 import { type CallbackTokens, mountCallbackRoutes } from "./providers/callbacks.js";
@@ -54,6 +56,10 @@ export interface AppDeps {
   signer: UrlSigner;
   rateLimits: RateLimits;
   adminToken: string | undefined;
+  /** This process's metrics: request durations are observed and GET /metrics serves them. */
+  metrics?: Metrics;
+  /** Bearer token of GET /metrics (METRICS_TOKEN, else ADMIN_TOKEN); undefined: /metrics is 404. */
+  metricsToken?: string | undefined;
   /** What GET /admin/v1/stats reads (ops/stats.ts). */
   stats: StatsDeps;
   publicApiEnabled: boolean;
@@ -132,6 +138,8 @@ export type Surface = "all" | "public" | "admin";
 
 export function buildApp(deps: AppDeps, surface: Surface = "all"): Hono<AppEnv> {
   const app = new Hono<AppEnv>();
+  // First, so the duration covers every other middleware (observability/http.ts).
+  if (deps.metrics) app.use("*", httpMetrics(deps.metrics));
 
   // One line per request, at info. No per-request child logger: the request's fields go on that
   // line (and on an unhandled error's), and nothing is built when info is off (issue 13).
@@ -191,6 +199,9 @@ export function buildApp(deps: AppDeps, surface: Surface = "all"): Hono<AppEnv> 
     mountStatsAdminRoutes(app, deps);
   }
 
+  // Both listeners: with ADMIN_PORT, Prometheus can scrape the private one (README, "Metrics").
+  if (deps.metrics) mountMetricsRoute(app, { metrics: deps.metrics, token: deps.metricsToken });
+
   for (const [path, methods] of knownPaths(surface)) {
     app.all(path, async (c) => {
       throw new ApiError("method_not_allowed", `${c.req.method} is not allowed on ${c.req.path}.`, {
@@ -199,12 +210,13 @@ export function buildApp(deps: AppDeps, surface: Surface = "all"): Hono<AppEnv> 
     });
   }
 
-  app.notFound(async (c) =>
-    errorResponse(
+  app.notFound(async (c) => {
+    markUnmatched(c);
+    return errorResponse(
       c,
       new ApiError("not_found", `No route for ${c.req.method} ${c.req.path}.`, { headers: await limitState(c) }),
-    ),
-  );
+    );
+  });
   app.onError(onError);
   return app;
 }

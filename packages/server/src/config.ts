@@ -82,6 +82,13 @@ const EnvSchema = z.object({
     .refine((v) => v === undefined || v.length === 0 || v.length >= 32, {
       message: "must be at least 32 characters; make one with `openssl rand -hex 32`",
     }),
+  // Bearer token of GET /metrics (Prometheus); ADMIN_TOKEN serves when unset, and with neither /metrics is off.
+  METRICS_TOKEN: z
+    .string()
+    .optional()
+    .refine((v) => v === undefined || v.length === 0 || v.length >= 32, {
+      message: "must be at least 32 characters; make one with `openssl rand -hex 32`",
+    }),
   // The admin API on a listener of its own (a private interface), off the public one.
   ADMIN_HOST: z.string().min(1).default("127.0.0.1"),
   ADMIN_PORT: z
@@ -260,6 +267,8 @@ export interface Config {
   /** Base of every URL the API returns, without a trailing slash; when unset, derived from HOST:PORT. */
   publicBaseUrl: string | undefined;
   adminToken: string | undefined;
+  /** Bearer token of GET /metrics: METRICS_TOKEN, else ADMIN_TOKEN; undefined = /metrics is off (404). */
+  metricsToken: string | undefined;
   /** When set, /admin/v1 is served only on this listener (ADMIN_HOST:ADMIN_PORT), not on HOST:PORT. */
   adminListener: { host: string; port: number } | undefined;
   publicApiEnabled: boolean;
@@ -392,6 +401,7 @@ export function loadConfig(env: Record<string, string | undefined> = process.env
     trustedProxies: e.TRUSTED_PROXIES,
     publicBaseUrl: e.PUBLIC_BASE_URL?.replace(/\/+$/, ""),
     adminToken: e.ADMIN_TOKEN || undefined,
+    metricsToken: e.METRICS_TOKEN || e.ADMIN_TOKEN || undefined,
     adminListener: e.ADMIN_PORT === undefined ? undefined : { host: e.ADMIN_HOST, port: e.ADMIN_PORT },
     publicApiEnabled: e.PUBLIC_API_ENABLED,
     rateLimits: {

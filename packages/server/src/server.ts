@@ -32,11 +32,18 @@ import { serializeTask } from "./generations/serialize.js";
 import { GenerationService } from "./generations/service.js";
 import { GenerationWorker } from "./generations/worker.js";
 import { parseTrustedProxies, resolveClientAddress } from "./http/client-address.js";
+import type { AppEnv } from "./http/context.js";
+import { onError } from "./http/error-handler.js";
 import { IdempotencyStore } from "./http/idempotency.js";
 import { closeListener, dialableUrl, type Listener, listen, wildcardHostWarning } from "./http/listen.js";
 import { createRateLimits, type RateLimits } from "./http/rate-limit.js";
 import { createLogger } from "./logger.js";
 import { INSECURE, type LookupFn, STRICT } from "./net/url-guard.js";
+import { mountMetricsRoute } from "./observability/http.js";
+import { Metrics } from "./observability/metrics.js";
+import { instrumentProviders } from "./observability/provider-metrics.js";
+import { queueJobCounts } from "./observability/sources.js";
+import { JOB_CLASSES } from "./ops/stats.js";
 import { buildProviders, providerCaps } from "./providers/build.js";
 import { CallbackTokens, KLING_CALLBACK_PREFIX } from "./providers/callbacks.js";
 import { ProviderRouter } from "./providers/router.js";
@@ -50,6 +57,7 @@ import { UrlSigner } from "./storage/signed-urls.js";
 import type { Storage } from "./storage/storage.js";
 import { migrateToLatest, openPostgres, openSqlite, type StoreHandle } from "./store/db.js";
 import { type Clock, systemClock } from "./util/clock.js";
+import { newId } from "./util/ids.js";
 import { WebhookDispatcher } from "./webhooks/dispatcher.js";
 import { DELIVER_JOB, recordProcessingEvent, recordTaskEvent } from "./webhooks/events.js";
 import { WebhookService } from "./webhooks/service.js";
@@ -72,6 +80,8 @@ export interface RunningServer {
   storage: Storage;
   accounts: AccountService;
   worker: GenerationWorker | undefined;
+  /** This process's metrics (served at /metrics): tests read them in process too. */
+  metrics: Metrics;
   /** Held `Prefer: wait` requests and SSE streams of this process; undefined for a worker. */
   live: LiveStatus | undefined;
   /** Runs the periodic housekeeping now (it also runs every 10 minutes). */
@@ -179,6 +189,13 @@ export async function startServer(
   const localFiles = new LocalObjectCache(storage, join(config.dataDir, "cache", "storage"));
   const signer = new UrlSigner(signingSecret, () => baseUrl);
   const queue = openQueue(config, store, clock, log.child({ component: "queue" }));
+  // One registry per process, never prom-client's global one: tests run several servers in one process.
+  const metrics = new Metrics();
+  metrics.attach({
+    queue: queueJobCounts(db, config.queueDriver, clock),
+    jobClasses: JOB_CLASSES,
+    onQueueStatsError: (error) => log.warn({ err: error }, "metrics scrape: could not read the queue's depth"),
+  });
   const idempotency = new IdempotencyStore(db, clock);
   // Per-account caps and fair hand-out of provider slots (generations/fair-share.ts).
   const fairShare = new FairShare(queue, config.worker.accountMaxRunningTasks);
@@ -195,27 +212,35 @@ export async function startServer(
       defaultMaxRunningTasks: config.worker.accountMaxRunningTasks,
       quotas: config.quotas,
       changed: (accountId) => fairShare.wakeAccount(db, accountId),
+      granted: (amount) => metrics.recordGrant(amount),
     },
     keyCache,
   );
-  const generations = new GenerationService({ db, clock, queue, signer, idempotency });
+  const generations = new GenerationService({ db, clock, queue, signer, idempotency, metrics });
   const ffmpegPath = config.simulator.ffmpegPath ?? ffmpegInstaller.path;
   const callbackTokens = new CallbackTokens(
     createHmac("sha256", signingSecret).update("callbacks").digest("base64url"),
   );
-  const providers = buildProviders(config, {
-    clock,
-    ffmpegPath,
-    // The simulator publishes its tasks here, so any worker process can finish them.
-    storage,
-    klingCallbackUrl: (taskId) => `${baseUrl}${KLING_CALLBACK_PREFIX}${callbackTokens.issue(taskId)}`,
-  });
+  // Wrapped once here, so every call (the worker's, the API's cancels) is counted and timed.
+  const providers = instrumentProviders(
+    buildProviders(config, {
+      clock,
+      ffmpegPath,
+      // The simulator publishes its tasks here, so any worker process can finish them.
+      storage,
+      klingCallbackUrl: (taskId) => `${baseUrl}${KLING_CALLBACK_PREFIX}${callbackTokens.issue(taskId)}`,
+    }),
+    metrics,
+  );
   const router = new ProviderRouter(db, {
     chain: config.providers,
     providers,
     maxConcurrency: providerCaps(config),
     breaker: config.circuitBreaker,
     now: () => clock.now().getTime(),
+  });
+  metrics.attach({
+    circuits: () => router.chain.map((name) => ({ provider: name, open: router.breaker(name).state() !== "closed" })),
   });
   const tokens = new DurationTokens(createHmac("sha256", signingSecret).update("duration-tokens").digest("base64url"));
   // One pool per server: uploads and fetched references are inspected off the event loop.
@@ -244,6 +269,7 @@ export async function startServer(
     retentionMs: config.fileRetentionMs,
     quotas: config.quotas,
     log: log.child({ component: "files" }),
+    metrics,
   });
   // Uploads a killed process left half-received or uninspected (housekeeping repeats this).
   await files.sweepStagedUploads();
@@ -273,7 +299,7 @@ export async function startServer(
     quotas: config.quotas,
   });
   const dispatcher = new WebhookDispatcher(
-    { db, clock, log: log.child({ component: "webhooks" }), webhooks, queue },
+    { db, clock, log: log.child({ component: "webhooks" }), webhooks, queue, metrics },
     {
       retryScheduleMs: config.webhooks.retryScheduleMs,
       autoDisableAfterMs: config.webhooks.autoDisableAfterMs,
@@ -313,6 +339,7 @@ export async function startServer(
           : {}),
       },
       fairShare,
+      metrics,
       onProcessing: (trx, { taskId, accountId }) =>
         // The row is read only when an endpoint of the account subscribes.
         recordProcessingEvent(trx, { clock, queue }, accountId, async () => {
@@ -351,6 +378,7 @@ export async function startServer(
   const trustedProxies = config.trustedProxies.length ? parseTrustedProxies(config.trustedProxies) : undefined;
   // Per-key limits: shared by every API process through PostgreSQL or Redis, or per process.
   const rateLimits = role === "worker" ? undefined : await openRateLimits(config, store, log);
+  if (rateLimits) rateLimits.onLimited = (bucket) => metrics.recordRateLimited(bucket);
   // Status changes for SSE and `Prefer: wait`; across processes by NOTIFY on PostgreSQL.
   const live = await startLiveStatus({
     config,
@@ -397,6 +425,7 @@ export async function startServer(
             queue,
             router,
             fairShare,
+            metrics,
             log: log.child({ component: "cancel" }),
             onTerminal: async (trx, row) => {
               await recordTaskEvent(trx, { clock, queue }, row.account_id, serializeTask(row, signer, clock.now()));
@@ -417,6 +446,8 @@ export async function startServer(
           signer,
           rateLimits: rateLimits as RateLimits,
           adminToken: config.adminToken,
+          metrics,
+          metricsToken: config.metricsToken,
           stats: {
             db,
             clock,
@@ -441,7 +472,9 @@ export async function startServer(
           isReady,
         };
   // With ADMIN_PORT the admin API gets a listener of its own and the main one serves none of it.
-  const app = appDeps ? buildApp(appDeps, config.adminListener ? "public" : "all") : healthApp(isReady);
+  const app = appDeps
+    ? buildApp(appDeps, config.adminListener ? "public" : "all")
+    : healthApp(isReady, { metrics, token: config.metricsToken });
 
   // Housekeeping: expired idempotency records and result media past their retention.
   const runMaintenance = async () => {
@@ -534,6 +567,7 @@ export async function startServer(
     store,
     accounts,
     worker,
+    metrics,
     live: live.status,
     runMaintenance,
     close,
@@ -570,16 +604,28 @@ function openQueue(config: Config, store: StoreHandle, clock: Clock, log: Logger
   });
 }
 
-/** A worker's HTTP surface: liveness and readiness only. */
-function healthApp(isReady: () => Promise<{ ok: boolean; checks: Record<string, string> }>): Hono {
-  const app = new Hono();
+/** A worker's HTTP surface: liveness, readiness and its metrics. */
+function healthApp(
+  isReady: () => Promise<{ ok: boolean; checks: Record<string, string> }>,
+  metrics: { metrics: Metrics; token: string | undefined },
+): Hono<AppEnv> {
+  const app = new Hono<AppEnv>();
+  // Error answers (of /metrics) carry a request id, as the API's do.
+  app.use("*", (c, next) => {
+    const requestId = newId("req");
+    c.set("requestId", requestId);
+    c.header("X-Request-Id", requestId);
+    return next();
+  });
+  app.onError(onError);
   app.get("/healthz", (c) => c.json({ status: "ok" }));
   app.get("/readyz", async (c) => {
     const { ok, checks } = await isReady();
     return c.json({ status: ok ? "ready" : "not_ready", checks }, ok ? 200 : 503);
   });
+  mountMetricsRoute(app, metrics);
   app.notFound((c) =>
-    c.json({ error: { code: "not_found", message: "This is a worker: only /healthz and /readyz." } }, 404),
+    c.json({ error: { code: "not_found", message: "This is a worker: only /healthz, /readyz and /metrics." } }, 404),
   );
   return app;
 }

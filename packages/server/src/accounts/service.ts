@@ -37,6 +37,8 @@ export interface AccountLimits {
   quotas: Quotas;
   /** Called after an account's cap changed (a raised cap lets waiting tasks start now). */
   changed?(accountId: string): Promise<void>;
+  /** Called after an operator grant (positive) or debit (negative) committed (metrics). */
+  granted?(amount: number): void;
 }
 
 type AccountRow = {
@@ -145,6 +147,7 @@ export class AccountService {
         await grantCredits(trx, this.clock, { accountId: id, amount: input.credits, reason: "initial grant" });
       }
     });
+    if (input.credits > 0) this.limits.granted?.(input.credits);
     return this.toAccount({
       id,
       name: input.name,
@@ -193,7 +196,11 @@ export class AccountService {
   }
 
   async grant(accountId: string, amount: number, reason: string | null): Promise<number> {
-    return this.db.transaction().execute((trx) => grantCredits(trx, this.clock, { accountId, amount, reason }));
+    const balance = await this.db
+      .transaction()
+      .execute((trx) => grantCredits(trx, this.clock, { accountId, amount, reason }));
+    this.limits.granted?.(amount);
+    return balance;
   }
 
   async createKey(

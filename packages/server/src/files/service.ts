@@ -37,6 +37,7 @@ import {
 } from "../accounts/quotas.js";
 import { ApiError } from "../errors.js";
 import { extensionFor } from "../media/mime.js";
+import type { Metrics } from "../observability/metrics.js";
 import { FsStorage } from "../storage/fs.js";
 import type { UrlSigner } from "../storage/signed-urls.js";
 import type { Storage } from "../storage/storage.js";
@@ -95,6 +96,8 @@ export interface FileServiceDeps {
   log: Logger;
   /** Where uploads wait for inspection when the storage has no local paths; default: the OS temp dir. */
   spoolDir?: string;
+  /** Where accepted bytes and inspection times are counted. */
+  metrics?: Metrics;
 }
 
 /**
@@ -280,6 +283,7 @@ export class FileService {
       await storage.delete(row.storage_key).catch(() => {});
       throw error;
     }
+    this.deps.metrics?.recordUploadAccepted(input.kind, upload.size);
     return this.serialize(row);
   }
 
@@ -292,11 +296,14 @@ export class FileService {
         allowedMimeTypes: limit.mime_types,
         ffmpegPath: this.deps.ffmpegPath,
       });
-      const ms = Math.round(performance.now() - startedAt);
-      this.deps.log.debug({ fileId: upload.fileId, threadId, ms, ok: inspection.ok }, "file inspected");
+      const ms = performance.now() - startedAt;
+      this.deps.log.debug({ fileId: upload.fileId, threadId, ms: Math.round(ms), ok: inspection.ok }, "file inspected");
+      this.deps.metrics?.recordInspection(kind, inspection.ok ? "accepted" : "rejected", ms / 1000);
       return inspection;
     } catch (error) {
-      if (!(error instanceof InspectionPoolBusy)) throw error;
+      const busy = error instanceof InspectionPoolBusy;
+      this.deps.metrics?.recordInspection(kind, busy ? "busy" : "error", (performance.now() - startedAt) / 1000);
+      if (!busy) throw error;
       throw new ApiError("service_unavailable", "Too many files are being inspected right now; retry shortly.", {
         headers: { "Retry-After": String(error.retryAfterSeconds) },
       });

@@ -16,6 +16,7 @@ import { setTimeout as sleep } from "node:timers/promises";
 import type { Task } from "@framegate/contract";
 import type { Logger } from "pino";
 import { ApiError } from "../errors.js";
+import type { Metrics } from "../observability/metrics.js";
 import type { ProviderRouter } from "../providers/router.js";
 import type { Queue } from "../queue/queue.js";
 import type { UrlSigner } from "../storage/signed-urls.js";
@@ -46,6 +47,8 @@ export interface CancelDeps {
   onTerminal?: OnTerminal;
   /** Tests may shorten the wait for a submit in flight. */
   submitSettleMs?: number;
+  /** Where cancelled tasks (and their refunds) are counted. */
+  metrics?: Metrics;
 }
 
 const notCancelable = (message: string, retryAfterSeconds?: number) =>
@@ -147,6 +150,7 @@ export class CancelService {
       clock,
       { taskId: row.id, accountId: row.account_id, guard, detail },
       this.onTerminal,
+      this.deps.metrics && ((task) => this.deps.metrics?.recordTaskEnded(task)),
     );
     if (changed) {
       // The terminal transaction queued the event's deliveries (and maybe woke a waiting task).

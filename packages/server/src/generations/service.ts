@@ -18,6 +18,7 @@ import {
   stillInFlight,
 } from "../http/idempotency.js";
 import { debitForReservation, insufficientCredits, recordReservation } from "../ledger/ledger.js";
+import type { Metrics } from "../observability/metrics.js";
 import type { NewJob, Queue } from "../queue/queue.js";
 import type { UrlSigner } from "../storage/signed-urls.js";
 import { type Db, isUniqueViolation, type Tx } from "../store/db.js";
@@ -136,6 +137,8 @@ export class GenerationService {
       queue: Queue;
       signer: UrlSigner;
       idempotency: IdempotencyStore;
+      /** Where committed reservations are counted. */
+      metrics?: Metrics;
     },
   ) {
     this.group = deps.db.getExecutor().adapter instanceof SqliteAdapter ? new GroupCommit(deps.db) : undefined;
@@ -192,7 +195,11 @@ export class GenerationService {
     for (let attempt = 1; ; attempt++) {
       try {
         const outcome = queue.addJobArgs ? await this.createOnPostgres(draft) : await this.createInTransaction(draft);
-        if (outcome.status === 202 && !outcome.replayed) queue.notify();
+        if (outcome.status === 202 && !outcome.replayed) {
+          queue.notify();
+          // Committed (a replay reserved nothing: the first request's reservation was counted).
+          this.deps.metrics?.recordCredits("reserved", row.reserved_credits);
+        }
         return outcome;
       } catch (error) {
         // Another request stored a response for this key first and everything here rolled

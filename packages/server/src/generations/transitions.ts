@@ -16,10 +16,23 @@ import { publicFailureMessage, type StoredResult } from "./serialize.js";
 /** Runs inside the transaction of a terminal transition (webhook events are recorded there). */
 export type OnTerminal = (trx: Tx, task: TasksTable) => Promise<void>;
 
-async function afterTerminal(trx: Tx, taskId: string, onTerminal: OnTerminal | undefined): Promise<void> {
-  if (!onTerminal) return;
+/**
+ * Told after a terminal transition committed, with the task as committed (metrics): never for a
+ * transition that changed nothing or rolled back.
+ */
+export type OnTerminalCommitted = (task: TasksTable) => void;
+
+/** Runs onTerminal in the transaction; returns the row read for it (undefined when nobody needs it). */
+async function afterTerminal(
+  trx: Tx,
+  taskId: string,
+  onTerminal: OnTerminal | undefined,
+  committed: OnTerminalCommitted | undefined,
+): Promise<TasksTable | undefined> {
+  if (!onTerminal && !committed) return undefined;
   const row = await trx.selectFrom("tasks").selectAll().where("id", "=", taskId).executeTakeFirstOrThrow();
-  await onTerminal(trx, row);
+  await onTerminal?.(trx, row);
+  return row;
 }
 
 export async function succeedTask(
@@ -27,8 +40,9 @@ export async function succeedTask(
   clock: Clock,
   input: { taskId: string; result: StoredResult },
   onTerminal?: OnTerminal,
+  committed?: OnTerminalCommitted,
 ): Promise<boolean> {
-  const changed = await db.transaction().execute(async (trx) => {
+  const ended = await db.transaction().execute(async (trx) => {
     const task = await trx
       .selectFrom("tasks")
       .select(["account_id", "reserved_credits"])
@@ -56,12 +70,22 @@ export async function succeedTask(
       reserved: task.reserved_credits,
       final,
     });
-    await afterTerminal(trx, input.taskId, onTerminal);
-    return true;
+    return (await afterTerminal(trx, input.taskId, onTerminal, committed)) ?? true;
   });
-  // After the commit: followers in this process (and, through it, in others) re-read the task.
-  if (changed) publishTaskChange(db, input.taskId);
-  return changed;
+  return afterCommit(db, input.taskId, ended, committed);
+}
+
+/** After the commit: followers in this process (and, through it, in others) re-read the task. */
+function afterCommit(
+  db: Db,
+  taskId: string,
+  ended: TasksTable | boolean,
+  committed: OnTerminalCommitted | undefined,
+): boolean {
+  if (ended === false) return false;
+  publishTaskChange(db, taskId);
+  if (ended !== true) committed?.(ended);
+  return true;
 }
 
 export async function failTask(
@@ -75,8 +99,9 @@ export async function failTask(
     publicMessage?: string;
   },
   onTerminal?: OnTerminal,
+  committed?: OnTerminalCommitted,
 ): Promise<boolean> {
-  return failWhere(db, clock, input, (eb) => eb("status", "in", ["queued", "processing"]), onTerminal);
+  return failWhere(db, clock, input, (eb) => eb("status", "in", ["queued", "processing"]), onTerminal, committed);
 }
 
 /**
@@ -93,6 +118,7 @@ export async function cancelTask(
   clock: Clock,
   input: { taskId: string; accountId: string; guard: CancelGuard; detail: string },
   onTerminal?: OnTerminal,
+  committed?: OnTerminalCommitted,
 ): Promise<boolean> {
   const { guard } = input;
   return failWhere(
@@ -104,6 +130,7 @@ export async function cancelTask(
         ? isWaiting(eb)
         : eb.and([eb("status", "=", "processing"), eb("upstream_id", "=", guard.upstreamId)]),
     onTerminal,
+    committed,
     // A submit's claim locks the account row and then writes the task row; taking them in the
     // same order keeps a cancel and a claim of the same task from deadlocking on PostgreSQL.
     input.accountId,
@@ -117,9 +144,10 @@ async function failWhere(
   input: { taskId: string; reason: FailureReason; detail?: string; publicMessage?: string },
   condition: (eb: ExpressionBuilder<Database, "tasks">) => Expression<SqlBool>,
   onTerminal: OnTerminal | undefined,
+  committed: OnTerminalCommitted | undefined,
   lockAccount?: string,
 ): Promise<boolean> {
-  const changed = await db.transaction().execute(async (trx) => {
+  const ended = await db.transaction().execute(async (trx) => {
     if (lockAccount !== undefined) {
       await trx.selectFrom("accounts").select("id").where("id", "=", lockAccount).forUpdate().executeTakeFirst();
     }
@@ -151,10 +179,7 @@ async function failWhere(
       amount: task.reserved_credits,
       reason: `generation failed: ${input.reason}`,
     });
-    await afterTerminal(trx, input.taskId, onTerminal);
-    return true;
+    return (await afterTerminal(trx, input.taskId, onTerminal, committed)) ?? true;
   });
-  // After the commit: followers in this process (and, through it, in others) re-read the task.
-  if (changed) publishTaskChange(db, input.taskId);
-  return changed;
+  return afterCommit(db, input.taskId, ended, committed);
 }

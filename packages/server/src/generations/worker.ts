@@ -9,6 +9,7 @@
  */
 import type { Logger } from "pino";
 import type { GuardOptions } from "../net/url-guard.js";
+import type { Metrics } from "../observability/metrics.js";
 import {
   type FailureReason,
   type Provider,
@@ -84,6 +85,8 @@ export interface GenerationWorkerDeps {
   fairShare: FairShare;
   /** Jitter source for waiting tasks' retries (tests may fix it). */
   random?: () => number;
+  /** Where task outcomes, queue waits and result downloads are counted. */
+  metrics?: Metrics;
 }
 
 /** Retry after an open circuit or a failed check for an earlier submit: both clear up on their own. */
@@ -98,6 +101,8 @@ const WAIT_RETRY_MS = { min: 10_000, max: 20_000 };
 
 export class GenerationWorker {
   private readonly onTerminal: OnTerminal | undefined;
+  /** After a terminal transition committed: the task's outcome, phases and credits are counted. */
+  private readonly terminalCommitted: ((task: TasksTable) => void) | undefined;
 
   constructor(private readonly deps: GenerationWorkerDeps) {
     // A task that held a slot and ends frees it: hand it out in fair order in the same transaction.
@@ -105,6 +110,8 @@ export class GenerationWorker {
       await deps.onTerminal?.(trx, row);
       if (wasRunning(row)) await deps.fairShare.wakeNext(trx, { account: row.account_id });
     };
+    const metrics = deps.metrics;
+    this.terminalCommitted = metrics && ((task) => metrics.recordTaskEnded(task));
   }
 
   handlers(): Record<string, JobHandler> {
@@ -129,6 +136,7 @@ export class GenerationWorker {
       this.deps.clock,
       { taskId, reason, detail, ...(publicMessage ? { publicMessage } : {}) },
       this.onTerminal,
+      this.terminalCommitted,
     );
     // The terminal transaction queued the event's deliveries: wake their runners now it committed.
     if (changed) this.deps.queue.notify();
@@ -248,7 +256,7 @@ export class GenerationWorker {
           if (found) {
             // The submit that looked like a failure was in fact accepted: the provider is healthy.
             router.breaker(provider.name).recordSuccess();
-            return this.accepted(taskId, provider, found.upstreamId);
+            return this.accepted(task, provider, found.upstreamId);
           }
         } catch (error) {
           log.warn({ taskId, provider: provider.name, err: error }, "could not check for an earlier submit");
@@ -320,7 +328,7 @@ export class GenerationWorker {
       try {
         const { upstreamId, readyInMs } = await provider.submit(await getProviderTask());
         router.breaker(name).recordSuccess();
-        return this.accepted(taskId, provider, upstreamId, readyInMs);
+        return this.accepted(task, provider, upstreamId, readyInMs);
       } catch (error) {
         const failure =
           error instanceof ProviderError
@@ -424,18 +432,21 @@ export class GenerationWorker {
   }
 
   private async accepted(
-    taskId: string,
+    task: TasksTable,
     provider: Provider,
     upstreamId: string,
     readyInMs?: number,
   ): Promise<JobResult> {
     const { db, clock, queue } = this.deps;
+    const taskId = task.id;
+    let startedAt = "";
     const first = this.deps.pollIntervalMs?.first ?? 500;
     // An upstream that says when its result is ready is asked then: polling earlier finds nothing,
     // and waiting the full first delay for a result that is there only adds latency.
     const pollDelay = readyInMs === undefined ? first : Math.min(first, Math.max(0, readyInMs));
     const started = await db.transaction().execute(async (trx) => {
       const now = clock.now().toISOString();
+      startedAt = now;
       const updated = await trx
         .updateTable("tasks")
         .set({
@@ -457,7 +468,11 @@ export class GenerationWorker {
     });
     queue.notify();
     // Committed: live followers (SSE, Prefer: wait) hear queued -> processing.
-    if (started) publishTaskChange(db, taskId);
+    if (started) {
+      publishTaskChange(db, taskId);
+      const waited = (Date.parse(startedAt) - Date.parse(task.created_at)) / 1000;
+      this.deps.metrics?.recordTaskStarted(task.model, provider.name, waited);
+    }
     return;
   }
 
@@ -526,6 +541,14 @@ export class GenerationWorker {
         log.info({ taskId: task.id, reason: payload.reason, detail: payload.message }, "task failed and was refunded");
     } else {
       let result: Awaited<ReturnType<typeof mirrorResult>>;
+      const downloadStarted = performance.now();
+      const recordDownload = (outcome: "ok" | "retryable_error" | "final_error") =>
+        this.deps.metrics?.recordProviderCall(
+          task.provider ?? "none",
+          "download",
+          outcome,
+          (performance.now() - downloadStarted) / 1000,
+        );
       try {
         result = await mirrorResult(task.id, payload.media, {
           storage: this.deps.storage,
@@ -533,7 +556,9 @@ export class GenerationWorker {
           retentionMs: this.deps.resultRetentionMs,
           ...this.deps.mirror,
         });
+        recordDownload("ok");
       } catch (error) {
+        recordDownload(error instanceof MediaRejected ? "final_error" : "retryable_error");
         if (!(error instanceof MediaRejected)) throw error;
         await this.fail(task.id, "provider_error", error.message);
         return;
@@ -545,7 +570,13 @@ export class GenerationWorker {
           .where("id", "=", task.id)
           .execute();
       }
-      const changed = await succeedTask(db, clock, { taskId: task.id, result }, this.onTerminal);
+      const changed = await succeedTask(
+        db,
+        clock,
+        { taskId: task.id, result },
+        this.onTerminal,
+        this.terminalCommitted,
+      );
       if (changed) {
         // As in fail(): the event's deliveries were queued in that transaction.
         this.deps.queue.notify();

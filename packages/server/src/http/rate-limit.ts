@@ -52,6 +52,8 @@ const memoryLimiter = (opts: LimiterOptions): RateLimiterAbstract => new RateLim
 
 export class RateLimits {
   private readonly limiters = new Map<LimitName, { limiter: RateLimiterAbstract; points: number }>();
+  /** Told of every request refused with rate_limited, by bucket (metrics; server.ts sets it). */
+  onLimited: ((bucket: LimitName) => void) | undefined;
 
   /**
    * In-memory limits by default; createRateLimits passes a shared store's limiter and the
@@ -84,6 +86,7 @@ export class RateLimits {
       return headers(name, entry.points, res.remainingPoints, secondsUntil(res));
     } catch (rejection) {
       if (!(rejection instanceof RateLimiterRes)) throw rejection;
+      this.onLimited?.(name);
       throw limitExceeded(name, entry.points, rejection);
     }
   }
@@ -96,7 +99,10 @@ export class RateLimits {
     const entry = this.limiters.get(name);
     if (!entry) return;
     const res = await entry.limiter.get(subject);
-    if (res && res.consumedPoints >= entry.points) throw limitExceeded(name, entry.points, res);
+    if (res && res.consumedPoints >= entry.points) {
+      this.onLimited?.(name);
+      throw limitExceeded(name, entry.points, res);
+    }
   }
 
   /**

@@ -12,8 +12,9 @@
  * the delivery log. Every path (events, `test`, redelivery) goes through here.
  */
 import type { Logger } from "pino";
-import { GuardedPool, OutboundError, readSnippet, safeFetch } from "../net/safe-fetch.js";
+import { GuardedPool, OutboundError, type OutboundErrorKind, readSnippet, safeFetch } from "../net/safe-fetch.js";
 import type { GuardOptions, LookupFn } from "../net/url-guard.js";
+import type { Metrics, WebhookOutcome } from "../observability/metrics.js";
 import type { JobHandler, JobResult, Queue } from "../queue/queue.js";
 import type { Db } from "../store/db.js";
 import type { WebhookEndpointsTable, WebhookEventsTable } from "../store/schema.js";
@@ -55,7 +56,15 @@ export class WebhookDispatcher {
   private readonly pool: GuardedPool;
 
   constructor(
-    private readonly deps: { db: Db; clock: Clock; log: Logger; webhooks: WebhookService; queue: Queue },
+    private readonly deps: {
+      db: Db;
+      clock: Clock;
+      log: Logger;
+      webhooks: WebhookService;
+      queue: Queue;
+      /** Where attempts and their durations are counted. */
+      metrics?: Metrics;
+    },
     private readonly opts: DispatcherOptions,
   ) {
     this.slots = new DeliverySlots(deps.db, deps.clock, {
@@ -200,6 +209,9 @@ export class WebhookDispatcher {
     let status: number | null = null;
     let error: string | null = null;
     let body: string | null = null;
+    let outcome: WebhookOutcome = "succeeded";
+    // Real elapsed time for the metric (the injectable clock may stand still in tests).
+    const sentAt = performance.now();
     try {
       const response = await safeFetch(endpoint.url, {
         ...this.opts.guard,
@@ -217,12 +229,16 @@ export class WebhookDispatcher {
       status = response.status;
       body = await readSnippet(response, RESPONSE_SNIPPET_BYTES);
       if (status < 200 || status > 299) {
-        error = status >= 300 && status < 400 ? `redirect (HTTP ${status}) not followed` : `HTTP ${status}`;
+        const redirect = status >= 300 && status < 400;
+        error = redirect ? `redirect (HTTP ${status}) not followed` : `HTTP ${status}`;
+        outcome = redirect ? "redirect" : "http_error";
       }
     } catch (failure) {
       error = failure instanceof OutboundError ? `${failure.kind}: ${failure.message}` : "delivery failed";
+      outcome = failure instanceof OutboundError ? OUTCOME_OF_FAILURE[failure.kind] : "error";
     }
     const durationMs = clock.now().getTime() - started.getTime();
+    this.deps.metrics?.recordWebhookDelivery(outcome, (performance.now() - sentAt) / 1000);
     const succeeded = error === null;
     const nowIso = clock.now().toISOString();
 
@@ -284,6 +300,16 @@ export class WebhookDispatcher {
     return nextAttemptAt ? { retryAt: nextAttemptAt } : undefined;
   }
 }
+
+/** The metrics outcome of a delivery that got no usable answer. */
+const OUTCOME_OF_FAILURE: Record<OutboundErrorKind, WebhookOutcome> = {
+  blocked: "blocked",
+  timeout: "timeout",
+  too_large: "too_large",
+  http: "http_error",
+  network: "network",
+  redirects: "redirect",
+};
 
 /** ±10 % so retries of many deliveries that failed together do not arrive together. */
 function jitter(ms: number): number {
