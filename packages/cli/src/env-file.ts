@@ -8,6 +8,10 @@
  * `#` comments, quoted values that may span lines). That parser skips a line it cannot read and
  * folds it into the next name, so each line is checked first, and a line that is not
  * `NAME=value` stops the command with the file and line rather than misconfiguring it quietly.
+ *
+ * FRAMEGATE_ENV_FILE (from the real environment only) names another file, which must then
+ * exist, or is `none` to read no file: the test suite sets it, so a developer's .env in the
+ * repository never reaches the servers and commands its tests start.
  */
 import { readFileSync } from "node:fs";
 import { resolve } from "node:path";
@@ -47,22 +51,26 @@ export function checkEnvSyntax(text: string, path: string): void {
 }
 
 /**
- * Reads `path` (default: .env in the working directory) into `env` for the names `env` does not
- * define. Returns the names it set; nothing when there is no such file.
+ * Reads the file (FRAMEGATE_ENV_FILE, else .env in the working directory) into `env` for the
+ * names `env` does not define. Returns the names it set; nothing when there is no such file.
  */
 export function loadEnvFile(
   env: Record<string, string | undefined> = process.env,
-  path: string = resolve(".env"),
+  defaultPath: string = resolve(".env"),
 ): string[] {
+  const chosen = env.FRAMEGATE_ENV_FILE?.trim();
+  if (chosen === "none") return [];
+  const file = chosen ? resolve(chosen) : defaultPath;
   let text: string;
   try {
-    text = readFileSync(path, "utf8");
+    text = readFileSync(file, "utf8");
   } catch (error) {
     const code = (error as NodeJS.ErrnoException).code;
-    if (code === "ENOENT") return [];
-    throw new EnvFileError(`cannot read ${path}: ${code ?? (error as Error).message}`);
+    // The default file is optional; one named on purpose is not.
+    if (code === "ENOENT" && !chosen) return [];
+    throw new EnvFileError(`cannot read ${file}: ${code ?? (error as Error).message}`);
   }
-  checkEnvSyntax(text, path);
+  checkEnvSyntax(text, file);
   const applied: string[] = [];
   for (const [name, value] of Object.entries(parseEnv(text))) {
     if (value === undefined || Object.hasOwn(env, name)) continue;

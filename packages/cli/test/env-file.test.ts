@@ -53,6 +53,22 @@ describe("loadEnvFile", () => {
     expect(env).toEqual({});
   });
 
+  it("reads the file FRAMEGATE_ENV_FILE names instead, or none", () => {
+    const dir = dirWithEnv("PORT=1\n");
+    const other = join(dir, "other.env");
+    writeFileSync(other, "PORT=2\n");
+    const named: Record<string, string | undefined> = { FRAMEGATE_ENV_FILE: other };
+    loadEnvFile(named, join(dir, ".env"));
+    expect(named.PORT).toBe("2");
+    const none: Record<string, string | undefined> = { FRAMEGATE_ENV_FILE: "none" };
+    expect(loadEnvFile(none, join(dir, ".env"))).toEqual([]);
+    expect(none.PORT).toBeUndefined();
+    // A file named on purpose must exist.
+    expect(() => loadEnvFile({ FRAMEGATE_ENV_FILE: join(dir, "missing.env") })).toThrow(
+      /cannot read .*missing\.env: ENOENT/,
+    );
+  });
+
   it("reads a quoted value over several lines", () => {
     const dir = dirWithEnv('NOTE="first\nsecond"\nPORT=1\n');
     const env: Record<string, string | undefined> = {};
