@@ -5,14 +5,15 @@
  * PostgreSQL) an api and a worker process scraped side by side with the queue gauges agreeing.
  */
 import { randomBytes } from "node:crypto";
-import { mkdirSync, mkdtempSync, rmSync, statSync } from "node:fs";
+import { mkdirSync, mkdtempSync, readFileSync, rmSync, statSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { sql } from "kysely";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import { Metrics } from "../src/observability/metrics.js";
 import { uploadFile } from "./files-helpers.js";
 import { makeImage } from "./fixtures/media.js";
-import { ADMIN_TOKEN, request, startTestServer, TEST_ENV, type TestServer, waitForTask } from "./harness.js";
+import { ADMIN_TOKEN, REPO_ROOT, request, startTestServer, TEST_ENV, type TestServer, waitForTask } from "./harness.js";
 import { ChildServer, freePort, killAll, sleep } from "./process-helpers.js";
 import { dropTestDatabase, TEST_STORE, testStoreEnvSync } from "./test-store.js";
 import { WebhookReceiver } from "./webhook-receiver.js";
@@ -275,6 +276,24 @@ describe("metrics after real traffic", () => {
     const post = await t.request("/metrics", { method: "POST", headers: { authorization: `Bearer ${METRICS_TOKEN}` } });
     expect(post.status).toBe(405);
     expect(post.headers.get("allow")).toBe("GET, HEAD");
+  });
+});
+
+describe("the README's metrics table", () => {
+  it("lists every metric family a process exports, with its type", async () => {
+    const readme = readFileSync(join(REPO_ROOT, "README.md"), "utf8");
+    const section = readme.slice(readme.indexOf("### Metrics"), readme.indexOf("### Configuration"));
+    const documented = new Map(
+      [...section.matchAll(/^\| `(framegate_[a-z_]+)` +\| (counter|gauge|histogram) /gm)].map((m) => [m[1], m[2]]),
+    );
+    const metrics = new Metrics();
+    const exported = new Map(
+      (await metrics.registry.getMetricsAsJSON())
+        // prom-client's default process metrics are one wildcard row.
+        .filter((m) => !/^framegate_(process|nodejs)_/.test(m.name))
+        .map((m) => [m.name, String(m.type)]),
+    );
+    expect(Object.fromEntries(documented)).toEqual(Object.fromEntries(exported));
   });
 });
 
