@@ -3,6 +3,7 @@
  * pointed at the live OpenAPI document, under a CSP of 'self'; its assets cached by content hash.
  * (Rendering in a real browser is issue #17's check.)
  */
+import { createRequire } from "node:module";
 import { gunzipSync } from "node:zlib";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { acceptsGzip } from "../src/docs/routes.js";
@@ -137,6 +138,40 @@ describe("API reference page", () => {
     expect(post.headers.get("allow")).toBe("GET");
     expect(post.body.error.code).toBe("method_not_allowed");
   });
+});
+
+describe("Redoc and the live document", () => {
+  it("renders every operation of GET /api/v1/openapi.json (the redoc package the bundle comes from, server-side)", async () => {
+    const t = await startTestServer();
+    try {
+      const doc = (await t.request("/api/v1/openapi.json")).body;
+      // Redoc's library build, its React and styled-components peers: the code of the browser bundle.
+      const require = createRequire(import.meta.url);
+      const redoc = require("redoc") as typeof import("redoc");
+      // React ships no types here (only the bundle needs it): the two calls used, typed by hand.
+      const React = require("react") as { createElement(type: unknown, props: unknown): unknown };
+      const { renderToString } = require("react-dom/server") as { renderToString(element: unknown): string };
+      const { ServerStyleSheet } = require("styled-components") as typeof import("styled-components");
+      const store = await redoc.createStore(doc, "/api/v1/openapi.json", {});
+      const operationIds = Object.values(doc.paths as Record<string, Record<string, { operationId?: string }>>)
+        .flatMap((item) => Object.values(item))
+        .map((op) => op.operationId)
+        .filter((id): id is string => typeof id === "string");
+      expect(operationIds.length).toBeGreaterThan(10);
+      const menu = new Set(
+        store.menu.flatItems
+          .filter((i) => i.type === "operation")
+          .map((i) => (i as { operationId?: string }).operationId),
+      );
+      for (const id of operationIds) expect(menu.has(id), id).toBe(true);
+      const html = renderToString(
+        new ServerStyleSheet().collectStyles(React.createElement(redoc.Redoc, { store }) as never),
+      );
+      for (const id of operationIds) expect(html, id).toContain(`operation/${id}`);
+    } finally {
+      await t.close();
+    }
+  }, 60_000);
 });
 
 describe("API reference page, other configurations", () => {
