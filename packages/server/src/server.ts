@@ -453,7 +453,8 @@ export async function startServer(
             clock,
             queueDriver: config.queueDriver,
             providers: config.providers,
-            circuits: () => router.circuits(),
+            // An API-only process submits nothing: its breakers never see a call, so it shows none.
+            ...(role === "api" ? {} : { circuits: () => router.circuits() }),
           },
           publicApiEnabled: config.publicApiEnabled,
           modelNotices: config.providers.includes("simulated")

@@ -4,6 +4,7 @@
  * account disabled. The document must say exactly that. Then the queue states on every driver
  * (waiting, scheduled, running) straight from queue/depth.ts, and the admin token.
  */
+import { randomBytes } from "node:crypto";
 import { mkdtempSync, rmSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
@@ -14,9 +15,9 @@ import { queueDepth } from "../src/queue/depth.js";
 import { GraphileQueue } from "../src/queue/graphile-queue.js";
 import type { Queue } from "../src/queue/queue.js";
 import { TableQueue } from "../src/queue/table-queue.js";
-import { openStore } from "../src/server.js";
+import { openStore, startServer } from "../src/server.js";
 import { systemClock } from "../src/util/clock.js";
-import { startTestServer, TEST_ENV, type TestServer, waitForTask } from "./harness.js";
+import { ADMIN_TOKEN, request, startTestServer, TEST_ENV, type TestServer, waitForTask } from "./harness.js";
 import { dropTestDatabase, TEST_STORE, testStoreEnv } from "./test-store.js";
 import { pollUntil, WebhookReceiver } from "./webhook-receiver.js";
 
@@ -203,6 +204,43 @@ describe("GET /admin/v1/stats after real traffic", () => {
     const post = await t.admin("/admin/v1/stats", { method: "POST" });
     expect(post.status).toBe(405);
     expect(post.headers.get("allow")).toBe("GET");
+  });
+});
+
+describe("GET /admin/v1/stats from an API-only process", () => {
+  it("reports no circuit states: its breakers never see a call", async () => {
+    const dir = mkdtempSync(join(tmpdir(), "framegate-stats-api-"));
+    const config = loadConfig({
+      ...TEST_ENV,
+      ...(await testStoreEnv(dir)),
+      DATA_DIR: dir,
+      SIGNING_SECRET: randomBytes(32).toString("base64url"),
+    });
+    const api = await startServer(config, { role: "api", log: createLogger("silent") });
+    try {
+      const res = await request(api.adminUrl, "/admin/v1/stats", {
+        headers: { authorization: `Bearer ${ADMIN_TOKEN}` },
+      });
+      expect(res.status, res.text).toBe(200);
+      expect(res.body.providers).toEqual({
+        circuit_scope: null,
+        data: [
+          {
+            provider: "simulated",
+            configured: true,
+            circuit: null,
+            recent: {
+              last_hour: { finished: 0, errors: 0, error_rate: null },
+              last_day: { finished: 0, errors: 0, error_rate: null },
+            },
+          },
+        ],
+      });
+    } finally {
+      await api.close();
+      await dropTestDatabase(dir);
+      rmSync(dir, { recursive: true, force: true });
+    }
   });
 });
 

@@ -6,7 +6,8 @@
  * ledger/refund-totals.ts, webhooks/disabled-endpoints.ts); this module only names the windows,
  * groups and derives. Everything is read from the store, so it is the same whichever process
  * answers, except the circuit breakers: they live in each process's memory, so their states are
- * this process's view (`circuit_scope: "process"`), and the CLI, which runs none, has none.
+ * this process's view (`circuit_scope: "process"`); the CLI runs none, and an API-only process
+ * submits nothing, so its breakers would only ever say "closed": neither reports any.
  * Provider error rates come from task outcomes in the store, which every process shares.
  */
 import { PURGE_FILE_JOB } from "../files/purge-job.js";
@@ -48,7 +49,7 @@ export interface StatsDeps {
   queueDriver: "table" | "graphile";
   /** The configured providers, in routing order. */
   providers: readonly string[];
-  /** This process's circuit breakers; absent where none run (the CLI). */
+  /** This process's circuit breakers; absent where none see calls (the CLI, `framegate api`). */
   circuits?: () => { provider: string; breaker: BreakerSnapshot }[];
 }
 
@@ -99,7 +100,7 @@ export interface OperatorStats {
   tasks: Record<WindowName, TaskWindowStats>;
   refunds: Record<WindowName, { count: number; credits: number }>;
   providers: {
-    /** `process`: the circuit states are this process's breakers; null: none known here (the CLI). */
+    /** `process`: the circuit states are this process's breakers; null: none known here (the CLI, an API-only process). */
     circuit_scope: "process" | null;
     data: ProviderStats[];
   };
