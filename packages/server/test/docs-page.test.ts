@@ -133,6 +133,9 @@ describe("API reference page", () => {
         error: { code: "not_found", message: expect.any(String), requestId: expect.any(String) },
       });
     }
+    const slash = await fetch(`${t.url}/docs/`, { redirect: "manual" });
+    expect(slash.status).toBe(301);
+    expect(slash.headers.get("location")).toBe("/docs");
     const post = await t.request("/docs", { method: "POST" });
     expect(post.status).toBe(405);
     expect(post.headers.get("allow")).toBe("GET");

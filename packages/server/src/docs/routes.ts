@@ -127,6 +127,12 @@ export function mountDocsRoutes(app: Hono<AppEnv>, deps: { publicApiEnabled: boo
     return send(c, await page(), { "Cache-Control": "no-cache", "Content-Security-Policy": DOCS_CSP });
   });
 
+  // The page's links are absolute, so /docs/ would work too; one address keeps caches and bookmarks simple.
+  app.get(`${DOCS_PATH}/`, (c) => {
+    requireApi();
+    return c.redirect(`${prefix()}${DOCS_PATH}`, 301);
+  });
+
   app.get(`${ASSETS_PATH}/:name`, async (c) => {
     requireApi();
     const asset = (await docsAssets()).byName.get(c.req.param("name"));
