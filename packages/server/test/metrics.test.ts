@@ -77,7 +77,8 @@ describe("metrics after real traffic", () => {
   const dir = mkdtempSync(join(tmpdir(), "framegate-metrics-"));
 
   beforeAll(async () => {
-    receiver = await WebhookReceiver.start();
+    // /broken answers 500: its attempts are counted as http_error.
+    receiver = await WebhookReceiver.start((req) => ({ status: req.path === "/broken" ? 500 : 200 }));
     t = await startTestServer({
       METRICS_TOKEN,
       WEBHOOK_ALLOW_INSECURE_URLS: "true",
@@ -94,15 +95,17 @@ describe("metrics after real traffic", () => {
 
   it("counts tasks, credits, provider calls, deliveries, uploads and a 429 as they happened", async () => {
     const { key } = await t.createAccount(10 * PRICE);
-    const hook = await t.request("/api/v1/webhooks", { key, json: { url: receiver.at("/hook") } });
-    expect(hook.status, hook.text).toBe(201);
+    for (const path of ["/hook", "/broken"]) {
+      const hook = await t.request("/api/v1/webhooks", { key, json: { url: receiver.at(path) } });
+      expect(hook.status, hook.text).toBe(201);
+    }
 
     const okId = await createTask(t, key, "a lighthouse in fog");
     const failId = await createTask(t, key, "[sim:fail] a render that breaks");
     const [ok, failed] = await Promise.all([waitForTask(t, key, okId), waitForTask(t, key, failId)]);
     expect(ok.status).toBe("succeeded");
     expect(failed.status).toBe("failed");
-    await receiver.waitUntil((r) => r.requests.length >= 2, 10_000, "both deliveries");
+    await receiver.waitUntil((r) => r.requests.length >= 4, 10_000, "both events to both endpoints");
 
     // Three creates of a key with no credits (402, but they spend the budget), then a 429.
     const broke = await t.createAccount(0);
@@ -122,7 +125,8 @@ describe("metrics after real traffic", () => {
 
     // Deliveries are counted as their attempt ends, a moment after the receiver answered.
     let m = await scrape(t.url);
-    for (let i = 0; i < 50 && sumOf(m, "framegate_webhook_deliveries_total") < 2; i++) {
+    const delivered = (outcome: string) => sumOf(m, "framegate_webhook_deliveries_total", { outcome });
+    for (let i = 0; i < 50 && (delivered("succeeded") < 2 || delivered("http_error") < 2); i++) {
       await sleep(100);
       m = await scrape(t.url);
     }
@@ -149,7 +153,9 @@ describe("metrics after real traffic", () => {
     expect(sample(m, "framegate_provider_circuit_open", sim)).toBe(0);
 
     expect(sample(m, "framegate_webhook_deliveries_total", { outcome: "succeeded" })).toBe(2);
-    expect(sample(m, "framegate_webhook_delivery_duration_seconds_count")).toBe(2);
+    // One first attempt per event to /broken, and maybe a retry already.
+    expect(sample(m, "framegate_webhook_deliveries_total", { outcome: "http_error" })).toBeGreaterThanOrEqual(2);
+    expect(sample(m, "framegate_webhook_delivery_duration_seconds_count")).toBeGreaterThanOrEqual(4);
 
     expect(sample(m, "framegate_rate_limited_total", { bucket: "create" })).toBe(1);
 
