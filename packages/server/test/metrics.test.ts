@@ -65,8 +65,17 @@ async function scrape(baseUrl: string, token = METRICS_TOKEN): Promise<Sample[]>
   return parseExposition(res.text);
 }
 
-async function createTask(t: { request: TestServer["request"] }, key: string, prompt: string): Promise<string> {
-  const res = await t.request("/api/v1/generations", { key, json: { model: "kling-2-6", prompt } });
+async function createTask(
+  t: { request: TestServer["request"] },
+  key: string,
+  prompt: string,
+  idempotencyKey?: string,
+): Promise<string> {
+  const res = await t.request("/api/v1/generations", {
+    key,
+    json: { model: "kling-2-6", prompt },
+    ...(idempotencyKey ? { headers: { "Idempotency-Key": idempotencyKey } } : {}),
+  });
   expect(res.status, res.text).toBe(202);
   return res.body.id;
 }
@@ -100,7 +109,9 @@ describe("metrics after real traffic", () => {
       expect(hook.status, hook.text).toBe(201);
     }
 
-    const okId = await createTask(t, key, "a lighthouse in fog");
+    const okId = await createTask(t, key, "a lighthouse in fog", "metrics-once");
+    // The same key again: the stored answer is replayed, nothing is reserved a second time.
+    expect(await createTask(t, key, "a lighthouse in fog", "metrics-once")).toBe(okId);
     const failId = await createTask(t, key, "[sim:fail] a render that breaks");
     const [ok, failed] = await Promise.all([waitForTask(t, key, okId), waitForTask(t, key, failId)]);
     expect(ok.status).toBe("succeeded");
@@ -166,7 +177,7 @@ describe("metrics after real traffic", () => {
 
     // Requests under their route templates, with status classes.
     const http = "framegate_http_request_duration_seconds_count";
-    expect(sample(m, http, { route: "/api/v1/generations", method: "POST", status_class: "2xx" })).toBe(2);
+    expect(sample(m, http, { route: "/api/v1/generations", method: "POST", status_class: "2xx" })).toBe(3);
     expect(sample(m, http, { route: "/api/v1/generations", method: "POST", status_class: "4xx" })).toBe(4);
     expect(sample(m, http, { route: "/api/v1/generations/:id", method: "GET", status_class: "2xx" })).toBeGreaterThan(
       1,
