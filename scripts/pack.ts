@@ -60,7 +60,7 @@ function stage(ws: Workspace, into: string): string {
   const target = join(into, ws.dir.split(/[\\/]/).at(-1) ?? ws.manifest.name);
   mkdirSync(target);
   const entries = (ws.manifest.files ?? []).filter((f) => !f.startsWith("!"));
-  for (const entry of [...entries, "README.md", "LICENSE"]) {
+  for (const entry of new Set([...entries, "README.md", "LICENSE"])) {
     const from = join(ws.dir, entry);
     if (!existsSync(from)) {
       if (entries.includes(entry))
@@ -107,8 +107,8 @@ function main(): void {
       true,
     );
     const results = JSON.parse(json) as PackResult[];
-    const lacking = results.flatMap((result, i) => {
-      const ws = workspaces[i];
+    const lacking = results.flatMap((result) => {
+      const ws = workspaces.find((w) => w.manifest.name === result.name);
       const shipped = new Set(result.files.map((f) => f.path));
       const absent = ws ? entryPoints(publishManifest(ws.manifest)).filter((t) => !shipped.has(t)) : [];
       return absent.length > 0 ? [`${result.name}: the tarball lacks ${absent.join(", ")}`] : [];
