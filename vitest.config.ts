@@ -33,6 +33,8 @@ export default defineConfig({
     maxWorkers: 2,
     testTimeout: 60_000,
     hookTimeout: 60_000,
+    // Every response a test server sends is checked against the OpenAPI document.
+    setupFiles: ["packages/server/test/conformance-setup.ts"],
     // The CLI children tests start never read a developer's .env in the repository (env-file.ts).
     env: { FRAMEGATE_ENV_FILE: "none" },
     // Projects inherit (and would add to) a top-level include, so it is set per project.

@@ -140,7 +140,7 @@ describe("an admin listener that cannot be bound", () => {
     const dir = mkdtempSync(join(tmpdir(), "framegate-test-"));
     try {
       await expect(startTestServer({ WORKER_CONCURRENCY: "0", ADMIN_PORT: String(port) }, dir)).rejects.toThrow(
-        /EADDRINUSE/,
+        /Cannot listen on ADMIN_HOST=127\.0\.0\.1 ADMIN_PORT=\d+: the port is already in use/,
       );
     } finally {
       await new Promise((resolve) => blocker.close(resolve));

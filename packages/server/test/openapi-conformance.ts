@@ -9,10 +9,10 @@ import type { IncomingMessage, Server, ServerResponse } from "node:http";
 import type { Http2Server } from "node:http2";
 import { buildOpenApiDocument } from "@framegate/contract";
 import { Ajv2020, type ValidateFunction } from "ajv/dist/2020.js";
-import addFormatsModule from "ajv-formats";
+import formats from "ajv-formats";
 
-// ajv-formats is CommonJS: its default export arrives wrapped under ESM.
-const addFormats = (addFormatsModule as unknown as { default?: typeof addFormatsModule }).default ?? addFormatsModule;
+// ajv-formats is CommonJS: under NodeNext its plugin is the module's `default` property.
+const addFormats = formats.default;
 
 type Json = Record<string, unknown>;
 
@@ -306,12 +306,10 @@ export function observeConformance(server: Server | Http2Server | undefined): vo
     let overflow = false;
     const keep = (chunk: unknown, encoding?: unknown) => {
       if (chunk === undefined || chunk === null || typeof chunk === "function" || overflow) return;
-      const buffer = Buffer.isBuffer(chunk)
-        ? chunk
-        : Buffer.from(
-            chunk as string | Uint8Array,
-            typeof encoding === "string" ? (encoding as BufferEncoding) : "utf8",
-          );
+      const buffer =
+        typeof chunk === "string"
+          ? Buffer.from(chunk, typeof encoding === "string" ? (encoding as BufferEncoding) : "utf8")
+          : Buffer.from(chunk as Uint8Array);
       size += buffer.length;
       if (size > MAX_BODY_BYTES) overflow = true;
       else chunks.push(buffer);

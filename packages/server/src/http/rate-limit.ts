@@ -113,7 +113,9 @@ export class RateLimits {
   async peek(name: LimitName, subject: string): Promise<Record<string, string>> {
     const entry = this.limiters.get(name);
     if (!entry) return {};
-    const res = await entry.limiter.get(subject);
+    // A store that cannot answer leaves the fields out: an unknown path stays a 404, not a 500.
+    const res = await entry.limiter.get(subject).catch(() => undefined);
+    if (res === undefined) return {};
     if (!res) return headers(name, entry.points, entry.points, WINDOW_SECONDS);
     return headers(name, entry.points, entry.points - res.consumedPoints, secondsUntil(res));
   }
