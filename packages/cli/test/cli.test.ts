@@ -3,54 +3,20 @@
  * credits on a local data directory (human and --json output, exit codes), configuration
  * errors, and the first-start bootstrap of `serve`.
  */
-import { spawn } from "node:child_process";
 import { mkdtempSync, rmSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { afterAll, describe, expect, it } from "vitest";
 import { migrationProvider } from "../../server/src/store/migrations.js";
-import { REPO_ROOT } from "../../server/test/harness.js";
+
 import { ChildServer, freePort, killAll, sleep } from "../../server/test/process-helpers.js";
 import { testStoreEnv } from "../../server/test/test-store.js";
+import { type CliResult, runCli as runCliProcess } from "./helpers.js";
 
-interface CliResult {
-  code: number | null;
-  stdout: string;
-  stderr: string;
-  // biome-ignore lint/suspicious/noExplicitAny: parsed --json output
-  json: any;
-}
-
-const CLI = join(REPO_ROOT, "packages/cli/src/main.ts");
-
+/** The CLI on the store of env.DATA_DIR: its SQLite file, or its own database on the PostgreSQL run. */
 async function runCli(args: string[], env: Record<string, string>): Promise<CliResult> {
-  // The store of DATA_DIR: its SQLite file, or its own database on the PostgreSQL run.
   const store = env.DATA_DIR ? await testStoreEnv(env.DATA_DIR) : {};
-  return new Promise((resolve, reject) => {
-    const child = spawn(process.execPath, ["--conditions=source", "--import", "tsx", CLI, ...args], {
-      cwd: REPO_ROOT,
-      env: { ...process.env, LOG_LEVEL: "silent", ...store, ...env },
-      stdio: ["ignore", "pipe", "pipe"],
-    });
-    let stdout = "";
-    let stderr = "";
-    child.stdout.setEncoding("utf8").on("data", (d: string) => {
-      stdout += d;
-    });
-    child.stderr.setEncoding("utf8").on("data", (d: string) => {
-      stderr += d;
-    });
-    const timer = setTimeout(() => child.kill("SIGKILL"), 30_000);
-    child.once("error", reject);
-    child.once("close", (code) => {
-      clearTimeout(timer);
-      let json: unknown;
-      try {
-        json = JSON.parse(stdout);
-      } catch {}
-      resolve({ code, stdout, stderr, json });
-    });
-  });
+  return runCliProcess(args, { ...store, ...env });
 }
 
 /** A whole secret (the visible 12-char prefix alone, `rvya_sk_` + 4, does not match). */

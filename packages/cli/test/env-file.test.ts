@@ -2,13 +2,12 @@
  * `.env` in the working directory: its values apply to every command, the real environment
  * wins, and a line that is not NAME=value stops the command with the file and line.
  */
-import { spawn } from "node:child_process";
 import { mkdtempSync, rmSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { afterAll, describe, expect, it } from "vitest";
-import { REPO_ROOT } from "../../server/test/harness.js";
 import { checkEnvSyntax, EnvFileError, loadEnvFile } from "../src/env-file.js";
+import { runCli } from "./helpers.js";
 
 const dirs: string[] = [];
 afterAll(() => {
@@ -93,28 +92,8 @@ describe("loadEnvFile", () => {
 
 /** The CLI from source, in `cwd`, with only the given environment beyond PATH and HOME. */
 function runCliIn(cwd: string, args: string[], env: Record<string, string> = {}) {
-  const tsx = import.meta.resolve("tsx");
-  return new Promise<{ code: number | null; stdout: string; stderr: string }>((resolve, reject) => {
-    const child = spawn(
-      process.execPath,
-      ["--conditions=source", "--import", tsx, join(REPO_ROOT, "packages/cli/src/main.ts"), ...args],
-      {
-        cwd,
-        env: { PATH: process.env.PATH ?? "", HOME: process.env.HOME ?? cwd, LOG_LEVEL: "silent", ...env },
-        stdio: ["ignore", "pipe", "pipe"],
-      },
-    );
-    let stdout = "";
-    let stderr = "";
-    child.stdout.setEncoding("utf8").on("data", (d: string) => {
-      stdout += d;
-    });
-    child.stderr.setEncoding("utf8").on("data", (d: string) => {
-      stderr += d;
-    });
-    child.once("error", reject);
-    child.once("close", (code) => resolve({ code, stdout, stderr }));
-  });
+  // Only PATH and HOME of this process: the test's variables must come from the .env file.
+  return runCli(args, { PATH: process.env.PATH ?? "", HOME: process.env.HOME ?? cwd, ...env }, { cwd, cleanEnv: true });
 }
 
 describe("framegate with a .env file", () => {

@@ -1,10 +1,10 @@
 /** Runs the `framegate` CLI from source as a child process without a TTY (stdout and stderr are pipes). */
-import { spawn } from "node:child_process";
 import { mkdtempSync, rmSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { afterAll, beforeAll, expect } from "vitest";
 import { REPO_ROOT, startTestServer, type TestServer } from "../../server/test/harness.js";
+import { runProcess } from "../../server/test/process-helpers.js";
 
 export interface CliResult {
   code: number | null;
@@ -17,41 +17,30 @@ export interface CliResult {
 }
 
 export const CLI = join(REPO_ROOT, "packages/cli/src/main.ts");
+/** tsx by path: a command run in a scratch directory cannot resolve the bare name. */
+const TSX = import.meta.resolve("tsx");
 
-export function runCli(
+export async function runCli(
   args: string[],
   env: Record<string, string>,
-  opts: { input?: string; timeoutMs?: number; cwd?: string } = {},
+  opts: { input?: string; timeoutMs?: number; cwd?: string; cleanEnv?: boolean } = {},
 ): Promise<CliResult> {
-  return new Promise((resolve, reject) => {
-    const child = spawn(process.execPath, ["--conditions=source", "--import", "tsx", CLI, ...args], {
-      cwd: opts.cwd ?? REPO_ROOT,
-      env: { ...process.env, LOG_LEVEL: "silent", ...env },
-      stdio: [opts.input === undefined ? "ignore" : "pipe", "pipe", "pipe"],
-    });
-    if (opts.input !== undefined) child.stdin?.end(opts.input);
-    let stdout = "";
-    let stderr = "";
-    child.stdout?.setEncoding("utf8").on("data", (d: string) => {
-      stdout += d;
-    });
-    child.stderr?.setEncoding("utf8").on("data", (d: string) => {
-      stderr += d;
-    });
-    const timer = setTimeout(() => child.kill("SIGKILL"), opts.timeoutMs ?? 60_000);
-    child.once("error", reject);
-    child.once("close", (code) => {
-      clearTimeout(timer);
-      const parse = (text: string) => {
-        try {
-          return JSON.parse(text);
-        } catch {
-          return undefined;
-        }
-      };
-      resolve({ code, stdout, stderr, json: parse(stdout), errorJson: parse(stderr) });
-    });
-  });
+  const { cwd = REPO_ROOT, cleanEnv = false, ...run } = opts;
+  // cleanEnv: only `env`, none of this process's variables.
+  const base = cleanEnv ? {} : process.env;
+  const { code, stdout, stderr } = await runProcess(
+    process.execPath,
+    ["--conditions=source", "--import", TSX, CLI, ...args],
+    { cwd, env: { ...base, LOG_LEVEL: "silent", ...env }, ...run },
+  );
+  const parse = (text: string) => {
+    try {
+      return JSON.parse(text);
+    } catch {
+      return undefined;
+    }
+  };
+  return { code, stdout, stderr, json: parse(stdout), errorJson: parse(stderr) };
 }
 
 /** No ANSI escape sequences and no carriage returns: what a log file or pipe should get. */

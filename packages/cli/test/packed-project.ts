@@ -9,18 +9,15 @@
  * integrity the workspace's package-lock.json has. The dependency tree still comes from the
  * packed manifests: a dependency a tarball does not declare is not installed.
  */
-import { type SpawnOptions, spawn } from "node:child_process";
+import type { SpawnOptions } from "node:child_process";
 import { createHash } from "node:crypto";
 import { mkdirSync, readFileSync, writeFileSync } from "node:fs";
 import { basename, join, resolve } from "node:path";
+import { type ProcessResult, runProcess } from "../../server/test/process-helpers.js";
 
 const REPO_ROOT = resolve(import.meta.dirname, "../../..");
 
-export interface RunResult {
-  code: number | null;
-  stdout: string;
-  stderr: string;
-}
+export type RunResult = ProcessResult;
 
 /**
  * The environment for npm, npx and the CLI in the project: the caller's, without the npm_*
@@ -45,46 +42,19 @@ export function cleanEnv(extra: Record<string, string> = {}): NodeJS.ProcessEnv 
 }
 
 /** Runs a command with no stdin, killed after `timeoutMs` (a hung npm fails the test instead of stalling it). */
-export function run(
+export async function run(
   command: string,
   args: string[],
   opts: SpawnOptions & { timeoutMs?: number } = {},
 ): Promise<RunResult> {
   const { timeoutMs = 120_000, ...spawnOpts } = opts;
-  return new Promise((resolve, reject) => {
-    // Its own process group, so a timeout also ends what it started (npm runs install scripts in children).
-    const child = spawn(command, args, {
-      env: cleanEnv(),
-      ...spawnOpts,
-      stdio: ["ignore", "pipe", "pipe"],
-      detached: process.platform !== "win32",
-    });
-    let stdout = "";
-    let stderr = "";
-    child.stdout?.setEncoding("utf8").on("data", (d: string) => {
-      stdout += d;
-    });
-    child.stderr?.setEncoding("utf8").on("data", (d: string) => {
-      stderr += d;
-    });
-    let timedOut = false;
-    const timer = setTimeout(() => {
-      timedOut = true;
-      try {
-        if (child.pid !== undefined && process.platform !== "win32") process.kill(-child.pid, "SIGKILL");
-        else child.kill("SIGKILL");
-      } catch {
-        // already gone
-      }
-    }, timeoutMs);
-    child.once("error", reject);
-    child.once("close", (code) => {
-      clearTimeout(timer);
-      if (timedOut) {
-        reject(new Error(`${command} ${args.join(" ")} did not finish in ${timeoutMs} ms:\n${stdout}${stderr}`));
-      } else resolve({ code, stdout, stderr });
-    });
-  });
+  const result = await runProcess(command, args, { env: cleanEnv(), ...spawnOpts, timeoutMs });
+  if (result.timedOut) {
+    throw new Error(
+      `${command} ${args.join(" ")} did not finish in ${timeoutMs} ms:\n${result.stdout}${result.stderr}`,
+    );
+  }
+  return result;
 }
 
 /** `npm run pack -- --out <dir>`: the tarball paths it printed. */

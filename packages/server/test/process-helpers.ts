@@ -3,7 +3,7 @@
  * free ports, a managed child with captured output, and direct read-only looks at its store
  * (SQLite file or PostgreSQL database) once it is gone.
  */
-import type { ChildProcess } from "node:child_process";
+import { type ChildProcess, type SpawnOptions, spawn } from "node:child_process";
 import { createHash } from "node:crypto";
 import { existsSync } from "node:fs";
 import { createServer } from "node:net";
@@ -27,6 +27,61 @@ export function freePort(): Promise<number> {
 }
 
 export const sleep = (ms: number) => new Promise<void>((r) => setTimeout(r, ms));
+
+export interface ProcessResult {
+  code: number | null;
+  stdout: string;
+  stderr: string;
+  /** Killed for running past `timeoutMs`. */
+  timedOut: boolean;
+}
+
+/**
+ * Runs a command to its end with its output collected (pipes, so no TTY). `input` is written to
+ * its stdin; past `timeoutMs` its whole process group is killed (npm and bash start children).
+ */
+export function runProcess(
+  command: string,
+  args: string[],
+  opts: SpawnOptions & { timeoutMs?: number; input?: string } = {},
+): Promise<ProcessResult> {
+  const { timeoutMs = 60_000, input, ...spawnOpts } = opts;
+  return new Promise((resolve, reject) => {
+    const group = process.platform !== "win32";
+    const child = spawn(command, args, {
+      ...spawnOpts,
+      stdio: [input === undefined ? "ignore" : "pipe", "pipe", "pipe"],
+      detached: group,
+    });
+    if (input !== undefined) child.stdin?.end(input);
+    let stdout = "";
+    let stderr = "";
+    child.stdout?.setEncoding("utf8").on("data", (d: string) => {
+      stdout += d;
+    });
+    child.stderr?.setEncoding("utf8").on("data", (d: string) => {
+      stderr += d;
+    });
+    let timedOut = false;
+    const timer = setTimeout(() => {
+      timedOut = true;
+      try {
+        if (group && child.pid !== undefined) process.kill(-child.pid, "SIGKILL");
+        else child.kill("SIGKILL");
+      } catch {
+        // already gone
+      }
+    }, timeoutMs);
+    child.once("error", (error) => {
+      clearTimeout(timer);
+      reject(error);
+    });
+    child.once("close", (code) => {
+      clearTimeout(timer);
+      resolve({ code, stdout, stderr, timedOut });
+    });
+  });
+}
 
 export interface ExitInfo {
   code: number | null;

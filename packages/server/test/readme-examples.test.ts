@@ -11,7 +11,6 @@
  * error envelope in a block's output fails it unless its expectation names the code, so a wrong
  * path (404), a renamed field (400) or a missing file is caught even where nothing else is checked.
  */
-import { spawn } from "node:child_process";
 import { mkdirSync, mkdtempSync, readFileSync, rmSync, symlinkSync } from "node:fs";
 import { createRequire } from "node:module";
 import { tmpdir } from "node:os";
@@ -19,6 +18,7 @@ import { join } from "node:path";
 import { ERROR_STATUS } from "@framegate/contract";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { REPO_ROOT, startTestServer, type TestServer, waitForTask } from "./harness.js";
+import { type ProcessResult, runProcess } from "./process-helpers.js";
 import { WebhookReceiver } from "./webhook-receiver.js";
 
 /** README_EXAMPLES_FILE: another copy of the README, to see this test fail on a broken example. */
@@ -98,12 +98,6 @@ function errorCodes(text: string): string[] {
   return [...text.matchAll(/"error":\s*\{\s*"code":\s*"([a-z_]+)"/g)].map((m) => m[1] ?? "");
 }
 
-interface Run {
-  code: number | null;
-  stdout: string;
-  stderr: string;
-}
-
 /** `npx framegate …` is this checkout's CLI, from source; any other npx call fails the example. */
 const PRELUDE = `set -euo pipefail
 npx() {
@@ -113,25 +107,9 @@ npx() {
 }
 `;
 
-function runBash(code: string, env: Record<string, string>, cwd: string): Promise<Run> {
-  return new Promise((resolve, reject) => {
-    const child = spawn("bash", ["-c", `${PRELUDE}${code}\n`], { cwd, env, stdio: ["ignore", "pipe", "pipe"] });
-    let stdout = "";
-    let stderr = "";
-    child.stdout.setEncoding("utf8").on("data", (d: string) => {
-      stdout += d;
-    });
-    child.stderr.setEncoding("utf8").on("data", (d: string) => {
-      stderr += d;
-    });
-    // Far above what a block takes (the longest, the CLI's, renders and downloads two videos).
-    const timer = setTimeout(() => child.kill("SIGKILL"), 240_000);
-    child.once("error", reject);
-    child.once("close", (exit) => {
-      clearTimeout(timer);
-      resolve({ code: exit, stdout, stderr });
-    });
-  });
+function runBash(code: string, env: Record<string, string>, cwd: string): Promise<ProcessResult> {
+  // Far above what a block takes (the longest, the CLI's, renders and downloads two videos).
+  return runProcess("bash", ["-c", `${PRELUDE}${code}\n`], { cwd, env, timeoutMs: 240_000 });
 }
 
 interface Expectation {
@@ -141,7 +119,7 @@ interface Expectation {
   env?: () => Promise<Record<string, string>>;
   /** Error codes this block is meant to show. */
   allowErrors?: string[];
-  check?: (out: Run, vars: Record<string, string>) => void | Promise<void>;
+  check?: (out: ProcessResult, vars: Record<string, string>) => void | Promise<void>;
 }
 
 describe("README examples", () => {
