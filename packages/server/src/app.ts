@@ -23,7 +23,9 @@ import { mountMediaRoutes } from "./http/media-routes.js";
 import type { LimitName, RateLimits } from "./http/rate-limit.js";
 import { getBalance } from "./ledger/ledger.js";
 import { httpMetrics, markUnmatched, mountMetricsRoute } from "./observability/http.js";
+import { httpTracing } from "./observability/http-tracing.js";
 import type { Metrics } from "./observability/metrics.js";
+import type { Tracing } from "./observability/tracing.js";
 import { ADMIN_STATS_PATH, mountStatsAdminRoutes } from "./ops/admin-routes.js";
 import type { StatsDeps } from "./ops/stats.js";
 import { type CallbackTokens, mountCallbackRoutes } from "./providers/callbacks.js";
@@ -60,6 +62,8 @@ export interface AppDeps {
   metrics?: Metrics;
   /** Bearer token of GET /metrics (METRICS_TOKEN, else ADMIN_TOKEN); undefined: /metrics is 404. */
   metricsToken?: string | undefined;
+  /** OpenTelemetry, when on: a span per request (observability/http-tracing.ts). */
+  tracing?: Tracing | undefined;
   /** What GET /admin/v1/stats reads (ops/stats.ts). */
   stats: StatsDeps;
   publicApiEnabled: boolean;
@@ -140,6 +144,8 @@ export function buildApp(deps: AppDeps, surface: Surface = "all"): Hono<AppEnv> 
   const app = new Hono<AppEnv>();
   // First, so the duration covers every other middleware (observability/http.ts).
   if (deps.metrics) app.use("*", httpMetrics(deps.metrics));
+  // Next, so everything after it (and the request's log line) runs inside the request's span.
+  if (deps.tracing) app.use("*", httpTracing(deps.tracing));
 
   // One line per request, at info. No per-request child logger: the request's fields go on that
   // line (and on an unhandled error's), and nothing is built when info is off (issue 13).

@@ -1,5 +1,6 @@
 import { type Logger, pino } from "pino";
 import { prettyFactory } from "pino-pretty";
+import { traceLogFields } from "./observability/tracing.js";
 
 export type LogFormat = "auto" | "pretty" | "json";
 
@@ -41,6 +42,8 @@ export function createLogger(
     level,
     base: { service: "framegate" },
     redact: { paths: REDACT_PATHS, censor: "[redacted]" },
+    // Inside a span (tracing on), each line carries trace_id and span_id; elsewhere nothing is added.
+    mixin: traceLogFields,
   };
   if (resolveLogFormat(format, destination) === "json") return pino(options, destination);
   const pretty = prettyFactory({

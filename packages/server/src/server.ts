@@ -10,6 +10,7 @@ import { join } from "node:path";
 import ffmpegInstaller from "@ffmpeg-installer/ffmpeg";
 import type { ServerType } from "@hono/node-server";
 import { getConnInfo } from "@hono/node-server/conninfo";
+import type { TracerProvider } from "@opentelemetry/api";
 import { Hono } from "hono";
 import { sql } from "kysely";
 import type { Logger } from "pino";
@@ -42,13 +43,15 @@ import { INSECURE, type LookupFn, STRICT } from "./net/url-guard.js";
 import { mountMetricsRoute } from "./observability/http.js";
 import { Metrics } from "./observability/metrics.js";
 import { instrumentProviders } from "./observability/provider-metrics.js";
+import { traceProviders } from "./observability/provider-tracing.js";
 import { queueJobCounts } from "./observability/sources.js";
+import { startTracing, traceJobClasses, traceQueue } from "./observability/tracing.js";
 import { JOB_CLASSES } from "./ops/stats.js";
 import { buildProviders, providerCaps } from "./providers/build.js";
 import { CallbackTokens, KLING_CALLBACK_PREFIX } from "./providers/callbacks.js";
 import { ProviderRouter } from "./providers/router.js";
 import { GraphileQueue, migrateGraphileWorker } from "./queue/graphile-queue.js";
-import type { Queue } from "./queue/queue.js";
+import type { JobClass, Queue } from "./queue/queue.js";
 import { TableQueue } from "./queue/table-queue.js";
 import { resolveSigningSecret } from "./secrets/signing-secret.js";
 import { openStorage } from "./storage/build.js";
@@ -142,6 +145,11 @@ export async function startServer(
     lookup?: LookupFn;
     /** Which parts run in this process (default: all). */
     role?: ProcessRole;
+    /**
+     * Tracing with this provider (tests: an in-memory exporter), whatever the environment says;
+     * without it, tracing is on only when OTEL_EXPORTER_OTLP_(TRACES_)ENDPOINT is set.
+     */
+    tracerProvider?: TracerProvider;
   } = {},
 ): Promise<RunningServer> {
   const role = opts.role ?? "all";
@@ -167,6 +175,8 @@ export async function startServer(
       "STORAGE_DRIVER=fs with separate api/worker processes: they must share DATA_DIR (one volume), or use STORAGE_DRIVER=s3",
     );
   }
+  // Off (undefined) unless an OTLP endpoint is set: then nothing below is wrapped (observability/tracing.ts).
+  const tracing = await startTracing({ role, ...(opts.tracerProvider ? { provider: opts.tracerProvider } : {}) });
   await mkdir(config.dataDir, { recursive: true });
   const store = await openStore(config, { log });
   const { db } = store;
@@ -188,7 +198,9 @@ export async function startServer(
   const storage = await openStorage(config);
   const localFiles = new LocalObjectCache(storage, join(config.dataDir, "cache", "storage"));
   const signer = new UrlSigner(signingSecret, () => baseUrl);
-  const queue = openQueue(config, store, clock, log.child({ component: "queue" }));
+  const openedQueue = openQueue(config, store, clock, log.child({ component: "queue" }));
+  // Traced, every job added carries the trace context of the span that added it.
+  const queue = tracing ? traceQueue(openedQueue) : openedQueue;
   // One registry per process, never prom-client's global one: tests run several servers in one process.
   const metrics = new Metrics();
   metrics.attach({
@@ -222,7 +234,7 @@ export async function startServer(
     createHmac("sha256", signingSecret).update("callbacks").digest("base64url"),
   );
   // Wrapped once here, so every call (the worker's, the API's cancels) is counted and timed.
-  const providers = instrumentProviders(
+  const measuredProviders = instrumentProviders(
     buildProviders(config, {
       clock,
       ffmpegPath,
@@ -232,6 +244,8 @@ export async function startServer(
     }),
     metrics,
   );
+  // Traced, each call has a span, and the Kling and fal adapters send its traceparent upstream.
+  const providers = tracing ? traceProviders(measuredProviders, tracing) : measuredProviders;
   const router = new ProviderRouter(db, {
     chain: config.providers,
     providers,
@@ -356,7 +370,7 @@ export async function startServer(
       // Separate runners per class, so deliveries to slow or dead endpoints never hold the
       // generation runners (and the reverse). Housekeeping is no queue job: it runs on its own
       // timer below (runMaintenance), so it takes no runner of either class.
-      await queue.start([
+      const classes: JobClass[] = [
         {
           name: "generation",
           concurrency: config.worker.concurrency,
@@ -367,7 +381,9 @@ export async function startServer(
           concurrency: config.webhooks.concurrency,
           handlers: { [DELIVER_JOB]: dispatcher.handler() },
         },
-      ]);
+      ];
+      // Traced, each job runs in a span that continues the trace it was added in.
+      await queue.start(tracing ? traceJobClasses(classes, tracing) : classes);
     } catch (error) {
       await queue.stop(0).catch(() => {});
       await store.close();
@@ -448,6 +464,7 @@ export async function startServer(
           adminToken: config.adminToken,
           metrics,
           metricsToken: config.metricsToken,
+          tracing,
           stats: {
             db,
             clock,
@@ -514,6 +531,8 @@ export async function startServer(
       await inspector.close();
       await store.close();
       storage.close?.();
+      // Last, so the spans of the jobs and requests that finished above are exported too.
+      await tracing?.shutdown().catch((error) => log.warn({ err: error }, "could not flush the last spans"));
       log.info("framegate stopped");
     })();
     return closing;

@@ -6,7 +6,9 @@ import { type ChildProcess, spawn } from "node:child_process";
 import { mkdtempSync, rmSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join, resolve } from "node:path";
+import type { TracerProvider } from "@opentelemetry/api";
 import { sql } from "kysely";
+import type { Logger } from "pino";
 import { loadConfig } from "../src/config.js";
 import { createLogger } from "../src/logger.js";
 import type { LookupFn } from "../src/net/url-guard.js";
@@ -87,13 +89,14 @@ export async function request(
 export async function startTestServer(
   env: Record<string, string> = {},
   dataDir?: string,
-  opts: { clock?: Clock; lookup?: LookupFn } = {},
+  opts: { clock?: Clock; lookup?: LookupFn; log?: Logger; tracerProvider?: TracerProvider } = {},
 ): Promise<TestServer> {
   const dir = dataDir ?? mkdtempSync(join(tmpdir(), "framegate-test-"));
   // The store of the directory: its SQLite file, or its own database on the PostgreSQL run.
   const config = loadConfig({ ...TEST_ENV, DATA_DIR: dir, ...(await testStoreEnv(dir)), ...env });
   const server = await startServer(config, {
-    log: createLogger("silent"),
+    log: opts.log ?? createLogger("silent"),
+    ...(opts.tracerProvider ? { tracerProvider: opts.tracerProvider } : {}),
     ...(opts.clock ? { clock: opts.clock } : {}),
     ...(opts.lookup ? { lookup: opts.lookup } : {}),
   });

@@ -19,6 +19,7 @@ import {
 } from "../http/idempotency.js";
 import { debitForReservation, insufficientCredits, recordReservation } from "../ledger/ledger.js";
 import type { Metrics } from "../observability/metrics.js";
+import { withTraceContext } from "../observability/tracing.js";
 import type { NewJob, Queue } from "../queue/queue.js";
 import type { UrlSigner } from "../storage/signed-urls.js";
 import { type Db, isUniqueViolation, type Tx } from "../store/db.js";
@@ -187,7 +188,8 @@ export class GenerationService {
     const draft: Draft = {
       row,
       references,
-      job: { kind: SUBMIT_JOB, payload: { taskId: row.id }, key: submitJobKey(row.id) },
+      // The request's trace context, taken here: a grouped commit may run the enqueue in another request's context.
+      job: { kind: SUBMIT_JOB, payload: withTraceContext({ taskId: row.id }), key: submitJobKey(row.id) },
       body: JSON.stringify(serializeTask(row, signer, clock.now())),
       claim,
       renderError,

@@ -22,6 +22,11 @@ export function markUnmatched(c: Context): void {
   unmatched.add(c.req.raw);
 }
 
+/** The request's route template (`/api/v1/generations/:id`), or "unmatched": never the raw path. */
+export function routeTemplate(c: Context): string {
+  return unmatched.has(c.req.raw) ? UNMATCHED_ROUTE : routePath(c, -1) || UNMATCHED_ROUTE;
+}
+
 /**
  * Observes every request's duration under its route template (`/api/v1/generations/:id`: the
  * last route that matched, which for a known path is its own template), never the raw path, so
@@ -33,7 +38,7 @@ export function httpMetrics(metrics: Metrics): MiddlewareHandler {
   return async (c, next) => {
     const started = performance.now();
     await next();
-    const route = unmatched.has(c.req.raw) ? UNMATCHED_ROUTE : routePath(c, -1) || UNMATCHED_ROUTE;
+    const route = routeTemplate(c);
     if (route === METRICS_PATH) return;
     const method = METHOD_LABELS.has(c.req.method) ? c.req.method : "other";
     metrics.recordHttp(route, method, c.res.status, (performance.now() - started) / 1000);

@@ -19,6 +19,7 @@
  * Not implemented on purpose: `findSubmitted` (fal has no lookup by our own id) and `release`
  * (fal has nothing to delete).
  */
+import { injectTraceHeaders } from "../../observability/tracing.js";
 import type { CancelOutcome, PollResult, Provider, ProviderTask, SubmitResult } from "../provider.js";
 import { ProviderError } from "../provider.js";
 import {
@@ -230,6 +231,8 @@ export class FalProvider implements Provider {
     const timer = setTimeout(() => controller.abort(), this.timeoutMs);
     const headers: Record<string, string> = { authorization: `Key ${this.key}`, accept: "application/json" };
     if (body !== undefined) headers["content-type"] = "application/json";
+    // The provider call's span (when tracing is on): fal can join the trace; nothing is added otherwise.
+    injectTraceHeaders(headers);
     try {
       const res = await this.fetchImpl(url, {
         method,

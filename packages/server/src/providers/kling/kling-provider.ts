@@ -15,6 +15,7 @@
  * or the secret key.
  */
 
+import { injectTraceHeaders } from "../../observability/tracing.js";
 import {
   type PollResult,
   type Provider,
@@ -280,11 +281,12 @@ export class KlingProvider implements Provider {
     try {
       const res = await this.fetchImpl(`${this.baseUrl}${path}`, {
         method,
-        headers: {
+        // With the provider call's traceparent when tracing is on (observability/provider-tracing.ts).
+        headers: injectTraceHeaders({
           Authorization: `Bearer ${token}`,
           "Content-Type": "application/json",
           Accept: "application/json",
-        },
+        }),
         ...(body !== undefined ? { body: JSON.stringify(body) } : {}),
         signal: controller.signal,
       });
