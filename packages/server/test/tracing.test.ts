@@ -5,6 +5,9 @@
  * trace id; and with tracing off nothing is added anywhere (no spans, no header, job payloads as
  * before).
  */
+import { mkdtempSync, rmSync } from "node:fs";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
 import { Writable } from "node:stream";
 import { type Span, SpanKind, trace } from "@opentelemetry/api";
 import {
@@ -22,6 +25,7 @@ import type { Db } from "../src/store/db.js";
 import { type FakeKling, startFakeKling } from "./fakes/fake-kling.js";
 import { startTestServer, type TestServer } from "./harness.js";
 import { createGeneration, E2E_ENV, klingEnv, until, watchTask } from "./provider-e2e-helpers.js";
+import { dropTestDatabase } from "./test-store.js";
 import { WebhookReceiver } from "./webhook-receiver.js";
 
 const ENV = { ...E2E_ENV, WEBHOOK_ALLOW_INSECURE_URLS: "true", PROVIDERS: "kling", KLING_MODE: "std" };
@@ -39,12 +43,17 @@ function capturingLogger() {
   return { log: createLogger("info", sink, "json"), lines };
 }
 
-/** The stored payloads of the pending jobs of `kind`, whichever queue the server uses. */
+/**
+ * The stored payloads of the pending jobs of `kind`, whichever queue the server uses (the
+ * graphile-worker view leaves payloads out: its private table, our envelope's `p`).
+ */
 async function pendingPayloads(db: Db, kind: string): Promise<Record<string, unknown>[]> {
   const table = await db.selectFrom("jobs").select("payload").where("kind", "=", kind).execute();
   const payloads = table.map((r) => JSON.parse(r.payload) as Record<string, unknown>);
   const graphile = await sql<{ payload: { p: Record<string, unknown> } }>`
-    select payload from graphile_worker.jobs where task_identifier = ${kind}`
+    select jobs.payload from graphile_worker._private_jobs jobs
+    join graphile_worker._private_tasks tasks on tasks.id = jobs.task_id
+    where tasks.identifier = ${kind}`
     .execute(db)
     .then((r) => r.rows.map((row) => row.payload.p))
     .catch(() => []);
@@ -227,6 +236,39 @@ describe("job payloads", () => {
     } finally {
       await t.close();
       await provider.shutdown();
+    }
+  });
+
+  it("without a trace context (queued before tracing was on) still run, as the root of a new trace", async () => {
+    const dir = mkdtempSync(join(tmpdir(), "framegate-trace-upgrade-"));
+    try {
+      // Queued by a server without tracing and no job runners...
+      const before = await startTestServer({ ...E2E_ENV, WORKER_CONCURRENCY: "0" }, dir);
+      const { key } = await before.createAccount(1000);
+      const taskId = await createGeneration(before, key, "queued before tracing");
+      expect(await pendingPayloads(before.server.store.db, SUBMIT_JOB)).toEqual([{ taskId }]);
+      await before.close();
+      // ...and run by one with tracing on.
+      const exporter = new InMemorySpanExporter();
+      const provider = new BasicTracerProvider({ spanProcessors: [new SimpleSpanProcessor(exporter)] });
+      const after = await startTestServer(E2E_ENV, dir, { tracerProvider: provider });
+      try {
+        expect((await watchTask(after, key, taskId)).final.status).toBe("succeeded");
+        const submit = need(
+          exporter.getFinishedSpans().find((s) => s.name === `job ${SUBMIT_JOB}`),
+          "the submit job's span",
+        );
+        expect(parentOf(submit)).toBeUndefined();
+        const polls = exporter.getFinishedSpans().filter((s) => s.name === "job generation.poll");
+        expect(polls.length).toBeGreaterThan(0);
+        for (const poll of polls) expect(poll.spanContext().traceId).toBe(submit.spanContext().traceId);
+      } finally {
+        await after.close();
+        await provider.shutdown();
+      }
+    } finally {
+      await dropTestDatabase(dir);
+      rmSync(dir, { recursive: true, force: true });
     }
   });
 
