@@ -22,9 +22,10 @@ import { SUBMIT_JOB } from "../src/generations/service.js";
 import { createLogger } from "../src/logger.js";
 import { TRACE_FIELD, withTraceContext } from "../src/observability/tracing.js";
 import type { Db } from "../src/store/db.js";
+import { startFakeFal } from "./fakes/fake-fal.js";
 import { type FakeKling, startFakeKling } from "./fakes/fake-kling.js";
 import { startTestServer, type TestServer } from "./harness.js";
-import { createGeneration, E2E_ENV, klingEnv, until, watchTask } from "./provider-e2e-helpers.js";
+import { createGeneration, E2E_ENV, falEnv, klingEnv, until, watchTask } from "./provider-e2e-helpers.js";
 import { dropTestDatabase } from "./test-store.js";
 import { WebhookReceiver } from "./webhook-receiver.js";
 
@@ -217,6 +218,39 @@ describe("tracing on (in-memory exporter)", () => {
     const span = exporter.getFinishedSpans().find((s) => s.name === "GET /api/v1/models");
     expect(span?.spanContext().traceId).toBe("0af7651916cd43dd8448eb211c80319c");
     expect(span && parentOf(span)).toBe("b7ad6b7169203331");
+  });
+});
+
+describe("tracing on, fal upstream", () => {
+  it("every call to fal carries the traceparent of its provider span", async () => {
+    const exporter = new InMemorySpanExporter();
+    const provider = new BasicTracerProvider({ spanProcessors: [new SimpleSpanProcessor(exporter)] });
+    const fal = await startFakeFal();
+    const t = await startTestServer({ ...E2E_ENV, ...falEnv(fal), PROVIDERS: "fal" }, undefined, {
+      tracerProvider: provider,
+    });
+    try {
+      const { key } = await t.createAccount(1000);
+      const taskId = await createGeneration(t, key, "a traced fal task");
+      expect((await watchTask(t, key, taskId)).final.status).toBe("succeeded");
+      const spans = exporter.getFinishedSpans();
+      const providerSpans = new Map(
+        spans.filter((s) => s.name.startsWith("fal ")).map((s) => [s.spanContext().spanId, s.spanContext().traceId]),
+      );
+      const calls = fal.requests.filter((r) => r.path.includes("kling-video"));
+      expect(calls.length).toBeGreaterThan(1);
+      for (const call of calls) {
+        const sent = need(
+          TRACEPARENT.exec(call.headers.traceparent ?? ""),
+          `a traceparent on ${call.method} ${call.path}`,
+        );
+        expect(providerSpans.get(sent[2])).toBe(sent[1]);
+      }
+    } finally {
+      await t.close();
+      await fal.close();
+      await provider.shutdown();
+    }
   });
 });
 
