@@ -244,7 +244,7 @@ describe("tracing on, fal upstream", () => {
           TRACEPARENT.exec(call.headers.traceparent ?? ""),
           `a traceparent on ${call.method} ${call.path}`,
         );
-        expect(providerSpans.get(sent[2])).toBe(sent[1]);
+        expect(providerSpans.get(sent[2] ?? "")).toBe(sent[1]);
       }
     } finally {
       await t.close();

@@ -58,6 +58,7 @@ export function tracingRequested(env: NodeJS.ProcessEnv): boolean {
   return Boolean(env.OTEL_EXPORTER_OTLP_TRACES_ENDPOINT?.trim() || env.OTEL_EXPORTER_OTLP_ENDPOINT?.trim());
 }
 
+/** Set once tracing started in this process: until then no span can be active, so the helpers below return at once. */
 let globalsInstalled = false;
 
 /** The process-wide context manager and propagator (see the header); once per process. */
@@ -156,7 +157,7 @@ export function recordError(span: Span, error: unknown): void {
  * (tracing off: nothing is added). A payload that already carries one keeps it.
  */
 export function withTraceContext<P extends Record<string, unknown>>(payload: P): P {
-  if (payload[TRACE_FIELD] !== undefined) return payload;
+  if (!globalsInstalled || payload[TRACE_FIELD] !== undefined) return payload;
   const carrier: Record<string, string> = {};
   propagation.inject(context.active(), carrier);
   if (!carrier.traceparent) return payload;
@@ -178,7 +179,7 @@ export function jobParentContext(payload: Record<string, unknown>): Context {
 
 /** Adds the active trace context (traceparent, tracestate) to outgoing request headers; a no-op when tracing is off. */
 export function injectTraceHeaders(headers: Record<string, string>): Record<string, string> {
-  propagation.inject(context.active(), headers);
+  if (globalsInstalled) propagation.inject(context.active(), headers);
   return headers;
 }
 
@@ -187,6 +188,8 @@ export function injectTraceHeaders(headers: Record<string, string>): Record<stri
  * time: pino merges the line's own fields into what the mixin returns.
  */
 export function traceLogFields(): Record<string, string> {
+  // Before any tracing started in this process there can be no active span: skip the lookup.
+  if (!globalsInstalled) return {};
   const span = trace.getSpan(context.active());
   if (!span) return {};
   const spanContext = span.spanContext();
