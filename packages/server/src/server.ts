@@ -176,7 +176,12 @@ export async function startServer(
     );
   }
   // Off (undefined) unless an OTLP endpoint is set: then nothing below is wrapped (observability/tracing.ts).
-  const tracing = await startTracing({ role, ...(opts.tracerProvider ? { provider: opts.tracerProvider } : {}) });
+  const tracing = await startTracing({
+    role,
+    ...(opts.tracerProvider ? { provider: opts.tracerProvider } : {}),
+    onExportError: (error) =>
+      log.warn({ err: error }, "tracing: could not export spans (repeats are not logged for a minute)"),
+  });
   await mkdir(config.dataDir, { recursive: true });
   const store = await openStore(config, { log });
   const { db } = store;

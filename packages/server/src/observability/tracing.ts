@@ -27,6 +27,7 @@ import {
   type TracerProvider,
   trace,
 } from "@opentelemetry/api";
+import { ConfigError } from "../config.js";
 import type { JobClass, JobHandler, NewJob, Queue } from "../queue/queue.js";
 
 /** The payload field that carries a job's trace context: `{ traceparent, tracestate? }`. */
@@ -84,6 +85,8 @@ export async function startTracing(opts: {
   provider?: TracerProvider;
   /** Recorded on the resource as framegate.role: which of api, worker or all made a span. */
   role: string;
+  /** Told when the exporter fails (a collector down); at most once a minute. */
+  onExportError?: (error: unknown) => void;
 }): Promise<Tracing | undefined> {
   const env = opts.env ?? process.env;
   let provider: SdkProvider;
@@ -91,7 +94,7 @@ export async function startTracing(opts: {
   if (opts.provider) {
     provider = opts.provider;
   } else if (tracingRequested(env)) {
-    provider = await otlpProvider(opts.role);
+    provider = await otlpProvider(tracesUrl(env), opts.role, opts.onExportError);
     owned = true;
   } else {
     return undefined;
@@ -130,19 +133,62 @@ export async function startTracing(opts: {
   };
 }
 
+/**
+ * Where spans are posted, as the OTLP exporter specification says: the traces endpoint as given,
+ * else the base endpoint plus `v1/traces`. Both must be http(s) URLs: the exporter would
+ * otherwise fall back, silently, to localhost:4318, and an operator would look for spans that go
+ * nowhere.
+ */
+export function tracesUrl(env: NodeJS.ProcessEnv): string {
+  for (const name of ["OTEL_EXPORTER_OTLP_ENDPOINT", "OTEL_EXPORTER_OTLP_TRACES_ENDPOINT"]) {
+    const value = env[name]?.trim();
+    if (!value) continue;
+    let protocol: string | undefined;
+    try {
+      protocol = new URL(value).protocol;
+    } catch {}
+    if (protocol !== "http:" && protocol !== "https:") {
+      throw new ConfigError(
+        `Invalid configuration:\n  ${name}: must be an http:// or https:// URL (an OTLP/HTTP collector, e.g. http://otel-collector:4318)`,
+      );
+    }
+  }
+  const traces = env.OTEL_EXPORTER_OTLP_TRACES_ENDPOINT?.trim();
+  if (traces) return traces;
+  const base = env.OTEL_EXPORTER_OTLP_ENDPOINT?.trim() ?? "";
+  return `${base.endsWith("/") ? base : `${base}/`}v1/traces`;
+}
+
+const EXPORT_ERROR_INTERVAL_MS = 60_000;
+
 /** The SDK provider with the OTLP/HTTP (JSON) exporter, loaded only now. */
-async function otlpProvider(role: string): Promise<SdkProvider> {
-  const [{ BasicTracerProvider, BatchSpanProcessor }, { OTLPTraceExporter }, resources] = await Promise.all([
+async function otlpProvider(url: string, role: string, onExportError?: (error: unknown) => void): Promise<SdkProvider> {
+  const [{ BasicTracerProvider, BatchSpanProcessor }, { OTLPTraceExporter }, resources, core] = await Promise.all([
     import("@opentelemetry/sdk-trace-base"),
     import("@opentelemetry/exporter-trace-otlp-http"),
     import("@opentelemetry/resources"),
+    import("@opentelemetry/core"),
   ]);
+  if (onExportError) {
+    // The SDK reports failed exports to its global error handler (silent by default); one line a
+    // minute at most, so a collector that is down is seen without a line per batch.
+    let last = Number.NEGATIVE_INFINITY;
+    core.setGlobalErrorHandler((error) => {
+      const now = Date.now();
+      if (now - last < EXPORT_ERROR_INTERVAL_MS) return;
+      last = now;
+      onExportError(error);
+    });
+  }
   // service.name defaults to "framegate"; OTEL_SERVICE_NAME and OTEL_RESOURCE_ATTRIBUTES override it.
   const resource = resources
     .resourceFromAttributes({ "service.name": "framegate", "framegate.role": role })
     .merge(resources.detectResources({ detectors: [resources.envDetector] }));
   // The sampler comes from OTEL_TRACES_SAMPLER / OTEL_TRACES_SAMPLER_ARG (BasicTracerProvider reads them).
-  return new BasicTracerProvider({ resource, spanProcessors: [new BatchSpanProcessor(new OTLPTraceExporter())] });
+  return new BasicTracerProvider({
+    resource,
+    spanProcessors: [new BatchSpanProcessor(new OTLPTraceExporter({ url }))],
+  });
 }
 
 /** Marks a span failed with the error's type and message (never a request body or a secret). */
