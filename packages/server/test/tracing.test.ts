@@ -161,6 +161,14 @@ describe("tracing on (in-memory exporter)", () => {
       expect(rootOf(delivery, index)).toBe(create);
     }
     expect(receiver.requests.length).toBeGreaterThan(0);
+    // The attempt's outcome is on the delivery's span.
+    expect(deliveries.map((d) => d.attributes)).toContainEqual(
+      expect.objectContaining({
+        "framegate.webhook.outcome": "succeeded",
+        "framegate.webhook.attempt": 1,
+        "http.response.status_code": 200,
+      }),
+    );
 
     // (b) The fake Kling received the trace: its create call carries the provider span's context.
     const creates = fake.requests.filter((r) => r.method === "POST" && r.path.startsWith("/v1/videos/"));

@@ -244,6 +244,11 @@ export function traceLogFields(): Record<string, string> {
   return { trace_id: traceId, span_id: spanId, trace_flags: `0${traceFlags.toString(16)}`.slice(-2) };
 }
 
+/** Adds attributes to the active span (a job's, a request's), when tracing is on and one is active. */
+export function annotateActiveSpan(attributes: Attributes): void {
+  if (globalsInstalled) trace.getActiveSpan()?.setAttributes(attributes);
+}
+
 /** The queue with every added job carrying the active trace context (see withTraceContext). */
 export function traceQueue(queue: Queue): Queue {
   const traced = (job: NewJob): NewJob => {

@@ -15,6 +15,7 @@ import type { Logger } from "pino";
 import { GuardedPool, OutboundError, type OutboundErrorKind, readSnippet, safeFetch } from "../net/safe-fetch.js";
 import type { GuardOptions, LookupFn } from "../net/url-guard.js";
 import type { Metrics, WebhookOutcome } from "../observability/metrics.js";
+import { annotateActiveSpan } from "../observability/tracing.js";
 import type { JobHandler, JobResult, Queue } from "../queue/queue.js";
 import type { Db } from "../store/db.js";
 import type { WebhookEndpointsTable, WebhookEventsTable } from "../store/schema.js";
@@ -239,6 +240,12 @@ export class WebhookDispatcher {
     }
     const durationMs = clock.now().getTime() - started.getTime();
     this.deps.metrics?.recordWebhookDelivery(outcome, (performance.now() - sentAt) / 1000);
+    // What this attempt got, on the delivery job's span (tracing on).
+    annotateActiveSpan({
+      "framegate.webhook.attempt": attempt,
+      "framegate.webhook.outcome": outcome,
+      ...(status === null ? {} : { "http.response.status_code": status }),
+    });
     const succeeded = error === null;
     const nowIso = clock.now().toISOString();
 
