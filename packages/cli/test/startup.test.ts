@@ -9,6 +9,7 @@ import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { afterAll, describe, expect, it } from "vitest";
 import { ChildServer, freePort, killAll, sleep } from "../../server/test/process-helpers.js";
+import { testStoreEnv } from "../../server/test/test-store.js";
 import { runCli } from "./helpers.js";
 
 const KEY_RE = /rvya_sk_[A-Za-z0-9]{20,}/g;
@@ -78,8 +79,10 @@ describe("framegate serve at start-up", () => {
     expect(second.stdout.match(KEY_RE)).toBeNull();
 
     // The command it prints works, against the same data directory, while the server runs.
+    // The server's store: its SQLite file, or its database on the PostgreSQL run.
     const made = await runCli(["keys", "create", "--account", account as string, "--name", "dev key", "--json"], {
       DATA_DIR: dataDir,
+      ...(await testStoreEnv(dataDir)),
     });
     expect(made.code, made.stderr).toBe(0);
     const credits = await second.request("/api/v1/credits", { key: made.json.key });
