@@ -9,7 +9,7 @@ import type { MiddlewareHandler } from "hono";
 import type { AppEnv } from "../http/context.js";
 import { METRICS_PATH, routeTemplate } from "./http.js";
 import { UNMATCHED_ROUTE } from "./metrics.js";
-import type { Tracing } from "./tracing.js";
+import { recordError, type Tracing } from "./tracing.js";
 
 const UNTRACED = new Set([METRICS_PATH, "/healthz", "/readyz"]);
 
@@ -45,7 +45,11 @@ export function httpTracing(tracing: Tracing): MiddlewareHandler<AppEnv> {
           const auth = c.get("auth");
           if (auth) span.setAttribute("framegate.account_id", auth.accountId);
           // Server spans are errors for 5xx only: a 4xx is the client's mistake, answered as designed.
-          if (status >= 500) span.setStatus({ code: SpanStatusCode.ERROR });
+          if (status >= 500) {
+            // The error the app's error handler turned into this answer, if one did.
+            if (c.error) recordError(span, c.error);
+            else span.setStatus({ code: SpanStatusCode.ERROR });
+          }
         }
       },
     );

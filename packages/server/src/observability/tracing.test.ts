@@ -4,8 +4,13 @@
  * to, and a collector that is down reported (not thrown) when the spans cannot be exported.
  */
 import { createServer } from "node:net";
+import { SpanStatusCode } from "@opentelemetry/api";
+import { BasicTracerProvider, InMemorySpanExporter, SimpleSpanProcessor } from "@opentelemetry/sdk-trace-base";
+import { Hono } from "hono";
 import { describe, expect, it } from "vitest";
 import { ConfigError } from "../config.js";
+import type { AppEnv } from "../http/context.js";
+import { httpTracing } from "./http-tracing.js";
 import { startTracing, tracesUrl, tracingRequested } from "./tracing.js";
 
 describe("tracingRequested", () => {
@@ -83,5 +88,29 @@ describe("a collector that is down", () => {
         else process.env[name] = value;
       }
     }
+  });
+});
+
+describe("a request answered 500", () => {
+  it("has an ERROR span with the error the app's handler rendered; a 404 does not", async () => {
+    const exporter = new InMemorySpanExporter();
+    const provider = new BasicTracerProvider({ spanProcessors: [new SimpleSpanProcessor(exporter)] });
+    const tracing = await startTracing({ role: "all", provider });
+    if (!tracing) throw new Error("tracing did not start");
+    const app = new Hono<AppEnv>();
+    app.use("*", httpTracing(tracing));
+    app.get("/boom", () => {
+      throw new Error("the database went away");
+    });
+    app.get("/missing", (c) => c.json({ error: { code: "not_found" } }, 404));
+    app.onError((_error, c) => c.json({ error: { code: "internal_error" } }, 500));
+    expect((await app.request("/boom")).status).toBe(500);
+    expect((await app.request("/missing")).status).toBe(404);
+    const [boom, missing] = exporter.getFinishedSpans();
+    expect(boom?.name).toBe("GET /boom");
+    expect(boom?.status).toMatchObject({ code: SpanStatusCode.ERROR, message: "the database went away" });
+    expect(boom?.events.map((e) => e.name)).toEqual(["exception"]);
+    expect(missing?.status.code).toBe(SpanStatusCode.UNSET);
+    await provider.shutdown();
   });
 });
