@@ -61,17 +61,20 @@ export function tracingRequested(env: NodeJS.ProcessEnv): boolean {
 
 /** Set once tracing started in this process: until then no span can be active, so the helpers below return at once. */
 let globalsInstalled = false;
+let installing: Promise<void> | undefined;
 
 /** The process-wide context manager and propagator (see the header); once per process. */
-async function installGlobals(): Promise<void> {
-  if (globalsInstalled) return;
-  globalsInstalled = true;
-  const [{ AsyncLocalStorageContextManager }, { W3CTraceContextPropagator }] = await Promise.all([
-    import("@opentelemetry/context-async-hooks"),
-    import("@opentelemetry/core"),
-  ]);
-  context.setGlobalContextManager(new AsyncLocalStorageContextManager().enable());
-  propagation.setGlobalPropagator(new W3CTraceContextPropagator());
+function installGlobals(): Promise<void> {
+  installing ??= (async () => {
+    const [{ AsyncLocalStorageContextManager }, { W3CTraceContextPropagator }] = await Promise.all([
+      import("@opentelemetry/context-async-hooks"),
+      import("@opentelemetry/core"),
+    ]);
+    context.setGlobalContextManager(new AsyncLocalStorageContextManager().enable());
+    propagation.setGlobalPropagator(new W3CTraceContextPropagator());
+    globalsInstalled = true;
+  })();
+  return installing;
 }
 
 /**
