@@ -26,7 +26,7 @@ import { startFakeFal } from "./fakes/fake-fal.js";
 import { type FakeKling, startFakeKling } from "./fakes/fake-kling.js";
 import { startTestServer, type TestServer } from "./harness.js";
 import { createGeneration, E2E_ENV, falEnv, klingEnv, until, watchTask } from "./provider-e2e-helpers.js";
-import { dropTestDatabase } from "./test-store.js";
+import { dropTestDatabase, TEST_STORE } from "./test-store.js";
 import { WebhookReceiver } from "./webhook-receiver.js";
 
 const ENV = { ...E2E_ENV, WEBHOOK_ALLOW_INSECURE_URLS: "true", PROVIDERS: "kling", KLING_MODE: "std" };
@@ -263,23 +263,30 @@ describe("tracing on, fal upstream", () => {
 });
 
 describe("job payloads", () => {
-  it("carry the enqueuing request's trace context when tracing is on", async () => {
-    const exporter = new InMemorySpanExporter();
-    const provider = new BasicTracerProvider({ spanProcessors: [new SimpleSpanProcessor(exporter)] });
-    // No job runners: the submit job stays queued, as it was stored.
-    const t = await startTestServer({ ...E2E_ENV, WORKER_CONCURRENCY: "0" }, undefined, { tracerProvider: provider });
-    try {
-      const { key } = await t.createAccount(1000);
-      const taskId = await createGeneration(t, key, "a stored trace context");
-      const [payload] = (await pendingPayloads(t.server.store.db, SUBMIT_JOB)).filter((p) => p.taskId === taskId);
-      const carried = (payload?.[TRACE_FIELD] as { traceparent?: string } | undefined)?.traceparent ?? "";
-      const create = exporter.getFinishedSpans().find((s) => s.name === "POST /api/v1/generations");
-      expect(TRACEPARENT.exec(carried)?.[1]).toBe(create?.spanContext().traceId);
-    } finally {
-      await t.close();
-      await provider.shutdown();
-    }
-  });
+  // Both drivers where both run: graphile-worker (its own add_job, and the PostgreSQL create
+  // function) and the jobs table.
+  it.each(TEST_STORE === "postgres" ? ["graphile", "table"] : ["table"])(
+    "carry the enqueuing request's trace context when tracing is on (QUEUE_DRIVER=%s)",
+    async (queueDriver) => {
+      const exporter = new InMemorySpanExporter();
+      const provider = new BasicTracerProvider({ spanProcessors: [new SimpleSpanProcessor(exporter)] });
+      // No job runners: the submit job stays queued, as it was stored.
+      const t = await startTestServer({ ...E2E_ENV, WORKER_CONCURRENCY: "0", QUEUE_DRIVER: queueDriver }, undefined, {
+        tracerProvider: provider,
+      });
+      try {
+        const { key } = await t.createAccount(1000);
+        const taskId = await createGeneration(t, key, "a stored trace context");
+        const [payload] = (await pendingPayloads(t.server.store.db, SUBMIT_JOB)).filter((p) => p.taskId === taskId);
+        const carried = (payload?.[TRACE_FIELD] as { traceparent?: string } | undefined)?.traceparent ?? "";
+        const create = exporter.getFinishedSpans().find((s) => s.name === "POST /api/v1/generations");
+        expect(TRACEPARENT.exec(carried)?.[1]).toBe(create?.spanContext().traceId);
+      } finally {
+        await t.close();
+        await provider.shutdown();
+      }
+    },
+  );
 
   it("without a trace context (queued before tracing was on) still run, as the root of a new trace", async () => {
     const dir = mkdtempSync(join(tmpdir(), "framegate-trace-upgrade-"));
