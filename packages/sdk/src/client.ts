@@ -1,4 +1,4 @@
-import { Core } from "./core.js";
+import { Core, type CredentialsMode } from "./core.js";
 import { readEnv } from "./internal.js";
 import { Credits } from "./resources/credits.js";
 import { Files } from "./resources/files.js";
@@ -11,8 +11,18 @@ export const DEFAULT_TIMEOUT_MS = 60_000;
 export const DEFAULT_MAX_RETRIES = 2;
 
 export interface FramegateOptions {
-  /** `rvya_sk_…`. Default: env FRAMEGATE_API_KEY, then RIVYA_API_KEY. */
+  /**
+   * `rvya_sk_…`. Default: env FRAMEGATE_API_KEY, then RIVYA_API_KEY. Without one (in a browser on the
+   * server's own origin, say) no Authorization header is sent and the server's console session
+   * cookie authenticates instead: see `credentials`.
+   */
   apiKey?: string;
+  /**
+   * fetch's `credentials` mode. Default: "same-origin" when there is no API key (cookie mode: the
+   * browser sends the console's session cookie to its own origin, never elsewhere), otherwise
+   * fetch's own default.
+   */
+  credentials?: CredentialsMode;
   /**
    * The server's origin (and path prefix, if any); `/api/v1/...` is appended, and a trailing
    * `/api/v1` is accepted too. Default: env FRAMEGATE_BASE_URL, then http://127.0.0.1:8787.
@@ -47,8 +57,10 @@ export class Framegate {
     }
     const rawBase = options.baseUrl ?? readEnv("FRAMEGATE_BASE_URL") ?? DEFAULT_BASE_URL;
     this.baseUrl = rawBase.replace(/\/+$/, "").replace(/\/api\/v1$/, "");
+    const apiKey = options.apiKey ?? readEnv("FRAMEGATE_API_KEY") ?? readEnv("RIVYA_API_KEY");
     this.#core = new Core({
-      apiKey: options.apiKey ?? readEnv("FRAMEGATE_API_KEY") ?? readEnv("RIVYA_API_KEY"),
+      apiKey,
+      credentials: options.credentials ?? (apiKey ? undefined : "same-origin"),
       baseUrl: this.baseUrl,
       timeout: options.timeout ?? DEFAULT_TIMEOUT_MS,
       maxRetries: options.maxRetries ?? DEFAULT_MAX_RETRIES,

@@ -60,6 +60,9 @@ export interface ApiResponse<T> {
   response: Response;
 }
 
+/** fetch's credentials modes (spelled out: the SDK builds without the DOM library). */
+export type CredentialsMode = "omit" | "same-origin" | "include";
+
 export interface CoreOptions {
   apiKey: string | undefined;
   baseUrl: string;
@@ -67,6 +70,8 @@ export interface CoreOptions {
   maxRetries: number;
   fetch: typeof fetch;
   defaultHeaders: Record<string, string>;
+  /** fetch's `credentials` mode for every API request; undefined leaves fetch's default. */
+  credentials: CredentialsMode | undefined;
 }
 
 const MAX_RETRY_AFTER_SECONDS = 60;
@@ -102,6 +107,7 @@ export class Core {
       let retryAfter: number | undefined;
       try {
         const init: RequestInit & { duplex?: "half" } = { method: req.method, headers, signal };
+        if (this.opts.credentials) init.credentials = this.opts.credentials;
         if (req.json !== undefined) init.body = JSON.stringify(req.json);
         else if (req.body) {
           init.body = req.body.value;

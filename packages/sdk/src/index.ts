@@ -6,7 +6,7 @@ export {
   Framegate as default,
   type FramegateOptions,
 } from "./client.js";
-export type { RequestOptions } from "./core.js";
+export type { CredentialsMode, RequestOptions } from "./core.js";
 export type {
   DownloadDestination,
   DownloadOptions,

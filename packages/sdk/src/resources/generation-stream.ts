@@ -62,7 +62,9 @@ export async function* streamTask(core: Core, id: string, options: StreamOptions
           ...options.headers,
         },
       });
-      const response = await core.opts.fetch.call(globalThis, core.buildUrl(path), { headers, signal });
+      const init: RequestInit = { headers, signal };
+      if (core.opts.credentials) init.credentials = core.opts.credentials;
+      const response = await core.opts.fetch.call(globalThis, core.buildUrl(path), init);
       // The terminal event was the last one received: nothing more will come.
       if (response.status === 204) return;
       if (!response.ok || !response.body) {
