@@ -36,6 +36,8 @@ const CLIENT_ONLY = [
     "watch",
   ].map((name) => `packages/cli/test/${name}.test.ts`),
   "packages/server/test/readme-examples.test.ts",
+  // The real-browser tests check the pages' side (rendering, CSP, accessibility, cookies).
+  "packages/server/test/*-browser.test.ts",
 ];
 
 const sqlite: TestProjectInlineConfiguration = { extends: true, test: { name: "sqlite", include: ALL } };

@@ -15,7 +15,6 @@ const ALL_SCOPES = [
   "files:read",
   "credits:read",
   "webhooks:manage",
-  "keys:manage",
 ];
 
 function expectError(res: TestResponse, status: number, code: string) {

@@ -60,6 +60,18 @@ const INIT_SCRIPT = `"use strict";
 
 const JS = "text/javascript; charset=utf-8";
 
+/**
+ * The one remote file the bundle loads: the sidebar's Redocly logo, an <img> that no Redoc option
+ * leaves out. The page's CSP blocks it, but a blocked load is still a console error and a CSP
+ * violation report in every reader's browser. Pointed at an empty data: URL (which img-src
+ * allows) the image simply fails to decode, and Redoc's own onError handler drops it; the
+ * "API docs by Redocly" link stays, as text. The real-browser test of /docs notices if a new
+ * bundle names this URL differently or loads another remote file.
+ */
+const REMOTE_LOGO_URL = "https://cdn.redoc.ly/redoc/logo-mini.svg";
+const withoutRemoteLogo = (bundle: Buffer) =>
+  Buffer.from(bundle.toString("utf8").replaceAll(REMOTE_LOGO_URL, "data:,"));
+
 async function makeAsset(base: string, ext: string, contentType: string, body: Buffer): Promise<DocsAsset> {
   const hash = createHash("sha256").update(body).digest("base64url").slice(0, 16);
   const compressed = await gzipAsync(body, { level: 9 });
@@ -79,7 +91,7 @@ async function loadAssets(): Promise<DocsAssets> {
     readFile(bundlePath),
     readFile(`${bundlePath}.LICENSE.txt`).catch(() => undefined),
   ]);
-  const bundle = await makeAsset("redoc.standalone", "js", JS, bundleBytes);
+  const bundle = await makeAsset("redoc.standalone", "js", JS, withoutRemoteLogo(bundleBytes));
   const init = await makeAsset("init", "js", JS, Buffer.from(INIT_SCRIPT));
   const byName = new Map([bundle, init].map((a) => [a.name, a]));
   if (licence) {

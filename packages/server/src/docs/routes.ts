@@ -22,7 +22,7 @@ const ASSETS_PATH = `${DOCS_PATH}/assets`;
  * for styles only (scripts stay 'self'); and its search index runs in a Web Worker made from a
  * blob: URL of code inside the bundle, hence worker-src blob:. Images are 'self' and data: (the
  * bundle's inline icons); the sidebar's "API docs by Redocly" logo, the one remote file the
- * bundle names, is blocked here and Redoc then leaves it out.
+ * bundle names, is rewritten to an empty data: URL when the bundle is loaded (assets.ts).
  */
 export const DOCS_CSP = [
   "default-src 'none'",
