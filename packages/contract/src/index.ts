@@ -1,6 +1,7 @@
 export * from "./catalog.js";
 export * from "./errors.js";
 export * from "./file-schemas.js";
+export * from "./key-schemas.js";
 export * from "./openapi.js";
 export * from "./pricing.js";
 export * from "./schemas.js";

@@ -65,6 +65,9 @@ describe("operation ids", () => {
       "GET /api/v1/webhooks/{id}/deliveries": "listWebhookDeliveries",
       "GET /api/v1/webhook-events": "listWebhookEvents",
       "POST /api/v1/webhook-events/{id}/redeliver": "redeliverWebhookEvent",
+      "GET /api/v1/keys": "listApiKeys",
+      "POST /api/v1/keys": "createApiKey",
+      "DELETE /api/v1/keys/{id}": "revokeApiKey",
     });
     const all = [...Object.values(ids), ...Object.values<Json>(doc.webhooks).map((w) => w.post.operationId)];
     expect(new Set(all).size).toBe(all.length);
@@ -159,6 +162,7 @@ describe("list routes", () => {
         "/api/v1/credits/ledger",
         "/api/v1/files",
         "/api/v1/generations",
+        "/api/v1/keys",
         "/api/v1/webhook-events",
         "/api/v1/webhooks",
         "/api/v1/webhooks/{id}/deliveries",

@@ -13,6 +13,7 @@ import {
   registerCommonComponents,
 } from "./openapi-common.js";
 import { registerFileManagementPaths } from "./openapi-files.js";
+import { registerKeyPaths } from "./openapi-keys.js";
 import { preferWaitHeader, registerLiveStatusPaths } from "./openapi-live.js";
 import { registerUsagePaths } from "./openapi-usage.js";
 import { registerWebhookEvents } from "./openapi-webhook-events.js";
@@ -42,6 +43,7 @@ const TAGS = [
     name: "Webhooks",
     description: "Endpoints that receive signed task events (Standard Webhooks), and their deliveries.",
   },
+  { name: "Keys", description: "The account's API keys: create (the secret is shown once), list, revoke." },
   { name: "Meta", description: "This document." },
   { name: "Operator", description: "The operator API (ADMIN_TOKEN), not the public one." },
 ];
@@ -278,6 +280,7 @@ export function buildOpenApiDocument(options: OpenApiOptions = {}): Record<strin
   registerCancelPath(registry, secured);
   registerLiveStatusPaths(registry, secured);
   registerWebhookPaths(registry, secured);
+  registerKeyPaths(registry, secured);
   registerUsagePaths(registry, secured);
   registerWebhookEvents(registry);
 

@@ -4,6 +4,7 @@ import { buildOpenApiDocument, CATALOG, type ModelEntry } from "@framegate/contr
 import { type Context, Hono, type Next } from "hono";
 import type { Logger } from "pino";
 import { mountAdminRoutes } from "./accounts/admin-routes.js";
+import { KEY_PATHS, mountKeyRoutes } from "./accounts/key-routes.js";
 import type { AccountService } from "./accounts/service.js";
 import { mountDocsRoutes } from "./docs/routes.js";
 import { ApiError } from "./errors.js";
@@ -96,6 +97,10 @@ const KEYED_ROUTES: [string, string, LimitName][] = [
   // Webhook changes, tests and redeliveries spend the smaller write budget: a redeliver sends a
   // request to every subscribed endpoint, so it must not ride on the generous read budget.
   ...WEBHOOK_PATHS.flatMap(([path, methods]) =>
+    methods.map((m): [string, string, LimitName] => [m, path, m === "GET" ? "read" : "write"]),
+  ),
+  // The account's keys (accounts/key-routes.ts): creating and revoking spend the write budget.
+  ...KEY_PATHS.flatMap(([path, methods]) =>
     methods.map((m): [string, string, LimitName] => [m, path, m === "GET" ? "read" : "write"]),
   ),
 ];
@@ -265,6 +270,7 @@ function mountPublicSurface(
   mountLiveRoutes(app, deps);
   mountFileRoutes(app, deps);
   mountWebhookRoutes(app, deps);
+  mountKeyRoutes(app, deps);
   mountUsageRoutes(app, deps);
   mountDocsRoutes(app, deps);
 

@@ -13,6 +13,7 @@ const ALL_SCOPES = [
   "files:read",
   "credits:read",
   "webhooks:manage",
+  "keys:manage",
 ];
 const KEY_PATTERN = /^rvya_sk_[0-9A-Za-z]{32,}$/;
 

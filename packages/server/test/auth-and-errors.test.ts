@@ -15,6 +15,7 @@ const ALL_SCOPES = [
   "files:read",
   "credits:read",
   "webhooks:manage",
+  "keys:manage",
 ];
 
 function expectError(res: TestResponse, status: number, code: string) {

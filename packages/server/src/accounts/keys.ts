@@ -1,5 +1,6 @@
 /** API key format, hashing and scopes (api-contract §1, §3). */
 import crypto from "node:crypto";
+import { API_KEY_SCOPES } from "@framegate/contract";
 import { randomBase62 } from "../util/ids.js";
 
 export const KEY_PREFIX = "rvya_sk_";
@@ -8,20 +9,15 @@ const SECRET_LENGTH = 43;
 const KEY_PATTERN = /^rvya_sk_[0-9A-Za-z]{32,128}$/;
 
 /**
- * Every scope a key can hold, and what a new key gets unless its creator narrows it. `chat:create`
+ * Every scope a key can hold, and what a key made by the operator (admin API, CLI) gets unless
+ * narrowed: that key is the account's own, so it may manage the account's other keys
+ * (`keys:manage`, the console's key page). Keys made through POST /api/v1/keys get their
+ * creator's scopes without `keys:manage` unless they ask for it (accounts/key-routes.ts). `chat:create`
  * and `chat:read` (api-contract §3) are left out until there is a chat API: a key should not carry
  * permissions for routes that do not exist. Keys stored with them keep working (see
  * `knownScopes`), and asking for them now is refused like any unknown scope.
  */
-export const ALL_SCOPES = [
-  "models:read",
-  "generations:create",
-  "generations:read",
-  "files:create",
-  "files:read",
-  "credits:read",
-  "webhooks:manage",
-] as const;
+export const ALL_SCOPES = API_KEY_SCOPES;
 export type Scope = (typeof ALL_SCOPES)[number];
 
 export function isScope(value: string): value is Scope {

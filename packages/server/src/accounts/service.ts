@@ -2,6 +2,7 @@
 import { ApiError } from "../errors.js";
 import { grantCredits, type LedgerSummary, ledgerSummary } from "../ledger/ledger.js";
 import type { Db } from "../store/db.js";
+import { type Cursor, newestFirst, unknownCursor } from "../store/pagination.js";
 import type { Clock } from "../util/clock.js";
 import { newId } from "../util/ids.js";
 import type { KeyCache } from "./key-cache.js";
@@ -87,6 +88,8 @@ type KeyRow = {
   revoked_at: string | null;
   created_at: string;
 };
+
+const KEY_COLUMNS = ["id", "account_id", "name", "prefix", "scopes", "expires_at", "revoked_at", "created_at"] as const;
 
 function toKeyInfo(row: KeyRow): ApiKeyInfo {
   return {
@@ -227,6 +230,37 @@ export class AccountService {
     return { ...toKeyInfo(row), key };
   }
 
+  /** One of the account's keys (revoked and expired ones too); undefined for another account's. */
+  async getKey(accountId: string, keyId: string): Promise<ApiKeyInfo | undefined> {
+    const row = await this.db
+      .selectFrom("api_keys")
+      .select(KEY_COLUMNS)
+      .where("id", "=", keyId)
+      .where("account_id", "=", accountId)
+      .executeTakeFirst();
+    return row ? toKeyInfo(row) : undefined;
+  }
+
+  /** A page of the account's keys, newest first, revoked and expired ones included. */
+  async listKeysPage(
+    accountId: string,
+    query: { limit: number; startingAfter?: string },
+  ): Promise<{ data: ApiKeyInfo[]; has_more: boolean }> {
+    let cursor: Cursor | undefined;
+    if (query.startingAfter) {
+      cursor = await this.db
+        .selectFrom("api_keys")
+        .select(["created_at", "id"])
+        .where("id", "=", query.startingAfter)
+        .where("account_id", "=", accountId)
+        .executeTakeFirst();
+      if (!cursor) throw unknownCursor();
+    }
+    const q = this.db.selectFrom("api_keys").select(KEY_COLUMNS).where("account_id", "=", accountId);
+    const page = await newestFirst<KeyRow>(q, cursor, query.limit);
+    return { data: page.data.map(toKeyInfo), has_more: page.has_more };
+  }
+
   async listKeys(accountId: string): Promise<ApiKeyInfo[]> {
     const rows = await this.db
       .selectFrom("api_keys")
@@ -241,21 +275,21 @@ export class AccountService {
   /**
    * Revokes a key; revoking twice keeps the first revocation time. This process forgets the key
    * at once; on PostgreSQL the other processes hear it at commit (NOTIFY), and in any case they
-   * stop trusting their cached copy within KEY_CACHE_TTL_MS.
+   * stop trusting their cached copy within KEY_CACHE_TTL_MS. With `accountId` (the public API)
+   * only that account's key is touched: another account's is undefined, as if it did not exist.
    */
-  async revokeKey(keyId: string): Promise<ApiKeyInfo | undefined> {
+  async revokeKey(keyId: string, accountId?: string): Promise<ApiKeyInfo | undefined> {
     const row = await this.db.transaction().execute(async (trx) => {
-      await trx
+      let update = trx
         .updateTable("api_keys")
         .set({ revoked_at: this.clock.now().toISOString() })
         .where("id", "=", keyId)
-        .where("revoked_at", "is", null)
-        .execute();
-      const found = await trx
-        .selectFrom("api_keys")
-        .select(["id", "account_id", "name", "prefix", "scopes", "expires_at", "revoked_at", "created_at"])
-        .where("id", "=", keyId)
-        .executeTakeFirst();
+        .where("revoked_at", "is", null);
+      if (accountId !== undefined) update = update.where("account_id", "=", accountId);
+      await update.execute();
+      let select = trx.selectFrom("api_keys").select(KEY_COLUMNS).where("id", "=", keyId);
+      if (accountId !== undefined) select = select.where("account_id", "=", accountId);
+      const found = await select.executeTakeFirst();
       if (found) await announceRevocation(trx, keyId);
       return found;
     });
