@@ -6,6 +6,14 @@
  */
 import { Command, InvalidArgumentError, Option } from "commander";
 import * as api from "./api.js";
+import {
+  API_KEY_SCOPES,
+  type ApiKeysCreateOptions,
+  apiKeysCreate,
+  apiKeysList,
+  apiKeysRevoke,
+  checkApiKeysCreate,
+} from "./api-keys-commands.js";
 import { cancelGeneration, checkTaskId } from "./cancel-command.js";
 import { DEFAULT_BASE_URL } from "./client-config.js";
 import {
@@ -17,6 +25,7 @@ import {
   filesList,
 } from "./files-commands.js";
 import { checkList, type ListOptions, listGenerations, TASK_STATUSES } from "./generations-list.js";
+import { parseLimit } from "./pages.js";
 import { DEFAULT_MODEL, defaultOf, FILE_KINDS, MODEL_IDS, optionsText, WEBHOOK_EVENT_TYPES } from "./params.js";
 import { loadServerSide } from "./server-side.js";
 import {
@@ -423,6 +432,57 @@ credits are refunded). With --json, each state is one JSON line (NDJSON).`,
   apiCommand(webhooks.command("delete").description("delete an endpoint").argument("<id>", "endpoint id (whend_…)"))
     .addHelpText("after", examples(["framegate webhooks delete whend_…"]))
     .action((id: string, opts: api.ApiOptions) => api.runApi(opts, (ctx) => api.webhooksDelete(ctx, id)));
+
+  const apiKeys = program
+    .command("api-keys")
+    .description("the signed-in account's API keys, through the API (scope keys:manage; the operator's are `keys`)")
+    .addHelpText(
+      "after",
+      examples([
+        "framegate api-keys list",
+        "framegate api-keys create --name ci --scopes generations:create,generations:read",
+        "framegate api-keys revoke key_…",
+      ]),
+    );
+  apiCommand(
+    apiKeys
+      .command("list")
+      .description("list the account's keys, newest first (never their secrets)")
+      .option("--limit <n>", "at most this many (default 20)"),
+  )
+    .addHelpText("after", examples(["framegate api-keys list", "framegate api-keys list --json"]))
+    .action((opts: api.ApiOptions & { limit?: string }) =>
+      api.runApi(opts, (ctx) => apiKeysList(ctx, opts), { check: () => parseLimit(opts.limit) }),
+    );
+  apiCommand(
+    apiKeys
+      .command("create")
+      .description("create a key (shown once); only scopes the calling key holds, expiring no later than it")
+      .option("--name <name>", "a label")
+      .option(
+        "--scopes <list>",
+        `comma-separated: ${API_KEY_SCOPES.join(", ")} (default: the caller's, without keys:manage)`,
+      )
+      .option("--expires-at <iso>", "ISO 8601 date-time (default: the caller's expiry, if any)"),
+  )
+    .addHelpText(
+      "after",
+      examples([
+        "framegate api-keys create --name ci --scopes generations:create,generations:read",
+        "framegate api-keys create --expires-at 2027-01-01T00:00:00Z --json | jq -r .key",
+      ]),
+    )
+    .action((opts: api.ApiOptions & ApiKeysCreateOptions) =>
+      api.runApi(opts, (ctx) => apiKeysCreate(ctx, opts), { check: () => checkApiKeysCreate(opts) }),
+    );
+  apiCommand(
+    apiKeys
+      .command("revoke")
+      .description("revoke a key of the account: it stops working at once (the calling key may revoke itself)")
+      .argument("<id>", "key id (key_…)"),
+  )
+    .addHelpText("after", examples(["framegate api-keys revoke key_…"]))
+    .action((id: string, opts: api.ApiOptions) => api.runApi(opts, (ctx) => apiKeysRevoke(ctx, id)));
 
   program
     .command("login")

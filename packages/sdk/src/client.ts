@@ -3,6 +3,7 @@ import { readEnv } from "./internal.js";
 import { Credits } from "./resources/credits.js";
 import { Files } from "./resources/files.js";
 import { Generations, type PollInterval } from "./resources/generations.js";
+import { Keys } from "./resources/keys.js";
 import { Models } from "./resources/models.js";
 import { Webhooks } from "./resources/webhooks.js";
 
@@ -48,6 +49,8 @@ export class Framegate {
   readonly files: Files;
   readonly credits: Credits;
   readonly webhooks: Webhooks;
+  /** The account's API keys (scope keys:manage). */
+  readonly keys: Keys;
   readonly #core: Core;
 
   constructor(options: FramegateOptions = {}) {
@@ -72,5 +75,6 @@ export class Framegate {
     this.files = new Files(this.#core);
     this.credits = new Credits(this.#core);
     this.webhooks = new Webhooks(this.#core);
+    this.keys = new Keys(this.#core);
   }
 }

@@ -57,6 +57,7 @@ export {
   type PollInterval,
   type WaitOptions,
 } from "./resources/generations.js";
+export type { Keys } from "./resources/keys.js";
 export type { Models } from "./resources/models.js";
 export type {
   DeliveryListParams,

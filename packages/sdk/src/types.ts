@@ -313,3 +313,41 @@ export interface ListResponse<T> {
   data: T[];
   has_more: boolean;
 }
+
+/** A scope an API key can hold (GET /api/v1/keys shows what each key has). */
+export type ApiKeyScope =
+  | "models:read"
+  | "generations:create"
+  | "generations:read"
+  | "files:create"
+  | "files:read"
+  | "credits:read"
+  | "webhooks:manage"
+  | "keys:manage";
+
+/** One of the account's API keys, as listed: never its secret. */
+export interface ApiKey {
+  id: string;
+  object: "api_key";
+  account_id: string;
+  name: string | null;
+  /** The key's first 12 characters, to recognise it. */
+  prefix: string;
+  scopes: ApiKeyScope[];
+  expires_at: string | null;
+  revoked_at: string | null;
+  created_at: string;
+}
+
+/** The create answer: the key with its secret, shown only here. */
+export interface CreatedApiKey extends ApiKey {
+  key: string;
+}
+
+export interface ApiKeyCreateParams {
+  name?: string | null;
+  /** Only scopes the calling key holds. Default: the caller's scopes without `keys:manage`. */
+  scopes?: ApiKeyScope[];
+  /** ISO 8601, in the future and no later than the calling key's expiry. Default: the caller's expiry. */
+  expires_at?: string | null;
+}
