@@ -27,6 +27,7 @@ COPY packages/contract/package.json packages/contract/
 COPY packages/server/package.json packages/server/
 COPY packages/sdk/package.json packages/sdk/
 COPY packages/cli/package.json packages/cli/
+COPY packages/console/package.json packages/console/
 RUN npm ci --ignore-scripts --no-audit --no-fund
 
 COPY tsconfig.base.json ./

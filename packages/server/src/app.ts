@@ -6,6 +6,7 @@ import type { Logger } from "pino";
 import { mountAdminRoutes } from "./accounts/admin-routes.js";
 import { KEY_PATHS, mountKeyRoutes } from "./accounts/key-routes.js";
 import type { AccountService } from "./accounts/service.js";
+import { mountConsoleStaticRoutes } from "./console/static-routes.js";
 import { mountDocsRoutes } from "./docs/routes.js";
 import { ApiError } from "./errors.js";
 import { mountFileRoutes } from "./files/routes.js";
@@ -68,6 +69,8 @@ export interface AppDeps {
   /** What GET /admin/v1/stats reads (ops/stats.ts). */
   stats: StatsDeps;
   publicApiEnabled: boolean;
+  /** The built web console served at /console (CONSOLE_DIST_DIR); undefined: packages/console/dist. */
+  consoleDistDir?: string | undefined;
   /** Notices appended to every model entry (e.g. that the simulator is running). */
   modelNotices: string[];
   baseUrl: () => string;
@@ -273,6 +276,7 @@ function mountPublicSurface(
   mountKeyRoutes(app, deps);
   mountUsageRoutes(app, deps);
   mountDocsRoutes(app, deps);
+  mountConsoleStaticRoutes(app, { distDir: deps.consoleDistDir });
 
   app.get("/api/v1/credits", requireScope("credits:read"), async (c) => {
     const { accountId } = authOf(c);

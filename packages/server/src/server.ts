@@ -479,6 +479,7 @@ export async function startServer(
             ...(role === "api" ? {} : { circuits: () => router.circuits() }),
           },
           publicApiEnabled: config.publicApiEnabled,
+          consoleDistDir: config.consoleDistDir,
           modelNotices: config.providers.includes("simulated")
             ? [
                 "This server runs the Framegate simulator: results are locally rendered placeholder videos, not Kling output.",
