@@ -222,3 +222,38 @@ describe("API keys through the public API", () => {
     expect(await keyCount(key)).toBe(before);
   });
 });
+
+/**
+ * A revocation through the public API reaches every process sharing the store at once (NOTIFY on
+ * PostgreSQL, SQLite's commit counter), as the operator's does: not only after the key cache's TTL.
+ */
+describe("revoking through one process, with the key cached by another", () => {
+  let a: TestServer;
+  let b: TestServer;
+  beforeAll(async () => {
+    a = await startTestServer({ API_KEY_CACHE_SECONDS: "60" });
+    // B shares A's store, as a second API process would, and trusts cached keys for a minute.
+    b = await startTestServer({ API_KEY_CACHE_SECONDS: "60" }, a.dataDir);
+  });
+  afterAll(async () => {
+    await b?.close();
+    await a?.close();
+  });
+
+  it("the other process refuses the key well before its cache would expire", async () => {
+    const { key: root } = await a.createAccount(3);
+    const made = await a.request("/api/v1/keys", { key: root, json: { scopes: ["credits:read"] } });
+    expect(made.status, made.text).toBe(201);
+    expect((await b.request("/api/v1/credits", { key: made.body.key })).status).toBe(200);
+    expect((await b.request("/api/v1/credits", { key: made.body.key })).status).toBe(200);
+    expect((await a.request(`/api/v1/keys/${made.body.id}`, { key: root, method: "DELETE" })).status).toBe(200);
+    // The notice travels asynchronously; the 60 s TTL is far beyond this wait.
+    const started = Date.now();
+    let res = await b.request("/api/v1/credits", { key: made.body.key });
+    while (res.status === 200 && Date.now() - started < 10_000) {
+      await new Promise((r) => setTimeout(r, 20));
+      res = await b.request("/api/v1/credits", { key: made.body.key });
+    }
+    expectError(res, 401, "api_key_revoked");
+  });
+});
