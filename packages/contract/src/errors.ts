@@ -8,6 +8,8 @@ export const ERROR_STATUS = {
   signature_invalid: 403,
   /** An account quota (webhook endpoints, stored files) is reached; the message names the limit. */
   quota_exceeded: 403,
+  /** A request authenticated by the web console's session cookie failed the Origin (CSRF) check. */
+  forbidden: 403,
   public_api_disabled: 503,
   rate_limited: 429,
   validation_failed: 400,

@@ -80,11 +80,15 @@ const ERROR_RESPONSES = {
     description: "validation_failed: the body, query or a header is invalid (error.details says where)",
   },
   Unauthorized: { status: 401, description: "api_key_missing, api_key_invalid, api_key_revoked or api_key_expired" },
-  Forbidden: { status: 403, description: "api_scope_denied: the key lacks the route's scope" },
+  Forbidden: {
+    status: 403,
+    description:
+      "api_scope_denied: the key lacks the route's scope; or forbidden: a state-changing request signed in by the web console's session cookie failed the Origin check",
+  },
   ForbiddenOrQuota: {
     status: 403,
     description:
-      "api_scope_denied, or quota_exceeded: the account reached a quota (the message names it; delete something or ask the operator to raise it)",
+      "api_scope_denied, or quota_exceeded: the account reached a quota (the message names it; delete something or ask the operator to raise it); or forbidden: a request signed in by the web console's session cookie failed the Origin check",
   },
   NotFound: { status: 404, description: "not_found: missing, or another account's (never said which)" },
   MethodNotAllowed: {

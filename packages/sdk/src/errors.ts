@@ -5,7 +5,7 @@
  *   FramegateError
  *   ├── APIError (any non-2xx answer)
  *   │   ├── AuthenticationError        401 api_key_missing | api_key_invalid | api_key_revoked | api_key_expired
- *   │   ├── PermissionDeniedError      403 api_scope_denied (and signature_invalid)
+ *   │   ├── PermissionDeniedError      403 api_scope_denied (and signature_invalid, forbidden)
  *   │   │   └── QuotaExceededError         403 quota_exceeded (an account quota; the message names it)
  *   │   ├── ValidationError            400 validation_failed
  *   │   │   └── WebhookUrlRejectedError    400 webhook_url_rejected
@@ -34,6 +34,7 @@ export type ApiErrorCode =
   | "api_scope_denied"
   | "signature_invalid"
   | "quota_exceeded"
+  | "forbidden"
   | "public_api_disabled"
   | "rate_limited"
   | "validation_failed"
@@ -184,6 +185,8 @@ const BY_CODE: Record<string, APIErrorClass> = {
   api_scope_denied: PermissionDeniedError,
   signature_invalid: PermissionDeniedError,
   quota_exceeded: QuotaExceededError,
+  // A console-session (cookie) write without the server's own Origin.
+  forbidden: PermissionDeniedError,
   validation_failed: ValidationError,
   webhook_url_rejected: WebhookUrlRejectedError,
   insufficient_credits: InsufficientCreditsError,

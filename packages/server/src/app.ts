@@ -6,6 +6,12 @@ import type { Logger } from "pino";
 import { mountAdminRoutes } from "./accounts/admin-routes.js";
 import { KEY_PATHS, mountKeyRoutes } from "./accounts/key-routes.js";
 import type { AccountService } from "./accounts/service.js";
+import {
+  type ConsoleSessionConfig,
+  customerSessionAuth,
+  mountConsoleSessionRoutes,
+  operatorSessionAuth,
+} from "./console/session-routes.js";
 import { mountConsoleStaticRoutes } from "./console/static-routes.js";
 import { mountDocsRoutes } from "./docs/routes.js";
 import { ApiError } from "./errors.js";
@@ -60,6 +66,8 @@ export interface AppDeps {
   signer: UrlSigner;
   rateLimits: RateLimits;
   adminToken: string | undefined;
+  /** The web console's sign-in sessions (console/); absent: no session routes, cookies ignored. */
+  consoleSessions?: ConsoleSessionConfig;
   /** This process's metrics: request durations are observed and GET /metrics serves them. */
   metrics?: Metrics;
   /** Bearer token of GET /metrics (METRICS_TOKEN, else ADMIN_TOKEN); undefined: /metrics is 404. */
@@ -207,7 +215,8 @@ export function buildApp(deps: AppDeps, surface: Surface = "all"): Hono<AppEnv> 
 
   if (surface !== "admin") mountPublicSurface(app, deps, limitState);
   if (surface !== "public") {
-    mountAdminRoutes(app, deps);
+    const operatorSession = deps.consoleSessions && operatorSessionAuth(deps.consoleSessions);
+    mountAdminRoutes(app, operatorSession ? { ...deps, operatorSession } : deps);
     mountTaskAdminRoutes(app, deps);
     mountUsageAdminRoutes(app, deps);
     mountStatsAdminRoutes(app, deps);
@@ -264,7 +273,11 @@ function mountPublicSurface(
   app.get("/api/v1/openapi.json", readLimit, (c) => c.json(buildOpenApiDocument({ serverUrl: deps.baseUrl() })));
 
   // Everything else under /api/v1 needs a key; limits then count per key.
-  const auth = authenticate(deps.accounts, (c) => deps.rateLimits.consume("read", `ip:${clientAddress(c)}`));
+  const auth = authenticate(
+    deps.accounts,
+    (c) => deps.rateLimits.consume("read", `ip:${clientAddress(c)}`),
+    deps.consoleSessions && customerSessionAuth(deps.consoleSessions),
+  );
   for (const [method, path, bucket] of KEYED_ROUTES) {
     app.on(method, path, auth, deps.rateLimits.middleware(bucket, clientAddress));
   }
@@ -282,6 +295,11 @@ function mountPublicSurface(
     const { accountId } = authOf(c);
     return c.json({ current_credits: (await getBalance(deps.db, accountId)) ?? 0 });
   });
+
+  // The console shares the public origin, so its sign-in lives on the public listener.
+  if (deps.consoleSessions) {
+    mountConsoleSessionRoutes(app, { ...deps.consoleSessions, rateLimits: deps.rateLimits, clientAddress });
+  }
 
   mountCallbackRoutes(app, deps.callbacks);
   mountMediaRoutes(app, deps);

@@ -111,6 +111,8 @@ const EnvSchema = z.object({
   RATE_LIMIT_READ_PER_MIN: int(600, 0),
   RATE_LIMIT_WRITE_PER_MIN: int(60, 0),
   API_KEY_CACHE_SECONDS: int(5, 0, 60),
+  // How long a web-console sign-in lasts (console/sessions.ts): 1 hour to 30 days.
+  CONSOLE_SESSION_TTL_HOURS: int(12, 1, 720),
   // The built web console served at /console (console/static-routes.ts); default: packages/console/dist.
   CONSOLE_DIST_DIR: z.string().min(1).optional(),
   RATE_LIMIT_STORE: z.enum(["auto", "memory", "postgres", "redis"]).default("auto"),
@@ -303,6 +305,8 @@ export interface Config {
   requestTimeoutMs: number;
   /** How long a process trusts an API-key lookup it cached (accounts/key-cache.ts); 0: no cache. */
   apiKeyCacheMs: number;
+  /** Lifetime of a web-console session from sign-in (console/sessions.ts). */
+  consoleSessionTtlMs: number;
   /** The built web console's directory (index.html, assets/); undefined: packages/console/dist. */
   consoleDistDir: string | undefined;
   providers: string[];
@@ -439,6 +443,7 @@ export function loadConfig(env: Record<string, string | undefined> = process.env
     shutdownGraceMs: e.SHUTDOWN_GRACE_SECONDS * 1000,
     requestTimeoutMs: e.REQUEST_TIMEOUT,
     apiKeyCacheMs: e.API_KEY_CACHE_SECONDS * 1000,
+    consoleSessionTtlMs: e.CONSOLE_SESSION_TTL_HOURS * 3600_000,
     consoleDistDir: e.CONSOLE_DIST_DIR ? resolve(e.CONSOLE_DIST_DIR) : undefined,
     providers: e.PROVIDERS,
     kling: {

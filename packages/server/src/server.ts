@@ -19,6 +19,7 @@ import { RevocationListener } from "./accounts/key-revocations.js";
 import { AccountService } from "./accounts/service.js";
 import { type AppDeps, buildApp } from "./app.js";
 import { type Config, ConfigError } from "./config.js";
+import { ConsoleSessions } from "./console/sessions.js";
 import { InspectionPool } from "./files/inspect/pool.js";
 import { PURGE_FILE_JOB, purgeFileJob, queuePurgesAfter } from "./files/purge-job.js";
 import { FileReferenceResolver } from "./files/references.js";
@@ -234,6 +235,13 @@ export async function startServer(
     keyCache,
   );
   const generations = new GenerationService({ db, clock, queue, signer, idempotency, metrics });
+  const consoleSessions = new ConsoleSessions({
+    db,
+    clock,
+    accounts,
+    adminToken: config.adminToken,
+    ttlMs: config.consoleSessionTtlMs,
+  });
   const ffmpegPath = config.simulator.ffmpegPath ?? ffmpegInstaller.path;
   const callbackTokens = new CallbackTokens(
     createHmac("sha256", signingSecret).update("callbacks").digest("base64url"),
@@ -467,6 +475,7 @@ export async function startServer(
           signer,
           rateLimits: rateLimits as RateLimits,
           adminToken: config.adminToken,
+          consoleSessions: { sessions: consoleSessions, publicBaseUrl: config.publicBaseUrl },
           metrics,
           metricsToken: config.metricsToken,
           tracing,
@@ -505,6 +514,7 @@ export async function startServer(
     const idempotencyPurged = await idempotency.purgeExpired();
     const resultsPurged = await purgeExpiredResults({ db, storage, clock, log });
     const filesPurged = await files.collectGarbage();
+    await consoleSessions.pruneExpired();
     // Local copies of S3 references: kept while a task may still render from them.
     await localFiles.sweep(config.worker.taskDeadlineMs + 3600_000);
     return { idempotencyPurged, resultsPurged, filesPurged };

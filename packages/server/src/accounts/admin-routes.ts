@@ -66,6 +66,9 @@ function digest(value: string) {
   return createHash("sha256").update(value).digest();
 }
 
+/** True when an operator's console session cookie authenticates the request, false for no cookie. */
+export type OperatorSessionCheck = (c: Context<AppEnv>) => Promise<boolean>;
+
 /** How failed admin authentication is throttled: the public API's limits, per client address. */
 export interface AdminThrottle {
   rateLimits: RateLimits;
@@ -80,12 +83,30 @@ export interface AdminThrottle {
  * still let through, a brute-forcer could keep guessing past the limit and recognise the hit
  * by its 200.
  */
-function requireAdmin(token: string | undefined, throttle: AdminThrottle): MiddlewareHandler<AppEnv> {
+function requireAdmin(
+  token: string | undefined,
+  throttle: AdminThrottle,
+  fromSession?: OperatorSessionCheck,
+): MiddlewareHandler<AppEnv> {
   return async (c, next) => {
     if (!token) throw new ApiError("not_found", "The admin API is disabled (ADMIN_TOKEN is not set).");
     const subject = `ip-admin:${throttle.clientAddress(c)}`;
     await throttle.rateLimits.assertAvailable("read", subject);
-    const presented = /^Bearer\s+(\S+)\s*$/i.exec(c.req.header("authorization") ?? "")?.[1];
+    const header = c.req.header("authorization");
+    // Without an Authorization header, an operator's console session cookie stands for the token.
+    if (!header && fromSession) {
+      let signedIn: boolean;
+      try {
+        signedIn = await fromSession(c);
+      } catch (error) {
+        // A dead session is charged like a wrong token; a failed Origin check (403) is not.
+        if (!(error instanceof ApiError) || error.status !== 401) throw error;
+        const headers = await throttle.rateLimits.consume("read", subject);
+        throw new ApiError(error.code, error.message, { headers });
+      }
+      if (signedIn) return next();
+    }
+    const presented = /^Bearer\s+(\S+)\s*$/i.exec(header ?? "")?.[1];
     // Compare digests so timing reveals neither content nor length.
     if (!presented || !timingSafeEqual(digest(presented), digest(token))) {
       // The 401 carries the limit headers; the failure that spends the budget is answered 429.
@@ -100,10 +121,14 @@ function requireAdmin(token: string | undefined, throttle: AdminThrottle): Middl
 
 export function mountAdminRoutes(
   app: Hono<AppEnv>,
-  deps: { accounts: AccountService; adminToken: string | undefined } & AdminThrottle,
+  deps: {
+    accounts: AccountService;
+    adminToken: string | undefined;
+    operatorSession?: OperatorSessionCheck;
+  } & AdminThrottle,
 ) {
   const { accounts } = deps;
-  app.use("/admin/v1/*", requireAdmin(deps.adminToken, deps));
+  app.use("/admin/v1/*", requireAdmin(deps.adminToken, deps, deps.operatorSession));
 
   app.post("/admin/v1/accounts", async (c) => {
     const body = parse(CreateAccountBody, await readJsonBody(c));

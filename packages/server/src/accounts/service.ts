@@ -302,7 +302,15 @@ export class AccountService {
     if (!looksLikeApiKey(secret)) {
       throw new ApiError("api_key_invalid", "The API key is malformed. Keys look like rvya_sk_….");
     }
-    const hash = hashApiKey(secret);
+    return this.authenticateHash(hashApiKey(secret));
+  }
+
+  /**
+   * Resolves a key by its stored hash, through the same cache, revocation and expiry checks as a
+   * presented secret: a console session (console/sessions.ts) keeps only the hash of the key it
+   * was made from, and must end the moment that key is revoked or expires.
+   */
+  async authenticateHash(hash: string): Promise<AuthenticatedKey> {
     if (this.keyCache?.enabled) {
       const now = performance.now();
       if (now - this.writesCheckedAt >= EXTERNAL_WRITES_CHECK_MS) {

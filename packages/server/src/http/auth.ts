@@ -12,25 +12,37 @@ import type { AppEnv } from "./context.js";
 export function authenticate(
   accounts: AccountService,
   onFailure: (c: Context<AppEnv>) => Promise<Record<string, string>>,
+  /**
+   * The web console's session cookie (console/session-routes.ts), asked only when there is no
+   * Authorization header: the key the session acts as, or undefined for no cookie.
+   */
+  fromSession?: (c: Context<AppEnv>) => Promise<AuthenticatedKey | undefined>,
 ): MiddlewareHandler<AppEnv> {
   return async (c, next) => {
     let auth: AuthenticatedKey;
     try {
       const header = c.req.header("authorization");
-      if (!header) throw new ApiError("api_key_missing", "A valid Bearer API key is required.");
-      const match = /^Bearer\s+(\S+)\s*$/i.exec(header);
-      if (!match?.[1]) {
-        throw new ApiError("api_key_missing", "A valid Bearer API key is required (Authorization: Bearer rvya_sk_…).");
-      }
-      auth = await accounts.authenticate(match[1]);
+      const viaSession = !header && fromSession ? await fromSession(c) : undefined;
+      if (viaSession) auth = viaSession;
+      else if (!header) throw new ApiError("api_key_missing", "A valid Bearer API key is required.");
+      else auth = await bearerKey(accounts, header);
     } catch (error) {
-      if (!(error instanceof ApiError)) throw error;
+      // Only failed authentication (401) is charged; a failed Origin check (403) is not a guess.
+      if (!(error instanceof ApiError) || error.status !== 401) throw error;
       const limitHeaders = await onFailure(c);
       throw new ApiError(error.code, error.message, { headers: { ...error.headers, ...limitHeaders } });
     }
     c.set("auth", auth);
     await next();
   };
+}
+
+function bearerKey(accounts: AccountService, header: string): Promise<AuthenticatedKey> {
+  const match = /^Bearer\s+(\S+)\s*$/i.exec(header);
+  if (!match?.[1]) {
+    throw new ApiError("api_key_missing", "A valid Bearer API key is required (Authorization: Bearer rvya_sk_…).");
+  }
+  return accounts.authenticate(match[1]);
 }
 
 export function requireScope(scope: Scope): MiddlewareHandler<AppEnv> {

@@ -440,6 +440,29 @@ const migrations = (dialect: Dialect): Record<string, Migration> => ({
         .execute();
     },
   },
+  "0019_console_sessions": {
+    async up(db: Kysely<unknown>) {
+      // The web console's sign-in sessions (console/sessions.ts). Only the SHA-256 of the cookie's
+      // token is stored, so a copy of the table signs no one in. A customer session keeps the
+      // hash of the API key it was made from (the key's own stored hash), so every request goes
+      // through the key's checks; an operator session keeps the hash of the ADMIN_TOKEN it was
+      // made with, so changing that token ends it.
+      await db.schema
+        .createTable("console_sessions")
+        .addColumn("id", "text", (c) => c.primaryKey())
+        .addColumn("token_hash", "text", (c) => c.notNull().unique())
+        .addColumn("kind", "text", (c) => c.notNull())
+        .addColumn("account_id", "text", (c) => c.references("accounts.id"))
+        .addColumn("key_id", "text", (c) => c.references("api_keys.id"))
+        .addColumn("credential_hash", "text", (c) => c.notNull())
+        .addColumn("created_at", "text", (c) => c.notNull())
+        .addColumn("expires_at", "text", (c) => c.notNull())
+        .addColumn("revoked_at", "text")
+        .execute();
+      // Pruning deletes by expiry.
+      await db.schema.createIndex("console_sessions_expires").on("console_sessions").column("expires_at").execute();
+    },
+  },
 });
 
 function sqlNonNegative(column: string) {

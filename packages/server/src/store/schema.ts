@@ -30,6 +30,22 @@ export interface ApiKeysTable {
   created_at: string;
 }
 
+/** The web console's sign-ins (console/sessions.ts, migration 0019). */
+export interface ConsoleSessionsTable {
+  id: string;
+  /** SHA-256 (hex) of the cookie's random token; the token itself is never stored. */
+  token_hash: string;
+  kind: "customer" | "operator";
+  /** Customer sessions: the account and key signed in with; null for operator sessions. */
+  account_id: string | null;
+  key_id: string | null;
+  /** Customer: the API key's stored hash (api_keys.key_hash). Operator: SHA-256 of ADMIN_TOKEN. */
+  credential_hash: string;
+  created_at: string;
+  expires_at: string;
+  revoked_at: string | null;
+}
+
 export interface LedgerEntriesTable {
   id: string;
   account_id: string;
@@ -210,6 +226,7 @@ export interface Database {
   task_references: TaskReferencesTable;
   accounts: AccountsTable;
   api_keys: ApiKeysTable;
+  console_sessions: ConsoleSessionsTable;
   ledger_entries: LedgerEntriesTable;
   tasks: TasksTable;
   jobs: JobsTable;
