@@ -3,21 +3,14 @@
  * API (scope keys:manage). Named apart from the operator's `framegate keys`, which opens the
  * store directly and works on any account.
  */
+import { API_KEY_SCOPES as CONTRACT_SCOPES } from "@framegate/contract";
 import type { ApiKey, ApiKeyScope } from "@framegate/sdk";
 import type { ApiContext } from "./api.js";
 import { usageError } from "./output.js";
 import { collect, formatTable, MAX_PAGE_SIZE, parseLimit } from "./pages.js";
 
-export const API_KEY_SCOPES: readonly ApiKeyScope[] = [
-  "models:read",
-  "generations:create",
-  "generations:read",
-  "files:create",
-  "files:read",
-  "credits:read",
-  "webhooks:manage",
-  "keys:manage",
-];
+/** The scopes a key can hold: the contract's list, which the server checks against too. */
+export const API_KEY_SCOPES: readonly ApiKeyScope[] = CONTRACT_SCOPES;
 
 export interface ApiKeysCreateOptions {
   name?: string;

@@ -6,7 +6,7 @@
 import { createRequire } from "node:module";
 import { gunzipSync } from "node:zlib";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
-import { acceptsGzip } from "../src/docs/routes.js";
+import { acceptsGzip } from "../src/http/static-file.js";
 import { startTestServer, type TestServer } from "./harness.js";
 
 /** Every src/href attribute value of the page. */

@@ -24,9 +24,9 @@ import { fileURLToPath } from "node:url";
 import { promisify } from "node:util";
 import { gzip } from "node:zlib";
 import type { Context, Hono } from "hono";
-import { acceptsGzip } from "../docs/routes.js";
 import { ApiError } from "../errors.js";
 import type { AppEnv } from "../http/context.js";
+import { type StaticFile, sendStaticFile } from "../http/static-file.js";
 
 const gzipAsync = promisify(gzip);
 
@@ -86,13 +86,6 @@ const COMPRESSIBLE = new Set([".html", ".js", ".mjs", ".css", ".svg", ".json", "
 /** One path segment of Vite's output: letters, digits, `.`, `_`, `-`; no traversal, no hidden files. */
 const SAFE_NAME = /^[A-Za-z0-9_-][A-Za-z0-9._-]*$/;
 
-interface StaticFile {
-  contentType: string;
-  body: Buffer;
-  gzipped: Buffer | undefined;
-  etag: string;
-}
-
 async function load(path: string): Promise<StaticFile | undefined> {
   let body: Buffer;
   try {
@@ -112,22 +105,8 @@ async function load(path: string): Promise<StaticFile | undefined> {
   return { contentType: CONTENT_TYPES[ext] ?? "application/octet-stream", body, gzipped, etag };
 }
 
-function notModified(header: string | undefined, etag: string): boolean {
-  return Boolean(header?.split(",").some((t) => [etag, `W/${etag}`, "*"].includes(t.trim())));
-}
-
 function send(c: Context<AppEnv>, file: StaticFile, cacheControl: string): Response {
-  const headers = { ...SECURITY_HEADERS, "Cache-Control": cacheControl, ETag: file.etag, Vary: "Accept-Encoding" };
-  if (notModified(c.req.header("if-none-match"), file.etag)) return c.body(null, 304, headers);
-  const gzipped = file.gzipped && acceptsGzip(c.req.header("accept-encoding")) ? file.gzipped : undefined;
-  const body = gzipped ?? file.body;
-  const bytes = new Uint8Array(body.buffer as ArrayBuffer, body.byteOffset, body.byteLength);
-  return c.body(bytes, 200, {
-    ...headers,
-    "Content-Type": file.contentType,
-    "Content-Length": String(body.byteLength),
-    ...(gzipped ? { "Content-Encoding": "gzip" } : {}),
-  });
+  return sendStaticFile(c, file, { ...SECURITY_HEADERS, "Cache-Control": cacheControl });
 }
 
 /** The page a browser gets when dist/index.html is missing: what happened and the command that fixes it. */

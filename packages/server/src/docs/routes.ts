@@ -10,6 +10,7 @@ import { createHash } from "node:crypto";
 import type { Context, Hono } from "hono";
 import { ApiError } from "../errors.js";
 import type { AppEnv } from "../http/context.js";
+import { sendStaticFile } from "../http/static-file.js";
 import { type DocsAsset, docsAssets } from "./assets.js";
 
 export const DOCS_PATH = "/docs";
@@ -63,40 +64,8 @@ export function docsPage(prefix: string, assets: { bundle: DocsAsset; init: Docs
 `;
 }
 
-/** True when the client's Accept-Encoding takes gzip (not `gzip;q=0`). */
-export function acceptsGzip(header: string | undefined): boolean {
-  if (!header) return false;
-  for (const part of header.split(",")) {
-    const [coding, ...params] = part.split(";").map((s) => s.trim().toLowerCase());
-    if (coding !== "gzip" && coding !== "*") continue;
-    const q = params.find((p) => p.startsWith("q="));
-    return q === undefined || Number(q.slice(2)) > 0;
-  }
-  return false;
-}
-
-/** If-None-Match holds this ETag (or `*`): the client's copy is current. */
-function notModified(header: string | undefined, etag: string): boolean {
-  if (!header) return false;
-  return header.split(",").some((t) => {
-    const tag = t.trim();
-    return tag === "*" || tag === etag || tag === `W/${etag}`;
-  });
-}
-
 function send(c: Context<AppEnv>, asset: DocsAsset, headers: Record<string, string>): Response {
-  const common = { ...SHARED_HEADERS, ...headers, ETag: asset.etag, Vary: "Accept-Encoding" };
-  if (notModified(c.req.header("if-none-match"), asset.etag)) return c.body(null, 304, common);
-  const gzipped = asset.gzipped && acceptsGzip(c.req.header("accept-encoding")) ? asset.gzipped : undefined;
-  const body = gzipped ?? asset.body;
-  // A view of the same bytes, no copy; read and gzipped buffers never sit on a SharedArrayBuffer.
-  const bytes = new Uint8Array(body.buffer as ArrayBuffer, body.byteOffset, body.byteLength);
-  return c.body(bytes, 200, {
-    ...common,
-    "Content-Type": asset.contentType,
-    "Content-Length": String(body.byteLength),
-    ...(gzipped ? { "Content-Encoding": "gzip" } : {}),
-  });
+  return sendStaticFile(c, asset, { ...SHARED_HEADERS, ...headers });
 }
 
 export function mountDocsRoutes(app: Hono<AppEnv>, deps: { publicApiEnabled: boolean; baseUrl: () => string }) {
