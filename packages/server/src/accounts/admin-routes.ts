@@ -1,8 +1,8 @@
 /** Operator API under /admin/v1, authenticated with ADMIN_TOKEN (api-contract §9). */
-import { createHash, timingSafeEqual } from "node:crypto";
 import type { Context, Hono, MiddlewareHandler } from "hono";
 import { z } from "zod";
 import { ApiError } from "../errors.js";
+import { bearerToken, sameSecret } from "../http/bearer.js";
 import { readJsonBody } from "../http/body.js";
 import type { AppEnv } from "../http/context.js";
 import type { RateLimits } from "../http/rate-limit.js";
@@ -62,10 +62,6 @@ function parse<T>(schema: z.ZodType<T>, body: unknown): T {
   });
 }
 
-function digest(value: string) {
-  return createHash("sha256").update(value).digest();
-}
-
 /** True when an operator's console session cookie authenticates the request, false for no cookie. */
 export type OperatorSessionCheck = (c: Context<AppEnv>) => Promise<boolean>;
 
@@ -106,9 +102,8 @@ function requireAdmin(
       }
       if (signedIn) return next();
     }
-    const presented = /^Bearer\s+(\S+)\s*$/i.exec(header ?? "")?.[1];
-    // Compare digests so timing reveals neither content nor length.
-    if (!presented || !timingSafeEqual(digest(presented), digest(token))) {
+    const presented = bearerToken(header);
+    if (!presented || !sameSecret(presented, token)) {
       // The 401 carries the limit headers; the failure that spends the budget is answered 429.
       const headers = await throttle.rateLimits.consume("read", subject);
       throw presented

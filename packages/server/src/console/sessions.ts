@@ -19,6 +19,7 @@ import { randomBytes, timingSafeEqual } from "node:crypto";
 import { hashApiKey } from "../accounts/keys.js";
 import type { AccountService, AuthenticatedKey } from "../accounts/service.js";
 import { ApiError } from "../errors.js";
+import { sameSecret } from "../http/bearer.js";
 import type { Db } from "../store/db.js";
 import { addMs, type Clock, iso } from "../util/clock.js";
 import { randomBase62 } from "../util/ids.js";
@@ -89,12 +90,10 @@ export class ConsoleSessions {
       scopes = [...key.scopes];
     } else {
       const expected = this.deps.adminToken;
-      const presented = sha256Hex(credentials.adminToken);
-      // Digests are compared, so timing reveals neither the token's content nor its length.
-      if (!expected || !sameHash(presented, sha256Hex(expected))) {
+      if (!expected || !sameSecret(credentials.adminToken, expected)) {
         throw new ApiError("api_key_invalid", "The admin token is not valid.");
       }
-      row = { kind: "operator", account_id: null, key_id: null, credential_hash: presented };
+      row = { kind: "operator", account_id: null, key_id: null, credential_hash: sha256Hex(credentials.adminToken) };
     }
     const token = randomBytes(32).toString("base64url");
     await this.deps.db

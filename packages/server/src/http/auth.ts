@@ -2,6 +2,7 @@ import type { Context, MiddlewareHandler } from "hono";
 import type { Scope } from "../accounts/keys.js";
 import type { AccountService, AuthenticatedKey } from "../accounts/service.js";
 import { ApiError } from "../errors.js";
+import { bearerToken } from "./bearer.js";
 import type { AppEnv } from "./context.js";
 
 /**
@@ -38,11 +39,11 @@ export function authenticate(
 }
 
 function bearerKey(accounts: AccountService, header: string): Promise<AuthenticatedKey> {
-  const match = /^Bearer\s+(\S+)\s*$/i.exec(header);
-  if (!match?.[1]) {
+  const token = bearerToken(header);
+  if (!token) {
     throw new ApiError("api_key_missing", "A valid Bearer API key is required (Authorization: Bearer rvya_sk_…).");
   }
-  return accounts.authenticate(match[1]);
+  return accounts.authenticate(token);
 }
 
 export function requireScope(scope: Scope): MiddlewareHandler<AppEnv> {

@@ -3,10 +3,10 @@
  * text format) behind `Authorization: Bearer <METRICS_TOKEN>` (ADMIN_TOKEN when that is unset;
  * with neither, /metrics answers 404 as if it did not exist).
  */
-import { createHash, timingSafeEqual } from "node:crypto";
 import type { Context, Env, Hono, MiddlewareHandler } from "hono";
 import { routePath } from "hono/route";
 import { ApiError } from "../errors.js";
+import { bearerToken, sameSecret } from "../http/bearer.js";
 import { type Metrics, UNMATCHED_ROUTE } from "./metrics.js";
 
 export const METRICS_PATH = "/metrics";
@@ -45,8 +45,6 @@ export function httpMetrics(metrics: Metrics): MiddlewareHandler {
   };
 }
 
-const digest = (value: string) => createHash("sha256").update(value).digest();
-
 /**
  * GET /metrics on `app`. `token` is METRICS_TOKEN, else ADMIN_TOKEN; undefined turns the route
  * off (404). Tokens are compared by digest in constant time, as the admin API does. Errors are
@@ -56,7 +54,7 @@ export function mountMetricsRoute<E extends Env>(
   app: Hono<E>,
   opts: { metrics: Metrics; token: string | undefined },
 ): void {
-  const expected = opts.token === undefined ? undefined : digest(opts.token);
+  const expected = opts.token;
   app.all(METRICS_PATH, async (c) => {
     if (!expected) {
       throw new ApiError("not_found", "Metrics are off: set METRICS_TOKEN (or ADMIN_TOKEN) to serve /metrics.");
@@ -66,11 +64,11 @@ export function mountMetricsRoute<E extends Env>(
         headers: { Allow: "GET, HEAD" },
       });
     }
-    const presented = /^Bearer\s+(\S+)\s*$/i.exec(c.req.header("authorization") ?? "")?.[1];
+    const presented = bearerToken(c.req.header("authorization"));
     if (!presented) {
       throw new ApiError("api_key_missing", "/metrics needs Authorization: Bearer <METRICS_TOKEN>.");
     }
-    if (!timingSafeEqual(digest(presented), expected)) {
+    if (!sameSecret(presented, expected)) {
       throw new ApiError("api_key_invalid", "The metrics token is not valid.");
     }
     const { body, contentType } = await opts.metrics.render();
