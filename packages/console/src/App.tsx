@@ -2,10 +2,20 @@
 import { useQuery, useQueryClient } from "@tanstack/preact-query";
 import { useEffect, useState } from "preact/hooks";
 import { errorMessage, fetchSession, type Session, signOut } from "./api.js";
+import { ApiKeys } from "./pages/ApiKeys.js";
 import { GenerationDetail } from "./pages/GenerationDetail.js";
 import { Generations } from "./pages/Generations.js";
+import { Ledger } from "./pages/Ledger.js";
 import { Overview } from "./pages/Overview.js";
+import { AccountDetail } from "./pages/operator/AccountDetail.js";
+import { Accounts } from "./pages/operator/Accounts.js";
+import { System } from "./pages/operator/System.js";
+import { TaskDetail } from "./pages/operator/TaskDetail.js";
+import { Tasks } from "./pages/operator/Tasks.js";
+import { Playground } from "./pages/Playground.js";
 import { SignIn } from "./pages/SignIn.js";
+import { WebhookDetail } from "./pages/WebhookDetail.js";
+import { Webhooks } from "./pages/Webhooks.js";
 import { useRoute } from "./router.js";
 import { href, type Route } from "./routes.js";
 import { ErrorState, Loading } from "./ui.js";
@@ -31,8 +41,8 @@ function Shell({ session }: { session: Session }) {
   const [signOutError, setSignOutError] = useState<string | null>(null);
 
   useEffect(() => {
-    document.title = `${pageTitle(route)} · Framegate console`;
-  }, [route]);
+    document.title = `${pageTitle(route, session.kind)} · Framegate console`;
+  }, [route, session.kind]);
 
   const onSignOut = async () => {
     setSignOutError(null);
@@ -48,7 +58,7 @@ function Shell({ session }: { session: Session }) {
     queryClient.removeQueries({ predicate: (query) => query.queryKey[0] !== "session" });
   };
 
-  const current = (name: Route["name"]) => (route.name === name ? "page" : undefined);
+  const links = session.kind === "operator" ? OPERATOR_NAV : CUSTOMER_NAV;
   return (
     <>
       <a class="skip" href="#main">
@@ -56,16 +66,17 @@ function Shell({ session }: { session: Session }) {
       </a>
       <header class="topbar">
         <span class="brand">Framegate</span>
-        {session.kind === "customer" ? (
-          <nav aria-label="Main">
-            <a href={href("/")} aria-current={current("overview")}>
-              Overview
+        <nav aria-label="Main">
+          {links.map((link) => (
+            <a
+              key={link.path}
+              href={href(link.path)}
+              aria-current={link.routes.includes(route.name) ? "page" : undefined}
+            >
+              {link.label}
             </a>
-            <a href={href("/generations")} aria-current={route.name === "generation" ? "page" : current("generations")}>
-              Generations
-            </a>
-          </nav>
-        ) : null}
+          ))}
+        </nav>
         <span class="who" title={session.key_id ?? undefined}>
           {session.kind === "operator" ? "Operator" : session.account_id}
         </span>
@@ -79,11 +90,33 @@ function Shell({ session }: { session: Session }) {
         </p>
       ) : null}
       <main id="main" class="page" tabIndex={-1}>
-        {session.kind === "operator" ? <OperatorPlaceholder /> : <CustomerPage route={route} />}
+        {session.kind === "operator" ? <OperatorPage route={route} /> : <CustomerPage route={route} />}
       </main>
     </>
   );
 }
+
+interface NavLink {
+  path: string;
+  label: string;
+  /** The routes under this link, marked as the current page. */
+  routes: Route["name"][];
+}
+
+const CUSTOMER_NAV: NavLink[] = [
+  { path: "/", label: "Overview", routes: ["overview"] },
+  { path: "/generations", label: "Generations", routes: ["generations", "generation"] },
+  { path: "/playground", label: "Playground", routes: ["playground"] },
+  { path: "/keys", label: "API keys", routes: ["keys"] },
+  { path: "/webhooks", label: "Webhooks", routes: ["webhooks", "webhook"] },
+  { path: "/ledger", label: "Ledger", routes: ["ledger"] },
+];
+
+const OPERATOR_NAV: NavLink[] = [
+  { path: "/", label: "System", routes: ["overview"] },
+  { path: "/accounts", label: "Accounts", routes: ["accounts", "account"] },
+  { path: "/tasks", label: "Tasks", routes: ["tasks", "task"] },
+];
 
 function CustomerPage({ route }: { route: Route }) {
   switch (route.name) {
@@ -93,41 +126,71 @@ function CustomerPage({ route }: { route: Route }) {
       return <Generations query={route.query} />;
     case "generation":
       return <GenerationDetail id={route.id} />;
+    case "playground":
+      return <Playground />;
+    case "keys":
+      return <ApiKeys />;
+    case "webhooks":
+      return <Webhooks />;
+    case "webhook":
+      return <WebhookDetail id={route.id} />;
+    case "ledger":
+      return <Ledger query={route.query} />;
     default:
-      return (
-        <>
-          <h1>Page not found</h1>
-          <p>
-            Nothing in the console lives at <code>{route.path}</code>. <a href={href("/")}>Go to the overview</a>.
-          </p>
-        </>
-      );
+      return <NotFound path={routePath(route)} />;
   }
 }
 
-/** Operator pages (accounts, tasks, providers) are a later increment of the console; said plainly. */
-function OperatorPlaceholder() {
+function OperatorPage({ route }: { route: Route }) {
+  switch (route.name) {
+    case "overview":
+      return <System />;
+    case "accounts":
+      return <Accounts />;
+    case "account":
+      return <AccountDetail id={route.id} />;
+    case "tasks":
+      return <Tasks query={route.query} />;
+    case "task":
+      return <TaskDetail id={route.id} />;
+    default:
+      return <NotFound path={routePath(route)} />;
+  }
+}
+
+/** A route that exists for the other kind of session is "not found" here, like an unknown path. */
+function routePath(route: Route): string {
+  return route.name === "not-found" ? route.path : location.pathname;
+}
+
+function NotFound({ path }: { path: string }) {
   return (
     <>
-      <h1>Operator</h1>
+      <h1>Page not found</h1>
       <p>
-        You are signed in with the admin token. The operator pages (accounts, credits, tasks across accounts, providers)
-        are not in the console yet; the admin API (<code>/admin/v1</code>) and the <code>framegate</code> CLI do all of
-        it today.
+        Nothing in the console lives at <code>{path}</code>. <a href={href("/")}>Go to the start page</a>.
       </p>
     </>
   );
 }
 
-function pageTitle(route: Route): string {
-  switch (route.name) {
-    case "overview":
-      return "Overview";
-    case "generations":
-      return "Generations";
-    case "generation":
-      return route.id;
-    default:
-      return "Not found";
-  }
+const TITLES: Record<Route["name"], string> = {
+  overview: "Overview",
+  generations: "Generations",
+  generation: "Generation",
+  playground: "Playground",
+  keys: "API keys",
+  webhooks: "Webhooks",
+  webhook: "Webhook endpoint",
+  ledger: "Ledger",
+  accounts: "Accounts",
+  account: "Account",
+  tasks: "Tasks",
+  task: "Task",
+  "not-found": "Not found",
+};
+
+function pageTitle(route: Route, kind: Session["kind"]): string {
+  if (route.name === "overview" && kind === "operator") return "System";
+  return "id" in route ? route.id : TITLES[route.name];
 }

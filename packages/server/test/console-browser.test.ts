@@ -208,7 +208,7 @@ describeBrowser("web console in Chromium", () => {
     await page.getByRole("tab", { name: "Operator" }).click();
     await page.getByLabel("Admin token").fill(ADMIN_TOKEN);
     await page.getByRole("button", { name: "Sign in" }).click();
-    await page.getByRole("heading", { name: "Operator", level: 1 }).waitFor();
+    await page.getByRole("heading", { name: "System", level: 1 }).waitFor();
     const cookie = (await watched.context.cookies()).find((c) => c.name === COOKIE);
     expect(cookie).toMatchObject({ httpOnly: true, sameSite: "Strict" });
     expect(await page.evaluate(statusOf(`/admin/v1/accounts/${alice.accountId}`))).toBe(200);
