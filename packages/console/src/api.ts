@@ -58,14 +58,12 @@ async function call(method: string, body?: unknown): Promise<Response> {
   throw new SessionError(response.status, code, message, Number.isFinite(retryAfter) ? retryAfter : undefined);
 }
 
-/** The current session, or null when there is none (401). */
+/**
+ * The current session, or null when there is none: the endpoint answers 200 with JSON null for
+ * that (no cookie, or one that is no longer live), so a signed-out visit logs no error.
+ */
 export async function fetchSession(): Promise<Session | null> {
-  try {
-    return (await (await call("GET")).json()) as Session;
-  } catch (error) {
-    if (error instanceof SessionError && error.status === 401) return null;
-    throw error;
-  }
+  return (await (await call("GET")).json()) as Session | null;
 }
 
 export async function signIn(credential: { api_key: string } | { admin_token: string }): Promise<Session> {

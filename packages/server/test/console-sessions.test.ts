@@ -117,9 +117,11 @@ describe("console sessions", () => {
     expect((await t.admin(`/admin/v1/keys/${keyId}`, { method: "DELETE" })).status).toBe(200);
     const credits = await withSession(token, "/api/v1/credits");
     expect(credits.status).toBe(401);
+    // The console's "who is signed in?" reads no session, and drops the dead cookie.
     const session = await withSession(token, "/console/api/session");
-    expect(session.status).toBe(401);
-    expect(session.body.error.code).toBe("api_key_invalid");
+    expect(session.status).toBe(200);
+    expect(session.body).toBeNull();
+    expect(sessionCookie(session).attributes).toContain("Max-Age=0");
   });
 
   it("a session expires after CONSOLE_SESSION_TTL_HOURS", async () => {
@@ -150,17 +152,23 @@ describe("console sessions", () => {
     const cleared = sessionCookie(out);
     expect(cleared.token).toBe("");
     expect(cleared.attributes).toContain("Max-Age=0");
-    expect((await withSession(token, "/console/api/session")).status).toBe(401);
+    expect((await withSession(token, "/console/api/session")).body).toBeNull();
     expect((await withSession(token, "/api/v1/credits")).status).toBe(401);
   });
 
-  it("no cookie is api_key_missing; an unknown one api_key_invalid", async () => {
+  it("GET with no cookie or an unknown one is 200 null (no error to log), the same answer for both", async () => {
     const none = await request(t.url, "/console/api/session");
-    expect(none.status).toBe(401);
-    expect(none.body.error.code).toBe("api_key_missing");
+    expect(none.status).toBe(200);
+    expect(none.text).toBe("null");
+    expect(none.headers.getSetCookie()).toEqual([]);
     const unknown = await withSession("x".repeat(43), "/console/api/session");
-    expect(unknown.status).toBe(401);
-    expect(unknown.body.error.code).toBe("api_key_invalid");
+    expect(unknown.status).toBe(200);
+    expect(unknown.text).toBe("null");
+    expect(sessionCookie(unknown).token).toBe("");
+    // Signing out without a session is still an error: there is nothing to end.
+    const out = await request(t.url, "/console/api/session", { method: "DELETE", headers: { origin: t.url } });
+    expect(out.status).toBe(401);
+    expect(out.body.error.code).toBe("api_key_missing");
   });
 
   it("a bad sign-in body is 400; a wrong key or token 401; neither sets a cookie", async () => {
@@ -254,6 +262,27 @@ describe("console sessions: throttling, https and ADMIN_TOKEN changes", () => {
       const right = await request(t.url, "/console/api/session", { json: { api_key: key } });
       expect(right.status).toBe(429);
       expect(right.headers.getSetCookie()).toEqual([]);
+    } finally {
+      await t.close();
+    }
+  });
+
+  it("guessing session cookies on GET is throttled like failed sign-ins; no cookie is never charged", async () => {
+    const t = await startTestServer({ RATE_LIMIT_READ_PER_MIN: "3" });
+    try {
+      const { key } = await t.createAccount(1);
+      const { token } = sessionCookie(await request(t.url, "/console/api/session", { json: { api_key: key } }));
+      const withCookie = (value: string) =>
+        request(t.url, "/console/api/session", { headers: { cookie: `${COOKIE}=${value}` } });
+      // Asking without a cookie costs nothing, however often.
+      for (let i = 0; i < 5; i++) expect((await request(t.url, "/console/api/session")).status).toBe(200);
+      const statuses: number[] = [];
+      for (let i = 0; i < 4; i++) statuses.push((await withCookie(`${"G".repeat(42)}${i}`)).status);
+      expect(statuses).toEqual([200, 200, 200, 429]);
+      // Once spent, the live cookie is refused too: a right guess looks like a wrong one.
+      const live = await withCookie(token);
+      expect(live.status).toBe(429);
+      expect(live.headers.get("retry-after")).toMatch(/^\d+$/);
     } finally {
       await t.close();
     }

@@ -98,6 +98,13 @@ export function mountConsoleSessionRoutes(
 ): void {
   const { sessions, publicBaseUrl } = deps;
   const secure = publicBaseUrl?.startsWith("https:") === true;
+  const clearSessionCookie = (c: Context<AppEnv>) =>
+    deleteCookie(c, SESSION_COOKIE, {
+      path: "/",
+      httpOnly: true,
+      sameSite: "Strict",
+      ...(secure ? { secure: true } : {}),
+    });
 
   app.post(SESSION_PATH, async (c) => {
     assertSameOrigin(c, publicBaseUrl, true);
@@ -132,10 +139,29 @@ export function mountConsoleSessionRoutes(
     return c.json(result.view, 201);
   });
 
+  /**
+   * "Who is signed in?", asked by every console page load. No session is an ordinary answer here
+   * (200 and JSON null), not a 401 that every browser logs as an error: the console is expected
+   * to be opened signed out. Absent, unknown, expired and ended cookies all read the same null,
+   * so the answer tells a caller nothing about a token beyond "not a live session". A cookie
+   * that is no live session is cleared and counts as a failed guess against the caller's address
+   * (the `ip:` budget, like a wrong API key); once that budget is spent any cookie gets 429
+   * before it is looked up, so a right guess cannot show as a 200 either. No cookie charges
+   * nothing: there is nothing to guess.
+   */
   app.get(SESSION_PATH, async (c) => {
     const token = getCookie(c, SESSION_COOKIE);
-    if (!token) throw new ApiError("api_key_missing", "No console session: sign in first.");
-    return c.json((await sessions.resolve(token)).view);
+    if (!token) return c.json(null);
+    const subject = `ip:${deps.clientAddress(c)}`;
+    await deps.rateLimits.assertAvailable("read", subject);
+    try {
+      return c.json((await sessions.resolve(token)).view);
+    } catch (error) {
+      if (!(error instanceof ApiError) || error.status !== 401) throw error;
+      const headers = await deps.rateLimits.consume("read", subject);
+      clearSessionCookie(c);
+      return c.json(null, 200, headers);
+    }
   });
 
   app.delete(SESSION_PATH, async (c) => {
@@ -143,12 +169,7 @@ export function mountConsoleSessionRoutes(
     if (!token) throw new ApiError("api_key_missing", "No console session: sign in first.");
     assertSameOrigin(c, publicBaseUrl);
     await sessions.revoke(token);
-    deleteCookie(c, SESSION_COOKIE, {
-      path: "/",
-      httpOnly: true,
-      sameSite: "Strict",
-      ...(secure ? { secure: true } : {}),
-    });
+    clearSessionCookie(c);
     return c.body(null, 204);
   });
 
