@@ -126,6 +126,7 @@ const OTHER_PATHS: [string, string[]][] = [
   ["/admin/v1/accounts/:id/keys", ["GET", "POST"]],
   ["/admin/v1/accounts/:id/credits", ["POST"]],
   ["/admin/v1/keys/:keyId", ["DELETE"]],
+  ["/admin/v1/tasks", ["GET"]],
   ["/admin/v1/tasks/:id", ["GET"]],
   ["/admin/v1/usage", ["GET"]],
   [ADMIN_STATS_PATH, ["GET"]],

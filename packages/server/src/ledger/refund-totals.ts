@@ -5,8 +5,9 @@
  * One range scan of the widest window through ledger_entries_account_created, reached by
  * `account_id in (select id from accounts)` as in the usage report; every window is summed from it.
  */
-import { sql } from "kysely";
+import { type SelectQueryBuilder, sql } from "kysely";
 import type { Executor } from "../store/db.js";
+import type { Database } from "../store/schema.js";
 
 export interface RefundTotals {
   count: number;
@@ -32,4 +33,26 @@ export async function refundTotals(db: Executor, starts: string[], end: string):
     .executeTakeFirst();
   const values = (row ?? {}) as Record<string, number | string | null>;
   return starts.map((_, i) => ({ count: Number(values[`n${i}`] ?? 0), credits: Number(values[`c${i}`] ?? 0) }));
+}
+
+/**
+ * The refunds of a set of tasks (GET /admin/v1/tasks): `taskIds` is a subquery of task ids,
+ * built by the tasks' own domain. Each task has at most one refund entry (unique index
+ * ledger_entries_task_type), reached through that index.
+ */
+export async function refundsOfTasks(
+  db: Executor,
+  taskIds: SelectQueryBuilder<Database, "tasks", { id: string }>,
+): Promise<RefundTotals> {
+  const row = await refundsOfTasksQuery(db, taskIds).executeTakeFirst();
+  return { count: Number(row?.n ?? 0), credits: Number(row?.c ?? 0) };
+}
+
+/** The statement of refundsOfTasks (its tests read SQLite's plan of it). */
+export function refundsOfTasksQuery(db: Executor, taskIds: SelectQueryBuilder<Database, "tasks", { id: string }>) {
+  return db
+    .selectFrom("ledger_entries")
+    .select([sql<number>`count(*)`.as("n"), sql<number>`coalesce(sum(amount), 0)`.as("c")])
+    .where("type", "=", "refund")
+    .where("task_id", "in", taskIds);
 }

@@ -463,6 +463,55 @@ const migrations = (dialect: Dialect): Record<string, Migration> => ({
       await db.schema.createIndex("console_sessions_expires").on("console_sessions").column("expires_at").execute();
     },
   },
+  "0020_tasks_created": {
+    async up(db: Kysely<unknown>) {
+      // GET /admin/v1/tasks lists every account's tasks newest first (generations/admin-list.ts).
+      // Each existing tasks index leads with account_id (or status, then account_id), so without
+      // an account filter the list had to sort the whole table for one page.
+      await db.schema.createIndex("tasks_created").on("tasks").columns(["created_at", "id"]).execute();
+      // With a status filter alone (the failed ones, what is still queued), its range in page order.
+      await db.schema.createIndex("tasks_status_created").on("tasks").columns(["status", "created_at", "id"]).execute();
+    },
+  },
+  "0021_account_deletion": {
+    async up(db: Kysely<unknown>) {
+      // DELETE /admin/v1/accounts/{id} (accounts/lifecycle.ts) closes an account: deleted_at set,
+      // its keys, sessions and endpoints revoked, its files and results removed. The row stays, so
+      // the ledger keeps its account and balance = sum(ledger) still holds.
+      await db.schema.alterTable("accounts").addColumn("deleted_at", "text").execute();
+      // After the close commits nothing may charge the account again: a create that authenticated
+      // just before its key was revoked would otherwise commit a task no one cancels. The guarded
+      // debit of every create path (ledger.ts, PostgreSQL's framegate_create_generation) updates
+      // the account's row, so this trigger skips any decrease of a closed account's balance: the
+      // UPDATE changes no row and the create answers as for a short balance, having written
+      // nothing. Credits (refunds, releases) still land. On PostgreSQL the close's UPDATE and a
+      // create's debit take the same row lock, so one of them sees the other committed.
+      if (dialect === "postgres") {
+        await sql
+          .raw(`
+create function framegate_no_debit_after_deletion() returns trigger language plpgsql as $fn$
+begin
+  if new.balance < old.balance and old.deleted_at is not null then
+    return null;
+  end if;
+  return new;
+end
+$fn$;
+create trigger accounts_no_debit_after_deletion before update of balance on accounts
+  for each row execute function framegate_no_debit_after_deletion();`)
+          .execute(db);
+      } else {
+        await sql
+          .raw(`
+create trigger accounts_no_debit_after_deletion before update of balance on accounts
+  when new.balance < old.balance and old.deleted_at is not null
+begin
+  select raise(ignore);
+end`)
+          .execute(db);
+      }
+    },
+  },
 });
 
 function sqlNonNegative(column: string) {
