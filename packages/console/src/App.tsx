@@ -17,7 +17,7 @@ import { SignIn } from "./pages/SignIn.js";
 import { WebhookDetail } from "./pages/WebhookDetail.js";
 import { Webhooks } from "./pages/Webhooks.js";
 import { useRoute } from "./router.js";
-import { href, type Route } from "./routes.js";
+import { CUSTOMER_NAV, href, OPERATOR_NAV, type Route } from "./routes.js";
 import { ErrorState, Loading } from "./ui.js";
 
 export function App() {
@@ -95,28 +95,6 @@ function Shell({ session }: { session: Session }) {
     </>
   );
 }
-
-interface NavLink {
-  path: string;
-  label: string;
-  /** The routes under this link, marked as the current page. */
-  routes: Route["name"][];
-}
-
-const CUSTOMER_NAV: NavLink[] = [
-  { path: "/", label: "Overview", routes: ["overview"] },
-  { path: "/generations", label: "Generations", routes: ["generations", "generation"] },
-  { path: "/playground", label: "Playground", routes: ["playground"] },
-  { path: "/keys", label: "API keys", routes: ["keys"] },
-  { path: "/webhooks", label: "Webhooks", routes: ["webhooks", "webhook"] },
-  { path: "/ledger", label: "Ledger", routes: ["ledger"] },
-];
-
-const OPERATOR_NAV: NavLink[] = [
-  { path: "/", label: "System", routes: ["overview"] },
-  { path: "/accounts", label: "Accounts", routes: ["accounts", "account"] },
-  { path: "/tasks", label: "Tasks", routes: ["tasks", "task"] },
-];
 
 function CustomerPage({ route }: { route: Route }) {
   switch (route.name) {

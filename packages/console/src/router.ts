@@ -38,6 +38,9 @@ export function interceptLinks(root: HTMLElement): void {
     const url = new URL(anchor.href, location.href);
     if (url.origin !== location.origin || !(url.pathname === BASE || url.pathname.startsWith(`${BASE}/`))) return;
     if (url.pathname.startsWith(`${BASE}/assets/`)) return;
+    // A link to a fragment of this very page (the skip link's #main) is the browser's to follow:
+    // it scrolls there and moves focus, which re-navigating to the path would lose.
+    if (url.hash && url.pathname === location.pathname && url.search === location.search) return;
     event.preventDefault();
     navigate(url.pathname + url.search);
   });

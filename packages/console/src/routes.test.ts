@@ -1,5 +1,5 @@
 import { describe, expect, it } from "vitest";
-import { href, parseRoute } from "./routes.js";
+import { CUSTOMER_NAV, href, OPERATOR_NAV, parseRoute, pathOf } from "./routes.js";
 
 describe("console routes", () => {
   it("parses every page", () => {
@@ -36,5 +36,18 @@ describe("console routes", () => {
     expect(href("/generations", { status: "failed", client_request_id: undefined })).toBe(
       "/console/generations?status=failed",
     );
+  });
+
+  it("pathOf is parseRoute's reverse for every page in either navigation", () => {
+    for (const link of [...CUSTOMER_NAV, ...OPERATOR_NAV]) {
+      for (const name of link.routes) {
+        const route = parseRoute(pathOf(name, "id_1/x"));
+        expect(route.name).toBe(name);
+        if ("id" in route) expect(route.id).toBe("id_1/x");
+      }
+      expect(parseRoute(href(link.path)).name).toBe(link.routes[0]);
+    }
+    expect(() => pathOf("generation")).toThrow(/without an id/);
+    expect(() => pathOf("not-found")).toThrow(/no path/);
   });
 });

@@ -21,6 +21,33 @@ export type Route =
   | { name: "task"; id: string }
   | { name: "not-found"; path: string };
 
+/**
+ * The top navigation of each kind of session. Each link lists the routes shown as under it
+ * (aria-current); together they are every route that kind of session has a page for (App.tsx
+ * shows "not found" for the others), which the browser tests use to visit every page.
+ */
+export interface NavLink {
+  path: string;
+  label: string;
+  /** The routes under this link, marked as the current page. */
+  routes: Route["name"][];
+}
+
+export const CUSTOMER_NAV: NavLink[] = [
+  { path: "/", label: "Overview", routes: ["overview"] },
+  { path: "/generations", label: "Generations", routes: ["generations", "generation"] },
+  { path: "/playground", label: "Playground", routes: ["playground"] },
+  { path: "/keys", label: "API keys", routes: ["keys"] },
+  { path: "/webhooks", label: "Webhooks", routes: ["webhooks", "webhook"] },
+  { path: "/ledger", label: "Ledger", routes: ["ledger"] },
+];
+
+export const OPERATOR_NAV: NavLink[] = [
+  { path: "/", label: "System", routes: ["overview"] },
+  { path: "/accounts", label: "Accounts", routes: ["accounts", "account"] },
+  { path: "/tasks", label: "Tasks", routes: ["tasks", "task"] },
+];
+
 /** Pages of one path segment: no query, or a query the page reads (its filters). */
 const PAGES = new Map<string, "playground" | "keys" | "webhooks" | "accounts">([
   ["playground", "playground"],
@@ -55,6 +82,21 @@ export function parseRoute(pathname: string, search = ""): Route {
   const item = ITEMS.get(first);
   if (parts.length === 2 && item && id) return { name: item, id };
   return { name: "not-found", path: pathname };
+}
+
+/**
+ * The path of a page by its route's name, the reverse of parseRoute (`id` for one item of a
+ * collection). Throws for a name with no path of its own (not-found) or an item without an id.
+ */
+export function pathOf(name: Route["name"], id?: string): string {
+  if (name === "overview") return href("/");
+  for (const map of [PAGES, FILTERED] as Map<string, Route["name"]>[]) {
+    for (const [segment, page] of map) if (page === name) return href(`/${segment}`);
+  }
+  for (const [segment, item] of ITEMS) {
+    if (item === name && id) return href(`/${segment}/${encodeURIComponent(id)}`);
+  }
+  throw new Error(`no path for the route ${name}${id ? ` (${id})` : " without an id"}`);
 }
 
 /** The href of a route inside the console. */
