@@ -155,6 +155,8 @@ describe("GET /admin/v1/stats after real traffic", () => {
           configured: true,
           circuit: { state: "closed", since: expect.stringMatching(ISO_MS), consecutive_failures: 0 },
           recent: { last_hour: rate, last_day: rate },
+          // Nothing processing: the queued task's submit has not started. The simulator has no cap.
+          concurrency: { in_use: 0, limit: null },
         },
       ],
     });
@@ -233,6 +235,7 @@ describe("GET /admin/v1/stats from an API-only process", () => {
               last_hour: { finished: 0, errors: 0, error_rate: null },
               last_day: { finished: 0, errors: 0, error_rate: null },
             },
+            concurrency: { in_use: 0, limit: null },
           },
         ],
       });

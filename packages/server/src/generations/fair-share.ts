@@ -41,7 +41,7 @@ const IN_FLIGHT = '%"uncertain":%';
  * `submit_state like IN_FLIGHT` as literal SQL: the partial index tasks_in_flight (migration 0012)
  * is only used by queries that state its condition literally, not through a bound parameter.
  */
-const IN_FLIGHT_CONDITION = sql<boolean>`submit_state like '%"uncertain":%'`;
+export const IN_FLIGHT_CONDITION = sql<boolean>`submit_state like '%"uncertain":%'`;
 
 /** Queued with no submit in flight (also the condition under which a cancel may end a task at once). */
 export function isWaiting(eb: TasksEb) {

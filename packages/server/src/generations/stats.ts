@@ -12,6 +12,7 @@
 import { sql } from "kysely";
 import type { Executor } from "../store/db.js";
 import type { TasksTable } from "../store/schema.js";
+import { IN_FLIGHT_CONDITION } from "./fair-share.js";
 
 export interface TaskOutcomeRow {
   status: TasksTable["status"];
@@ -50,4 +51,43 @@ export async function taskOutcomes(db: Executor, starts: string[], end: string):
       counts: starts.map((_, i) => Number(values[`w${i}`] ?? 0)),
     };
   });
+}
+
+/**
+ * The provider slots taken now, per provider, counted as the router's concurrency caps count them
+ * (providers/router.ts): tasks processing on a provider, and queued tasks whose submit to it is in
+ * flight or of unknown outcome (submit_state.uncertain names it). Both are small slices: the
+ * processing ones through the status indexes, the in-flight ones through tasks_in_flight.
+ */
+export async function providerSlotsInUse(db: Executor): Promise<Map<string, number>> {
+  const slots = new Map<string, number>();
+  const processing = await db
+    .selectFrom("tasks")
+    .select(["provider", (eb) => eb.fn.countAll<number>().as("n")])
+    .where("status", "=", "processing")
+    .groupBy("provider")
+    .execute();
+  for (const row of processing) {
+    if (row.provider !== null) slots.set(row.provider, (slots.get(row.provider) ?? 0) + Number(row.n));
+  }
+  const inFlight = await db
+    .selectFrom("tasks")
+    .select("submit_state")
+    .where("status", "=", "queued")
+    .where(IN_FLIGHT_CONDITION)
+    .execute();
+  for (const row of inFlight) {
+    const provider = uncertainProvider(row.submit_state);
+    if (provider !== undefined) slots.set(provider, (slots.get(provider) ?? 0) + 1);
+  }
+  return slots;
+}
+
+function uncertainProvider(submitState: string | null): string | undefined {
+  try {
+    const state = JSON.parse(submitState ?? "null") as { uncertain?: unknown } | null;
+    return typeof state?.uncertain === "string" ? state.uncertain : undefined;
+  } catch {
+    return undefined;
+  }
 }

@@ -12,7 +12,7 @@
  */
 import { PURGE_FILE_JOB } from "../files/purge-job.js";
 import { SUBMIT_JOB } from "../generations/service.js";
-import { taskOutcomes } from "../generations/stats.js";
+import { providerSlotsInUse, taskOutcomes } from "../generations/stats.js";
 import { FINALIZE_JOB, POLL_JOB } from "../generations/worker.js";
 import { refundTotals } from "../ledger/refund-totals.js";
 import type { BreakerSnapshot } from "../providers/circuit-breaker.js";
@@ -49,6 +49,8 @@ export interface StatsDeps {
   queueDriver: "table" | "graphile";
   /** The configured providers, in routing order. */
   providers: readonly string[];
+  /** Each provider's concurrency cap (KLING_MAX_CONCURRENCY, FAL_MAX_CONCURRENCY); absent = none. */
+  maxConcurrency?: Record<string, number | undefined>;
   /** This process's circuit breakers; absent where none see calls (the CLI, `framegate api`). */
   circuits?: () => { provider: string; breaker: BreakerSnapshot }[];
 }
@@ -90,6 +92,11 @@ export interface ProviderStats {
   configured: boolean;
   circuit: { state: BreakerSnapshot["state"]; since: string; consecutive_failures: number } | null;
   recent: Record<WindowName, ProviderErrorRate>;
+  /**
+   * Slots taken now (processing, or a submit in flight) against the provider's cap, counted from
+   * the store as the router counts them, so every process sees the same; `limit` null: uncapped.
+   */
+  concurrency: { in_use: number; limit: number | null };
 }
 
 export interface OperatorStats {
@@ -121,6 +128,7 @@ export async function operatorStats(deps: StatsDeps): Promise<OperatorStats> {
   const outcomes = await taskOutcomes(deps.db, starts, end);
   const refunds = await refundTotals(deps.db, starts, end);
   const disabled = await disabledEndpoints(deps.db, RECENT_DISABLED);
+  const slots = await providerSlotsInUse(deps.db);
 
   return {
     object: "stats",
@@ -131,7 +139,7 @@ export async function operatorStats(deps: StatsDeps): Promise<OperatorStats> {
     refunds: Object.fromEntries(WINDOW_NAMES.map((name, i) => [name, refunds[i]])) as OperatorStats["refunds"],
     providers: {
       circuit_scope: deps.circuits ? "process" : null,
-      data: providerStats(deps, outcomes),
+      data: providerStats(deps, outcomes, slots),
     },
     webhooks: { disabled_endpoints: disabled },
   };
@@ -200,10 +208,15 @@ function taskWindow(rows: Awaited<ReturnType<typeof taskOutcomes>>, window: numb
 }
 
 /** Configured providers first (routing order), then any other provider the windows' tasks name. */
-function providerStats(deps: StatsDeps, rows: Awaited<ReturnType<typeof taskOutcomes>>): ProviderStats[] {
+function providerStats(
+  deps: StatsDeps,
+  rows: Awaited<ReturnType<typeof taskOutcomes>>,
+  slots: Map<string, number>,
+): ProviderStats[] {
   const circuits = new Map((deps.circuits?.() ?? []).map((c) => [c.provider, c.breaker]));
   const seen = rows.flatMap((r) => (r.provider !== null && !deps.providers.includes(r.provider) ? [r.provider] : []));
-  const names = [...deps.providers, ...[...new Set(seen)].sort()];
+  const busy = [...slots.keys()].filter((p) => !deps.providers.includes(p));
+  const names = [...deps.providers, ...[...new Set([...seen, ...busy])].sort()];
   return names.map((provider) => {
     const breaker = circuits.get(provider);
     const recent = Object.fromEntries(
@@ -236,6 +249,7 @@ function providerStats(deps: StatsDeps, rows: Awaited<ReturnType<typeof taskOutc
           }
         : null,
       recent,
+      concurrency: { in_use: slots.get(provider) ?? 0, limit: deps.maxConcurrency?.[provider] ?? null },
     };
   });
 }
