@@ -228,7 +228,11 @@ export interface ModelList {
   data: Model[];
 }
 
-export type WebhookEventType = "generation.succeeded" | "generation.failed";
+/**
+ * The task events an endpoint subscribes to. `generation.processing` (the task started running
+ * upstream) is a Framegate extension, delivered only to endpoints that list it.
+ */
+export type WebhookEventType = "generation.succeeded" | "generation.failed" | "generation.processing";
 
 export interface WebhookEndpoint {
   id: string;
