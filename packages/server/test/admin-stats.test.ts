@@ -167,6 +167,7 @@ describe("GET /admin/v1/stats after real traffic", () => {
       {
         id: ids.switched,
         account_id: ids.account,
+        url: receiver.at("/switched"),
         disabled_at: expect.stringMatching(ISO_MS),
         reason: "account",
         failing_since: null,
@@ -175,6 +176,7 @@ describe("GET /admin/v1/stats after real traffic", () => {
       {
         id: ids.failing,
         account_id: ids.account,
+        url: receiver.at("/failing"),
         disabled_at: expect.stringMatching(ISO_MS),
         reason: "failing",
         failing_since: expect.stringMatching(ISO_MS),

@@ -17,6 +17,8 @@ import type { Executor } from "../store/db.js";
 export interface DisabledEndpoint {
   id: string;
   account_id: string;
+  /** Where it delivered to: what the operator recognises, and tells the account about. */
+  url: string;
   /** Written with every disable; nullable only as the column is. */
   disabled_at: string | null;
   /** `failing`: disabled by the dispatcher; `account`: by the account's own request. */
@@ -33,7 +35,7 @@ export async function disabledEndpoints(
   const live = db.selectFrom("webhook_endpoints").where("status", "=", "disabled").where("revoked_at", "is", null);
   const total = await live.select(sql<number>`count(*)`.as("n")).executeTakeFirstOrThrow();
   const rows = await live
-    .select(["id", "account_id", "disabled_at", "failing_since", "last_failure_at", "failure_count"])
+    .select(["id", "account_id", "url", "disabled_at", "failing_since", "last_failure_at", "failure_count"])
     .orderBy("disabled_at", "desc")
     .orderBy("id")
     .limit(limit)
@@ -45,6 +47,7 @@ export async function disabledEndpoints(
       return {
         id: r.id,
         account_id: r.account_id,
+        url: r.url,
         disabled_at: r.disabled_at,
         reason: failing ? "failing" : "account",
         failing_since: failing ? r.failing_since : null,
