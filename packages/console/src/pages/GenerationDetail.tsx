@@ -131,8 +131,11 @@ export function GenerationDetail({ id }: { id: string }) {
   );
 }
 
-/** The result (video, poster, download) or the error with what was refunded, or where it stands. */
-function Outcome({ task }: { task: Task }) {
+/**
+ * The result (video, poster, download) or the error with what was refunded, or where it stands.
+ * The playground shows a settled task's outcome with it too.
+ */
+export function Outcome({ task }: { task: Task }) {
   if (task.status === "succeeded") {
     const media = task.result.media[0];
     return (
