@@ -6,6 +6,7 @@ import {
   checkPrompt,
   defaultParams,
   describeLimit,
+  detectImageType,
   fitWithin,
   formatSize,
   imageLimit,
@@ -145,6 +146,15 @@ describe("reference image", () => {
     expect(sniffImageType(text("GIF89a"))).toBe("image/gif");
     expect(sniffImageType(text("%PDF-1.7"))).toBeUndefined();
     expect(sniffImageType(bytes(0x89, 0x50))).toBeUndefined();
+  });
+
+  it("trusts the name's type only for types it cannot tell by the bytes", () => {
+    const png = Uint8Array.from([0x89, 0x50, 0x4e, 0x47, 0x0d, 0x0a, 0x1a, 0x0a]);
+    const bmp = Uint8Array.from([0x42, 0x4d, 0, 0]);
+    expect(detectImageType(png, "image/jpeg")).toBe("image/png");
+    expect(detectImageType(bmp, "image/png")).toBe("");
+    expect(detectImageType(bmp, "image/avif")).toBe("image/avif");
+    expect(detectImageType(bmp, "")).toBe("");
   });
 
   it("refuses a type or a size the catalog does not allow, before decoding", () => {

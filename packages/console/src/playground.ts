@@ -108,6 +108,17 @@ export function sniffImageType(head: Uint8Array): string | undefined {
 /** How many leading bytes sniffImageType needs. */
 export const SNIFF_BYTES = 12;
 
+const SNIFFABLE = new Set(["image/jpeg", "image/png", "image/webp", "image/gif"]);
+
+/**
+ * The type to check a chosen file by: what its bytes say; else, for a type this page cannot
+ * recognize by bytes, the browser's guess from the name (a catalog may list one); never a
+ * recognizable type the bytes did not show ("" then: a BMP named .png is not a PNG).
+ */
+export function detectImageType(head: Uint8Array, declared: string): string {
+  return sniffImageType(head) ?? (SNIFFABLE.has(declared) ? "" : declared);
+}
+
 /** What the page knows of a chosen file before it is decoded. */
 export interface ChosenFile {
   sizeBytes: number;

@@ -8,7 +8,14 @@
 import type { FileObject, MediaLimit } from "@framegate/sdk";
 import { useEffect, useRef, useState } from "preact/hooks";
 import { client, errorMessage } from "../../api.js";
-import { checkDimensions, checkFile, describeLimit, fitWithin, SNIFF_BYTES, sniffImageType } from "../../playground.js";
+import {
+  checkDimensions,
+  checkFile,
+  describeLimit,
+  detectImageType,
+  fitWithin,
+  SNIFF_BYTES,
+} from "../../playground.js";
 
 /** Where the reference stands; the create is possible with none or a ready one. */
 export type Reference =
@@ -71,7 +78,7 @@ export function ReferenceImage({ modelId, limit, value, onChange }: Props) {
     onChange({ state: "checking", name: file.name });
 
     const head = new Uint8Array(await file.slice(0, SNIFF_BYTES).arrayBuffer());
-    const mimeType = sniffImageType(head) ?? file.type;
+    const mimeType = detectImageType(head, file.type);
     const fileProblems = checkFile(limit, { sizeBytes: file.size, mimeType });
     if (stale()) return;
     if (fileProblems.length) return onChange({ state: "invalid", name: file.name, problems: fileProblems });
@@ -170,7 +177,7 @@ function ReferenceStatus({ value }: { value: Reference }) {
     case "uploading":
       return <p class="muted">Uploading {value.name}…</p>;
     case "ready":
-      return <p class="reference-ok">Uploaded {value.name}: it will be the first frame's reference.</p>;
+      return <p class="reference-ok">Uploaded {value.name}: the video will start from it.</p>;
     case "failed":
       return (
         <p class="notice error">
