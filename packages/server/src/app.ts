@@ -6,6 +6,7 @@ import type { Logger } from "pino";
 import { mountAdminRoutes } from "./accounts/admin-routes.js";
 import { KEY_PATHS, mountKeyRoutes } from "./accounts/key-routes.js";
 import type { AccountService } from "./accounts/service.js";
+import { redirectMediaOrigin } from "./console/media-origin.js";
 import {
   type ConsoleSessionConfig,
   customerSessionAuth,
@@ -290,7 +291,7 @@ function mountPublicSurface(
   mountKeyRoutes(app, deps);
   mountUsageRoutes(app, deps);
   mountDocsRoutes(app, deps);
-  mountConsoleStaticRoutes(app, { distDir: deps.consoleDistDir });
+  mountConsoleStaticRoutes(app, { distDir: deps.consoleDistDir, mediaOrigin: redirectMediaOrigin(deps) });
 
   app.get("/api/v1/credits", requireScope("credits:read"), async (c) => {
     const { accountId } = authOf(c);

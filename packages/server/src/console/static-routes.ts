@@ -43,27 +43,37 @@ export const DEFAULT_CONSOLE_DIST_DIR = fileURLToPath(new URL("../../../console/
 /**
  * 'self' for everything the console loads: scripts, styles, images (posters, references), media
  * (the player) and API calls. No 'unsafe-inline' anywhere: the build emits no inline script or
- * style. Nothing may frame the console (clickjacking) and forms post only here.
+ * style. Nothing may frame the console (clickjacking) and forms post only here. `mediaOrigin`:
+ * the one other origin images and media may come from, the bucket that /media URLs redirect to
+ * under S3 redirect delivery (console/media-origin.ts); scripts and connections stay 'self'.
  */
-export const CONSOLE_CSP = [
-  "default-src 'none'",
-  "script-src 'self'",
-  "style-src 'self'",
-  "img-src 'self'",
-  "media-src 'self'",
-  "connect-src 'self'",
-  "font-src 'self'",
-  "base-uri 'none'",
-  "form-action 'self'",
-  "frame-ancestors 'none'",
-].join("; ");
+export function consoleCsp(mediaOrigin?: string): string {
+  const media = mediaOrigin ? `'self' ${mediaOrigin}` : "'self'";
+  return [
+    "default-src 'none'",
+    "script-src 'self'",
+    "style-src 'self'",
+    `img-src ${media}`,
+    `media-src ${media}`,
+    "connect-src 'self'",
+    "font-src 'self'",
+    "base-uri 'none'",
+    "form-action 'self'",
+    "frame-ancestors 'none'",
+  ].join("; ");
+}
 
-const SECURITY_HEADERS = {
-  "Content-Security-Policy": CONSOLE_CSP,
-  "X-Content-Type-Options": "nosniff",
-  "Referrer-Policy": "same-origin",
-  "X-Frame-Options": "DENY",
-};
+/** The CSP when media come from this server (filesystem storage, or S3 with proxy delivery). */
+export const CONSOLE_CSP = consoleCsp();
+
+function securityHeaders(mediaOrigin: string | undefined): Record<string, string> {
+  return {
+    "Content-Security-Policy": consoleCsp(mediaOrigin),
+    "X-Content-Type-Options": "nosniff",
+    "Referrer-Policy": "same-origin",
+    "X-Frame-Options": "DENY",
+  };
+}
 
 const IMMUTABLE = "public, max-age=31536000, immutable";
 
@@ -105,10 +115,6 @@ async function load(path: string): Promise<StaticFile | undefined> {
   return { contentType: CONTENT_TYPES[ext] ?? "application/octet-stream", body, gzipped, etag };
 }
 
-function send(c: Context<AppEnv>, file: StaticFile, cacheControl: string): Response {
-  return sendStaticFile(c, file, { ...SECURITY_HEADERS, "Cache-Control": cacheControl });
-}
-
 /** The page a browser gets when dist/index.html is missing: what happened and the command that fixes it. */
 const NOT_BUILT_PAGE = `<!doctype html>
 <html lang="en">
@@ -124,8 +130,18 @@ const NOT_BUILT_PAGE = `<!doctype html>
 </html>
 `;
 
-export function mountConsoleStaticRoutes(app: Hono<AppEnv>, options: { distDir: string | undefined }): void {
+export function mountConsoleStaticRoutes(
+  app: Hono<AppEnv>,
+  options: {
+    distDir: string | undefined;
+    /** The bucket's origin under S3 redirect delivery (console/media-origin.ts); absent: 'self' only. */
+    mediaOrigin?: (() => Promise<string | undefined>) | undefined;
+  },
+): void {
   const distDir = options.distDir ?? DEFAULT_CONSOLE_DIST_DIR;
+  const headers = async () => securityHeaders(await options.mediaOrigin?.());
+  const send = async (c: Context<AppEnv>, file: StaticFile, cacheControl: string) =>
+    sendStaticFile(c, file, { ...(await headers()), "Cache-Control": cacheControl });
   // Hashed assets and top-level files, by name; a rebuild adds names, never changes one's bytes.
   const assets = new Map<string, Promise<StaticFile | undefined>>();
   const topLevel = new Map<string, Promise<StaticFile | undefined>>();
@@ -160,7 +176,7 @@ export function mountConsoleStaticRoutes(app: Hono<AppEnv>, options: { distDir: 
     }
     const index = await load(join(distDir, "index.html"));
     if (!index) {
-      return c.html(NOT_BUILT_PAGE, 503, { ...SECURITY_HEADERS, "Cache-Control": "no-store", "Retry-After": "60" });
+      return c.html(NOT_BUILT_PAGE, 503, { ...(await headers()), "Cache-Control": "no-store", "Retry-After": "60" });
     }
     return send(c, index, "no-cache");
   };
