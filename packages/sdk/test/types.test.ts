@@ -2,6 +2,7 @@
  * Type tests: checked by `tsc -p tsconfig.test.json` (every `@ts-expect-error` must be needed) and
  * run by vitest as a no-op. Nothing here sends a request: the calls sit in functions never called.
  */
+import type { WEBHOOK_EVENT_TYPES } from "@framegate/contract";
 import { describe, expectTypeOf, it } from "vitest";
 import {
   Framegate,
@@ -17,6 +18,7 @@ import {
   type WebhookEndpoint,
   type WebhookEndpointWithSecret,
   type WebhookEvent,
+  type WebhookEventType,
 } from "../src/index.js";
 
 /** Never sends anything: lists are lazy, and calls that would send sit in functions never called. */
@@ -119,6 +121,8 @@ describe("resource return types", () => {
       void client.webhooks.create({ url: "https://x", event_types: ["generation.started"] });
     };
     expectTypeOf(_compileOnly).toBeFunction();
+    // Every event type the server accepts, generation.processing (a Framegate extension) included.
+    expectTypeOf<WebhookEventType>().toEqualTypeOf<(typeof WEBHOOK_EVENT_TYPES)[number]>();
     // @ts-expect-error delivery status filter
     void client.webhooks.deliveries("whend_x", { status: "pending" });
   });
