@@ -2,11 +2,12 @@
  * The customer's playground in real headless Chromium: the prompt's counter refuses 1001
  * characters (and counts an emoji as one, as the server does); a reference image too small for
  * the model is refused in the browser with no upload sent, a valid one is previewed and uploaded;
- * the price and balance come from the API; a create clicked twice at once makes one task, whose status
- * the page follows live from the event stream (no reload, no polling) to the video, which plays;
- * the balance then shows the charge. The stream failing falls back to polling; an API refusal is
- * shown next to the form. Every page: no CSP violation, no request off 127.0.0.1, no console
- * error, no serious or critical axe finding, no sideways scroll at 375 px.
+ * the price and balance come from the API; a create clicked twice at once makes one task, whose
+ * status the page follows live from the event stream (no reload, no polling) to the video, which
+ * plays; the balance then shows the charge. A failed task shows its error and refund. The stream
+ * failing falls back to polling; an API refusal is shown next to the form. Every page: no CSP
+ * violation, no request off 127.0.0.1, no console error, no serious or critical axe finding, no
+ * sideways scroll at 375 px.
  */
 import { mkdtempSync, rmSync } from "node:fs";
 import { tmpdir } from "node:os";
@@ -223,6 +224,26 @@ describeBrowser("the playground in Chromium", () => {
     expect(await overflow(page)).toBe(0);
     // The browser logs each refused stream request; nothing else.
     expectClean(watched.problems, (line) => /status of 503/.test(line) && line.includes("/events"));
+    await watched.context.close();
+  }, 180_000);
+
+  it("a failed generation shows its error and the refund, and the balance is whole again", async () => {
+    const carol = await t.createAccount(1000);
+    const watched = await watchedContext(browser, { baseURL: t.url });
+    const page = await watched.context.newPage();
+    await openPlayground(page, carol.key);
+    await page.getByLabel("Prompt").fill("a storm at sea [sim:fail]");
+    await page.getByRole("button", { name: "Create generation" }).click();
+    await expect
+      .poll(() => page.locator(".live-task .badge").first().textContent(), { timeout: 60_000 })
+      .toBe("Failed");
+    const outcome = page.locator(".live-task .notice.error");
+    await expect.poll(() => outcome.textContent()).toContain("provider_error");
+    expect(await outcome.textContent()).toContain(`${credits(price)} refunded to the balance.`);
+    expect((await t.request("/api/v1/credits", { key: carol.key })).body.current_credits).toBe(1000);
+    await expect.poll(() => page.locator(".playground-balance").textContent()).toBe(credits(1000));
+    await expectAccessible(page);
+    expectClean(watched.problems);
     await watched.context.close();
   }, 180_000);
 
