@@ -246,6 +246,16 @@ describeBrowser("web console: API keys, webhooks and ledger in Chromium", () => 
     await expectAccessible(page);
     await page.getByRole("button", { name: "Enable endpoint" }).click();
     await page.getByRole("button", { name: "Pause endpoint" }).waitFor();
+
+    // Edit: a name typed before an event is ticked survives the re-render the tick causes.
+    await page.getByLabel("Name (optional)").fill("renamed receiver");
+    await page.getByLabel("generation.processing").check();
+    await page.getByRole("button", { name: "Save changes" }).click();
+    await page.getByText("Saved.").waitFor();
+    const saved = (await t.request("/api/v1/webhooks", { key: alice.key })).body.data[0];
+    expect(saved.name).toBe("renamed receiver");
+    expect(saved.event_types).toEqual(["generation.succeeded", "generation.failed", "generation.processing"]);
+    await page.getByRole("heading", { name: "renamed receiver", level: 1 }).waitFor();
     expectClean(watched.problems);
     await watched.context.close();
   }, 180_000);

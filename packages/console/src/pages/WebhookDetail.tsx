@@ -223,11 +223,11 @@ function EditForm({ endpoint, onUpdated }: { endpoint: WebhookEndpoint; onUpdate
       <form class="stack" onSubmit={onSubmit} noValidate>
         <div>
           <label for="edit-url">URL</label>
-          <input id="edit-url" name="url" type="url" required maxLength={2048} value={endpoint.url} />
+          <input id="edit-url" name="url" type="url" required maxLength={2048} defaultValue={endpoint.url} />
         </div>
         <div>
           <label for="edit-name">Name (optional)</label>
-          <input id="edit-name" name="name" type="text" maxLength={200} value={endpoint.name ?? ""} />
+          <input id="edit-name" name="name" type="text" maxLength={200} defaultValue={endpoint.name ?? ""} />
         </div>
         <EventChoices chosen={events} onChange={setEvents} idPrefix="edit-event" />
         <div>
