@@ -5,6 +5,8 @@ import {
   applyMigrations,
   type Config,
   isScope,
+  migrationState,
+  NewerDatabaseError,
   type Scope,
   type StoreHandle,
   systemClock,
@@ -19,12 +21,35 @@ const service = (ctx: Ctx) =>
     quotas: ctx.config.quotas,
   });
 
-export async function migrate(ctx: Ctx): Promise<Printable> {
+export async function migrate(ctx: Ctx, opts: { dryRun?: boolean } = {}): Promise<Printable> {
+  if (opts.dryRun) return migrateDryRun(ctx);
   // The store was opened without migrating, so this reports what it applies now.
   const applied = await applyMigrations(ctx.config, ctx.store);
   return {
     json: { applied },
     text: applied.length ? `applied: ${applied.join(", ")}` : "database is up to date",
+  };
+}
+
+/** What `migrate` would apply, read without writing anything (the store was opened without migrating). */
+async function migrateDryRun(ctx: Ctx): Promise<Printable> {
+  const state = await migrationState(ctx.store);
+  // A database a newer version migrated: the same refusal as every other start, before any list.
+  if (state.unknown.length > 0)
+    throw new NewerDatabaseError(state.unknown, [...state.applied, ...state.pending].at(-1));
+  const graphile = ctx.config.queueDriver === "graphile" && ctx.store.dialect === "postgres";
+  return {
+    json: {
+      pending: state.pending,
+      applied: state.applied.length,
+      ...(graphile ? { graphile_worker: "checked on migrate" } : {}),
+    },
+    text: [
+      state.pending.length
+        ? `pending (${state.pending.length}), not applied:\n${state.pending.map((name) => `  ${name}`).join("\n")}`
+        : `database is up to date (${state.applied.length} migrations applied)`,
+      ...(graphile ? ["graphile-worker's own schema is created or updated by `framegate migrate` as well."] : []),
+    ].join("\n"),
   };
 }
 

@@ -1,4 +1,12 @@
-import { ApiError, type Config, ConfigError, loadConfig, openStore, type StoreHandle } from "@framegate/server";
+import {
+  ApiError,
+  type Config,
+  ConfigError,
+  loadConfig,
+  NewerDatabaseError,
+  openStore,
+  type StoreHandle,
+} from "@framegate/server";
 import { CliError, EXIT_FAILURE, Output } from "./output.js";
 
 export interface Printable {
@@ -15,6 +23,8 @@ export interface Printable {
 function asCliError(error: unknown): unknown {
   if (error instanceof ApiError) return new CliError(error.code, error.message, { exitCode: EXIT_FAILURE });
   if (error instanceof ConfigError) return new CliError("config_invalid", error.message, { exitCode: EXIT_FAILURE });
+  if (error instanceof NewerDatabaseError)
+    return new CliError("database_too_new", error.message, { exitCode: EXIT_FAILURE });
   return error;
 }
 

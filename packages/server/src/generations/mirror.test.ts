@@ -66,6 +66,7 @@ describe("mirrorResult", () => {
       move: (a, b) => fsStorage.move(a, b),
       sweepPartials: (ms) => fsStorage.sweepPartials(ms),
       localPath: (k) => fsStorage.localPath(k),
+      listObjects: () => fsStorage.listObjects(),
       checkReady: () => fsStorage.checkReady(),
     };
     const result = await mirrorResult(

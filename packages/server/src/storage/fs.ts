@@ -1,12 +1,12 @@
 import { createHash } from "node:crypto";
 import { constants, createReadStream, createWriteStream } from "node:fs";
-import { access, link, mkdir, readdir, rename, rm, stat } from "node:fs/promises";
+import { access, link, mkdir, opendir, readdir, rename, rm, stat } from "node:fs/promises";
 import { dirname, join } from "node:path";
 import type { Readable } from "node:stream";
 import { Transform } from "node:stream";
 import { pipeline } from "node:stream/promises";
 import { randomBase62 } from "../util/ids.js";
-import { assertSafeKey, type ObjectStat, type Storage, type StoredObject } from "./storage.js";
+import { assertSafeKey, type ListedObject, type ObjectStat, type Storage, type StoredObject } from "./storage.js";
 
 /** Storage in a local directory. Writes go to a temp file that is renamed into place. */
 export class FsStorage implements Storage {
@@ -122,6 +122,31 @@ export class FsStorage implements Storage {
       }
     }
     return removed;
+  }
+
+  /** Walks the tree one directory handle at a time, so memory stays flat however many objects there are. */
+  async *listObjects(): AsyncIterable<ListedObject> {
+    yield* this.walk("");
+  }
+
+  private async *walk(relative: string): AsyncIterable<ListedObject> {
+    let dir: Awaited<ReturnType<typeof opendir>>;
+    try {
+      dir = await opendir(relative ? join(this.root, relative) : this.root);
+    } catch (error) {
+      // A directory removed meanwhile (a result purged while we walk) has nothing left to list.
+      if ((error as NodeJS.ErrnoException).code === "ENOENT") return;
+      throw error;
+    }
+    for await (const entry of dir) {
+      const key = relative ? `${relative}/${entry.name}` : entry.name;
+      if (entry.isDirectory()) {
+        yield* this.walk(key);
+      } else if (entry.isFile()) {
+        const info = await stat(join(this.root, key)).catch(() => undefined);
+        if (info) yield { key, size: info.size, modifiedAt: info.mtime };
+      }
+    }
   }
 
   localPath(key: string): string {

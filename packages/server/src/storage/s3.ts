@@ -20,13 +20,14 @@ import {
   HeadObjectCommand,
   ListMultipartUploadsCommand,
   type ListMultipartUploadsCommandOutput,
+  ListObjectsV2Command,
   PutObjectCommand,
   S3Client,
   UploadPartCommand,
 } from "@aws-sdk/client-s3";
 import { getSignedUrl } from "@aws-sdk/s3-request-presigner";
 import { MIME_BY_EXTENSION } from "../media/mime.js";
-import { assertSafeKey, type ObjectStat, type Storage, type StoredObject } from "./storage.js";
+import { assertSafeKey, type ListedObject, type ObjectStat, type Storage, type StoredObject } from "./storage.js";
 
 export interface S3StorageOptions {
   bucket: string;
@@ -254,6 +255,29 @@ export class S3Storage implements Storage {
       KeyMarker = page.NextKeyMarker;
       UploadIdMarker = page.NextUploadIdMarker;
     }
+  }
+
+  /** The objects under our prefix, a page (up to 1,000 keys) at a time; keys without the prefix. */
+  async *listObjects(): AsyncIterable<ListedObject> {
+    let ContinuationToken: string | undefined;
+    do {
+      const page = await this.client.send(
+        new ListObjectsV2Command({
+          Bucket: this.bucket,
+          ...(this.prefix ? { Prefix: this.prefix } : {}),
+          ...(ContinuationToken ? { ContinuationToken } : {}),
+        }),
+      );
+      for (const object of page.Contents ?? []) {
+        if (!object.Key?.startsWith(this.prefix)) continue;
+        yield {
+          key: object.Key.slice(this.prefix.length),
+          size: object.Size ?? 0,
+          modifiedAt: object.LastModified ?? new Date(0),
+        };
+      }
+      ContinuationToken = page.IsTruncated ? page.NextContinuationToken : undefined;
+    } while (ContinuationToken);
   }
 
   /** Objects live in the bucket, not on this machine. */

@@ -251,6 +251,19 @@ describe.each(DRIVERS)("Storage contract: %s", (name, makeDriver) => {
     expect(await driver.partials()).toBe(0);
   });
 
+  it("lists every object with its size and time, keys as they were stored", async () => {
+    const dir = `list-${randomBytes(4).toString("hex")}`;
+    const keys = [`${dir}/a.bin`, `${dir}/nested/deeper/b.bin`, `${dir}/nested/c.bin`];
+    for (const [i, key] of keys.entries()) await driver.storage.putStream(key, chunked(Buffer.alloc(i + 1, 7)));
+    const listed = [];
+    for await (const object of driver.storage.listObjects()) if (object.key.startsWith(`${dir}/`)) listed.push(object);
+    expect(listed.map((o) => o.key).sort()).toEqual([...keys].sort());
+    for (const object of listed) {
+      expect(object.size).toBe(keys.indexOf(object.key) + 1);
+      expect(object.modifiedAt.getTime()).toBeGreaterThan(Date.now() - 3_600_000);
+    }
+  });
+
   it("refuses unsafe keys", async () => {
     for (const key of ["../escape", "/abs/path", "a//b", "files/../../x", ""]) {
       await expect(storage.putStream(key, Readable.from([Buffer.from("x")])), key).rejects.toThrow(/unsafe/);

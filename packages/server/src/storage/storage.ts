@@ -12,6 +12,11 @@ export interface ObjectStat {
   modifiedAt: Date;
 }
 
+/** An object as a listing sees it. */
+export interface ListedObject extends ObjectStat {
+  key: string;
+}
+
 export interface Storage {
   /** Copies a local file in; atomic: readers never see a partial object. */
   putFile(key: string, sourcePath: string): Promise<StoredObject>;
@@ -42,6 +47,11 @@ export interface Storage {
    * Never handed out in API answers (it is not stable): the media route redirects to it.
    */
   presignGet?(key: string, expiresInSeconds: number): Promise<string>;
+  /**
+   * Every stored object, partial writes included, streamed page by page (the invariant checker
+   * looks for objects no row refers to). Order is the driver's own.
+   */
+  listObjects(): AsyncIterable<ListedObject>;
   /** Throws when the storage cannot be used (readiness check). */
   checkReady(): Promise<void>;
   /** Releases connections. */

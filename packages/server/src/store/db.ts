@@ -10,6 +10,7 @@ import SQLite from "better-sqlite3";
 import { Kysely, Migrator, PostgresDialect, type Transaction } from "kysely";
 import pg from "pg";
 import { type CheckpointerOptions, WalCheckpointer } from "./checkpointer.js";
+import { refuseNewerDatabase } from "./migration-state.js";
 import { migrationProvider } from "./migrations.js";
 import type { Database } from "./schema.js";
 import { SqliteStoreDialect } from "./sqlite-dialect.js";
@@ -157,6 +158,8 @@ export function openPostgres(
 }
 
 export async function migrateToLatest(store: StoreHandle): Promise<string[]> {
+  // A database a newer binary migrated is refused before anything runs (migration-state.ts).
+  await refuseNewerDatabase(store);
   const migrator = new Migrator({ db: store.db, provider: migrationProvider(store.dialect) });
   const { error, results } = await migrator.migrateToLatest();
   if (error) throw error instanceof Error ? error : new Error(String(error));

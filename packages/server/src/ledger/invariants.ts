@@ -1,0 +1,119 @@
+/**
+ * The ledger's own invariants, for `framegate verify` (ops/verify.ts). Read-only; tables are read
+ * a page at a time in key order, so memory does not grow with the number of accounts or entries.
+ *
+ * - balances: every account's balance equals the sum of its ledger entries (ledger.ts keeps the
+ *   balance as their running sum).
+ * - ledger_references: an entry of a task (reserve, refund, release) names a task that exists and
+ *   belongs to the same account; a grant names none.
+ */
+import { sql } from "kysely";
+import type { Findings } from "../ops/findings.js";
+import type { Executor } from "../store/db.js";
+
+const PAGE = 500;
+const TASK_ENTRY_TYPES = ["reserve", "refund", "release"];
+
+export async function checkBalances(db: Executor, findings: Findings): Promise<void> {
+  const check = findings.check("balances", "accounts");
+  let after = "";
+  for (;;) {
+    const accounts = await db
+      .selectFrom("accounts")
+      .select(["id", "balance"])
+      .where("id", ">", after)
+      .orderBy("id")
+      .limit(PAGE)
+      .execute();
+    if (accounts.length === 0) return;
+    const sums = await db
+      .selectFrom("ledger_entries")
+      .select(["account_id", (eb) => eb.fn.sum<number>("amount").as("total"), (eb) => eb.fn.countAll<number>().as("n")])
+      .where(
+        "account_id",
+        "in",
+        accounts.map((a) => a.id),
+      )
+      .groupBy("account_id")
+      .execute();
+    const byAccount = new Map(sums.map((s) => [s.account_id, s]));
+    for (const account of accounts) {
+      check.checked++;
+      const sum = byAccount.get(account.id);
+      const total = Number(sum?.total ?? 0);
+      if (Number(account.balance) !== total) {
+        findings.violation(
+          "balances",
+          account.id,
+          `account ${account.id}: balance is ${account.balance} but its ${Number(sum?.n ?? 0)} ledger entries sum to ${total}`,
+        );
+      }
+    }
+    after = (accounts.at(-1) as { id: string }).id;
+  }
+}
+
+export async function checkLedgerReferences(db: Executor, findings: Findings): Promise<void> {
+  const check = findings.check("ledger_references", "entries");
+  let after = "";
+  for (;;) {
+    const entries = await db
+      .selectFrom("ledger_entries as l")
+      .leftJoin("tasks as t", "t.id", "l.task_id")
+      .select(["l.id", "l.type", "l.task_id", "l.account_id", "t.id as found_task", "t.account_id as task_account"])
+      .where("l.id", ">", after)
+      .orderBy("l.id")
+      .limit(PAGE)
+      .execute();
+    if (entries.length === 0) return;
+    for (const e of entries) {
+      check.checked++;
+      const problem = entryProblem(e);
+      if (problem) findings.violation("ledger_references", e.id, `ledger entry ${e.id} (${e.type}): ${problem}`);
+    }
+    after = (entries.at(-1) as { id: string }).id;
+  }
+}
+
+function entryProblem(e: {
+  type: string;
+  task_id: string | null;
+  account_id: string;
+  found_task: string | null;
+  task_account: string | null;
+}): string | undefined {
+  if (e.type === "grant") return e.task_id === null ? undefined : `a grant names task ${e.task_id}`;
+  if (!TASK_ENTRY_TYPES.includes(e.type)) return `unknown entry type "${e.type}"`;
+  if (e.task_id === null) return "names no task";
+  if (e.found_task === null) return `task ${e.task_id} does not exist`;
+  if (e.task_account !== e.account_id) {
+    return `task ${e.task_id} belongs to account ${e.task_account}, the entry to ${e.account_id}`;
+  }
+  return undefined;
+}
+
+/** Per task and entry type: how many entries and their sum (task_credits in generations/invariants.ts). */
+export async function taskEntryTotals(
+  db: Executor,
+  taskIds: string[],
+): Promise<Map<string, Map<string, { n: number; total: number }>>> {
+  const rows = taskIds.length
+    ? await db
+        .selectFrom("ledger_entries")
+        .select(["task_id", "type", sql<number>`count(*)`.as("n"), (eb) => eb.fn.sum<number>("amount").as("total")])
+        .where("task_id", "in", taskIds)
+        .groupBy(["task_id", "type"])
+        .execute()
+    : [];
+  const out = new Map<string, Map<string, { n: number; total: number }>>();
+  for (const row of rows) {
+    if (row.task_id === null) continue;
+    let types = out.get(row.task_id);
+    if (!types) {
+      types = new Map();
+      out.set(row.task_id, types);
+    }
+    types.set(row.type, { n: Number(row.n), total: Number(row.total) });
+  }
+  return out;
+}
