@@ -4,6 +4,7 @@ import {
   existingDevAccount,
   ListenError,
   loadConfig,
+  NewerDatabaseError,
   type ProcessRole,
   startServer,
 } from "@framegate/server";
@@ -21,7 +22,8 @@ export async function serveCommand(role: ProcessRole = "all"): Promise<void> {
     server = await startServer(config, { role });
   } catch (error) {
     // A setting or an address the user can fix: the sentence alone, without a stack.
-    console.error(error instanceof ConfigError || error instanceof ListenError ? error.message : error);
+    const plain = error instanceof ConfigError || error instanceof ListenError || error instanceof NewerDatabaseError;
+    console.error(plain ? error.message : error);
     process.exit(1);
   }
   if (role !== "worker") {

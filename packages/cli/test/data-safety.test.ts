@@ -101,5 +101,15 @@ describe("framegate migrate --dry-run, verify", () => {
         /^error: database_too_new: This database was upgraded by a newer Framegate: it records migration 9999_next, which this version does not know/,
       );
     }
+    // The server does not start on it either, and says why in the same words.
+    const serve = await runCliProcess(["serve"], {
+      DATA_DIR: dir,
+      ...(await testStoreEnv(dir)),
+      PORT: "0",
+      HOST: "127.0.0.1",
+      BOOTSTRAP_DEV_ACCOUNT: "false",
+    });
+    expect(serve.code).toBe(1);
+    expect(serve.stderr).toMatch(/^This database was upgraded by a newer Framegate: it records migration 9999_next/);
   });
 });
