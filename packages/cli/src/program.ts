@@ -549,41 +549,11 @@ $XDG_CONFIG_HOME/framegate/config.json, else ~/.config/framegate/config.json. On
   program
     .command("migrate")
     .description("apply pending database migrations and exit")
-    .option("--dry-run", "list the pending migrations without applying them")
     .option("--json", "machine-readable output")
-    .addHelpText(
-      "after",
-      examples([
-        "framegate migrate --dry-run",
-        "framegate migrate",
-        "DATA_DIR=/var/lib/framegate framegate migrate --json",
-      ]),
-    )
+    .addHelpText("after", examples(["framegate migrate", "DATA_DIR=/var/lib/framegate framegate migrate --json"]))
     .action(async (opts) => {
       const { runCommand, admin } = await loadAdmin();
       await runCommand(opts, admin.migrate, { migrate: false });
-    });
-
-  program
-    .command("verify")
-    .description(
-      "check the store's invariants (balances, task credits, jobs, media) and report orphaned objects; read-only, exits 1 on any violation",
-    )
-    .option(
-      "--grace-minutes <n>",
-      "leave out jobs of tasks ended and objects written this recently (default 15)",
-      (v) => {
-        if (!/^\d+$/.test(v)) throw new InvalidArgumentError("must be a whole number of minutes");
-        return Number.parseInt(v, 10);
-      },
-    )
-    .option("--json", "the whole report as JSON")
-    .addHelpText("after", examples(["framegate verify", "DATABASE_URL=postgres://… framegate verify --json"]))
-    .action(async (opts) => {
-      const [{ runCommand }, { verify }] = await loadServerSide(() =>
-        Promise.all([import("./run.js"), import("./verify-command.js")]),
-      );
-      await runCommand(opts, verify);
     });
 
   program
@@ -599,6 +569,37 @@ $XDG_CONFIG_HOME/framegate/config.json, else ~/.config/framegate/config.json. On
       );
       await runCommand(opts, stats);
     });
+
+  program
+    .command("backup")
+    .description("write a consistent archive of DATA_DIR (database, media, signing secret) while the server runs")
+    .requiredOption("--out <file>", "the archive to write (a .tar; never overwritten)")
+    .option("--without-secret", "leave the signing secret file out (keep it apart from the data yourself)")
+    .option("--json", "machine-readable output")
+    .addHelpText(
+      "after",
+      examples([
+        "framegate backup --out /backups/framegate-$(date +%F).tar",
+        "DATA_DIR=/var/lib/framegate framegate backup --out backup.tar --json",
+      ]),
+    )
+    .action(async (opts: { out: string; withoutSecret?: boolean; json?: boolean }) =>
+      (await loadServerSide(() => import("./backup-commands.js"))).backupCommand(opts),
+    );
+
+  program
+    .command("restore")
+    .description("restore a backup archive into DATA_DIR (checked whole before anything is written)")
+    .argument("<file>", "an archive written by `framegate backup`")
+    .option("--force", "restore into a non-empty DATA_DIR, moving its contents aside (never one a server has open)")
+    .option("--json", "machine-readable output")
+    .addHelpText(
+      "after",
+      examples(["DATA_DIR=/var/lib/framegate framegate restore backup.tar", "framegate restore backup.tar --force"]),
+    )
+    .action(async (file: string, opts: { force?: boolean; json?: boolean }) =>
+      (await loadServerSide(() => import("./backup-commands.js"))).restoreCommand(file, opts),
+    );
 
   const int = (value: string) => {
     if (!/^-?\d+$/.test(value)) throw new InvalidArgumentError("must be a whole number");

@@ -72,6 +72,10 @@ const EnvSchema = z.object({
     .transform((v) => (v === undefined ? undefined : Number.parseInt(v.trim(), 10))),
   HOST: z.string().min(1).default("127.0.0.1"),
   DATA_DIR: z.string().min(1).default("./data"),
+  // Scheduled backups (backup/schedule.ts): off unless BACKUP_DIR is set.
+  BACKUP_DIR: z.string().min(1).optional(),
+  BACKUP_INTERVAL: duration("24h").refine((ms) => ms >= 1000, { message: "must be at least 1s" }),
+  BACKUP_KEEP: int(7, 1, 10_000),
   PUBLIC_BASE_URL: z
     .string()
     .optional()
@@ -365,6 +369,8 @@ export interface Config {
   };
   /** Uploads and results: a directory under DATA_DIR, or an S3-compatible bucket. */
   storage: { driver: "fs" } | ({ driver: "s3" } & S3Config);
+  /** Scheduled backups into `dir` every `intervalMs`, the newest `keep` kept; undefined: off. */
+  backups: { dir: string; intervalMs: number; keep: number } | undefined;
 }
 
 export class ConfigError extends Error {
@@ -514,6 +520,9 @@ export function loadConfig(env: Record<string, string | undefined> = process.env
             mediaDelivery: e.S3_MEDIA_DELIVERY,
           }
         : { driver: "fs" },
+    backups: e.BACKUP_DIR
+      ? { dir: resolve(e.BACKUP_DIR), intervalMs: e.BACKUP_INTERVAL, keep: e.BACKUP_KEEP }
+      : undefined,
   };
 }
 

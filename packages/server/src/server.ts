@@ -18,6 +18,7 @@ import { KeyCache } from "./accounts/key-cache.js";
 import { RevocationListener } from "./accounts/key-revocations.js";
 import { AccountService } from "./accounts/service.js";
 import { type AppDeps, buildApp } from "./app.js";
+import { BackupScheduler } from "./backup/schedule.js";
 import { type Config, ConfigError } from "./config.js";
 import { ConsoleSessions } from "./console/sessions.js";
 import { InspectionPool } from "./files/inspect/pool.js";
@@ -415,6 +416,15 @@ export async function startServer(
     servesApi: role !== "worker",
     log: log.child({ component: "live" }),
   });
+  // Scheduled backups run where the SQLite file is owned: the embedded process.
+  const backups =
+    config.backups && role === "all"
+      ? new BackupScheduler(config, config.backups, { log: log.child({ component: "backup" }), metrics })
+      : undefined;
+  if (config.backups && role !== "all") {
+    log.warn(`BACKUP_DIR is ignored by \`framegate ${role}\`: scheduled backups run in \`framegate serve\``);
+  }
+  backups?.start();
   let shuttingDown = false;
   const isReady = async () => {
     const checks: Record<string, string> = {};
@@ -434,6 +444,8 @@ export async function startServer(
     }
     const queueProblem = runJobs ? queue.problem?.() : undefined;
     if (queueProblem) checks.queue = `error: ${queueProblem}`;
+    // Informational: a failed backup is the operator's to fix, not a reason to stop serving.
+    if (backups) checks.backup = backups.status();
     checks.shutdown = shuttingDown ? "in progress" : "no";
     return { ok: !shuttingDown && !queueProblem && checks.database === "ok" && checks.storage === "ok", checks };
   };
@@ -534,6 +546,7 @@ export async function startServer(
     closing ??= (async () => {
       shuttingDown = true;
       clearInterval(maintenance);
+      await backups?.stop();
       // Held requests are answered and streams ended now, so closing HTTP never waits them out.
       await live.releaseClients();
       const httpClosed = Promise.all([main, admin].map((l) => l && closeListener(l.server)));

@@ -168,6 +168,19 @@ export class Metrics {
     registers: [this.registry],
   });
 
+  readonly backups = new Counter({
+    name: `${METRIC_PREFIX}backups_total`,
+    help: "Scheduled backups (BACKUP_DIR), by outcome",
+    labelNames: ["outcome"] as const,
+    registers: [this.registry],
+  });
+
+  readonly backupLastSuccess = new Gauge({
+    name: `${METRIC_PREFIX}backup_last_success_timestamp_seconds`,
+    help: "When the last scheduled backup succeeded (Unix time); 0 before the first",
+    registers: [this.registry],
+  });
+
   readonly scrapeErrors = new Counter({
     name: `${METRIC_PREFIX}metrics_scrape_errors_total`,
     help: "Scrapes whose database read failed or timed out (its gauges were left out), by source",
@@ -317,6 +330,11 @@ export class Metrics {
 
   recordRateLimited(bucket: string): void {
     this.rateLimited.inc({ bucket });
+  }
+
+  recordBackup(outcome: "succeeded" | "failed", at?: Date): void {
+    this.backups.inc({ outcome });
+    if (at) this.backupLastSuccess.set(at.getTime() / 1000);
   }
 
   private classOf(kind: string): string {
