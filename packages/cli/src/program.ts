@@ -549,11 +549,41 @@ $XDG_CONFIG_HOME/framegate/config.json, else ~/.config/framegate/config.json. On
   program
     .command("migrate")
     .description("apply pending database migrations and exit")
+    .option("--dry-run", "list the pending migrations without applying them")
     .option("--json", "machine-readable output")
-    .addHelpText("after", examples(["framegate migrate", "DATA_DIR=/var/lib/framegate framegate migrate --json"]))
+    .addHelpText(
+      "after",
+      examples([
+        "framegate migrate --dry-run",
+        "framegate migrate",
+        "DATA_DIR=/var/lib/framegate framegate migrate --json",
+      ]),
+    )
     .action(async (opts) => {
       const { runCommand, admin } = await loadAdmin();
       await runCommand(opts, admin.migrate, { migrate: false });
+    });
+
+  program
+    .command("verify")
+    .description(
+      "check the store's invariants (balances, task credits, jobs, media) and report orphaned objects; read-only, exits 1 on any violation",
+    )
+    .option(
+      "--grace-minutes <n>",
+      "leave out jobs of tasks ended and objects written this recently (default 15)",
+      (v) => {
+        if (!/^\d+$/.test(v)) throw new InvalidArgumentError("must be a whole number of minutes");
+        return Number.parseInt(v, 10);
+      },
+    )
+    .option("--json", "the whole report as JSON")
+    .addHelpText("after", examples(["framegate verify", "DATABASE_URL=postgres://… framegate verify --json"]))
+    .action(async (opts) => {
+      const [{ runCommand }, { verify }] = await loadServerSide(() =>
+        Promise.all([import("./run.js"), import("./verify-command.js")]),
+      );
+      await runCommand(opts, verify);
     });
 
   program
