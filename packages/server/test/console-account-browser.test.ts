@@ -139,6 +139,9 @@ describeBrowser("web console: API keys, webhooks and ledger in Chromium", () => 
     // The API's default is offered (the caller's scopes without keys:manage); narrow it further.
     expect(await page.getByLabel("keys:manage").isChecked()).toBe(false);
     await page.getByLabel("files:create").uncheck();
+    // Valid through the chosen day (UTC), a year from now.
+    const day = new Date(Date.now() + 365 * 86_400_000).toISOString().slice(0, 10);
+    await page.getByLabel(/^Expires/).fill(day);
     await page.getByRole("button", { name: "Create key" }).click();
     const secretField = page.getByLabel("API key", { exact: true });
     await secretField.waitFor();
@@ -146,6 +149,10 @@ describeBrowser("web console: API keys, webhooks and ledger in Chromium", () => 
     expect(secret).toMatch(/^rvya_sk_/);
     await expect.poll(() => page.getByRole("heading", { name: /New key/ }).isVisible()).toBe(true);
     expect(await page.getByText("only time it is shown").count()).toBe(1);
+    await watched.context.grantPermissions(["clipboard-read", "clipboard-write"], { origin: t.url });
+    await page.getByRole("button", { name: "Copy" }).click();
+    await page.getByText("Copied to the clipboard.").waitFor();
+    expect(await page.evaluate("navigator.clipboard.readText()")).toBe(secret);
     await expectAccessible(page);
 
     // The secret works, with the scopes chosen.
@@ -155,6 +162,7 @@ describeBrowser("web console: API keys, webhooks and ledger in Chromium", () => 
     expect(created.scopes).not.toContain("files:create");
     expect(created.scopes).not.toContain("keys:manage");
     expect(created.scopes).toContain("generations:read");
+    expect(created.expires_at).toBe(`${day}T23:59:59.000Z`);
     expect((await t.request("/api/v1/generations", { key: secret })).status).toBe(200);
 
     // Once stored and reloaded, only the prefix is left.
