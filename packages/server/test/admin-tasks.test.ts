@@ -8,6 +8,7 @@ import { sql } from "kysely";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { filterAdminTasks } from "../src/generations/admin-list.js";
 import { refundsOfTasksQuery } from "../src/ledger/refund-totals.js";
+import { type Cursor, newestFirstQuery } from "../src/store/pagination.js";
 import { startTestServer, type TestServer, waitForTask } from "./harness.js";
 import { TEST_STORE } from "./test-store.js";
 
@@ -180,12 +181,8 @@ describe("GET /admin/v1/tasks", () => {
         .execute(db);
       return rows.rows.map((r) => r.detail);
     };
-    const page = (filters: Parameters<typeof filterAdminTasks>[1]) =>
-      filterAdminTasks(db.selectFrom("tasks").selectAll(), filters)
-        .orderBy("created_at", "desc")
-        .orderBy("id", "desc")
-        .limit(21)
-        .compile();
+    const page = (filters: Parameters<typeof filterAdminTasks>[1], cursor?: Cursor) =>
+      newestFirstQuery(filterAdminTasks(db.selectFrom("tasks").selectAll(), filters), cursor, 20).compile();
     const expectations: [Parameters<typeof filterAdminTasks>[1], RegExp][] = [
       [{}, /USING INDEX tasks_created\b/],
       [{ status: "failed" }, /USING INDEX tasks_status_created \(status=\?\)/],
@@ -203,6 +200,11 @@ describe("GET /admin/v1/tasks", () => {
       // No sort of the filtered rows: the index gives the page's order.
       expect(plan.join("\n"), JSON.stringify(filters)).not.toMatch(/TEMP B-TREE/);
     }
+    // A later page starts its walk at the cursor (an index range), not at the newest task.
+    const cursor = { created_at: "2026-01-01T00:00:00.000Z", id: "task_x" };
+    const later = (await planOf(page({}, cursor))).join("\n");
+    expect(later).toMatch(/USING INDEX tasks_created \(created_at<\?\)/);
+    expect(later).not.toMatch(/TEMP B-TREE/);
     const refunds = await planOf(
       refundsOfTasksQuery(
         db,

@@ -32,20 +32,34 @@ export async function newestFirst<T>(
   limit: number,
   columns: PageColumns = { createdAt: "created_at", id: "id" },
 ): Promise<{ data: T[]; has_more: boolean }> {
+  const rows = (await newestFirstQuery(query, cursor, limit, columns).execute()) as T[];
+  return { data: rows.slice(0, limit), has_more: rows.length > limit };
+}
+
+/** The statement newestFirst runs: `limit + 1` rows after the cursor, newest first (tests read its plan). */
+export function newestFirstQuery(
+  // biome-ignore lint/suspicious/noExplicitAny: any Kysely select builder over a table with created_at and id
+  query: any,
+  cursor: Cursor | undefined,
+  limit: number,
+  columns: PageColumns = { createdAt: "created_at", id: "id" },
+  // biome-ignore lint/suspicious/noExplicitAny: the same builder, narrowed
+): any {
   let q = query;
   if (cursor) {
-    // biome-ignore lint/suspicious/noExplicitAny: expression builder of the same query
-    q = q.where((eb: any) =>
-      eb.or([
-        eb(columns.createdAt, "<", cursor.created_at),
-        eb.and([eb(columns.createdAt, "=", cursor.created_at), eb(columns.id, "<", cursor.id)]),
-      ]),
+    // The leading `<=` restates the OR's bound on its own, so the planner starts the index walk at
+    // the cursor instead of walking down from the newest row (SQLite does not derive it from the OR).
+    q = q.where(columns.createdAt, "<=", cursor.created_at).where(
+      // biome-ignore lint/suspicious/noExplicitAny: expression builder of the same query
+      (eb: any) =>
+        eb.or([
+          eb(columns.createdAt, "<", cursor.created_at),
+          eb.and([eb(columns.createdAt, "=", cursor.created_at), eb(columns.id, "<", cursor.id)]),
+        ]),
     );
   }
-  const rows = (await q
+  return q
     .orderBy(columns.createdAt, "desc")
     .orderBy(columns.id, "desc")
-    .limit(limit + 1)
-    .execute()) as T[];
-  return { data: rows.slice(0, limit), has_more: rows.length > limit };
+    .limit(limit + 1);
 }
