@@ -69,34 +69,37 @@ export function SignIn() {
           </button>
         ))}
       </div>
-      <form id="signin-panel" role="tabpanel" aria-labelledby={`tab-${kind}`} onSubmit={onSubmit} noValidate>
-        <label for="signin-secret">{label}</label>
-        <input
-          id="signin-secret"
-          name="secret"
-          type="password"
-          autocomplete="off"
-          spellcheck={false}
-          value={value}
-          placeholder={kind === "customer" ? "rvya_sk_…" : ""}
-          aria-describedby="signin-hint"
-          aria-invalid={error ? true : undefined}
-          onInput={(event) => setValue((event.target as HTMLInputElement).value)}
-        />
-        <p id="signin-hint" class="muted">
-          {kind === "customer"
-            ? "Your key is exchanged for a session cookie and not stored in the browser."
-            : "The server's ADMIN_TOKEN. It is exchanged for a session cookie and not stored in the browser."}
-        </p>
-        {error ? (
-          <p class="notice error" role="alert">
-            {error}
+      {/* The panel is a div: a form may not take the tabpanel role (ARIA in HTML). */}
+      <div id="signin-panel" role="tabpanel" aria-labelledby={`tab-${kind}`}>
+        <form onSubmit={onSubmit} noValidate>
+          <label for="signin-secret">{label}</label>
+          <input
+            id="signin-secret"
+            name="secret"
+            type="password"
+            autocomplete="off"
+            spellcheck={false}
+            value={value}
+            placeholder={kind === "customer" ? "rvya_sk_…" : ""}
+            aria-describedby="signin-hint"
+            aria-invalid={error ? true : undefined}
+            onInput={(event) => setValue((event.target as HTMLInputElement).value)}
+          />
+          <p id="signin-hint" class="muted">
+            {kind === "customer"
+              ? "Your key is exchanged for a session cookie and not stored in the browser."
+              : "The server's ADMIN_TOKEN. It is exchanged for a session cookie and not stored in the browser."}
           </p>
-        ) : null}
-        <button type="submit" class="primary" disabled={busy}>
-          {busy ? "Signing in…" : "Sign in"}
-        </button>
-      </form>
+          {error ? (
+            <p class="notice error" role="alert">
+              {error}
+            </p>
+          ) : null}
+          <button type="submit" class="primary" disabled={busy}>
+            {busy ? "Signing in…" : "Sign in"}
+          </button>
+        </form>
+      </div>
     </main>
   );
 }
