@@ -268,6 +268,35 @@ describeBrowser("web console: API keys, webhooks and ledger in Chromium", () => 
     await watched.context.close();
   }, 180_000);
 
+  it("deletes an endpoint after asking, and its page then says it is gone", async () => {
+    const made = await t.request("/api/v1/webhooks", {
+      key: alice.key,
+      json: { name: "to delete", url: receiver.at("/gone") },
+    });
+    expect(made.status).toBe(201);
+    const watched = await watchedContext(browser, { baseURL: t.url });
+    const page = await watched.context.newPage();
+    await signIn(page, alice.key);
+    await page.goto(`/console/webhooks/${made.body.id}`);
+    await page.getByRole("heading", { name: "to delete", level: 1 }).waitFor();
+    await page.getByRole("button", { name: "Delete endpoint…" }).click();
+    await page.getByText("This cannot be undone").waitFor();
+    // "Keep" backs out without deleting.
+    await page.getByRole("button", { name: "Keep" }).click();
+    expect((await t.request(`/api/v1/webhooks/${made.body.id}`, { key: alice.key })).status).toBe(200);
+    await page.getByRole("button", { name: "Delete endpoint…" }).click();
+    await page.getByRole("button", { name: "Delete endpoint", exact: true }).click();
+    await page.getByRole("heading", { name: "Webhooks", level: 1 }).waitFor();
+    expect(new URL(page.url()).pathname).toBe("/console/webhooks");
+    expect((await t.request(`/api/v1/webhooks/${made.body.id}`, { key: alice.key })).status).toBe(404);
+    await page.goto(`/console/webhooks/${made.body.id}`);
+    await page.getByText(`No webhook endpoint ${made.body.id} in this account`).waitFor();
+    await expectAccessible(page);
+    // The page's own read of the deleted endpoint is a 404.
+    expectClean(watched.problems, (line) => /status of 404/.test(line) && line.includes(made.body.id));
+    await watched.context.close();
+  }, 120_000);
+
   it("lists the ledger with a type filter in the URL and exports it as CSV, whole and filtered", async () => {
     const watched = await watchedContext(browser, { baseURL: t.url });
     const page = await watched.context.newPage();
@@ -351,7 +380,9 @@ describeBrowser("web console: API keys, webhooks and ledger in Chromium", () => 
     const watched = await watchedContext(browser, { baseURL: t.url, viewport: { width: 375, height: 740 } });
     const page = await watched.context.newPage();
     await signIn(page, alice.key);
-    const endpoint = (await t.request("/api/v1/webhooks", { key: alice.key })).body.data[0];
+    const endpoint = (await t.request("/api/v1/webhooks", { key: alice.key })).body.data.find(
+      (e: { name: string }) => e.name === "renamed receiver",
+    );
     for (const [path, ready] of [
       ["/console/keys", "The account's keys"],
       ["/console/webhooks", "Endpoints"],
