@@ -3,7 +3,8 @@
  * uploading files; `framegate backup` runs in the middle of that; the server is SIGKILLed;
  * `framegate restore` puts the archive into a new directory and a server starts on it. Everything
  * committed before the backup started is there with its media, what came after the backup is not,
- * URLs signed before the backup still verify, and the ledger balances once every task has ended.
+ * URLs signed before the backup still verify, and the ledger balances once every task has ended
+ * (`framegate verify` passes).
  */
 import { mkdtempSync, rmSync } from "node:fs";
 import { stat } from "node:fs/promises";
@@ -150,6 +151,9 @@ describe.skipIf(TEST_STORE === "postgres")("restore drill", () => {
     const db = await readDb(target, { integrityCheck: true });
     expect(db.integrity).toBe("ok");
     expect(expectLedgerInvariants(db)).toEqual([]);
+    // The invariant checker agrees: balances, reservations and refunds, jobs, media, no orphans.
+    const verify = await runCli(["verify", "--json"], { DATA_DIR: target });
+    expect(verify.code, `${verify.stdout}\n${verify.stderr}`).toBe(0);
     // The archive is private: it holds the signing secret.
     expect((await stat(archive)).mode & 0o777).toBe(0o600);
   });
