@@ -682,6 +682,41 @@ $XDG_CONFIG_HOME/framegate/config.json, else ~/.config/framegate/config.json. On
       await runCommand(opts, accountsUsage);
     });
 
+  accounts
+    .command("export")
+    .description("write everything an account holds as one JSON document (keys without secrets, no file bytes)")
+    .argument("<id>", "account id (acct_…)")
+    .option("--out <file>", "write it to this file (never overwritten) instead of stdout")
+    .option("--json", "machine-readable output (errors, and the summary with --out)")
+    .addHelpText(
+      "after",
+      examples(["framegate accounts export acct_… --out acct.json", "framegate accounts export acct_… | jq .ledger"]),
+    )
+    .action(async (id: string, opts: { out?: string; json?: boolean }) => {
+      const [{ runCommand }, lifecycle] = await loadServerSide(() =>
+        Promise.all([import("./run.js"), import("./lifecycle-commands.js")]),
+      );
+      const { out } = opts;
+      if (out === undefined) await lifecycle.exportToStdout({ ...opts, id });
+      else await runCommand({ ...opts, id, out }, lifecycle.exportAccount);
+    });
+  accounts
+    .command("delete")
+    .description("delete an account: keys revoked now; the server cancels its tasks and removes its files and results")
+    .argument("<id>", "account id (acct_…)")
+    .option("--yes", "confirm: this cannot be undone")
+    .option("--json", "machine-readable output")
+    .addHelpText(
+      "after",
+      examples(["framegate accounts export acct_… --out acct.json && framegate accounts delete acct_… --yes"]),
+    )
+    .action(async (id: string, opts: { yes?: boolean; json?: boolean }) => {
+      const [{ runCommand }, lifecycle] = await loadServerSide(() =>
+        Promise.all([import("./run.js"), import("./lifecycle-commands.js")]),
+      );
+      await runCommand({ ...opts, id }, lifecycle.deleteAccount);
+    });
+
   const keys = program
     .command("keys")
     .description("manage API keys (local store)")

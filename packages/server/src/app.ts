@@ -5,6 +5,7 @@ import { type Context, Hono, type Next } from "hono";
 import type { Logger } from "pino";
 import { mountAdminRoutes } from "./accounts/admin-routes.js";
 import { KEY_PATHS, mountKeyRoutes } from "./accounts/key-routes.js";
+import { mountAccountLifecycleRoutes } from "./accounts/lifecycle-routes.js";
 import type { AccountService } from "./accounts/service.js";
 import { redirectMediaOrigin } from "./console/media-origin.js";
 import {
@@ -123,7 +124,8 @@ const OTHER_PATHS: [string, string[]][] = [
   ["/docs", ["GET"]],
   ["/docs/assets/:name", ["GET"]],
   ["/admin/v1/accounts", ["GET", "POST"]],
-  ["/admin/v1/accounts/:id", ["GET", "PATCH"]],
+  ["/admin/v1/accounts/:id", ["GET", "PATCH", "DELETE"]],
+  ["/admin/v1/accounts/:id/export", ["GET"]],
   ["/admin/v1/accounts/:id/keys", ["GET", "POST"]],
   ["/admin/v1/accounts/:id/credits", ["POST"]],
   ["/admin/v1/keys/:keyId", ["DELETE"]],
@@ -222,6 +224,7 @@ export function buildApp(deps: AppDeps, surface: Surface = "all"): Hono<AppEnv> 
     mountTaskAdminRoutes(app, deps);
     mountUsageAdminRoutes(app, deps);
     mountStatsAdminRoutes(app, deps);
+    mountAccountLifecycleRoutes(app, deps);
   }
 
   // Both listeners: with ADMIN_PORT, Prometheus can scrape the private one (README, "Metrics").

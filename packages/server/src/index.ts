@@ -1,4 +1,5 @@
 export { ALL_SCOPES, isScope, type Scope } from "./accounts/keys.js";
+export { type OfflineLifecycle, offlineLifecycle } from "./accounts/lifecycle-offline.js";
 export { AccountService } from "./accounts/service.js";
 export { BackupError, type BackupProgress, type BackupSummary, createBackup } from "./backup/create.js";
 export {

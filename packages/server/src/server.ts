@@ -16,6 +16,7 @@ import { sql } from "kysely";
 import type { Logger } from "pino";
 import { KeyCache } from "./accounts/key-cache.js";
 import { RevocationListener } from "./accounts/key-revocations.js";
+import { finishDeletedAccounts } from "./accounts/lifecycle.js";
 import { AccountService } from "./accounts/service.js";
 import { type AppDeps, buildApp } from "./app.js";
 import { BackupScheduler } from "./backup/schedule.js";
@@ -449,6 +450,21 @@ export async function startServer(
     checks.shutdown = shuttingDown ? "in progress" : "no";
     return { ok: !shuttingDown && !queueProblem && checks.database === "ok" && checks.storage === "ok", checks };
   };
+  const cancels = new CancelService({
+    db,
+    clock,
+    signer,
+    queue,
+    router,
+    fairShare,
+    metrics,
+    log: log.child({ component: "cancel" }),
+    onTerminal: async (trx, row) => {
+      await recordTaskEvent(trx, { clock, queue }, row.account_id, serializeTask(row, signer, clock.now()));
+      // A cancelled task may be the last one holding a deleted file's bytes (files/purge-job.ts).
+      await queuePurgesAfter(trx, { queue, files }, row);
+    },
+  });
   const appDeps: AppDeps | undefined =
     role === "worker"
       ? undefined
@@ -459,21 +475,7 @@ export async function startServer(
           accounts,
           generations,
           live: live.status as LiveStatus,
-          cancels: new CancelService({
-            db,
-            clock,
-            signer,
-            queue,
-            router,
-            fairShare,
-            metrics,
-            log: log.child({ component: "cancel" }),
-            onTerminal: async (trx, row) => {
-              await recordTaskEvent(trx, { clock, queue }, row.account_id, serializeTask(row, signer, clock.now()));
-              // A cancelled task may be the last one holding a deleted file's bytes (files/purge-job.ts).
-              await queuePurgesAfter(trx, { queue, files }, row);
-            },
-          }),
+          cancels,
           files,
           webhooks,
           callbacks: {
@@ -526,6 +528,8 @@ export async function startServer(
     const idempotencyPurged = await idempotency.purgeExpired();
     const resultsPurged = await purgeExpiredResults({ db, storage, clock, log });
     const filesPurged = await files.collectGarbage();
+    // Deleted accounts whose tasks were still running at the delete (accounts/lifecycle.ts).
+    await finishDeletedAccounts({ db, clock, storage, signer, accounts, files, cancels, log });
     await consoleSessions.pruneExpired();
     // Local copies of S3 references: kept while a task may still render from them.
     await localFiles.sweep(config.worker.taskDeadlineMs + 3600_000);

@@ -1,7 +1,8 @@
 /** Accounts and API keys: the operator side (admin API, CLI) and key authentication. */
+import { PostgresAdapter } from "kysely";
 import { ApiError } from "../errors.js";
 import { grantCredits, type LedgerSummary, ledgerSummary } from "../ledger/ledger.js";
-import type { Db } from "../store/db.js";
+import type { Db, Tx } from "../store/db.js";
 import { type Cursor, newestFirst, unknownCursor } from "../store/pagination.js";
 import type { Clock } from "../util/clock.js";
 import { newId } from "../util/ids.js";
@@ -26,6 +27,8 @@ export interface Account {
   max_files: number | null;
   effective_max_files: number;
   created_at: string;
+  /** Set when the account was deleted (accounts/lifecycle.ts): its keys are revoked, it gets no new ones. */
+  deleted_at: string | null;
 }
 
 /** What PATCH /admin/v1/accounts/{id} may change; a field left out stays, null = the default. */
@@ -48,6 +51,7 @@ type AccountRow = {
   balance: number;
   max_running_tasks: number | null;
   created_at: string;
+  deleted_at: string | null;
 } & QuotaOverrides;
 
 const ACCOUNT_COLUMNS = [
@@ -59,6 +63,7 @@ const ACCOUNT_COLUMNS = [
   "max_file_bytes",
   "max_files",
   "created_at",
+  "deleted_at",
 ] as const;
 
 export interface ApiKeyInfo {
@@ -111,6 +116,22 @@ function toKeyInfo(row: KeyRow): ApiKeyInfo {
  */
 export const EXTERNAL_WRITES_CHECK_MS = 20;
 
+/** not_found for a missing account, and a clear not_found for a deleted one: it gets no new `what`. */
+async function assertNotDeleted(trx: Tx, accountId: string, what: string): Promise<void> {
+  // Locks the account's row (FOR UPDATE on PostgreSQL; SQLite runs one writer at a time), so a
+  // delete cannot commit between this check and the caller's write and miss what it adds.
+  let q = trx.selectFrom("accounts").select("deleted_at").where("id", "=", accountId);
+  if (trx.getExecutor().adapter instanceof PostgresAdapter) q = q.forUpdate();
+  const account = await q.executeTakeFirst();
+  if (!account) throw new ApiError("not_found", "Account not found.");
+  if (account.deleted_at) {
+    throw new ApiError(
+      "not_found",
+      `Account ${accountId} was deleted at ${account.deleted_at}; it gets no new ${what}.`,
+    );
+  }
+}
+
 export class AccountService {
   /** When commits by other connections were last looked for (performance.now()). */
   private writesCheckedAt = Number.NEGATIVE_INFINITY;
@@ -138,6 +159,7 @@ export class AccountService {
       max_files: row.max_files,
       effective_max_files: quotas.maxFiles,
       created_at: row.created_at,
+      deleted_at: row.deleted_at,
     };
   }
 
@@ -160,6 +182,7 @@ export class AccountService {
       max_file_bytes: null,
       max_files: null,
       created_at: createdAt,
+      deleted_at: null,
     });
   }
 
@@ -199,9 +222,10 @@ export class AccountService {
   }
 
   async grant(accountId: string, amount: number, reason: string | null): Promise<number> {
-    const balance = await this.db
-      .transaction()
-      .execute((trx) => grantCredits(trx, this.clock, { accountId, amount, reason }));
+    const balance = await this.db.transaction().execute(async (trx) => {
+      await assertNotDeleted(trx, accountId, "credits");
+      return grantCredits(trx, this.clock, { accountId, amount, reason });
+    });
     this.limits.granted?.(amount);
     return balance;
   }
@@ -210,8 +234,6 @@ export class AccountService {
     accountId: string,
     input: { scopes?: Scope[]; expiresAt?: string | null; name?: string | null } = {},
   ): Promise<ApiKeyInfo & { key: string }> {
-    const account = await this.db.selectFrom("accounts").select("id").where("id", "=", accountId).executeTakeFirst();
-    if (!account) throw new ApiError("not_found", "Account not found.");
     const { key, prefix, hash } = generateApiKey();
     const row: KeyRow = {
       id: newId("key"),
@@ -223,10 +245,13 @@ export class AccountService {
       revoked_at: null,
       created_at: this.clock.now().toISOString(),
     };
-    await this.db
-      .insertInto("api_keys")
-      .values({ ...row, key_hash: hash })
-      .execute();
+    await this.db.transaction().execute(async (trx) => {
+      await assertNotDeleted(trx, accountId, "keys");
+      await trx
+        .insertInto("api_keys")
+        .values({ ...row, key_hash: hash })
+        .execute();
+    });
     return { ...toKeyInfo(row), key };
   }
 
@@ -295,6 +320,11 @@ export class AccountService {
     });
     this.keyCache?.invalidate(keyId);
     return row ? toKeyInfo(row) : undefined;
+  }
+
+  /** Drops keys from this process's cache (revoked elsewhere in bulk: accounts/lifecycle.ts). */
+  forgetCachedKeys(keyIds: readonly string[]): void {
+    for (const id of keyIds) this.keyCache?.invalidate(id);
   }
 
   /** Resolves a presented secret to its key, or throws the matching api_key_* error. */

@@ -10,6 +10,15 @@ import type { StoredResult } from "./serialize.js";
 
 const BATCH = 100;
 
+/** Removes a task's stored result media (videos and posters) from storage; a no-op without a result. */
+export async function deleteResultMedia(storage: Storage, result: string | null): Promise<void> {
+  const media = result ? (JSON.parse(result) as StoredResult).media : [];
+  for (const item of media) {
+    await storage.delete(item.key);
+    if (item.poster_key) await storage.delete(item.poster_key);
+  }
+}
+
 /** Deletes the media of expired results; returns how many tasks were purged. */
 export async function purgeExpiredResults(deps: {
   db: Db;
@@ -29,11 +38,7 @@ export async function purgeExpiredResults(deps: {
       .limit(BATCH)
       .execute();
     for (const task of due) {
-      const media = task.result ? (JSON.parse(task.result) as StoredResult).media : [];
-      for (const item of media) {
-        await storage.delete(item.key);
-        if (item.poster_key) await storage.delete(item.poster_key);
-      }
+      await deleteResultMedia(storage, task.result);
       await db.updateTable("tasks").set({ result_purged_at: now }).where("id", "=", task.id).execute();
       purged++;
     }

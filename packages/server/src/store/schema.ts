@@ -16,6 +16,8 @@ export interface AccountsTable {
   max_file_bytes: number | null;
   max_files: number | null;
   created_at: string;
+  /** When the account was deleted (accounts/lifecycle.ts, migration 0021); null while it is in use. */
+  deleted_at: string | null;
 }
 
 export interface ApiKeysTable {
