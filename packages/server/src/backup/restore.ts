@@ -59,6 +59,8 @@ export class RestoreRefused extends Error {
 
 const TEMP_PREFIX = ".restore-";
 const ASIDE_PREFIX = ".before-restore-";
+/** A temp directory this old belongs to no running restore (one takes minutes, not an hour). */
+const STALE_TEMP_MS = 3600_000;
 /** Left by other tools or by our own interrupted runs; they do not make a directory "in use". */
 const IGNORED_ENTRIES = (name: string) =>
   name === "lost+found" || name.startsWith(TEMP_PREFIX) || name.startsWith(".backup-");
@@ -94,6 +96,7 @@ export async function restoreBackup(
   }
 
   await mkdir(dataDir, { recursive: true });
+  await removeStaleTemps(dataDir);
   const temp = join(dataDir, `${TEMP_PREFIX}${randomBytes(6).toString("hex")}`);
   await mkdir(temp, { mode: 0o700 });
   let previousContents: string | null = null;
@@ -129,6 +132,16 @@ export async function restoreBackup(
     previousContents,
     durationMs: Date.now() - started,
   };
+}
+
+/** What restores killed midway left behind (their temp directories never became the data). */
+async function removeStaleTemps(dataDir: string): Promise<void> {
+  for (const name of await readdir(dataDir)) {
+    if (!name.startsWith(TEMP_PREFIX)) continue;
+    const info = await stat(join(dataDir, name)).catch(() => undefined);
+    if (info && Date.now() - info.mtimeMs > STALE_TEMP_MS)
+      await rm(join(dataDir, name), { recursive: true, force: true });
+  }
 }
 
 /** Step 1: the archive's manifest, once every entry has been read and found as it lists. */
