@@ -19,6 +19,10 @@ export interface SnapshotFacts {
   referencedKeys: Set<string>;
 }
 
+/** Rows read at a time. */
+const PAGE = 1000;
+const yieldToEventLoop = () => new Promise<void>((resolve) => setImmediate(resolve));
+
 export async function readSnapshotFacts(file: string): Promise<SnapshotFacts> {
   const sqlite = new Database(file, { readonly: true, fileMustExist: true });
   const db = new Kysely<Schema>({ dialect: new SqliteDialect({ database: sqlite }) });
@@ -38,24 +42,42 @@ export async function readSnapshotFacts(file: string): Promise<SnapshotFacts> {
       ? ((sqlite.prepare("select max(name) from kysely_migration").pluck().get() as string | null) ?? null)
       : null;
     const referencedKeys = new Set<string>();
-    // A deleted file's bytes stay while a running task still needs them (purge_pending).
-    const files = await db
-      .selectFrom("files")
-      .select("storage_key")
-      .where((eb) => eb.or([eb("deleted_at", "is", null), eb("purge_pending", "=", 1)]))
-      .execute();
-    for (const f of files) referencedKeys.add(f.storage_key);
-    const results = await db
-      .selectFrom("tasks")
-      .select("result")
-      .where("result", "is not", null)
-      .where("result_purged_at", "is", null)
-      .execute();
-    for (const { result } of results) {
-      for (const media of (JSON.parse(result as string) as StoredResult).media) {
-        referencedKeys.add(media.key);
-        if (media.poster_key) referencedKeys.add(media.poster_key);
+    // Pages in key order, with a turn of the event loop between them: a scheduled backup runs in
+    // the serving process, which must not stall on one read of every task.
+    for (let after = ""; ; ) {
+      // A deleted file's bytes stay while a running task still needs them (purge_pending).
+      const page = await db
+        .selectFrom("files")
+        .select(["id", "storage_key"])
+        .where("id", ">", after)
+        .where((eb) => eb.or([eb("deleted_at", "is", null), eb("purge_pending", "=", 1)]))
+        .orderBy("id")
+        .limit(PAGE)
+        .execute();
+      for (const f of page) referencedKeys.add(f.storage_key);
+      if (page.length < PAGE) break;
+      after = (page.at(-1) as { id: string }).id;
+      await yieldToEventLoop();
+    }
+    for (let after = ""; ; ) {
+      const page = await db
+        .selectFrom("tasks")
+        .select(["id", "result"])
+        .where("id", ">", after)
+        .where("result", "is not", null)
+        .where("result_purged_at", "is", null)
+        .orderBy("id")
+        .limit(PAGE)
+        .execute();
+      for (const { result } of page) {
+        for (const media of (JSON.parse(result as string) as StoredResult).media) {
+          referencedKeys.add(media.key);
+          if (media.poster_key) referencedKeys.add(media.poster_key);
+        }
       }
+      if (page.length < PAGE) break;
+      after = (page.at(-1) as { id: string }).id;
+      await yieldToEventLoop();
     }
     return { lastMigration, rows, referencedKeys };
   } finally {
