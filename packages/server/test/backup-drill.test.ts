@@ -6,7 +6,7 @@
  * URLs signed before the backup still verify, and the ledger balances once every task has ended
  * (`framegate verify` passes).
  */
-import { mkdtempSync, rmSync } from "node:fs";
+import { existsSync, mkdtempSync, rmSync, writeFileSync } from "node:fs";
 import { stat } from "node:fs/promises";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
@@ -34,6 +34,23 @@ export function runCli(args: string[], env: Record<string, string>) {
     { cwd: REPO_ROOT, env: { ...process.env, ...TEST_ENV, ...env }, timeoutMs: 120_000 },
   );
 }
+
+describe("framegate restore on a bad archive", () => {
+  it("exits 1 with archive_invalid and creates nothing", { timeout: 120_000 }, async () => {
+    const dir = mkdtempSync(join(tmpdir(), "framegate-bad-archive-"));
+    try {
+      const archive = join(dir, "not-a-backup.tar");
+      writeFileSync(archive, "this is not a tar archive at all\n".repeat(100));
+      const target = join(dir, "data");
+      const result = await runCli(["restore", archive], { DATA_DIR: target });
+      expect(result.code).toBe(1);
+      expect(result.stderr).toMatch(/archive_invalid/);
+      expect(existsSync(target)).toBe(false);
+    } finally {
+      rmSync(dir, { recursive: true, force: true });
+    }
+  });
+});
 
 // The archive holds a SQLite database; the PostgreSQL run has its own advice path (backup-archive.test.ts).
 describe.skipIf(TEST_STORE === "postgres")("restore drill", () => {
