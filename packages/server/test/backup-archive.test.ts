@@ -230,6 +230,10 @@ describe("backups of PostgreSQL and S3 deployments", () => {
     expect(summary.manifest?.database).toBeNull();
     expect(summary.manifest?.files.map((f) => f.path)).toEqual(["storage/files/acct/a.png", "secrets/signing_secret"]);
     expect(summary.notes.join("\n")).toMatch(/pg_dump/);
+    // Under SQLite it would come back as media without a database: refused, nothing written.
+    const sqliteTarget = fresh("pg-fs-into-sqlite");
+    await expect(restoreBackup(configFor(sqliteTarget), summary.archive as string)).rejects.toThrow(/has no database/);
+    expect(existsSync(sqliteTarget)).toBe(false);
     // Restored under PostgreSQL: the media and the secret come back (the database is pg_restore's job).
     const target = fresh("pg-fs-restored");
     await restoreBackup({ ...config, dataDir: target }, summary.archive as string);

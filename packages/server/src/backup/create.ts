@@ -16,7 +16,7 @@
  * in the manifest as missing instead of failing the backup.
  */
 import { randomBytes } from "node:crypto";
-import { chmod, copyFile, mkdir, readdir, rename, rm, stat, writeFile } from "node:fs/promises";
+import { chmod, copyFile, link, mkdir, readdir, rm, stat, writeFile } from "node:fs/promises";
 import { createRequire } from "node:module";
 import { basename, dirname, join, resolve } from "node:path";
 import { create as createTar } from "tar";
@@ -155,7 +155,11 @@ export async function createBackup(
     await writeFile(join(staging, MANIFEST_PATH), `${JSON.stringify(manifest, null, 2)}\n`);
     const total = files.reduce((s, f) => s + f.size, 0);
     await writeArchive(staging, [MANIFEST_PATH, ...paths], partial, total, progress);
-    await rename(partial, out);
+    // A link, not a rename: it fails if `out` appeared meanwhile, so no archive is ever replaced.
+    await link(partial, out).catch((error: NodeJS.ErrnoException) => {
+      if (error.code === "EEXIST") throw new BackupError(`${out} appeared while the backup ran; it was left alone`);
+      throw error;
+    });
     if (secretState === "omitted") {
       notes.push(
         `the signing secret was left out: keep a copy of ${secretFile}; a restore needs it back in place (or SIGNING_SECRET set to its value)`,

@@ -216,6 +216,11 @@ async function verifyArchive(
 
 /** The archive must fit the configuration it is restored under. */
 function checkCompatible(manifest: BackupManifest, config: RestoreConfig): void {
+  if (!manifest.database && !config.databaseUrl) {
+    throw new RestoreRefused(
+      "this archive has no database (it was taken with PostgreSQL, which pg_dump backs up): set DATABASE_URL to the restored PostgreSQL database to restore its files",
+    );
+  }
   if (manifest.database && config.databaseUrl) {
     throw new RestoreRefused(
       "this archive holds a SQLite database, but DATABASE_URL points the server at PostgreSQL: unset DATABASE_URL to restore it",
