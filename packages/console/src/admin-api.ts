@@ -10,6 +10,7 @@
  * message, like the session calls in api.ts.
  */
 import type { Task } from "@framegate/sdk";
+import { PREFIX } from "./prefix.js";
 
 export class AdminError extends Error {
   constructor(
@@ -28,7 +29,7 @@ async function call<T>(method: string, path: string, opts: { query?: Query; body
   for (const [key, value] of Object.entries(opts.query ?? {})) {
     if (value !== undefined && value !== "") qs.set(key, String(value));
   }
-  const url = `/admin/v1${path}${qs.size ? `?${qs}` : ""}`;
+  const url = `${PREFIX}/admin/v1${path}${qs.size ? `?${qs}` : ""}`;
   let response: Response;
   try {
     response = await fetch(url, {

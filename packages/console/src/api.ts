@@ -7,8 +7,9 @@
  * The key or token typed at sign-in is posted once and never kept (no storage, no state).
  */
 import { Framegate } from "@framegate/sdk";
+import { PREFIX } from "./prefix.js";
 
-export const client = new Framegate({ baseUrl: window.location.origin, maxRetries: 1 });
+export const client = new Framegate({ baseUrl: `${window.location.origin}${PREFIX}`, maxRetries: 1 });
 
 export interface Session {
   kind: "customer" | "operator";
@@ -30,7 +31,7 @@ export class SessionError extends Error {
   }
 }
 
-const SESSION_PATH = "/console/api/session";
+const SESSION_PATH = `${PREFIX}/console/api/session`;
 
 async function call(method: string, body?: unknown): Promise<Response> {
   let response: Response;

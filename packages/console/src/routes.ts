@@ -2,9 +2,12 @@
  * The console's client-side routes, parsed from the URL path. The server answers index.html for
  * every /console/… path that is not an asset, so these links survive a reload and can be shared.
  * Customers and operators share the parser; which pages a route shows depends on who is signed in
- * (App.tsx): "/" is a customer's overview and an operator's system page.
+ * (App.tsx): "/" is a customer's overview and an operator's system page. Behind a proxy's path
+ * (PUBLIC_BASE_URL https://x/gw/) every path starts with that prefix (prefix.ts).
  */
-export const BASE = "/console";
+import { PREFIX } from "./prefix.js";
+
+export const BASE = `${PREFIX}/console`;
 
 export type Route =
   | { name: "overview" }

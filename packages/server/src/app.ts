@@ -294,7 +294,11 @@ function mountPublicSurface(
   mountKeyRoutes(app, deps);
   mountUsageRoutes(app, deps);
   mountDocsRoutes(app, deps);
-  mountConsoleStaticRoutes(app, { distDir: deps.consoleDistDir, mediaOrigin: redirectMediaOrigin(deps) });
+  mountConsoleStaticRoutes(app, {
+    distDir: deps.consoleDistDir,
+    prefix: () => new URL(deps.baseUrl()).pathname.replace(/\/+$/, ""),
+    mediaOrigin: redirectMediaOrigin(deps),
+  });
 
   app.get("/api/v1/credits", requireScope("credits:read"), async (c) => {
     const { accountId } = authOf(c);

@@ -130,10 +130,32 @@ const NOT_BUILT_PAGE = `<!doctype html>
 </html>
 `;
 
+const escapeAttr = (s: string) =>
+  s.replace(/&/g, "&amp;").replace(/"/g, "&quot;").replace(/</g, "&lt;").replace(/>/g, "&gt;");
+
+/**
+ * index.html for a server behind a proxy's path (PUBLIC_BASE_URL https://x/gw/, prefix "/gw"):
+ * the build's absolute /console/ URLs (script, stylesheet, icon) get the prefix, and a
+ * <meta name="framegate-prefix"> tells the console's script to put it in front of its links and
+ * API calls (console/src/prefix.ts). At a host's root the file is sent as built.
+ */
+export function withPrefix(index: StaticFile, prefix: string): StaticFile {
+  if (!prefix) return index;
+  const html = index.body
+    .toString("utf8")
+    .replace(/(\s(?:href|src)=")\/console\//g, `$1${escapeAttr(prefix)}/console/`)
+    .replace(/<head>/, `<head>\n    <meta name="framegate-prefix" content="${escapeAttr(prefix)}" />`);
+  const body = Buffer.from(html);
+  const etag = `"${createHash("sha256").update(body).digest("base64url").slice(0, 22)}"`;
+  return { ...index, body, gzipped: undefined, etag };
+}
+
 export function mountConsoleStaticRoutes(
   app: Hono<AppEnv>,
   options: {
     distDir: string | undefined;
+    /** The path of PUBLIC_BASE_URL ("" at a host's root), which index.html's URLs get (withPrefix). */
+    prefix?: (() => string) | undefined;
     /** The bucket's origin under S3 redirect delivery (console/media-origin.ts); absent: 'self' only. */
     mediaOrigin?: (() => Promise<string | undefined>) | undefined;
   },
@@ -178,7 +200,7 @@ export function mountConsoleStaticRoutes(
     if (!index) {
       return c.html(NOT_BUILT_PAGE, 503, { ...(await headers()), "Cache-Control": "no-store", "Retry-After": "60" });
     }
-    return send(c, index, "no-cache");
+    return send(c, withPrefix(index, options.prefix?.() ?? ""), "no-cache");
   };
 
   app.get(CONSOLE_PATH, page);
