@@ -6,7 +6,14 @@
  * Circuit breaker states are not in it: each server process keeps its own in memory, and this
  * command runs none (the admin API and the framegate_provider_circuit_open metric show them).
  */
-import { type Config, type OperatorStats, operatorStats, type StoreHandle, systemClock } from "@framegate/server";
+import {
+  type Config,
+  type OperatorStats,
+  operatorStats,
+  providerCaps,
+  type StoreHandle,
+  systemClock,
+} from "@framegate/server";
 import { formatTable } from "./pages.js";
 import type { Printable } from "./run.js";
 
@@ -16,6 +23,7 @@ export async function stats(ctx: { store: StoreHandle; config: Config }): Promis
     clock: systemClock,
     queueDriver: ctx.config.queueDriver,
     providers: ctx.config.providers,
+    maxConcurrency: providerCaps(ctx.config),
   });
   return { json: report, text: formatStats(report) };
 }

@@ -17,6 +17,7 @@ export { ledgerSummary } from "./ledger/ledger.js";
 export { createLogger } from "./logger.js";
 export { type OperatorStats, operatorStats } from "./ops/stats.js";
 export { formatVerifyReport, type VerifyReport, verifyStore } from "./ops/verify.js";
+export { providerCaps } from "./providers/build.js";
 export { applyMigrations, openStore, type ProcessRole, type RunningServer, sqlitePath, startServer } from "./server.js";
 export { openStorage } from "./storage/build.js";
 export { migrateToLatest, type StoreHandle } from "./store/db.js";

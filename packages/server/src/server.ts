@@ -498,6 +498,7 @@ export async function startServer(
             clock,
             queueDriver: config.queueDriver,
             providers: config.providers,
+            maxConcurrency: providerCaps(config),
             // An API-only process submits nothing: its breakers never see a call, so it shows none.
             ...(role === "api" ? {} : { circuits: () => router.circuits() }),
           },

@@ -1,6 +1,7 @@
 /**
  * GET /admin/v1/stats: each provider's concurrency in use, counted from the store as the router's
- * caps count it (tasks processing on it), against its cap (null when uncapped).
+ * caps count it (tasks processing on it), against its cap (null when uncapped, else the
+ * configured *_MAX_CONCURRENCY).
  */
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { startTestServer, type TestServer, waitForTask } from "./harness.js";
@@ -42,4 +43,18 @@ describe("GET /admin/v1/stats, provider concurrency", () => {
     for (const id of ids) await waitForTask(t, key, id);
     expect((await simulated()).concurrency).toEqual({ in_use: 0, limit: null });
   }, 90_000);
+
+  it("states each provider's cap from its configuration", async () => {
+    // A chain with fal after the simulator: fal is never called here, only configured.
+    const capped = await startTestServer({ PROVIDERS: "simulated,fal", FAL_KEY: "test-key", FAL_MAX_CONCURRENCY: "7" });
+    try {
+      const res = await capped.admin("/admin/v1/stats");
+      expect(res.status, res.text).toBe(200);
+      // biome-ignore lint/suspicious/noExplicitAny: response JSON
+      const byName = Object.fromEntries(res.body.providers.data.map((p: any) => [p.provider, p.concurrency]));
+      expect(byName).toEqual({ simulated: { in_use: 0, limit: null }, fal: { in_use: 0, limit: 7 } });
+    } finally {
+      await capped.close();
+    }
+  });
 });
