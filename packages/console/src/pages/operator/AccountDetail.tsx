@@ -107,7 +107,7 @@ function CreditsForm({ account }: { account: Account }) {
       <form class="op-form" onSubmit={(e) => e.preventDefault()}>
         <div>
           <label for="credit-amount">Amount (credits)</label>
-          <input id="credit-amount" name="amount" type="text" inputMode="numeric" required autoComplete="off" />
+          <input id="credit-amount" name="amount" type="text" inputMode="numeric" autoComplete="off" />
         </div>
         <div>
           <label for="credit-reason">Reason</label>
@@ -196,7 +196,9 @@ function LimitsForm({ account }: { account: Account }) {
               type="text"
               inputMode="numeric"
               autoComplete="off"
-              value={account[limit.field] === null ? "" : String(account[limit.field])}
+              // Uncontrolled, so a refetch while typing keeps what was typed; the form's key
+              // remounts it with the stored values after a save.
+              defaultValue={account[limit.field] === null ? "" : String(account[limit.field])}
               aria-describedby={`limit-${limit.field}-now`}
             />
             <div id={`limit-${limit.field}-now`} class="muted small">
