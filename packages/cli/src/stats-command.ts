@@ -77,12 +77,13 @@ export function formatStats(report: OperatorStats): string {
   const rate = (r: { finished: number; errors: number; error_rate: number | null }) =>
     r.error_rate === null ? "-" : `${r.errors}/${r.finished} (${Math.round(r.error_rate * 1000) / 10}%)`;
   const providers = formatTable(
-    ["PROVIDER", "CONFIGURED", "ERRORS LAST HOUR", "ERRORS LAST DAY"],
+    ["PROVIDER", "CONFIGURED", "ERRORS LAST HOUR", "ERRORS LAST DAY", "IN USE"],
     report.providers.data.map((p) => [
       p.provider,
       p.configured ? "yes" : "no",
       rate(p.recent.last_hour),
       rate(p.recent.last_day),
+      `${p.concurrency.in_use}/${p.concurrency.limit ?? "-"}`,
     ]),
   );
   const disabled = report.webhooks.disabled_endpoints;
