@@ -15,6 +15,7 @@ import { type VerifyReport, verifyStore } from "../src/ops/verify.js";
 import { openStorage } from "../src/storage/build.js";
 import type { Storage } from "../src/storage/storage.js";
 import type { Executor, StoreHandle } from "../src/store/db.js";
+import { systemClock } from "../src/util/clock.js";
 import { uploadFile } from "./files-helpers.js";
 import { makeImage } from "./fixtures/media.js";
 import { startTestServer, TEST_ENV, waitForTask } from "./harness.js";
@@ -279,6 +280,61 @@ describe(`verify (${TEST_STORE})`, () => {
       for (const key of stray) expect(await storage.stat(key)).toBeDefined();
     } finally {
       for (const key of stray) await storage.delete(key);
+    }
+  });
+});
+
+describe(`verify on a live server (${TEST_STORE})`, () => {
+  it("reports nothing while tasks are created, run, fail and settle around it", { timeout: 300_000 }, async () => {
+    const t = await startTestServer({ RATE_LIMIT_CREATE_PER_MIN: "100000" });
+    try {
+      const { key } = await t.createAccount(100_000);
+      const ids: string[] = [];
+      let creating = true;
+      const creator = (async () => {
+        for (let i = 0; creating && i < 60; i++) {
+          const prompt = i % 3 === 0 ? `Shot ${i} [sim:fail]` : `Shot ${i}`;
+          const res = await t.request("/api/v1/generations", { key, json: { model: "kling-2-6", prompt } });
+          expect(res.status, res.text).toBe(202);
+          ids.push(res.body.id);
+        }
+      })();
+      const reports: VerifyReport[] = [];
+      try {
+        // Pass after pass while commits land between (and during) its queries: none may be taken
+        // for a fault (a balance read before a create and its ledger summed after, say).
+        let done = false;
+        const finished = () => {
+          done = true;
+        };
+        creator.then(finished, finished);
+        while (!done) {
+          reports.push(
+            await verifyStore({
+              db: t.server.store.db,
+              dialect: t.server.store.dialect,
+              storage: t.server.storage,
+              clock: systemClock,
+            }),
+          );
+        }
+      } finally {
+        creating = false;
+        await creator;
+      }
+      for (const id of ids) await waitForTask(t, key, id);
+      reports.push(
+        await verifyStore({
+          db: t.server.store.db,
+          dialect: t.server.store.dialect,
+          storage: t.server.storage,
+          clock: systemClock,
+        }),
+      );
+      for (const report of reports) expect(violations(report)).toEqual([]);
+      expect(reports.at(-1)?.checks.find((c) => c.name === "task_credits")?.checked).toBe(ids.length);
+    } finally {
+      await t.close();
     }
   });
 });

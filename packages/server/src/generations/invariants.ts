@@ -20,7 +20,7 @@
  *   task still refers to.
  */
 
-import { taskEntryTotals } from "../ledger/invariants.js";
+import { sql } from "kysely";
 import type { Findings } from "../ops/findings.js";
 import { pendingJobPages } from "../queue/pending-jobs.js";
 import type { Storage } from "../storage/storage.js";
@@ -40,26 +40,56 @@ export async function checkTaskCredits(db: Executor, findings: Findings): Promis
   const check = findings.check("task_credits", "tasks");
   let after = "";
   for (;;) {
-    const tasks = await db
-      .selectFrom("tasks")
-      .select(["id", "status", "reserved_credits", "final_credits"])
-      .where("id", ">", after)
-      .orderBy("id")
-      .limit(PAGE)
-      .execute();
-    if (tasks.length === 0) return;
-    const entries = await taskEntryTotals(
-      db,
-      tasks.map((t) => t.id),
-    );
-    for (const task of tasks) {
+    const rows = await taskCreditsPage(db, after);
+    if (rows.length === 0) return;
+    // One row per task and entry type (one with type null for a task without entries).
+    const tasks = new Map<string, { task: TaskCredits; entries: Map<string, { n: number; total: number }> }>();
+    for (const row of rows) {
+      let entry = tasks.get(row.id);
+      if (!entry) {
+        entry = { task: row, entries: new Map() };
+        tasks.set(row.id, entry);
+      }
+      if (row.type !== null) entry.entries.set(row.type, { n: Number(row.n), total: Number(row.total) });
+    }
+    for (const { task, entries } of tasks.values()) {
       check.checked++;
-      for (const problem of creditProblems(task, entries.get(task.id) ?? new Map())) {
+      for (const problem of creditProblems(task, entries)) {
         findings.violation("task_credits", task.id, `task ${task.id} (${task.status}): ${problem}`);
       }
     }
-    after = (tasks.at(-1) as { id: string }).id;
+    after = [...tasks.keys()].at(-1) as string;
   }
+}
+
+/**
+ * A page of tasks with their ledger entries counted and summed per type, in one statement: the
+ * task's status and its entries come from one snapshot even while a server ends tasks (a task
+ * read as processing and its refund read a moment later would look refunded too early).
+ */
+function taskCreditsPage(db: Executor, after: string) {
+  const page = db
+    .selectFrom("tasks")
+    .select(["id", "status", "reserved_credits", "final_credits"])
+    .where("id", ">", after)
+    .orderBy("id")
+    .limit(PAGE)
+    .as("t");
+  return db
+    .selectFrom(page)
+    .leftJoin("ledger_entries as l", "l.task_id", "t.id")
+    .select([
+      "t.id",
+      "t.status",
+      "t.reserved_credits",
+      "t.final_credits",
+      "l.type",
+      sql<number>`count(l.id)`.as("n"),
+      sql<number>`coalesce(sum(l.amount), 0)`.as("total"),
+    ])
+    .groupBy(["t.id", "t.status", "t.reserved_credits", "t.final_credits", "l.type"])
+    .orderBy("t.id")
+    .execute();
 }
 
 function creditProblems(task: TaskCredits, entries: Map<string, { n: number; total: number }>): string[] {

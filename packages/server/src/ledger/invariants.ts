@@ -18,34 +18,39 @@ export async function checkBalances(db: Executor, findings: Findings): Promise<v
   const check = findings.check("balances", "accounts");
   let after = "";
   for (;;) {
+    // Balance and ledger sum in one statement, so both come from one snapshot even while a
+    // server keeps debiting and refunding (two queries could straddle a commit).
     const accounts = await db
-      .selectFrom("accounts")
-      .select(["id", "balance"])
-      .where("id", ">", after)
-      .orderBy("id")
+      .selectFrom("accounts as a")
+      .select([
+        "a.id",
+        "a.balance",
+        (eb) =>
+          eb
+            .selectFrom("ledger_entries as l")
+            .select(sql<number>`coalesce(sum(l.amount), 0)`.as("total"))
+            .whereRef("l.account_id", "=", "a.id")
+            .as("total"),
+        (eb) =>
+          eb
+            .selectFrom("ledger_entries as l")
+            .select(sql<number>`count(*)`.as("n"))
+            .whereRef("l.account_id", "=", "a.id")
+            .as("n"),
+      ])
+      .where("a.id", ">", after)
+      .orderBy("a.id")
       .limit(PAGE)
       .execute();
     if (accounts.length === 0) return;
-    const sums = await db
-      .selectFrom("ledger_entries")
-      .select(["account_id", (eb) => eb.fn.sum<number>("amount").as("total"), (eb) => eb.fn.countAll<number>().as("n")])
-      .where(
-        "account_id",
-        "in",
-        accounts.map((a) => a.id),
-      )
-      .groupBy("account_id")
-      .execute();
-    const byAccount = new Map(sums.map((s) => [s.account_id, s]));
     for (const account of accounts) {
       check.checked++;
-      const sum = byAccount.get(account.id);
-      const total = Number(sum?.total ?? 0);
+      const total = Number(account.total ?? 0);
       if (Number(account.balance) !== total) {
         findings.violation(
           "balances",
           account.id,
-          `account ${account.id}: balance is ${account.balance} but its ${Number(sum?.n ?? 0)} ledger entries sum to ${total}`,
+          `account ${account.id}: balance is ${account.balance} but its ${Number(account.n ?? 0)} ledger entries sum to ${total}`,
         );
       }
     }
@@ -90,30 +95,4 @@ function entryProblem(e: {
     return `task ${e.task_id} belongs to account ${e.task_account}, the entry to ${e.account_id}`;
   }
   return undefined;
-}
-
-/** Per task and entry type: how many entries and their sum (task_credits in generations/invariants.ts). */
-export async function taskEntryTotals(
-  db: Executor,
-  taskIds: string[],
-): Promise<Map<string, Map<string, { n: number; total: number }>>> {
-  const rows = taskIds.length
-    ? await db
-        .selectFrom("ledger_entries")
-        .select(["task_id", "type", sql<number>`count(*)`.as("n"), (eb) => eb.fn.sum<number>("amount").as("total")])
-        .where("task_id", "in", taskIds)
-        .groupBy(["task_id", "type"])
-        .execute()
-    : [];
-  const out = new Map<string, Map<string, { n: number; total: number }>>();
-  for (const row of rows) {
-    if (row.task_id === null) continue;
-    let types = out.get(row.task_id);
-    if (!types) {
-      types = new Map();
-      out.set(row.task_id, types);
-    }
-    types.set(row.type, { n: Number(row.n), total: Number(row.total) });
-  }
-  return out;
 }
