@@ -61,7 +61,9 @@ export async function createAccount(ctx: Ctx, opts: { name: string; credits: num
 
 export async function listAccounts(ctx: Ctx): Promise<Printable> {
   const accounts = await service(ctx).listAccounts();
-  const lines = accounts.map((a) => `${a.id}  ${String(a.credits).padStart(10)}  ${a.name}`);
+  const lines = accounts.map(
+    (a) => `${a.id}  ${String(a.credits).padStart(10)}  ${a.name}${a.deleted_at ? `  (deleted ${a.deleted_at})` : ""}`,
+  );
   return { json: accounts, text: lines.length ? lines.join("\n") : "no accounts" };
 }
 

@@ -67,5 +67,9 @@ describe("framegate accounts export / delete", () => {
     const listed = (await runCli(["accounts", "list", "--json"], env)).json;
     expect(listed.find((a: { id: string }) => a.id === id)).toMatchObject({ deleted_at: deleted.json.deleted_at });
     expect(listed.find((a: { id: string }) => a.id === other.id)).toMatchObject({ credits: 70, deleted_at: null });
+    const text = (await runCli(["accounts", "list"], env)).stdout;
+    expect(text).toContain(`${id}`);
+    expect(text).toMatch(new RegExp(`${id} .*Leaving  \\(deleted `));
+    expect(text).not.toMatch(new RegExp(`${other.id} .*deleted`));
   });
 });

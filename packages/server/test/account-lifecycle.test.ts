@@ -145,6 +145,25 @@ describe("account lifecycle: export and delete", () => {
     );
   }, 90_000);
 
+  it("export pages through lists longer than one batch, ties on created_at included, each row once", async () => {
+    const { accountId } = await t.createAccount(0);
+    // 450 entries (batches of 200), half of them sharing one created_at: the cursor's id decides.
+    const rows = Array.from({ length: 450 }, (_, i) => ({
+      id: `led_bulk_${String(i).padStart(4, "0")}`,
+      account_id: accountId,
+      amount: 1,
+      type: "grant" as const,
+      task_id: null,
+      reason: null,
+      created_at: i < 225 ? "2026-01-01T00:00:00.000Z" : new Date(Date.UTC(2026, 0, 2, 0, 0, i)).toISOString(),
+    }));
+    await t.server.store.db.insertInto("ledger_entries").values(rows).execute();
+    await t.server.store.db.updateTable("accounts").set({ balance: 450 }).where("id", "=", accountId).execute();
+    const doc = (await t.admin(`/admin/v1/accounts/${accountId}/export`)).body;
+    expect(doc.ledger.map((e: Json) => e.id)).toEqual(rows.map((r) => r.id));
+    expect(doc.account.credits).toBe(450);
+  });
+
   it("delete: key refused at once, tasks cancelled and refunded, bytes gone, ledger kept; others untouched", async () => {
     const victim = await populated(2);
     const other = await populated(1);
