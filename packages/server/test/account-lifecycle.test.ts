@@ -13,6 +13,8 @@ import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { sql } from "kysely";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import { formatVerifyReport, verifyStore } from "../src/ops/verify.js";
+import { systemClock } from "../src/util/clock.js";
 import { expectApiError, readStored } from "./files-helpers.js";
 import { makeImage } from "./fixtures/media.js";
 import { ADMIN_TOKEN, startTestServer, type TestServer } from "./harness.js";
@@ -256,6 +258,18 @@ describe("account lifecycle: export and delete", () => {
     expect((await fetchBytes(otherTask.body.result.media[0].url)).status).toBe(200);
     expect((await t.request(`/api/v1/files/${other.file.id}`, { key: other.account.key })).status).toBe(200);
     expect((await task(other.long[0] as string)).status).toMatch(/queued|processing/);
+
+    // framegate verify's invariants hold after a delete (ledger, task credits, media, files).
+    const report = await verifyStore({
+      db: t.server.store.db,
+      dialect: t.server.store.dialect,
+      storage: t.server.storage,
+      clock: systemClock,
+    });
+    expect(
+      report.checks.filter((c) => c.violations > 0),
+      formatVerifyReport(report),
+    ).toEqual([]);
   }, 120_000);
 
   it("creates that authenticated before the delete and commit after it: refused, nothing charged", async () => {
