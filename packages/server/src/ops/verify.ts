@@ -110,7 +110,8 @@ export function formatVerifyReport(report: VerifyReport): string {
   const width = Math.max(...report.checks.map((c) => c.name.length));
   for (const c of report.checks) {
     const mark = c.violations ? "FAIL" : "ok";
-    lines.push(`  ${mark.padEnd(4)}  ${c.name.padEnd(width)}  ${c.checked} ${c.unit}, ${c.violations} violations`);
+    const count = `${c.violations} violation${c.violations === 1 ? "" : "s"}`;
+    lines.push(`  ${mark.padEnd(4)}  ${c.name.padEnd(width)}  ${c.checked} ${c.unit}, ${count}`);
     for (const v of c.examples) lines.push(`          ${v.message}`);
     if (c.violations > c.examples.length) lines.push(`          … and ${c.violations - c.examples.length} more`);
   }
