@@ -13,7 +13,10 @@ import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { sql } from "kysely";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import { offlineLifecycle } from "../src/accounts/lifecycle-offline.js";
+import { createLogger } from "../src/logger.js";
 import { formatVerifyReport, verifyStore } from "../src/ops/verify.js";
+import { openStore } from "../src/server.js";
 import { systemClock } from "../src/util/clock.js";
 import { expectApiError, readStored } from "./files-helpers.js";
 import { makeImage } from "./fixtures/media.js";
@@ -270,6 +273,38 @@ describe("account lifecycle: export and delete", () => {
       report.checks.filter((c) => c.violations > 0),
       formatVerifyReport(report),
     ).toEqual([]);
+  }, 120_000);
+
+  it("a delete from another process (the CLI): the server refuses the key at once and its housekeeping finishes", async () => {
+    const { account, long, done } = await populated(1);
+    const keys = await storedKeys(account.accountId);
+    // Cached by the server now.
+    expect((await t.request("/api/v1/credits", { key: account.key })).status).toBe(200);
+    const store = await openStore(t.server.config);
+    try {
+      const lifecycle = await offlineLifecycle(t.server.config, store, createLogger("silent"));
+      const closed = await lifecycle.close(account.accountId);
+      expect(closed.keyIds).toEqual([account.keyId]);
+    } finally {
+      await store.close();
+    }
+    // SQLite: the server sees another connection's commit within 20 ms; PostgreSQL: its NOTIFY.
+    await until(
+      async () => (await t.request("/api/v1/credits", { key: account.key })).status === 401,
+      "the key is refused",
+      5_000,
+    );
+    expect((await task(long[0] as string)).status).toMatch(/queued|processing/);
+    await t.server.runMaintenance();
+    expect(await task(long[0] as string)).toMatchObject({ status: "failed", error: { reason: "canceled" } });
+    for (const key of keys) expect(await exists(key), key).toBe(false);
+    const finished = await t.server.store.db
+      .selectFrom("tasks")
+      .select(["prompt", "result_purged_at"])
+      .where("id", "=", done)
+      .executeTakeFirstOrThrow();
+    expect(finished.prompt).toBe("");
+    expect(await expectLedgerBalanced(t, account.accountId)).toBe(CREDITS - PRICE);
   }, 120_000);
 
   it("creates that authenticated before the delete and commit after it: refused, nothing charged", async () => {
