@@ -485,20 +485,20 @@ const migrations = (dialect: Dialect): Record<string, Migration> => ({
       // the account's row, so this trigger skips any decrease of a closed account's balance: the
       // UPDATE changes no row and the create answers as for a short balance, having written
       // nothing. Credits (refunds, releases) still land. On PostgreSQL the close's UPDATE and a
-      // create's debit take the same row lock, so one of them sees the other committed.
+      // create's debit take the same row lock, so one of them sees the other committed. The
+      // condition is the trigger's WHEN, checked without calling a function: a create's debit
+      // of a live account pays nothing more than that comparison.
       if (dialect === "postgres") {
         await sql
           .raw(`
-create function framegate_no_debit_after_deletion() returns trigger language plpgsql as $fn$
+create function framegate_skip_row() returns trigger language plpgsql as $fn$
 begin
-  if new.balance < old.balance and old.deleted_at is not null then
-    return null;
-  end if;
-  return new;
+  return null;
 end
 $fn$;
 create trigger accounts_no_debit_after_deletion before update of balance on accounts
-  for each row execute function framegate_no_debit_after_deletion();`)
+  for each row when (new.balance < old.balance and old.deleted_at is not null)
+  execute function framegate_skip_row();`)
           .execute(db);
       } else {
         await sql
