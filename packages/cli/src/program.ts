@@ -625,7 +625,7 @@ $XDG_CONFIG_HOME/framegate/config.json, else ~/.config/framegate/config.json. On
     .option("--json", "machine-readable output")
     .addHelpText(
       "after",
-      examples(["DATA_DIR=/var/lib/framegate framegate restore backup.tar", "framegate restore backup.tar --force"]),
+      examples(["framegate restore backup.tar", "DATA_DIR=/var/lib/framegate framegate restore backup.tar --force"]),
     )
     .action(async (file: string, opts: { force?: boolean; json?: boolean }) =>
       (await loadServerSide(() => import("./backup-commands.js"))).restoreCommand(file, opts),
