@@ -4,10 +4,11 @@
  * confirmation. Revoking the key this session signed in with ends the session, and says so first.
  */
 import { type ApiKey, type ApiKeyScope, type CreatedApiKey, PermissionDeniedError } from "@framegate/sdk";
-import { useInfiniteQuery, useMutation, useQueryClient } from "@tanstack/preact-query";
+import { useMutation, useQueryClient } from "@tanstack/preact-query";
 import { useState } from "preact/hooks";
 import { client, errorMessage } from "../api.js";
 import { formatInstant } from "../format.js";
+import { LoadMore, loadedItems, useCursorPages } from "../paging.js";
 import { Card, Empty, ErrorState, Loading } from "../ui.js";
 import { SCOPE_NAMES, SCOPES } from "../vocabulary.js";
 import { ConfirmAction, MissingScope, SecretOnce, useEndSession, useSession } from "./account-ui.js";
@@ -141,16 +142,10 @@ function CreateKeyForm({
 }
 
 function KeyList({ ownKeyId }: { ownKeyId: string | null }) {
-  const list = useInfiniteQuery({
+  const list = useCursorPages<ApiKey>({
     queryKey: [...KEYS, "list"],
-    initialPageParam: undefined as string | undefined,
-    queryFn: async ({ pageParam }) => {
-      const page = await client.keys.list({ limit: PAGE_SIZE, startingAfter: pageParam });
-      return { data: page.data, has_more: page.has_more };
-    },
-    getNextPageParam: (last) => (last.has_more ? last.data[last.data.length - 1]?.id : undefined),
+    fetchPage: (startingAfter) => client.keys.list({ limit: PAGE_SIZE, startingAfter }),
   });
-  const nextPageError = list.isFetchNextPageError ? list.error : null;
 
   if (list.isPending) return <Loading label="Loading the keys…" />;
   if (list.isError) {
@@ -159,7 +154,7 @@ function KeyList({ ownKeyId }: { ownKeyId: string | null }) {
     }
     return <ErrorState error={list.error} onRetry={() => list.refetch()} />;
   }
-  const keys = list.data.pages.flatMap((p) => p.data);
+  const keys = loadedItems(list.data.pages);
   return (
     <section aria-labelledby="keys-heading">
       <h2 id="keys-heading">The account's keys</h2>
@@ -172,12 +167,7 @@ function KeyList({ ownKeyId }: { ownKeyId: string | null }) {
           ))}
         </ul>
       )}
-      {list.hasNextPage ? (
-        <button type="button" onClick={() => list.fetchNextPage()} disabled={list.isFetchingNextPage}>
-          {list.isFetchingNextPage ? "Loading…" : "Load more"}
-        </button>
-      ) : null}
-      {nextPageError ? <ErrorState error={nextPageError} /> : null}
+      <LoadMore list={list} />
     </section>
   );
 }

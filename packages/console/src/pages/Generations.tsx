@@ -1,9 +1,9 @@
 /** The generations list: filters in the URL, 20 per page, "Load more" through the API's cursor. */
 import type { Task } from "@framegate/sdk";
-import { useInfiniteQuery } from "@tanstack/preact-query";
 import { client } from "../api.js";
 import { type Filters, filtersToQuery, inDateRange, parseFilters, pastRange, STATUSES } from "../filters.js";
 import { statusLabel } from "../format.js";
+import { LoadMore, loadedItems, useCursorPages } from "../paging.js";
 import { navigate } from "../router.js";
 import { href } from "../routes.js";
 import { Empty, ErrorState, Loading } from "../ui.js";
@@ -11,31 +11,20 @@ import { TaskTable } from "./TaskTable.js";
 
 const PAGE_SIZE = 20;
 
-interface PageData {
-  data: Task[];
-  has_more: boolean;
-}
-
 export function Generations({ query }: { query: URLSearchParams }) {
   const filters = parseFilters(query);
-  const list = useInfiniteQuery({
+  const list = useCursorPages<Task>({
     queryKey: ["generations", "list", filters.status ?? "", filters.clientRequestId ?? ""],
-    initialPageParam: undefined as string | undefined,
-    queryFn: async ({ pageParam }): Promise<PageData> => {
-      const page = await client.generations.list({
+    fetchPage: (startingAfter) =>
+      client.generations.list({
         limit: PAGE_SIZE,
         status: filters.status,
         clientRequestId: filters.clientRequestId,
-        startingAfter: pageParam,
-      });
-      return { data: page.data, has_more: page.has_more };
-    },
-    getNextPageParam: (last) => (last.has_more ? last.data[last.data.length - 1]?.id : undefined),
+        startingAfter,
+      }),
   });
 
-  // Read before the branches below narrow `list` (a failed next page keeps the loaded ones).
-  const nextPageError = list.isFetchNextPageError ? list.error : null;
-  const loaded = list.data?.pages.flatMap((p) => p.data) ?? [];
+  const loaded = loadedItems(list.data?.pages);
   const shown = loaded.filter((t) => inDateRange(t.created_at, filters.from, filters.to));
   const oldest = loaded[loaded.length - 1]?.created_at;
   const canLoadMore = list.hasNextPage && !pastRange(oldest, filters.from);
@@ -64,12 +53,7 @@ export function Generations({ query }: { query: URLSearchParams }) {
           ) : (
             <TaskTable tasks={shown} caption="Generations" />
           )}
-          {canLoadMore ? (
-            <button type="button" onClick={() => list.fetchNextPage()} disabled={list.isFetchingNextPage}>
-              {list.isFetchingNextPage ? "Loading…" : "Load more"}
-            </button>
-          ) : null}
-          {nextPageError ? <ErrorState error={nextPageError} /> : null}
+          <LoadMore list={list} when={canLoadMore} />
         </>
       )}
     </>

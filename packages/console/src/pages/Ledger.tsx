@@ -5,12 +5,12 @@
  */
 import type { LedgerEntry, LedgerEntryType } from "@framegate/sdk";
 import { PermissionDeniedError } from "@framegate/sdk";
-import { useInfiniteQuery } from "@tanstack/preact-query";
 import { useState } from "preact/hooks";
 import { client, errorMessage } from "../api.js";
 import { downloadText } from "../download.js";
 import { formatCredits, formatInstant } from "../format.js";
 import { ledgerCsv, ledgerFileName, ledgerQuery, parseLedgerTypes } from "../ledger.js";
+import { LoadMore, loadedItems, useCursorPages } from "../paging.js";
 import { navigate } from "../router.js";
 import { href } from "../routes.js";
 import { Empty, ErrorState, Loading } from "../ui.js";
@@ -79,20 +79,11 @@ function TypeFilter({ types }: { types: LedgerEntryType[] }) {
 }
 
 function Entries({ types }: { types: LedgerEntryType[] }) {
-  const list = useInfiniteQuery({
+  const list = useCursorPages<LedgerEntry>({
     queryKey: ["credits", "ledger", types.join(",")],
-    initialPageParam: undefined as string | undefined,
-    queryFn: async ({ pageParam }) => {
-      const page = await client.credits.ledger({
-        limit: PAGE_SIZE,
-        type: types.length ? types : undefined,
-        startingAfter: pageParam,
-      });
-      return { data: page.data, has_more: page.has_more };
-    },
-    getNextPageParam: (last) => (last.has_more ? last.data[last.data.length - 1]?.id : undefined),
+    fetchPage: (startingAfter) =>
+      client.credits.ledger({ limit: PAGE_SIZE, type: types.length ? types : undefined, startingAfter }),
   });
-  const nextPageError = list.isFetchNextPageError ? list.error : null;
   if (list.isPending) return <Loading label="Loading the ledger…" />;
   if (list.isError) {
     if (list.error instanceof PermissionDeniedError) {
@@ -100,7 +91,7 @@ function Entries({ types }: { types: LedgerEntryType[] }) {
     }
     return <ErrorState error={list.error} onRetry={() => list.refetch()} />;
   }
-  const entries = list.data.pages.flatMap((p) => p.data);
+  const entries = loadedItems(list.data.pages);
   return (
     <>
       <p class="muted" role="status">
@@ -113,12 +104,7 @@ function Entries({ types }: { types: LedgerEntryType[] }) {
       ) : (
         <EntryTable entries={entries} />
       )}
-      {list.hasNextPage ? (
-        <button type="button" onClick={() => list.fetchNextPage()} disabled={list.isFetchingNextPage}>
-          {list.isFetchingNextPage ? "Loading…" : "Load more"}
-        </button>
-      ) : null}
-      {nextPageError ? <ErrorState error={nextPageError} /> : null}
+      <LoadMore list={list} />
     </>
   );
 }

@@ -5,10 +5,11 @@
  * test or a redelivery the log re-reads itself for a minute, so the attempt shows up unasked.
  */
 import { NotFoundError, type WebhookDelivery, type WebhookEndpoint, type WebhookEventType } from "@framegate/sdk";
-import { useInfiniteQuery, useMutation, useQuery, useQueryClient } from "@tanstack/preact-query";
+import { useMutation, useQuery, useQueryClient } from "@tanstack/preact-query";
 import { useState } from "preact/hooks";
 import { client, errorMessage } from "../api.js";
 import { formatInstant } from "../format.js";
+import { LoadMore, loadedItems, useCursorPages } from "../paging.js";
 import { navigate } from "../router.js";
 import { href } from "../routes.js";
 import { Card, Empty, ErrorState, Loading } from "../ui.js";
@@ -249,17 +250,11 @@ function EditForm({ endpoint, onUpdated }: { endpoint: WebhookEndpoint; onUpdate
 }
 
 function DeliveryLog({ id, watching, onRedelivered }: { id: string; watching: number; onRedelivered: () => void }) {
-  const log = useInfiniteQuery({
+  const log = useCursorPages<WebhookDelivery>({
     queryKey: ["webhooks", "deliveries", id],
-    initialPageParam: undefined as string | undefined,
-    queryFn: async ({ pageParam }) => {
-      const page = await client.webhooks.deliveries(id, { limit: DELIVERY_PAGE_SIZE, startingAfter: pageParam });
-      return { data: page.data, has_more: page.has_more };
-    },
-    getNextPageParam: (last) => (last.has_more ? last.data[last.data.length - 1]?.id : undefined),
+    fetchPage: (startingAfter) => client.webhooks.deliveries(id, { limit: DELIVERY_PAGE_SIZE, startingAfter }),
     refetchInterval: () => (Date.now() < watching ? WATCH_INTERVAL_MS : false),
   });
-  const nextPageError = log.isFetchNextPageError ? log.error : null;
   return (
     <section class="card" aria-labelledby="deliveries-heading">
       <div class="item-head">
@@ -292,21 +287,14 @@ function DeliveryLog({ id, watching, onRedelivered }: { id: string; watching: nu
               </tr>
             </thead>
             <tbody>
-              {log.data.pages
-                .flatMap((p) => p.data)
-                .map((d) => (
-                  <DeliveryRow key={d.id} delivery={d} onRedelivered={onRedelivered} />
-                ))}
+              {loadedItems(log.data.pages).map((d) => (
+                <DeliveryRow key={d.id} delivery={d} onRedelivered={onRedelivered} />
+              ))}
             </tbody>
           </table>
         </div>
       )}
-      {log.hasNextPage ? (
-        <button type="button" onClick={() => log.fetchNextPage()} disabled={log.isFetchingNextPage}>
-          {log.isFetchingNextPage ? "Loading…" : "Load more"}
-        </button>
-      ) : null}
-      {nextPageError ? <ErrorState error={nextPageError} /> : null}
+      <LoadMore list={log} />
     </section>
   );
 }

@@ -3,11 +3,12 @@
  * each linking to its page, and a form that registers one; the new endpoint's signing secret is
  * shown once.
  */
-import { PermissionDeniedError, type WebhookEventType } from "@framegate/sdk";
-import { useInfiniteQuery, useMutation, useQueryClient } from "@tanstack/preact-query";
+import { PermissionDeniedError, type WebhookEndpoint, type WebhookEventType } from "@framegate/sdk";
+import { useMutation, useQueryClient } from "@tanstack/preact-query";
 import { useState } from "preact/hooks";
 import { client, errorMessage } from "../api.js";
 import { formatInstant } from "../format.js";
+import { LoadMore, loadedItems, useCursorPages } from "../paging.js";
 import { href } from "../routes.js";
 import { Card, Empty, ErrorState, Loading } from "../ui.js";
 import { DEFAULT_WEBHOOK_EVENTS, WEBHOOK_EVENT_NAMES, WEBHOOK_EVENTS } from "../vocabulary.js";
@@ -148,16 +149,10 @@ function CreateEndpointForm({ onCreated }: { onCreated: (id: string, secret: str
 }
 
 function EndpointList() {
-  const list = useInfiniteQuery({
+  const list = useCursorPages<WebhookEndpoint>({
     queryKey: ["webhooks", "list"],
-    initialPageParam: undefined as string | undefined,
-    queryFn: async ({ pageParam }) => {
-      const page = await client.webhooks.list({ limit: PAGE_SIZE, startingAfter: pageParam });
-      return { data: page.data, has_more: page.has_more };
-    },
-    getNextPageParam: (last) => (last.has_more ? last.data[last.data.length - 1]?.id : undefined),
+    fetchPage: (startingAfter) => client.webhooks.list({ limit: PAGE_SIZE, startingAfter }),
   });
-  const nextPageError = list.isFetchNextPageError ? list.error : null;
   if (list.isPending) return <Loading label="Loading the endpoints…" />;
   if (list.isError) {
     if (list.error instanceof PermissionDeniedError) {
@@ -165,7 +160,7 @@ function EndpointList() {
     }
     return <ErrorState error={list.error} onRetry={() => list.refetch()} />;
   }
-  const endpoints = list.data.pages.flatMap((p) => p.data);
+  const endpoints = loadedItems(list.data.pages);
   return (
     <section aria-labelledby="endpoints-heading">
       <h2 id="endpoints-heading">Endpoints</h2>
@@ -196,12 +191,7 @@ function EndpointList() {
           })}
         </ul>
       )}
-      {list.hasNextPage ? (
-        <button type="button" onClick={() => list.fetchNextPage()} disabled={list.isFetchingNextPage}>
-          {list.isFetchingNextPage ? "Loading…" : "Load more"}
-        </button>
-      ) : null}
-      {nextPageError ? <ErrorState error={nextPageError} /> : null}
+      <LoadMore list={list} />
     </section>
   );
 }

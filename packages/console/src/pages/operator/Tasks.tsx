@@ -3,7 +3,6 @@
  * status, model, provider, creation days), 25 at a time with "Load more", and the refunds of
  * everything the filters match.
  */
-import { useInfiniteQuery } from "@tanstack/preact-query";
 import { type AdminTaskPage, admin } from "../../admin-api.js";
 import { STATUSES } from "../../filters.js";
 import { formatCredits, formatInstant, statusLabel } from "../../format.js";
@@ -13,6 +12,7 @@ import {
   parseOperatorFilters,
   toAdminQuery,
 } from "../../operator-filters.js";
+import { LoadMore, loadedItems, useCursorPages } from "../../paging.js";
 import { navigate } from "../../router.js";
 import { href } from "../../routes.js";
 import { Empty, ErrorState, Loading, StatusBadge } from "../../ui.js";
@@ -24,16 +24,18 @@ const PAGE_SIZE = 25;
 export function Tasks({ query }: { query: URLSearchParams }) {
   const filters = parseOperatorFilters(query);
   const adminQuery = toAdminQuery(filters);
-  const list = useInfiniteQuery({
+  const list = useCursorPages<AdminTaskPage["data"][number], AdminTaskPage>({
     queryKey: ["admin", "tasks", adminQuery ?? null],
     enabled: adminQuery !== undefined,
-    initialPageParam: undefined as string | undefined,
-    queryFn: ({ pageParam }): Promise<AdminTaskPage> =>
-      admin.tasks.list({ ...adminQuery, limit: PAGE_SIZE, ...(pageParam ? { starting_after: pageParam } : {}) }),
-    getNextPageParam: (last) => (last.has_more ? last.data[last.data.length - 1]?.task.id : undefined),
+    fetchPage: (startingAfter) =>
+      admin.tasks.list({
+        ...adminQuery,
+        limit: PAGE_SIZE,
+        ...(startingAfter ? { starting_after: startingAfter } : {}),
+      }),
+    cursorOf: (item) => item.task.id,
   });
-  const nextPageError = list.isFetchNextPageError ? list.error : null;
-  const items = list.data?.pages.flatMap((p) => p.data) ?? [];
+  const items = loadedItems(list.data?.pages);
   // Every page answers the same totals (the whole filtered set): the first page's are shown.
   const refunds = list.data?.pages[0]?.refunds;
   const filtered = Object.values(operatorFiltersToQuery(filters)).some(Boolean);
@@ -92,12 +94,7 @@ export function Tasks({ query }: { query: URLSearchParams }) {
               </tbody>
             </ScrollTable>
           )}
-          {list.hasNextPage ? (
-            <button type="button" onClick={() => list.fetchNextPage()} disabled={list.isFetchingNextPage}>
-              {list.isFetchingNextPage ? "Loading…" : "Load more"}
-            </button>
-          ) : null}
-          {nextPageError ? <ErrorState error={nextPageError} /> : null}
+          <LoadMore list={list} />
         </>
       )}
     </>
