@@ -14,7 +14,7 @@ import { existsSync, readFileSync } from "node:fs";
 import { createRequire } from "node:module";
 import type { Result as AxeResult, AxeResults } from "axe-core";
 import { type Browser, type BrowserContext, chromium, type Page } from "playwright-core";
-import { describe, it } from "vitest";
+import { describe, expect, it } from "vitest";
 
 /** Where Chromium is; FRAMEGATE_TEST_CHROMIUM points elsewhere (another distribution, macOS). */
 export const CHROMIUM_PATH = process.env.FRAMEGATE_TEST_CHROMIUM ?? "/usr/bin/chromium";
@@ -176,4 +176,30 @@ export async function seriousAxeViolations(page: Page, exclude: string[] = []): 
     });
   }, exclude);
   return results.violations.filter((v) => v.impact === "serious" || v.impact === "critical").map(summarize);
+}
+
+/** The part of HTMLVideoElement the tests read (they compile without the DOM's types). */
+export interface Player {
+  muted: boolean;
+  currentTime: number;
+  currentSrc: string;
+  poster: string;
+  play(): Promise<void>;
+}
+
+/**
+ * Plays the video labelled `label` (muted, as autoplay rules want) and waits until its clock
+ * really advances: the media loaded, decoded and played, which a `src` attribute alone does not show.
+ */
+export async function expectVideoPlays(page: Page, label: string): Promise<void> {
+  const video = page.getByLabel(label);
+  await video.waitFor();
+  await video.evaluate((v: unknown) => {
+    const player = v as Player;
+    player.muted = true;
+    return player.play();
+  });
+  await expect
+    .poll(() => video.evaluate((v: unknown) => (v as Player).currentTime), { timeout: 30_000 })
+    .toBeGreaterThan(0);
 }

@@ -10,6 +10,7 @@ import type { Browser, Page } from "playwright-core";
 import { afterAll, beforeAll, expect, it } from "vitest";
 import {
   describeBrowser,
+  expectVideoPlays,
   launchBrowser,
   type PageProblems,
   seriousAxeViolations,
@@ -19,13 +20,6 @@ import {
 import { ADMIN_TOKEN, startTestServer, type TestServer, waitForTask } from "./harness.js";
 
 const COOKIE = "framegate_session";
-
-/** The part of HTMLVideoElement used here (the tests compile without the DOM's types). */
-interface Player {
-  muted: boolean;
-  currentTime: number;
-  play(): Promise<void>;
-}
 
 /** Evaluated in the page (as text: the tests compile without the DOM's types). */
 const statusOf = (path: string) => `fetch(${JSON.stringify(path)}).then((r) => r.status)`;
@@ -121,16 +115,7 @@ describeBrowser("web console in Chromium", () => {
 
     // Its page: the video plays (the player's clock really advances).
     await row.click();
-    const video = page.getByLabel(`Video of ${alice.task}`);
-    await video.waitFor();
-    await video.evaluate((v: unknown) => {
-      const player = v as Player;
-      player.muted = true;
-      return player.play();
-    });
-    await expect
-      .poll(() => video.evaluate((v: unknown) => (v as Player).currentTime), { timeout: 30_000 })
-      .toBeGreaterThan(0);
+    await expectVideoPlays(page, `Video of ${alice.task}`);
     await expectAccessible(page);
 
     // The cookie reads this account's task and not another's (404, as with the other's key).

@@ -16,6 +16,7 @@ import type { Browser, Page } from "playwright-core";
 import { afterAll, beforeAll, expect, it } from "vitest";
 import {
   describeBrowser,
+  expectVideoPlays,
   launchBrowser,
   type PageProblems,
   seriousAxeViolations,
@@ -24,13 +25,6 @@ import {
 } from "./browser.js";
 import { makeImage } from "./fixtures/media.js";
 import { startTestServer, type TestServer } from "./harness.js";
-
-/** The part of HTMLVideoElement used here (the tests compile without the DOM's types). */
-interface Player {
-  muted: boolean;
-  currentTime: number;
-  play(): Promise<void>;
-}
 
 function expectClean(problems: PageProblems, allowed: (line: string) => boolean = () => false): void {
   expect({ ...problems, consoleErrors: problems.consoleErrors.filter((l) => !allowed(l)) }).toEqual({
@@ -168,17 +162,8 @@ describeBrowser("the playground in Chromium", () => {
     expect(await page.locator(".live-task").textContent()).toContain("Followed live through the status stream.");
 
     // The video plays (the player's clock really advances), and the generation's page is linked.
-    const video = page.getByLabel(`Video of ${id}`);
-    await video.waitFor();
-    expect(await video.getAttribute("poster")).toBeTruthy();
-    await video.evaluate((v: unknown) => {
-      const player = v as Player;
-      player.muted = true;
-      return player.play();
-    });
-    await expect
-      .poll(() => video.evaluate((v: unknown) => (v as Player).currentTime), { timeout: 30_000 })
-      .toBeGreaterThan(0);
+    expect(await page.getByLabel(`Video of ${id}`).getAttribute("poster")).toBeTruthy();
+    await expectVideoPlays(page, `Video of ${id}`);
     expect(await page.getByRole("link", { name: "Open the generation's page" }).getAttribute("href")).toBe(
       `/console/generations/${id}`,
     );

@@ -11,16 +11,10 @@ import { createServer, request as httpRequest, type Server } from "node:http";
 import type { AddressInfo } from "node:net";
 import type { Browser } from "playwright-core";
 import { afterAll, beforeAll, expect, it } from "vitest";
-import { describeBrowser, launchBrowser, watchedContext } from "./browser.js";
+import { describeBrowser, expectVideoPlays, launchBrowser, watchedContext } from "./browser.js";
 import { request, startTestServer, type TestServer, waitForTask } from "./harness.js";
 
 const PREFIX = "/gw";
-
-interface Player {
-  muted: boolean;
-  currentTime: number;
-  play(): Promise<void>;
-}
 
 /** A proxy that serves `target` under PREFIX and refuses (and records) every other path. */
 async function startPrefixProxy(): Promise<{
@@ -102,16 +96,7 @@ describeBrowser("web console behind a proxy's path (PUBLIC_BASE_URL with a path)
     await page.getByRole("heading", { name: "Generations", level: 1 }).waitFor();
     expect(new URL(page.url()).pathname).toBe(`${PREFIX}/console/generations`);
     await page.getByRole("link", { name: account.task }).click();
-    const video = page.getByLabel(`Video of ${account.task}`);
-    await video.waitFor();
-    await video.evaluate((v: unknown) => {
-      const player = v as Player;
-      player.muted = true;
-      return player.play();
-    });
-    await expect
-      .poll(() => video.evaluate((v: unknown) => (v as Player).currentTime), { timeout: 30_000 })
-      .toBeGreaterThan(0);
+    await expectVideoPlays(page, `Video of ${account.task}`);
 
     // A deep link survives a reload.
     await page.reload();

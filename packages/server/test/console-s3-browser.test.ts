@@ -7,18 +7,9 @@
  */
 import type { Browser } from "playwright-core";
 import { afterAll, beforeAll, expect, it } from "vitest";
-import { describeBrowser, launchBrowser, seriousAxeViolations, watchedContext } from "./browser.js";
+import { describeBrowser, expectVideoPlays, launchBrowser, seriousAxeViolations, watchedContext } from "./browser.js";
 import { startTestServer, type TestServer, waitForTask } from "./harness.js";
 import { startTestS3, type TestS3 } from "./s3-helpers.js";
-
-/** The part of HTMLVideoElement used here (the tests compile without the DOM's types). */
-interface Player {
-  muted: boolean;
-  currentTime: number;
-  currentSrc: string;
-  poster: string;
-  play(): Promise<void>;
-}
 
 describeBrowser("web console on S3 with media redirected to the bucket", () => {
   let s3: TestS3;
@@ -56,16 +47,7 @@ describeBrowser("web console on S3 with media redirected to the bucket", () => {
     await page.getByRole("button", { name: "Sign in" }).click();
     await page.getByRole("navigation", { name: "Main" }).waitFor();
     await page.goto(`/console/generations/${account.task}`);
-    const video = page.getByLabel(`Video of ${account.task}`);
-    await video.waitFor();
-    await video.evaluate((v: unknown) => {
-      const player = v as Player;
-      player.muted = true;
-      return player.play();
-    });
-    await expect
-      .poll(() => video.evaluate((v: unknown) => (v as Player).currentTime), { timeout: 30_000 })
-      .toBeGreaterThan(0);
+    await expectVideoPlays(page, `Video of ${account.task}`);
     // Both came from the bucket (after the server's redirect), not through the server.
     await expect.poll(() => fromBucket.some((u) => new URL(u).pathname.endsWith("/video.mp4"))).toBe(true);
     expect(fromBucket.some((u) => !new URL(u).pathname.endsWith("/video.mp4"))).toBe(true);
