@@ -6,21 +6,12 @@
  * Not in @framegate/sdk on purpose: the SDK is a client of the Rivya public API that works
  * against any Rivya-v1 server, while /admin/v1 is Framegate's own operator surface, outside the
  * OpenAPI document and free to change with the server it ships with. The console is built and
- * served with that server, so the two cannot drift apart. Errors carry the envelope's code and
- * message, like the session calls in api.ts.
+ * served with that server, so the two cannot drift apart. Errors are api.ts's HttpError, with the
+ * envelope's code and message, as for the session calls.
  */
 import type { Task } from "@framegate/sdk";
+import { sameOriginFetch } from "./api.js";
 import { PREFIX } from "./prefix.js";
-
-export class AdminError extends Error {
-  constructor(
-    readonly status: number,
-    readonly code: string,
-    message: string,
-  ) {
-    super(message);
-  }
-}
 
 type Query = Record<string, string | number | undefined>;
 
@@ -30,32 +21,7 @@ async function call<T>(method: string, path: string, opts: { query?: Query; body
     if (value !== undefined && value !== "") qs.set(key, String(value));
   }
   const url = `${PREFIX}/admin/v1${path}${qs.size ? `?${qs}` : ""}`;
-  let response: Response;
-  try {
-    response = await fetch(url, {
-      method,
-      credentials: "same-origin",
-      headers:
-        opts.body === undefined
-          ? { accept: "application/json" }
-          : { accept: "application/json", "content-type": "application/json" },
-      body: opts.body === undefined ? null : JSON.stringify(opts.body),
-    });
-  } catch {
-    throw new AdminError(0, "connection_error", "Could not reach the server. Check your connection and retry.");
-  }
-  if (!response.ok) {
-    let code = "http_error";
-    let message = `The server answered ${response.status}.`;
-    try {
-      const envelope = (await response.json()) as { error?: { code?: string; message?: string } };
-      code = envelope.error?.code ?? code;
-      message = envelope.error?.message ?? message;
-    } catch {
-      // Not the envelope (a proxy's page, say): keep the status line.
-    }
-    throw new AdminError(response.status, code, message);
-  }
+  const response = await sameOriginFetch(method, url, opts.body);
   return (await response.json()) as T;
 }
 

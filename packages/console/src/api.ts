@@ -19,8 +19,11 @@ export interface Session {
   expires_at: string;
 }
 
-/** An error answered by the session endpoints, with the envelope's code and message. */
-export class SessionError extends Error {
+/**
+ * An error answered by the console's own endpoints (the session routes, and /admin/v1 for the
+ * operator pages), with the envelope's code and message.
+ */
+export class HttpError extends Error {
   constructor(
     readonly status: number,
     readonly code: string,
@@ -31,19 +34,24 @@ export class SessionError extends Error {
   }
 }
 
-const SESSION_PATH = `${PREFIX}/console/api/session`;
-
-async function call(method: string, body?: unknown): Promise<Response> {
+/**
+ * A same-origin JSON request with the session cookie; an answer other than 2xx throws HttpError
+ * with the envelope's code and message (or the status line when the body is not the envelope).
+ */
+export async function sameOriginFetch(method: string, url: string, body?: unknown): Promise<Response> {
   let response: Response;
   try {
-    response = await fetch(SESSION_PATH, {
+    response = await fetch(url, {
       method,
       credentials: "same-origin",
-      headers: body === undefined ? { accept: "application/json" } : { "content-type": "application/json" },
+      headers:
+        body === undefined
+          ? { accept: "application/json" }
+          : { accept: "application/json", "content-type": "application/json" },
       body: body === undefined ? null : JSON.stringify(body),
     });
   } catch {
-    throw new SessionError(0, "connection_error", "Could not reach the server. Check your connection and retry.");
+    throw new HttpError(0, "connection_error", "Could not reach the server. Check your connection and retry.");
   }
   if (response.ok) return response;
   let code = "http_error";
@@ -56,8 +64,12 @@ async function call(method: string, body?: unknown): Promise<Response> {
     // Not the envelope (a proxy's page, say): keep the status line.
   }
   const retryAfter = Number(response.headers.get("retry-after"));
-  throw new SessionError(response.status, code, message, Number.isFinite(retryAfter) ? retryAfter : undefined);
+  throw new HttpError(response.status, code, message, Number.isFinite(retryAfter) ? retryAfter : undefined);
 }
+
+const SESSION_PATH = `${PREFIX}/console/api/session`;
+
+const call = (method: string, body?: unknown) => sameOriginFetch(method, SESSION_PATH, body);
 
 /**
  * The current session, or null when there is none: the endpoint answers 200 with JSON null for

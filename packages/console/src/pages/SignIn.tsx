@@ -5,7 +5,7 @@
  */
 import { useQueryClient } from "@tanstack/preact-query";
 import { useState } from "preact/hooks";
-import { SessionError, signIn } from "../api.js";
+import { HttpError, signIn } from "../api.js";
 
 type Kind = "customer" | "operator";
 
@@ -105,7 +105,7 @@ export function SignIn() {
 }
 
 function describe(error: unknown, kind: Kind): string {
-  if (error instanceof SessionError) {
+  if (error instanceof HttpError) {
     if (error.status === 401) return kind === "customer" ? "That API key is not valid." : "That admin token is wrong.";
     if (error.status === 429) {
       return `Too many failed sign-ins. Try again${error.retryAfter ? ` in ${error.retryAfter} s` : " later"}.`;
