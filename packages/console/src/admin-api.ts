@@ -40,6 +40,23 @@ export interface Account {
   max_files: number | null;
   effective_max_files: number;
   created_at: string;
+  /** Set once the account is deleted (DELETE /admin/v1/accounts/{id}); the row and ledger stay. */
+  deleted_at: string | null;
+}
+
+/** What DELETE /admin/v1/accounts/{id} answers: the counts of that call's work. */
+export interface AccountDeletion {
+  id: string;
+  deleted_at: string;
+  keys_revoked: number;
+  webhook_endpoints_revoked: number;
+  tasks_canceled: number;
+  /** Tasks an upstream is still running: they end on their own; their results are removed after. */
+  pending_tasks: string[];
+  files_removed: number;
+  files_pending: number;
+  results_removed: number;
+  credits: number;
 }
 
 export interface LedgerSummary {
@@ -175,6 +192,9 @@ export const admin = {
     credit: (id: string, body: { amount: number; reason?: string }) =>
       call<{ credits: number }>("POST", `/accounts/${seg(id)}/credits`, { body }),
     usage: (id: string) => call<AdminUsage>("GET", "/usage", { query: { account_id: id } }),
+    remove: (id: string) => call<AccountDeletion>("DELETE", `/accounts/${seg(id)}`),
+    /** GET /admin/v1/accounts/{id}/export, a JSON attachment: a link the browser downloads with the cookie. */
+    exportUrl: (id: string) => `${PREFIX}/admin/v1/accounts/${seg(id)}/export`,
   },
   keys: {
     list: (accountId: string) => call<{ data: ApiKeyInfo[] }>("GET", `/accounts/${seg(accountId)}/keys`),

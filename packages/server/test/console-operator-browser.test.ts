@@ -4,10 +4,12 @@
  * with initial credits, grant and debit credits (the balance follows; a debit below zero is
  * refused plainly and changes nothing), set a limit, create and revoke a key, find another
  * account's failed task by filtering the task list by account and status (with the refunds of
- * the filtered set), and open it. Every page visited: no serious or critical axe finding, no
+ * the filtered set), and open it; export an account's data and delete the account (its key is
+ * refused at once, the list marks it). Every page visited: no serious or critical axe finding, no
  * sideways scroll at 375 px, no CSP violation, no request off 127.0.0.1, no console error. And a
  * customer's session cookie does not open /admin/v1 (401).
  */
+import { readFileSync } from "node:fs";
 import type { Browser, Page } from "playwright-core";
 import { afterAll, beforeAll, expect, it } from "vitest";
 import {
@@ -196,6 +198,60 @@ describeBrowser("the operator's console pages in Chromium", () => {
     expectNoProblems(watched, "operator pages");
     await watched.context.close();
   }, 600_000);
+
+  it("an operator exports an account's data and deletes the account, whose key stops at once", async () => {
+    const leaving = await t.createAccount(500);
+    const task = (
+      await t.request("/api/v1/generations", { key: leaving.key, json: { model: "kling-2-6", prompt: "a farewell" } })
+    ).body.id as string;
+    await waitForTask(t, leaving.key, task);
+
+    const watched = await watchedContext(browser, { baseURL: t.url, viewport: DESKTOP });
+    const page = await watched.context.newPage();
+    await page.goto("/console");
+    await page.getByRole("tab", { name: "Operator" }).click();
+    await page.getByLabel("Admin token").fill(ADMIN_TOKEN);
+    await page.getByRole("button", { name: "Sign in" }).click();
+    await page.getByRole("heading", { level: 1, name: "System" }).waitFor();
+    await page.goto(`/console/accounts/${leaving.accountId}`);
+    await page.getByRole("region", { name: "Export and delete" }).waitFor();
+    await checkHere(page, "account before deletion");
+
+    // The export: one JSON document with the account, its task and its key, and no secret.
+    const [download] = await Promise.all([
+      page.waitForEvent("download"),
+      page.getByRole("link", { name: "Export the account's data" }).click(),
+    ]);
+    const text = readFileSync(await download.path(), "utf8");
+    const exported = JSON.parse(text);
+    expect(exported.object).toBe("account_export");
+    expect(exported.account.id).toBe(leaving.accountId);
+    expect(exported.tasks.map((x: { task: { id: string } }) => x.task.id)).toContain(task);
+    expect(exported.api_keys.length).toBeGreaterThan(0);
+    expect(text).not.toContain(leaving.key);
+
+    // Delete: asked first (Keep backs out), then done; the page says what it did and what stays.
+    await page.getByRole("button", { name: "Delete the account…" }).click();
+    await page.getByRole("button", { name: "Keep" }).click();
+    expect((await t.request(`/api/v1/credits`, { key: leaving.key })).status).toBe(200);
+    await page.getByRole("button", { name: "Delete the account…" }).click();
+    await page.getByRole("button", { name: "Delete the account", exact: true }).click();
+    await page
+      .getByRole("status")
+      .filter({ hasText: /^Deleted: 1 keys/ })
+      .waitFor();
+    await page.getByText(/^Deleted on /).waitFor();
+    expect(await page.getByRole("button", { name: "Grant" }).count()).toBe(0);
+    expect((await t.request(`/api/v1/credits`, { key: leaving.key })).status).toBe(401);
+    await checkHere(page, "deleted account");
+
+    // The list marks it.
+    await page.getByRole("link", { name: "Accounts" }).click();
+    const row = page.getByRole("row").filter({ hasText: leaving.accountId });
+    await expect.poll(() => row.textContent()).toContain("Deleted");
+    expectNoProblems(watched, "export and delete");
+    await watched.context.close();
+  }, 300_000);
 
   it("a customer's session does not open /admin/v1 (401)", async () => {
     const watched = await watchedContext(browser, { baseURL: t.url, viewport: DESKTOP });

@@ -5,12 +5,14 @@
  */
 import { useMutation, useQuery, useQueryClient } from "@tanstack/preact-query";
 import { useState } from "preact/hooks";
-import { type Account, type ApiKeyInfo, admin, type LimitChanges } from "../../admin-api.js";
+import { type Account, type AccountDeletion, type ApiKeyInfo, admin, type LimitChanges } from "../../admin-api.js";
 import { errorMessage } from "../../api.js";
 import { formatBytes, formatCredits, formatInstant } from "../../format.js";
 import { parseCreditAmount, parseLimit } from "../../operator-filters.js";
 import { href } from "../../routes.js";
 import { Card, Empty, ErrorState, Loading } from "../../ui.js";
+import { ConfirmAction } from "../account-ui.js";
+import "../account.css";
 import "./operator.css";
 import { ScrollTable } from "./ScrollTable.js";
 
@@ -36,6 +38,12 @@ export function AccountDetail({ id }: { id: string }) {
         <code>{a.id}</code> · created {formatInstant(a.created_at)} ·{" "}
         <a href={href("/tasks", { account_id: a.id })}>Tasks of this account</a>
       </p>
+      {a.deleted_at ? (
+        <p class="notice warning">
+          Deleted on {formatInstant(a.deleted_at)}: its keys, sessions and webhook endpoints are revoked and its files
+          and results removed. The account and its ledger stay for the accounts; it takes no new key or credits.
+        </p>
+      ) : null}
       <div class="grid">
         <Card title="Balance" id="balance">
           <p class="balance" aria-live="polite">
@@ -57,11 +65,12 @@ export function AccountDetail({ id }: { id: string }) {
             <dd>{a.ledger.entries}</dd>
           </dl>
         </Card>
-        <CreditsForm account={a} />
+        {a.deleted_at ? null : <CreditsForm account={a} />}
       </div>
-      <LimitsForm account={a} />
-      <Keys accountId={a.id} />
+      {a.deleted_at ? null : <LimitsForm account={a} />}
+      {a.deleted_at ? null : <Keys accountId={a.id} />}
       <Usage accountId={a.id} />
+      <ExportAndDelete account={a} />
     </>
   );
 }
@@ -376,5 +385,52 @@ function Usage({ accountId }: { accountId: string }) {
         </dl>
       )}
     </Card>
+  );
+}
+
+/** The account's data as one JSON file, and its deletion (asked first; what it did is shown). */
+function ExportAndDelete({ account }: { account: Account }) {
+  const refresh = useAccountRefresh(account.id);
+  const remove = useMutation({ mutationFn: () => admin.accounts.remove(account.id), onSuccess: () => refresh() });
+  return (
+    <Card title="Export and delete" id="close-heading">
+      <p>
+        <a href={admin.accounts.exportUrl(account.id)} download>
+          Export the account's data
+        </a>{" "}
+        <span class="small muted">
+          (JSON: the account, its keys without secrets, ledger, tasks, files and webhook endpoints)
+        </span>
+      </p>
+      {remove.data ? <DeletionSummary result={remove.data} /> : null}
+      {account.deleted_at || remove.data ? null : (
+        <ConfirmAction
+          label="Delete the account…"
+          question={`Delete ${account.name}? This cannot be undone.`}
+          confirmLabel="Delete the account"
+          pending={remove.isPending}
+          error={remove.isError ? remove.error : null}
+          onConfirm={() => remove.mutate()}
+        >
+          <p class="small">
+            Its keys and sessions stop working at once, its running tasks are canceled (and refunded), its files and
+            results are removed. The ledger stays.
+          </p>
+        </ConfirmAction>
+      )}
+    </Card>
+  );
+}
+
+function DeletionSummary({ result }: { result: AccountDeletion }) {
+  return (
+    <p class="notice" role="status">
+      Deleted: {result.keys_revoked} keys and {result.webhook_endpoints_revoked} webhook endpoints revoked,{" "}
+      {result.tasks_canceled} tasks canceled, {result.files_removed} files and {result.results_removed} results removed
+      {result.pending_tasks.length
+        ? `; ${result.pending_tasks.length} tasks still run at their provider and are cleaned up when they end`
+        : ""}
+      . The ledger keeps {formatCredits(result.credits)}.
+    </p>
   );
 }

@@ -39,6 +39,12 @@ export function Accounts() {
                 <tr key={a.id}>
                   <th scope="row">
                     <a href={href(`/accounts/${encodeURIComponent(a.id)}`)}>{a.name}</a>
+                    {a.deleted_at ? (
+                      <>
+                        {" "}
+                        <span class="badge">Deleted</span>
+                      </>
+                    ) : null}
                   </th>
                   <td>
                     <code>{a.id}</code>
