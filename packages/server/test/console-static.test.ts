@@ -25,6 +25,13 @@ function fixtureDist(): string {
   return dir;
 }
 
+/**
+ * The console's own CSP, 'self' only. With S3 redirect delivery (the PostgreSQL pass's storage)
+ * img-src and media-src also name the bucket: console-media-csp.test.ts covers that, so these
+ * servers proxy media and the header is the same on either pass.
+ */
+const SELF_ONLY = { CONSOLE_DIST_DIR: "", S3_MEDIA_DELIVERY: "proxy" };
+
 function expectSecurityHeaders(res: Response) {
   expect(res.headers.get("content-security-policy")).toBe(CONSOLE_CSP);
   expect(res.headers.get("x-content-type-options")).toBe("nosniff");
@@ -36,7 +43,7 @@ describe("web console static files", () => {
 
   beforeAll(async () => {
     dist = fixtureDist();
-    t = await startTestServer({ CONSOLE_DIST_DIR: dist });
+    t = await startTestServer({ ...SELF_ONLY, CONSOLE_DIST_DIR: dist });
   });
   afterAll(async () => {
     await t?.close();
@@ -127,7 +134,7 @@ describe("web console static files", () => {
 describe("web console not built", () => {
   it("answers /console with a 503 page that says how to build it", async () => {
     const empty = mkdtempSync(join(tmpdir(), "framegate-console-empty-"));
-    const t = await startTestServer({ CONSOLE_DIST_DIR: empty });
+    const t = await startTestServer({ ...SELF_ONLY, CONSOLE_DIST_DIR: empty });
     try {
       for (const path of ["/console", "/console/generations"]) {
         const res = await fetch(`${t.url}${path}`);
