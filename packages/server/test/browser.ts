@@ -203,3 +203,21 @@ export async function expectVideoPlays(page: Page, label: string): Promise<void>
     .poll(() => video.evaluate((v: unknown) => (v as Player).currentTime), { timeout: 30_000 })
     .toBeGreaterThan(0);
 }
+
+/** No console error (but those `allowed` lets through), page error, CSP violation or request off 127.0.0.1. */
+export function expectClean(problems: PageProblems, allowed: (line: string) => boolean = () => false): void {
+  expect({ ...problems, consoleErrors: problems.consoleErrors.filter((l) => !allowed(l)) }).toEqual({
+    consoleErrors: [],
+    pageErrors: [],
+    cspViolations: [],
+    offHostRequests: [],
+  });
+}
+
+export async function expectAccessible(page: Page): Promise<void> {
+  expect(await seriousAxeViolations(page)).toEqual([]);
+}
+
+/** How far the page scrolls sideways (0 when it fits the viewport's width). */
+export const overflow = (page: Page) =>
+  page.evaluate("document.documentElement.scrollWidth - document.documentElement.clientWidth") as Promise<number>;

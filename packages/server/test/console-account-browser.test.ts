@@ -12,9 +12,10 @@ import type { Browser, Page } from "playwright-core";
 import { afterAll, beforeAll, expect, it } from "vitest";
 import {
   describeBrowser,
+  expectAccessible,
+  expectClean,
   launchBrowser,
-  type PageProblems,
-  seriousAxeViolations,
+  overflow,
   type WatchedContext,
   watchedContext,
 } from "./browser.js";
@@ -24,22 +25,6 @@ import { WebhookReceiver } from "./webhook-receiver.js";
 /** A grant reason with the characters CSV must quote (comma, quote) and one a spreadsheet would run. */
 const AWKWARD_REASON = 'Goodwill, for "the outage"';
 const FORMULA_REASON = "=1+1 bonus";
-
-function expectClean(problems: PageProblems, allowed: (line: string) => boolean = () => false): void {
-  expect({ ...problems, consoleErrors: problems.consoleErrors.filter((l) => !allowed(l)) }).toEqual({
-    consoleErrors: [],
-    pageErrors: [],
-    cspViolations: [],
-    offHostRequests: [],
-  });
-}
-
-async function expectAccessible(page: Page): Promise<void> {
-  expect(await seriousAxeViolations(page)).toEqual([]);
-}
-
-const overflow = (page: Page) =>
-  page.evaluate("document.documentElement.scrollWidth - document.documentElement.clientWidth");
 
 async function signIn(page: Page, key: string): Promise<void> {
   await page.goto("/console");

@@ -6,14 +6,14 @@
  * the admin token. Every page: no CSP violation, no request off 127.0.0.1, no console error but
  * the refused sign-in's 401, no serious or critical axe finding; and it fits 375 px.
  */
-import type { Browser, Page } from "playwright-core";
+import type { Browser } from "playwright-core";
 import { afterAll, beforeAll, expect, it } from "vitest";
 import {
   describeBrowser,
+  expectAccessible,
+  expectClean,
   expectVideoPlays,
   launchBrowser,
-  type PageProblems,
-  seriousAxeViolations,
   type WatchedContext,
   watchedContext,
 } from "./browser.js";
@@ -23,14 +23,6 @@ const COOKIE = "framegate_session";
 
 /** Evaluated in the page (as text: the tests compile without the DOM's types). */
 const statusOf = (path: string) => `fetch(${JSON.stringify(path)}).then((r) => r.status)`;
-
-function expectClean(problems: PageProblems): void {
-  expect(problems).toEqual({ consoleErrors: [], pageErrors: [], cspViolations: [], offHostRequests: [] });
-}
-
-async function expectAccessible(page: Page): Promise<void> {
-  expect(await seriousAxeViolations(page)).toEqual([]);
-}
 
 async function createTask(t: TestServer, key: string): Promise<string> {
   const res = await t.request("/api/v1/generations", {

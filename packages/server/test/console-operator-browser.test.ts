@@ -15,6 +15,7 @@ import { afterAll, beforeAll, expect, it } from "vitest";
 import {
   describeBrowser,
   launchBrowser,
+  overflow,
   seriousAxeViolations,
   type WatchedContext,
   watchedContext,
@@ -23,9 +24,6 @@ import { ADMIN_TOKEN, startTestServer, type TestServer, waitForTask } from "./ha
 
 const DESKTOP = { width: 1280, height: 800 };
 const PHONE = { width: 375, height: 740 };
-
-const overflow = (page: Page) =>
-  page.evaluate("document.documentElement.scrollWidth - document.documentElement.clientWidth") as Promise<number>;
 
 /** Waits until the page has its h1 and no "Loading…" status left. */
 async function settled(page: Page): Promise<void> {

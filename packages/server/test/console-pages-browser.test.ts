@@ -20,6 +20,7 @@ import { CUSTOMER_NAV, type NavLink, OPERATOR_NAV, pathOf, type Route } from "..
 import {
   describeBrowser,
   launchBrowser,
+  overflow,
   seriousAxeViolations,
   type WatchedContext,
   watchedContext,
@@ -63,9 +64,6 @@ async function settled(page: Page): Promise<void> {
     .first()
     .waitFor({ state: "detached" });
 }
-
-const overflow = (page: Page) =>
-  page.evaluate("document.documentElement.scrollWidth - document.documentElement.clientWidth") as Promise<number>;
 
 /** Where keyboard focus is: "main", "nav", "skip", or a short description of the element. */
 const FOCUS_SCRIPT = `(() => {

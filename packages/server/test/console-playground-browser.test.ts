@@ -16,31 +16,16 @@ import type { Browser, Page } from "playwright-core";
 import { afterAll, beforeAll, expect, it } from "vitest";
 import {
   describeBrowser,
+  expectAccessible,
+  expectClean,
   expectVideoPlays,
   launchBrowser,
-  type PageProblems,
-  seriousAxeViolations,
+  overflow,
   type WatchedContext,
   watchedContext,
 } from "./browser.js";
 import { makeImage } from "./fixtures/media.js";
 import { startTestServer, type TestServer } from "./harness.js";
-
-function expectClean(problems: PageProblems, allowed: (line: string) => boolean = () => false): void {
-  expect({ ...problems, consoleErrors: problems.consoleErrors.filter((l) => !allowed(l)) }).toEqual({
-    consoleErrors: [],
-    pageErrors: [],
-    cspViolations: [],
-    offHostRequests: [],
-  });
-}
-
-async function expectAccessible(page: Page): Promise<void> {
-  expect(await seriousAxeViolations(page)).toEqual([]);
-}
-
-const overflow = (page: Page) =>
-  page.evaluate("document.documentElement.scrollWidth - document.documentElement.clientWidth");
 
 const credits = (n: number) => `${new Intl.NumberFormat("en-US").format(n)} credits`;
 
