@@ -9,6 +9,7 @@ import { mkdtempSync, rmSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { sql } from "kysely";
+import pg from "pg";
 import { afterEach, describe, expect, it } from "vitest";
 import { loadConfig } from "../src/config.js";
 import { createLogger } from "../src/logger.js";
@@ -369,6 +370,79 @@ describe.runIf(TEST_STORE === "postgres")("graphile-worker connections", () => {
       await expect.poll(others, { timeout: 5_000, interval: 50 }).toBe(0);
       await sleep(300);
     } finally {
+      await queue.stop(300);
+      await store.close();
+      await dropTestDatabase(dir);
+      rmSync(dir, { recursive: true, force: true });
+    }
+  });
+
+  it("a job completion the database cuts off does not stop the class: its workers restart, no job is lost", async () => {
+    const dir = mkdtempSync(join(tmpdir(), "framegate-queue-"));
+    const config = loadConfig({ ...TEST_ENV, DATA_DIR: dir, ...(await testStoreEnv(dir)) });
+    const store = await openStore(config);
+    const queue = new GraphileQueue(store.db, systemClock, log, {
+      connectionString: config.databaseUrl as string,
+      leaseMs: 2000,
+      pollIntervalMs: 20,
+      graceMs: 300,
+      restartDelayMs: 50,
+    });
+    // Ends every other session on the database, over and over, while it runs.
+    const killer = new pg.Client({ connectionString: config.databaseUrl as string });
+    await killer.connect();
+    let storming = false;
+    let firstKill: () => void = () => {};
+    const killed = new Promise<void>((resolve) => {
+      firstKill = resolve;
+    });
+    const storm = async () => {
+      while (storming) {
+        await killer.query(`select pg_terminate_backend(pid) from pg_stat_activity
+                            where datname = current_database() and pid <> pg_backend_pid()`);
+        firstKill();
+        await sleep(2);
+      }
+    };
+    try {
+      const runs = new Map<number, number>();
+      let stormDone: Promise<void> | undefined;
+      await queue.start(
+        only(
+          {
+            work: {
+              run: async (p) => {
+                const n = (p as { n: number }).n;
+                runs.set(n, (runs.get(n) ?? 0) + 1);
+                // The storm starts before the first job returns, so its completion is what is cut off.
+                if (n === 1 && !storming && !stormDone) {
+                  storming = true;
+                  stormDone = storm();
+                  await killed;
+                }
+              },
+            },
+          },
+          2,
+        ),
+      );
+      await queue.enqueue(store.db, { kind: "work", payload: { n: 1 }, key: "j1" });
+      await pollFor(() => storming);
+      await sleep(1500);
+      storming = false;
+      await stormDone;
+      // The class is still (or again) working: new jobs run, and every job ran at least once.
+      for (const n of [2, 3]) await queue.enqueue(store.db, { kind: "work", payload: { n }, key: `j${n}` });
+      await pollFor(() => runs.has(2) && runs.has(3), 20_000);
+      expect(runs.get(1)).toBeGreaterThanOrEqual(1);
+      await expect.poll(() => queue.problem(), { timeout: 10_000 }).toBeUndefined();
+      // Nothing is left behind: every job completed (a job whose completion was lost ran again).
+      const left = async () =>
+        (await sql<{ n: number }>`select count(*)::int as n from graphile_worker.jobs`.execute(store.db)).rows[0]?.n;
+      await expect.poll(left, { timeout: 10_000, interval: 100 }).toBe(0);
+    } finally {
+      storming = false;
+      await killer.end().catch(() => {});
       await queue.stop(300);
       await store.close();
       await dropTestDatabase(dir);

@@ -22,11 +22,12 @@
  *   stop releases what each left locked. They share one connection pool.
  */
 import { EventEmitter } from "node:events";
+import { setTimeout as sleep } from "node:timers/promises";
 import { type JobHelpers, Logger, type Runner, run, runMigrations, type Task } from "graphile-worker";
 import { sql } from "kysely";
 import pg from "pg";
 import type { Logger as Pino } from "pino";
-import type { Db, Executor } from "../store/db.js";
+import { type Db, type Executor, withPgMigrationLock } from "../store/db.js";
 import type { Clock } from "../util/clock.js";
 import { newId } from "../util/ids.js";
 import {
@@ -51,6 +52,8 @@ export interface GraphileQueueOptions {
   /** How long graphile-worker waits for a PostgreSQL connection. */
   connectTimeoutMs?: number;
   backoffMs?: (attempt: number) => number;
+  /** A class whose worker pool stopped on its own is started again after this (doubling, to 30 s). */
+  restartDelayMs?: number;
 }
 
 /** What is stored as graphile-worker's payload: ours, plus the attempts already failed. */
@@ -69,19 +72,9 @@ const EXHAUSTED_HOOK_RETRY_MS = 60_000;
 
 /** Creates or updates graphile-worker's schema; concurrent callers run it one at a time. */
 export async function migrateGraphileWorker(pool: pg.Pool): Promise<void> {
-  const client = await pool.connect();
-  try {
-    // graphile-worker's migrations take no lock of their own: a session advisory lock keeps
-    // processes starting together on a fresh database from racing to create the schema.
-    await client.query("select pg_advisory_lock(hashtext('framegate:graphile-worker-migrate'))");
-    try {
-      await runMigrations({ pgPool: pool, logger: silentLogger() });
-    } finally {
-      await client.query("select pg_advisory_unlock(hashtext('framegate:graphile-worker-migrate'))");
-    }
-  } finally {
-    client.release();
-  }
+  // graphile-worker's migrations take no lock of their own: the shared migration lock keeps
+  // processes starting together on a fresh database from racing to create the schema.
+  await withPgMigrationLock(pool, () => runMigrations({ pgPool: pool, logger: silentLogger() }));
 }
 
 export class GraphileQueue implements Queue {
@@ -93,8 +86,13 @@ export class GraphileQueue implements Queue {
   /** notify() calls not yet sent as a NOTIFY, and whether one is being sent. */
   private wakesOwed = 0;
   private waking = false;
-  private failure: string | undefined;
+  /** Why a class's worker pool is down (it stopped on its own and is not running again yet). */
+  private readonly failures = new Map<string, string>();
   private pool: pg.Pool | undefined;
+  /** Set by stop(): a class that stops then is not started again. */
+  private stopping = new AbortController();
+  /** Restarts under way (stop waits for them). */
+  private readonly restarts = new Set<Promise<void>>();
 
   constructor(
     private readonly db: Db,
@@ -157,6 +155,7 @@ export class GraphileQueue implements Queue {
   }
 
   start(classes: JobClass[]): Promise<void> {
+    this.stopping = new AbortController();
     const runnable = runnableClasses(classes);
     // One pool for every class: per run(), one LISTEN connection and one for fetching and
     // completing jobs, plus up to `concurrency` completions at once (handlers use the store's
@@ -185,8 +184,10 @@ export class GraphileQueue implements Queue {
       taskList[kind] = (payload, helpers) => this.runJob(kind, handler, payload as unknown as Envelope, helpers);
     }
     const events = new EventEmitter();
+    let poolId: string | undefined;
     events.on("pool:create", ({ workerPool }: { workerPool: { id: string } }) => {
-      this.poolIds.add(workerPool.id);
+      poolId = workerPool.id;
+      this.poolIds.add(poolId);
       void this.beat();
     });
     const runner = await run({
@@ -199,25 +200,74 @@ export class GraphileQueue implements Queue {
       taskList,
       events,
       logger: graphileLogger(this.log.child({ jobClass: jobClass.name })),
-      // Completions go through graphile-worker's batcher (with no delay), which retries them and
-      // is flushed by stop() before the pool ends; unbatched, a completion is a promise nobody
-      // awaits, and a failed one is an unhandled rejection that takes the process down.
+      // Completions go through graphile-worker's batcher (with no delay), which is flushed by
+      // stop() before the pool ends; unbatched, a completion is a promise nobody awaits, and a
+      // failed one is an unhandled rejection that takes the process down. A batch that fails
+      // (0.17's batcher does not retry) shuts the class's pool down: see classStopped.
       preset: { worker: { completeJobBatchDelay: 0, failJobBatchDelay: 0 } },
     });
-    runner.promise.catch((error) => {
-      this.failure = `graphile-worker (${jobClass.name} jobs) stopped: ${(error as Error).message}`;
-      this.log.error({ err: error, jobClass: jobClass.name }, "graphile-worker stopped with an error");
-    });
+    runner.promise.then(
+      () => this.classStopped(jobClass, runner, poolId, undefined),
+      (error: Error) => this.classStopped(jobClass, runner, poolId, error),
+    );
     return runner;
   }
 
+  /**
+   * A class's worker pool that stops while the queue runs (graphile-worker shuts a pool down
+   * when it cannot write a job's completion, e.g. the database cut the connection) is started
+   * again, after restartDelayMs doubling up to 30 s, until it runs or the queue stops. Its jobs
+   * are released first: its workers have all finished by now, and a job whose completion was
+   * lost runs again (handlers are at-least-once). Until it runs, problem() says so (/readyz).
+   */
+  private classStopped(jobClass: JobClass, runner: Runner, poolId: string | undefined, error: Error | undefined) {
+    if (this.stopping.signal.aborted) return;
+    this.runners = this.runners.filter((r) => r !== runner);
+    const reason = error?.message ?? "it stopped";
+    this.failures.set(jobClass.name, `graphile-worker (${jobClass.name} jobs) stopped: ${reason}`);
+    this.log.error({ err: error, jobClass: jobClass.name }, "graphile-worker stopped; starting it again");
+    const restart = this.restartClass(jobClass, poolId).finally(() => this.restarts.delete(restart));
+    this.restarts.add(restart);
+  }
+
+  private async restartClass(jobClass: JobClass, deadPoolId: string | undefined): Promise<void> {
+    const signal = this.stopping.signal;
+    for (let attempt = 0; ; attempt++) {
+      const delay = Math.min(30_000, (this.opts.restartDelayMs ?? 1000) * 2 ** attempt);
+      // Ends early (rejects) when the queue stops.
+      await sleep(delay, undefined, { signal }).catch(() => {});
+      const pool = this.pool;
+      if (signal.aborted || !pool) return;
+      try {
+        if (deadPoolId) {
+          await this.releasePools([deadPoolId]);
+          this.poolIds.delete(deadPoolId);
+          deadPoolId = undefined;
+        }
+        const runner = await this.runClass(jobClass, pool);
+        if (signal.aborted) {
+          await runner.stop().catch(() => {});
+          return;
+        }
+        this.runners.push(runner);
+        this.failures.delete(jobClass.name);
+        this.log.info({ jobClass: jobClass.name, attempt: attempt + 1 }, "graphile-worker started again");
+        return;
+      } catch (error) {
+        this.log.warn({ err: error, jobClass: jobClass.name }, "could not start graphile-worker again; retrying");
+      }
+    }
+  }
+
   problem(): string | undefined {
-    return this.failure;
+    return this.failures.values().next().value;
   }
 
   async stop(_graceMs: number): Promise<void> {
+    this.stopping.abort();
     clearInterval(this.heartbeat);
     await this.starting?.catch(() => {});
+    await Promise.all(this.restarts);
     // Waits for running jobs; after graceMs their abort signal fires and runJob hands them back.
     await Promise.all(
       this.runners.map((runner) =>
@@ -234,14 +284,19 @@ export class GraphileQueue implements Queue {
     // stopped, a completion it could not write) is released now rather than when the heartbeat
     // goes stale; replaced rows are removed.
     try {
-      await this.db.transaction().execute(async (trx) => {
-        await sql`select ${sql.raw(SCHEMA)}.force_unlock_workers(${poolIds}::text[])`.execute(trx);
-        await removeReplaced(trx);
-        await trx.deleteFrom("queue_pools").where("id", "in", poolIds).execute();
-      });
+      await this.releasePools(poolIds);
     } catch (error) {
       this.log.warn({ err: error }, "could not release this process's worker pools' jobs at shutdown");
     }
+  }
+
+  /** Frees what these (stopped) pools left locked, removes replaced rows, and their heartbeats. */
+  private async releasePools(poolIds: string[]): Promise<void> {
+    await this.db.transaction().execute(async (trx) => {
+      await sql`select ${sql.raw(SCHEMA)}.force_unlock_workers(${poolIds}::text[])`.execute(trx);
+      await removeReplaced(trx);
+      await trx.deleteFrom("queue_pools").where("id", "in", poolIds).execute();
+    });
   }
 
   private async runJob(kind: string, handler: JobHandler, envelope: Envelope, helpers: JobHelpers): Promise<void> {

@@ -158,12 +158,36 @@ export function openPostgres(
 }
 
 export async function migrateToLatest(store: StoreHandle): Promise<string[]> {
-  // A database a newer binary migrated is refused before anything runs (migration-state.ts).
-  await refuseNewerDatabase(store);
-  const migrator = new Migrator({ db: store.db, provider: migrationProvider(store.dialect) });
-  const { error, results } = await migrator.migrateToLatest();
-  if (error) throw error instanceof Error ? error : new Error(String(error));
-  return (results ?? []).filter((r) => r.status === "Success").map((r) => r.migrationName);
+  const migrate = async () => {
+    // A database a newer binary migrated is refused before anything runs (migration-state.ts).
+    await refuseNewerDatabase(store);
+    const migrator = new Migrator({ db: store.db, provider: migrationProvider(store.dialect) });
+    const { error, results } = await migrator.migrateToLatest();
+    if (error) throw error instanceof Error ? error : new Error(String(error));
+    return (results ?? []).filter((r) => r.status === "Success").map((r) => r.migrationName);
+  };
+  return store.pgPool ? withPgMigrationLock(store.pgPool, migrate) : migrate();
+}
+
+/**
+ * Runs `fn` holding the one session advisory lock that every schema change on PostgreSQL takes
+ * (ours and graphile-worker's), on a connection of its own. Kysely's migrator reads the whole
+ * catalog before it takes its own lock, and graphile-worker's migrations take none: without
+ * this, an API and a worker started together on a fresh database raced (the catalog read failed
+ * on a column graphile-worker's DDL was dropping).
+ */
+export async function withPgMigrationLock<T>(pool: pg.Pool, fn: () => Promise<T>): Promise<T> {
+  // Outside the pool, so that `fn` has the whole pool even when DATABASE_POOL_SIZE is 1.
+  const client = new pg.Client(pool.options);
+  client.on("error", () => {});
+  await client.connect();
+  try {
+    await client.query("select pg_advisory_lock(hashtext('framegate:migrate'))");
+    return await fn();
+  } finally {
+    // Ending the session releases its advisory lock.
+    await client.end().catch(() => {});
+  }
 }
 
 /** True when an insert failed on a unique or primary key constraint (both dialects). */
