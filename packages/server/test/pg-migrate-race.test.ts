@@ -25,7 +25,7 @@ describe.skipIf(TEST_STORE !== "postgres")("migrations on a fresh PostgreSQL dat
     for (let round = 0; round < 5; round++) {
       const dir = mkdtempSync(join(tmpdir(), "framegate-migrate-race-"));
       dirs.push(dir);
-      const { DATABASE_URL: url } = await testStoreEnv(dir);
+      const url = (await testStoreEnv(dir)).DATABASE_URL as string;
       // One pool per "process", as server.ts migrates: ours, then graphile-worker's. One of them
       // has a single connection (DATABASE_POOL_SIZE=1 must work too).
       const stores = [1, 2, 10].map((maxConnections) => openPostgres(url, { maxConnections }));
@@ -44,7 +44,7 @@ describe.skipIf(TEST_STORE !== "postgres")("migrations on a fresh PostgreSQL dat
         const applied = results.flatMap((r) => (r.status === "fulfilled" ? r.value : []));
         expect(applied).toHaveLength(expected);
         // biome-ignore lint/style/noNonNullAssertion: as above
-        const { rows } = await stores[0].pgPool!.query(
+        const { rows } = await stores[0]!.pgPool!.query(
           "select count(*)::int as n from information_schema.tables where table_schema = 'graphile_worker'",
         );
         expect(rows[0].n).toBeGreaterThan(0);
@@ -57,7 +57,7 @@ describe.skipIf(TEST_STORE !== "postgres")("migrations on a fresh PostgreSQL dat
     for (let round = 0; round < 5; round++) {
       const dir = mkdtempSync(join(tmpdir(), "framegate-migrate-race-"));
       dirs.push(dir);
-      const { DATABASE_URL: url } = await testStoreEnv(dir);
+      const url = (await testStoreEnv(dir)).DATABASE_URL as string;
       const [worker, api] = [openPostgres(url), openPostgres(url)];
       try {
         await migrateToLatest(api);

@@ -420,6 +420,7 @@ describe.runIf(TEST_STORE === "postgres")("graphile-worker connections", () => {
                   stormDone = storm();
                   await killed;
                 }
+                return undefined;
               },
             },
           },
