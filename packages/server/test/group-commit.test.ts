@@ -1,5 +1,5 @@
 /**
- * Group commit of SQLite creates (generations/group-commit.ts): work that arrives in one turn of
+ * Group commit of SQLite creates (store/group-commit.ts): work that arrives in one turn of
  * the event loop (or while a transaction runs) commits together, each piece is answered only once its rows are committed
  * (visible to another connection), and one piece failing rolls back only its own rows.
  */
@@ -8,8 +8,8 @@ import { tmpdir } from "node:os";
 import { join } from "node:path";
 import SQLite from "better-sqlite3";
 import { afterAll, beforeAll, describe, expect, it, vi } from "vitest";
-import { GroupCommit } from "../src/generations/group-commit.js";
 import { migrateToLatest, openSqlite, type StoreHandle } from "../src/store/db.js";
+import { GroupCommit } from "../src/store/group-commit.js";
 
 describe("group commit (SQLite)", () => {
   let dir: string;

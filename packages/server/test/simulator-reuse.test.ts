@@ -2,9 +2,11 @@
  * SIMULATOR_RENDER=reuse through the whole server: tasks end with real, downloadable MP4s of the
  * shape they asked for, each task's result is its own stored file, directives still fail and
  * refund, and tasks are polled when the simulator says they are ready, not after
- * POLL_FIRST_DELAY_MS (set here far beyond the test's patience).
+ * POLL_FIRST_DELAY_MS (set here far beyond the test's patience): a result ready at once is polled
+ * and finalized in the submit's own job.
  */
-import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import { afterAll, beforeAll, describe, expect, it, vi } from "vitest";
+import type { Queue } from "../src/queue/queue.js";
 import { startTestServer, type TestServer, waitForTask } from "./harness.js";
 import { expectDownloadableMp4 } from "./process-helpers.js";
 
@@ -59,5 +61,55 @@ describe("SIMULATOR_RENDER=reuse end to end", () => {
 
     const credits = await t.request("/api/v1/credits", { key });
     expect(credits.body.current_credits).toBe(1000 - PRICE * plans.filter((p) => p.expect === "succeeded").length);
+  });
+
+  function worker() {
+    const w = t.server.worker;
+    if (!w) throw new Error("this server runs no worker");
+    return w;
+  }
+
+  it("a result ready at once is polled and finalized in the submit's job: no poll job is added", async () => {
+    const { key } = await t.createAccount(1000);
+    const queue = (worker() as unknown as { deps: { queue: Queue } }).deps.queue;
+    const enqueue = vi.spyOn(queue, "enqueue");
+    try {
+      // The first task of the shape may wait for its render; the next ones find it ready.
+      const ids: string[] = [];
+      for (const prompt of ["warm the shape", "ready at once", "ready at once too"]) {
+        const res = await t.request("/api/v1/generations", { key, json: { model: "kling-2-6", prompt } });
+        expect(res.status, res.text).toBe(202);
+        ids.push(res.body.id);
+        expect((await waitForTask(t, key, res.body.id, 60_000)).status).toBe("succeeded");
+      }
+      for (const id of ids.slice(1)) {
+        const kinds = enqueue.mock.calls.filter(([, job]) => job.payload.taskId === id).map(([, job]) => job.kind);
+        expect(kinds, id).toEqual(["generation.submit"]);
+      }
+    } finally {
+      enqueue.mockRestore();
+    }
+  });
+
+  it("a submit that stops after the task became processing is run again and schedules the poll", async () => {
+    const { key } = await t.createAccount(1000);
+    const queue = (worker() as unknown as { deps: { queue: Queue } }).deps.queue;
+    const enqueue = vi.spyOn(queue, "enqueue");
+    // The inline poll never happens (as when the process dies right after the commit): the
+    // submit job fails, its retry finds the task processing and adds the poll job.
+    const poll = vi.spyOn(worker(), "poll").mockRejectedValueOnce(new Error("died after the commit"));
+    try {
+      const res = await t.request("/api/v1/generations", { key, json: { model: "kling-2-6", prompt: "cut short" } });
+      expect(res.status, res.text).toBe(202);
+      const task = await waitForTask(t, key, res.body.id, 60_000);
+      expect(task.status).toBe("succeeded");
+      const kinds = enqueue.mock.calls.filter(([, job]) => job.payload.taskId === task.id).map(([, job]) => job.kind);
+      expect(kinds).toEqual(["generation.submit", "generation.poll"]);
+      const credits = await t.request("/api/v1/credits", { key });
+      expect(credits.body.current_credits).toBe(1000 - PRICE);
+    } finally {
+      poll.mockRestore();
+      enqueue.mockRestore();
+    }
   });
 });

@@ -22,6 +22,7 @@
 import { type ExpressionBuilder, sql } from "kysely";
 import type { Queue } from "../queue/queue.js";
 import type { Executor } from "../store/db.js";
+import { PreparedQuery } from "../store/prepared.js";
 import type { Database } from "../store/schema.js";
 import { submitJobKey } from "./service.js";
 
@@ -68,12 +69,7 @@ export class FairShare {
    * transaction, before the provider's own cap check: it locks the account row until commit.
    */
   async decide(trx: Executor, input: { taskId: string; accountId: string; provider: string }): Promise<SlotDecision> {
-    const account = await trx
-      .selectFrom("accounts")
-      .select("max_running_tasks")
-      .where("id", "=", input.accountId)
-      .forUpdate()
-      .executeTakeFirst();
+    const account = await accountCapLocked.first(trx, input.accountId);
     const cap = account?.max_running_tasks ?? this.defaultCap;
     const running = await runningByAccount(trx, input.taskId);
     const mine = running.get(input.accountId) ?? 0;
@@ -84,8 +80,8 @@ export class FairShare {
       fewerThan: mine,
     });
     if (!fairer) return { kind: "go" };
-    await this.queue.runNow(trx, submitJobKey(fairer));
-    return { kind: "fair_share", woken: fairer };
+    await this.queue.runNow(trx, submitJobKey(fairer.id));
+    return { kind: "fair_share", woken: fairer.id };
   }
 
   /**
@@ -97,9 +93,15 @@ export class FairShare {
     const running = await runningByAccount(trx);
     const except = opts.exceptTask !== undefined ? { exceptTask: opts.exceptTask } : {};
     const next = await this.nextWaiting(trx, running, except);
-    const own = await this.nextWaiting(trx, running, { ...except, onlyAccount: opts.account });
+    // When the next task is the account's own, it is also the account's oldest waiting one: no
+    // second look. (With no next task at all, the account has none it may start either.)
+    const own =
+      next === undefined || next.accountId === opts.account
+        ? next
+        : await this.nextWaiting(trx, running, { ...except, onlyAccount: opts.account });
+    const ids = new Set([next?.id, own?.id].filter((id) => id !== undefined));
     // In id order: two wakers touching the same two jobs then lock them in the same order.
-    for (const id of [...new Set([next, own])].sort()) if (id) await this.queue.runNow(trx, submitJobKey(id));
+    for (const id of [...ids].sort()) await this.queue.runNow(trx, submitJobKey(id));
   }
 
   /** The account's cap may have been raised: makes as many of its waiting tasks due as it may now start. */
@@ -132,7 +134,7 @@ export class FairShare {
     db: Executor,
     running: Map<string, number>,
     opts: { provider?: string; exceptAccount?: string; onlyAccount?: string; exceptTask?: string; fewerThan?: number },
-  ): Promise<string | undefined> {
+  ): Promise<{ id: string; accountId: string } | undefined> {
     const candidates = (await oldestWaitingByAccount(opts).execute(db)).rows
       .map((a) => ({ ...a, running: running.get(a.account_id) ?? 0 }))
       .filter((a) => a.running < (a.max_running_tasks ?? this.defaultCap))
@@ -140,7 +142,8 @@ export class FairShare {
       .sort(
         (a, b) => a.running - b.running || a.oldest.localeCompare(b.oldest) || a.account_id.localeCompare(b.account_id),
       );
-    return candidates[0]?.oldest_id;
+    const first = candidates[0];
+    return first && { id: first.oldest_id, accountId: first.account_id };
   }
 }
 
@@ -201,30 +204,11 @@ export function oldestWaitingByAccount(opts: {
  * a backlog of thousands, most of the worker's database time.
  */
 async function runningByAccount(db: Executor, exceptTask?: string): Promise<Map<string, number>> {
-  // One statement, so both parts come from one snapshot: on PostgreSQL two statements could miss
-  // a task accepted (queued in flight -> processing) between them, and let an account past its cap.
-  const rows = await db
-    .selectFrom("tasks")
-    .select((eb) => ["account_id", eb.fn.countAll<number>().as("n")])
-    .where("status", "=", "processing")
-    .groupBy("account_id")
-    .unionAll(
-      db
-        .selectFrom("tasks")
-        .select((eb) => ["account_id", eb.fn.countAll<number>().as("n")])
-        .where("status", "=", "queued")
-        .where(IN_FLIGHT_CONDITION)
-        .groupBy("account_id"),
-    )
-    .execute();
+  const rows = await runningCounts.execute(db);
   const running = new Map<string, number>();
   for (const r of rows) running.set(r.account_id, (running.get(r.account_id) ?? 0) + Number(r.n));
   if (exceptTask !== undefined) {
-    const own = await db
-      .selectFrom("tasks")
-      .select(["account_id", "status", "submit_state", "started_at"])
-      .where("id", "=", exceptTask)
-      .executeTakeFirst();
+    const own = await runningState.first(db, exceptTask);
     const n = own ? (running.get(own.account_id) ?? 0) : 0;
     if (own && n > 0 && countsAsRunning(own)) running.set(own.account_id, n - 1);
   }
@@ -237,3 +221,41 @@ function countsAsRunning(row: { status: string; submit_state: string | null }): 
     row.status === "processing" || (row.status === "queued" && (row.submit_state?.includes('"uncertain":') ?? false))
   );
 }
+
+// Run by every submit and every finish: compiled once (store/prepared.ts).
+
+/** The account's cap, its row locked until commit (PostgreSQL): one claimer per account at a time. */
+const accountCapLocked = new PreparedQuery(
+  (db, accountId: string) =>
+    db.selectFrom("accounts").select("max_running_tasks").where("id", "=", accountId).forUpdate(),
+  1,
+);
+
+/**
+ * runningByAccount's counts. One statement, so both parts come from one snapshot: on PostgreSQL
+ * two statements could miss a task accepted (queued in flight -> processing) between them, and
+ * let an account past its cap.
+ */
+const runningCounts = new PreparedQuery(
+  (db) =>
+    db
+      .selectFrom("tasks")
+      .select((eb) => ["account_id", eb.fn.countAll<number>().as("n")])
+      .where("status", "=", "processing")
+      .groupBy("account_id")
+      .unionAll(
+        db
+          .selectFrom("tasks")
+          .select((eb) => ["account_id", eb.fn.countAll<number>().as("n")])
+          .where("status", "=", "queued")
+          .where(IN_FLIGHT_CONDITION)
+          .groupBy("account_id"),
+      ),
+  0,
+);
+
+const runningState = new PreparedQuery(
+  (db, id: string) =>
+    db.selectFrom("tasks").select(["account_id", "status", "submit_state", "started_at"]).where("id", "=", id),
+  1,
+);

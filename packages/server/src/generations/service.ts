@@ -6,7 +6,6 @@
  * SQLite (and PostgreSQL with the table queue) it is the same steps as portable statements.
  */
 import { type NormalizedGenerationRequest, priceGeneration, type Task, type TaskStatus } from "@framegate/contract";
-import { SqliteAdapter } from "kysely";
 import { ApiError } from "../errors.js";
 import { goneReferences, liveFileIds } from "../files/live-references.js";
 import {
@@ -23,13 +22,13 @@ import { withTraceContext } from "../observability/tracing.js";
 import type { NewJob, Queue } from "../queue/queue.js";
 import type { UrlSigner } from "../storage/signed-urls.js";
 import { type Db, isUniqueViolation, type Tx } from "../store/db.js";
+import { writeTransaction } from "../store/group-commit.js";
 import { type Cursor, newestFirst, unknownCursor } from "../store/pagination.js";
 import { PreparedQuery } from "../store/prepared.js";
 import type { TasksTable } from "../store/schema.js";
 import type { Clock } from "../util/clock.js";
 import { newId } from "../util/ids.js";
 import { createOnPostgres } from "./create-pg.js";
-import { GroupCommit } from "./group-commit.js";
 import type { StoredReference } from "./references.js";
 import { PUBLIC_TASK_COLUMNS, serializeTask } from "./serialize.js";
 
@@ -128,9 +127,6 @@ function deletedMeanwhile(): ApiError {
 }
 
 export class GenerationService {
-  /** SQLite: creates that queue up behind a running one commit together (group-commit.ts). */
-  private readonly group: GroupCommit | undefined;
-
   constructor(
     private readonly deps: {
       db: Db;
@@ -141,9 +137,7 @@ export class GenerationService {
       /** Where committed reservations are counted. */
       metrics?: Metrics;
     },
-  ) {
-    this.group = deps.db.getExecutor().adapter instanceof SqliteAdapter ? new GroupCommit(deps.db) : undefined;
-  }
+  ) {}
 
   /**
    * Creates the task, or replays the response stored for `claim`'s key. A 402
@@ -222,9 +216,7 @@ export class GenerationService {
     const { db, clock, queue, idempotency } = this.deps;
     const { row, claim } = draft;
     try {
-      const inTransaction = <T>(work: (trx: Tx) => Promise<T>) =>
-        this.group ? this.group.run(work) : db.transaction().execute(work);
-      return await inTransaction(async (trx) => {
+      return await writeTransaction(db, async (trx) => {
         const reservation = { accountId: row.account_id, taskId: row.id, amount: row.reserved_credits };
         const refused = await debitForReservation(trx, reservation);
         if (claim) {

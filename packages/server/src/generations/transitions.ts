@@ -3,10 +3,12 @@
  * transaction with its credit movement, so a late or duplicate worker can never settle or
  * refund twice: only the transaction that flips the status moves credits.
  */
-import type { Expression, ExpressionBuilder, SqlBool } from "kysely";
+import { type Expression, type ExpressionBuilder, type SqlBool, sql } from "kysely";
 import { refundCredits, settleCredits } from "../ledger/ledger.js";
 import type { FailureReason } from "../providers/provider.js";
 import type { Db, Tx } from "../store/db.js";
+import { writeTransaction } from "../store/group-commit.js";
+import { PreparedQuery } from "../store/prepared.js";
 import type { Database, TasksTable } from "../store/schema.js";
 import type { Clock } from "../util/clock.js";
 import { isWaiting } from "./fair-share.js";
@@ -22,15 +24,17 @@ export type OnTerminal = (trx: Tx, task: TasksTable) => Promise<void>;
  */
 export type OnTerminalCommitted = (task: TasksTable) => void;
 
-/** Runs onTerminal in the transaction; returns the row read for it (undefined when nobody needs it). */
+/**
+ * Runs onTerminal in the transaction with the row as the transition's UPDATE … RETURNING left it;
+ * returns that row (true when nobody needs it).
+ */
 async function afterTerminal(
   trx: Tx,
-  taskId: string,
+  row: TasksTable,
   onTerminal: OnTerminal | undefined,
   committed: OnTerminalCommitted | undefined,
-): Promise<TasksTable | undefined> {
-  if (!onTerminal && !committed) return undefined;
-  const row = await trx.selectFrom("tasks").selectAll().where("id", "=", taskId).executeTakeFirstOrThrow();
+): Promise<TasksTable | true> {
+  if (!onTerminal && !committed) return true;
   await onTerminal?.(trx, row);
   return row;
 }
@@ -38,39 +42,30 @@ async function afterTerminal(
 export async function succeedTask(
   db: Db,
   clock: Clock,
-  input: { taskId: string; result: StoredResult },
+  input: { taskId: string; result: StoredResult; upstreamDetails?: string },
   onTerminal?: OnTerminal,
   committed?: OnTerminalCommitted,
 ): Promise<boolean> {
-  const ended = await db.transaction().execute(async (trx) => {
-    const task = await trx
-      .selectFrom("tasks")
-      .select(["account_id", "reserved_credits"])
-      .where("id", "=", input.taskId)
-      .executeTakeFirstOrThrow();
+  const ended = await writeTransaction(db, async (trx) => {
     const now = clock.now().toISOString();
-    const final = task.reserved_credits;
-    const updated = await trx
-      .updateTable("tasks")
-      .set({
-        status: "succeeded",
-        result: JSON.stringify(input.result),
-        result_expires_at: input.result.expires_at,
-        final_credits: final,
-        completed_at: now,
-        updated_at: now,
-      })
-      .where("id", "=", input.taskId)
-      .where("status", "=", "processing")
-      .executeTakeFirst();
-    if (Number(updated.numUpdatedRows) !== 1) return false;
+    // Fixed price: the final charge is the reservation. One statement flips the status and
+    // returns the row the settlement and the terminal hooks need.
+    const row = await succeedQuery.first(
+      trx,
+      input.taskId,
+      JSON.stringify(input.result),
+      input.result.expires_at,
+      now,
+      input.upstreamDetails ?? null,
+    );
+    if (!row) return false;
     await settleCredits(trx, clock, {
-      accountId: task.account_id,
+      accountId: row.account_id,
       taskId: input.taskId,
-      reserved: task.reserved_credits,
-      final,
+      reserved: row.reserved_credits,
+      final: row.final_credits ?? row.reserved_credits,
     });
-    return (await afterTerminal(trx, input.taskId, onTerminal, committed)) ?? true;
+    return afterTerminal(trx, row, onTerminal, committed);
   });
   return afterCommit(db, input.taskId, ended, committed);
 }
@@ -147,17 +142,12 @@ async function failWhere(
   committed: OnTerminalCommitted | undefined,
   lockAccount?: string,
 ): Promise<boolean> {
-  const ended = await db.transaction().execute(async (trx) => {
+  const ended = await writeTransaction(db, async (trx) => {
     if (lockAccount !== undefined) {
       await trx.selectFrom("accounts").select("id").where("id", "=", lockAccount).forUpdate().executeTakeFirst();
     }
-    const task = await trx
-      .selectFrom("tasks")
-      .select(["account_id", "reserved_credits"])
-      .where("id", "=", input.taskId)
-      .executeTakeFirstOrThrow();
     const now = clock.now().toISOString();
-    const updated = await trx
+    const row = await trx
       .updateTable("tasks")
       .set({
         status: "failed",
@@ -171,15 +161,40 @@ async function failWhere(
       })
       .where("id", "=", input.taskId)
       .where(condition)
+      .returningAll()
       .executeTakeFirst();
-    if (Number(updated.numUpdatedRows) !== 1) return false;
+    if (!row) return false;
     await refundCredits(trx, clock, {
-      accountId: task.account_id,
+      accountId: row.account_id,
       taskId: input.taskId,
-      amount: task.reserved_credits,
+      amount: row.reserved_credits,
       reason: `generation failed: ${input.reason}`,
     });
-    return (await afterTerminal(trx, input.taskId, onTerminal, committed)) ?? true;
+    return afterTerminal(trx, row, onTerminal, committed);
   });
   return afterCommit(db, input.taskId, ended, committed);
 }
+
+/**
+ * processing -> succeeded, compiled once (store/prepared.ts): the final charge is the reservation,
+ * and upstream details are kept unless new ones are given. Arguments: task, result JSON, its
+ * expiry, now, upstream details or null.
+ */
+const succeedQuery = new PreparedQuery(
+  (db, id: string, result: string, expiresAt: string, now: string, details: string | null) =>
+    db
+      .updateTable("tasks")
+      .set((eb) => ({
+        status: "succeeded",
+        result,
+        result_expires_at: expiresAt,
+        final_credits: eb.ref("reserved_credits"),
+        completed_at: now,
+        updated_at: now,
+        upstream_details: sql<string | null>`coalesce(${details}, upstream_details)`,
+      }))
+      .where("id", "=", id)
+      .where("status", "=", "processing")
+      .returningAll(),
+  5,
+);

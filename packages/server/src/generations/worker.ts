@@ -24,6 +24,8 @@ import type { LocalObjectCache } from "../storage/local-cache.js";
 import type { UrlSigner } from "../storage/signed-urls.js";
 import type { Storage } from "../storage/storage.js";
 import type { Db, Executor } from "../store/db.js";
+import { writeTransaction } from "../store/group-commit.js";
+import { PreparedQuery } from "../store/prepared.js";
 import type { TasksTable } from "../store/schema.js";
 import { addMs, type Clock } from "../util/clock.js";
 import { type FairShare, wasRunning } from "./fair-share.js";
@@ -153,7 +155,7 @@ export class GenerationWorker {
   }
 
   private async loadTask(taskId: string): Promise<TasksTable | undefined> {
-    return this.deps.db.selectFrom("tasks").selectAll().where("id", "=", taskId).executeTakeFirst();
+    return taskById.first(this.deps.db, taskId);
   }
 
   private providerTask(task: TasksTable): ProviderTask {
@@ -208,19 +210,14 @@ export class GenerationWorker {
     releasedBy?: string,
   ): Promise<boolean> {
     const save = async (trx: Executor) => {
-      const saved = await trx
-        .updateTable("tasks")
-        .set({ submit_state: JSON.stringify(state) })
-        .where("id", "=", taskId)
-        .where("status", "=", "queued")
-        .executeTakeFirst();
+      const saved = await saveSubmitStateQuery.execute(trx, JSON.stringify(state), taskId);
       if (releasedBy !== undefined && !state.uncertain) {
         await this.deps.fairShare.wakeNext(trx, { account: releasedBy, exceptTask: taskId });
       }
-      return Number(saved.numUpdatedRows) === 1;
+      return saved.length === 1;
     };
     if (releasedBy === undefined || db !== this.deps.db) return save(db);
-    return this.deps.db.transaction().execute(save);
+    return writeTransaction(this.deps.db, save);
   }
 
   async submit(taskId: string): Promise<JobResult> {
@@ -289,7 +286,7 @@ export class GenerationWorker {
       // One transaction decides and claims: the account's cap and fair share, then the
       // provider's cap. `uncertain` is written before the call, so a concurrent submit counts
       // this one, and if we die while it is in flight, the next run checks first.
-      const decision = await this.deps.db.transaction().execute(async (trx) => {
+      const decision = await writeTransaction(this.deps.db, async (trx) => {
         // A task retrying its own in-flight submit already holds its slot.
         if (state.uncertain !== name) {
           const fair = await fairShare.decide(trx, { taskId, accountId: task.account_id, provider: name });
@@ -444,52 +441,56 @@ export class GenerationWorker {
     // An upstream that says when its result is ready is asked then: polling earlier finds nothing,
     // and waiting the full first delay for a result that is there only adds latency.
     const pollDelay = readyInMs === undefined ? first : Math.min(first, Math.max(0, readyInMs));
-    const started = await db.transaction().execute(async (trx) => {
+    // Ready now: the first poll runs in this job, after the commit, instead of as a job of its own
+    // (no job to add, claim and delete). Until this job completes, its own row stands in for the
+    // poll: a crash before then runs this submit again, which finds the task processing and
+    // schedules the poll (submit's first lines).
+    const pollInline = pollDelay === 0;
+    let row: TasksTable | undefined;
+    const started = await writeTransaction(db, async (trx) => {
       const now = clock.now().toISOString();
       startedAt = now;
-      const updated = await trx
-        .updateTable("tasks")
-        .set({
-          status: "processing",
-          provider: provider.name,
-          upstream_id: upstreamId,
-          submit_state: null,
-          started_at: now,
-          updated_at: now,
-        })
-        .where("id", "=", taskId)
-        .where("status", "=", "queued")
-        .returning("account_id")
-        .executeTakeFirst();
+      const updated = await startProcessing.first(trx, taskId, provider.name, upstreamId, now);
       if (!updated) return false;
-      await queue.enqueue(trx, this.pollJob(taskId, pollDelay));
+      row = updated;
+      if (!pollInline) await queue.enqueue(trx, this.pollJob(taskId, pollDelay));
       await this.deps.onProcessing?.(trx, { taskId, accountId: updated.account_id });
       return true;
     });
     queue.notify();
+    if (!started || !row) return;
     // Committed: live followers (SSE, Prefer: wait) hear queued -> processing.
-    if (started) {
-      publishTaskChange(db, taskId);
-      const waited = (Date.parse(startedAt) - Date.parse(task.created_at)) / 1000;
-      this.deps.metrics?.recordTaskStarted(task.model, provider.name, waited);
+    publishTaskChange(db, taskId);
+    const waited = (Date.parse(startedAt) - Date.parse(task.created_at)) / 1000;
+    this.deps.metrics?.recordTaskStarted(task.model, provider.name, waited);
+    if (!pollInline) return;
+    const next = await this.poll(taskId, row);
+    // Not ready after all: from here on the poll is a job of its own.
+    if (next?.retryAt) {
+      await this.schedulePoll(taskId, Math.max(0, next.retryAt.getTime() - clock.now().getTime()));
+      queue.notify();
     }
     return;
   }
 
-  async poll(taskId: string): Promise<JobResult> {
+  /** One poll of the task's upstream; `known`: the task as just committed (no need to read it). */
+  async poll(taskId: string, known?: TasksTable): Promise<JobResult> {
     const { clock, router } = this.deps;
-    const task = await this.loadTask(taskId);
+    const task = known ?? (await this.loadTask(taskId));
     if (task?.status !== "processing" || !task.upstream_id || !task.provider) return;
     const provider = router.provider(task.provider);
     if (!provider) throw new Error(`provider ${task.provider} is not configured in this process`);
     if (this.pastDeadline(task)) {
       // The upstream id stays on the task, so an operator can still recover a late result.
-      await this.finishPoll({
-        taskId,
-        outcome: "failed",
-        reason: "timeout",
-        message: `not finished by ${provider.name} before the deadline (upstream id ${task.upstream_id})`,
-      });
+      await this.finishPoll(
+        {
+          taskId,
+          outcome: "failed",
+          reason: "timeout",
+          message: `not finished by ${provider.name} before the deadline (upstream id ${task.upstream_id})`,
+        },
+        task,
+      );
       return;
     }
     const startedAt = new Date(task.started_at ?? task.created_at);
@@ -502,7 +503,7 @@ export class GenerationWorker {
       result = await provider.poll(task.upstream_id, this.providerTask(task));
     } catch (error) {
       if (error instanceof ProviderError && !error.retryable) {
-        await this.finishPoll({ taskId, outcome: "failed", reason: error.reason, message: error.message });
+        await this.finishPoll({ taskId, outcome: "failed", reason: error.reason, message: error.message }, task);
         return;
       }
       // A passing upstream problem: keep polling until the deadline decides.
@@ -514,21 +515,25 @@ export class GenerationWorker {
       return { retryAt: addMs(clock.now(), Math.min(max, result.retryAfterMs ?? backoff)) };
     }
     if (result.state === "failed") {
-      await this.finishPoll({ taskId, outcome: "failed", reason: result.reason, message: result.message });
+      await this.finishPoll({ taskId, outcome: "failed", reason: result.reason, message: result.message }, task);
     } else {
-      await this.finishPoll({
-        taskId,
-        outcome: "succeeded",
-        media: result.media,
-        ...(result.details ? { details: result.details } : {}),
-      });
+      await this.finishPoll(
+        {
+          taskId,
+          outcome: "succeeded",
+          media: result.media,
+          ...(result.details ? { details: result.details } : {}),
+        },
+        task,
+      );
     }
     return;
   }
 
-  async finalize(payload: FinalizePayload): Promise<JobResult> {
+  /** `known`: the task as the poll that decided this just read it (no need to read it again). */
+  async finalize(payload: FinalizePayload, known?: TasksTable): Promise<JobResult> {
     const { db, clock, log } = this.deps;
-    const task = await this.loadTask(payload.taskId);
+    const task = known ?? (await this.loadTask(payload.taskId));
     if (!task) return;
     if (task.status === "succeeded" || task.status === "failed") {
       // A rerun after a crash between the commit and the clean-up: finish the clean-up.
@@ -563,17 +568,14 @@ export class GenerationWorker {
         await this.fail(task.id, "provider_error", error.message);
         return;
       }
-      if (payload.details) {
-        await db
-          .updateTable("tasks")
-          .set({ upstream_details: JSON.stringify(payload.details) })
-          .where("id", "=", task.id)
-          .execute();
-      }
       const changed = await succeedTask(
         db,
         clock,
-        { taskId: task.id, result },
+        {
+          taskId: task.id,
+          result,
+          ...(payload.details ? { upstreamDetails: JSON.stringify(payload.details) } : {}),
+        },
         this.onTerminal,
         this.terminalCommitted,
       );
@@ -618,9 +620,9 @@ export class GenerationWorker {
    * crash before the finalize commits leaves this poll's job to run again: it polls and finalizes
    * again, and finalizing twice is safe.
    */
-  private async finishPoll(payload: FinalizePayload): Promise<void> {
+  private async finishPoll(payload: FinalizePayload, task: TasksTable): Promise<void> {
     try {
-      await this.finalize(payload);
+      await this.finalize(payload, task);
     } catch (error) {
       this.deps.log.warn({ taskId: payload.taskId, err: error }, "finalize failed; it will be retried as a job");
       await this.scheduleFinalize(payload);
@@ -648,3 +650,38 @@ export function providerTaskOf(task: TasksTable, reference: (ref: StoredReferenc
     references: (JSON.parse(task.references_json) as StoredReference[]).map(reference),
   };
 }
+
+// The worker's statements on every task, compiled once (store/prepared.ts).
+
+const taskById = new PreparedQuery((db, id: string) => db.selectFrom("tasks").selectAll().where("id", "=", id), 1);
+
+/** Saves a queued task's submit state; returns the row's id when it was still queued. */
+const saveSubmitStateQuery = new PreparedQuery(
+  (db, state: string, id: string) =>
+    db
+      .updateTable("tasks")
+      .set({ submit_state: state })
+      .where("id", "=", id)
+      .where("status", "=", "queued")
+      .returning("id"),
+  2,
+);
+
+/** queued -> processing on the upstream that accepted it. Arguments: task, provider, upstream id, now. */
+const startProcessing = new PreparedQuery(
+  (db, id: string, provider: string, upstreamId: string, now: string) =>
+    db
+      .updateTable("tasks")
+      .set({
+        status: "processing",
+        provider,
+        upstream_id: upstreamId,
+        submit_state: null,
+        started_at: now,
+        updated_at: now,
+      })
+      .where("id", "=", id)
+      .where("status", "=", "queued")
+      .returningAll(),
+  4,
+);

@@ -9,6 +9,7 @@
  */
 import type { Logger } from "pino";
 import type { Db, Executor } from "../store/db.js";
+import { writeTransaction } from "../store/group-commit.js";
 import { PreparedQuery } from "../store/prepared.js";
 import { addMs, type Clock } from "../util/clock.js";
 import { newId, randomBase62 } from "../util/ids.js";
@@ -88,17 +89,7 @@ export class TableQueue implements Queue {
     // A job that is idle and due already is left alone: nothing to write, and no runner to wake
     // for it beyond the one its own arrival woke (fair share wakes the next waiting task on every
     // finish, and under a backlog that task's submit is mostly just due, not put off).
-    const now = this.clock.now().toISOString();
-    const woken = await db
-      .updateTable("jobs")
-      .set((eb) => ({
-        run_at: eb.case().when("locked_by", "is", null).then(now).else(eb.ref("run_at")).end(),
-        woken: eb.case().when("locked_by", "is", null).then(eb.ref("woken")).else(1).end(),
-      }))
-      .where("job_key", "=", key)
-      .where((eb) => eb.or([eb("locked_by", "is not", null), eb("run_at", ">", now)]))
-      .returning(["kind", "locked_by"])
-      .execute();
+    const woken = await runNowQuery.execute(db, this.clock.now().toISOString(), key);
     // One runner of the job's kind, as for an added job: waking every idle runner for each wake
     // (fair share's, a freed webhook slot's) made each cost dozens of empty claims. A job running
     // here gets its runner woken when it puts itself back (runOne).
@@ -192,14 +183,25 @@ export class TableQueue implements Queue {
       for (const kind of kinds) missed = this.missedWakes.delete(kind) || missed;
       return missed;
     };
+    // A job this runner finished, whose row is deleted in the transaction of the next claim: one
+    // commit per job instead of two. Until then the lease still holds it, so nobody else runs it.
+    let done: string | undefined;
     while (!this.stopping) {
       let claimed = false;
       try {
-        claimed = await this.runOne(handlers, kinds);
+        const outcome = await this.runOne(handlers, kinds, done);
+        done = undefined;
+        claimed = outcome.claimed;
+        done = outcome.done;
       } catch (error) {
         this.log.error({ err: error }, "queue runner error");
       }
       if (!claimed && !this.stopping && !takeMissedWake()) await this.idle(kindSet);
+    }
+    if (done !== undefined) {
+      await completeQuery
+        .execute(this.db, done, this.workerId)
+        .catch((error) => this.log.error({ err: error, jobId: done }, "could not complete a finished job"));
     }
   }
 
@@ -224,7 +226,7 @@ export class TableQueue implements Queue {
    * whose lease is free gets ours. On PostgreSQL the candidate row is locked, and rows other runners are claiming right
    * now are skipped rather than waited for; SQLite runs the statement under its write lock.
    */
-  private async claim(kinds: string[]) {
+  private async claim(kinds: string[], done: string | undefined) {
     const now = this.clock.now();
     const key = kinds.join("\n");
     let query = this.claimQueries.get(key);
@@ -232,24 +234,33 @@ export class TableQueue implements Queue {
       query = claimQuery(kinds.length);
       this.claimQueries.set(key, query);
     }
-    return query.first(
-      this.db,
-      this.workerId,
-      addMs(now, this.opts.leaseMs).toISOString(),
-      now.toISOString(),
-      ...kinds,
-    );
+    const claim = (db: Executor) =>
+      query.first(db, this.workerId, addMs(now, this.opts.leaseMs).toISOString(), now.toISOString(), ...kinds);
+    if (done === undefined) return claim(this.db);
+    return writeTransaction(this.db, async (trx) => {
+      await completeQuery.execute(trx, done, this.workerId);
+      return claim(trx);
+    });
   }
 
-  private async runOne(handlers: Record<string, JobHandler>, kinds: string[]): Promise<boolean> {
-    const job = await this.claim(kinds);
-    if (!job) return false;
+  /**
+   * Completes `done` (the runner's last job) and claims the next due job, if any, and runs it.
+   * Returns whether a job was claimed, and the job to complete with the next claim.
+   */
+  private async runOne(
+    handlers: Record<string, JobHandler>,
+    kinds: string[],
+    done: string | undefined,
+  ): Promise<{ claimed: boolean; done?: string }> {
+    const job = await this.claim(kinds, done);
+    if (!job) return { claimed: false };
     const handler = handlers[job.kind];
-    if (!handler) return true;
+    if (!handler) return { claimed: true };
     const controller = new AbortController();
     this.running.set(job.id, controller);
     const heartbeat = setInterval(() => void this.extendLease(job.id), Math.max(50, this.opts.leaseMs / 3));
     const payload = JSON.parse(job.payload) as Record<string, unknown>;
+    let finished = false;
     try {
       const result = await handler.run(payload, { jobId: job.id, attempt: job.attempts, signal: controller.signal });
       if (result?.retryAt) {
@@ -259,16 +270,17 @@ export class TableQueue implements Queue {
         if (job.job_key !== null && this.wokenWhileRunning.delete(job.job_key)) this.wakeOne(job.kind);
         else this.wakeWhenDue(job.kind, result.retryAt);
       } else {
-        await completeQuery.execute(this.db, job.id, this.workerId);
+        finished = true;
       }
     } catch (error) {
       await this.failed(job, handler, payload, error, controller.signal.aborted);
     } finally {
+      // The lease is no longer extended: the row is deleted with the next claim, well within it.
       clearInterval(heartbeat);
       this.running.delete(job.id);
       if (job.job_key !== null) this.wokenWhileRunning.delete(job.job_key);
     }
-    return true;
+    return finished ? { claimed: true, done: job.id } : { claimed: true };
   }
 
   private async failed(
@@ -309,6 +321,11 @@ export class TableQueue implements Queue {
     wakeable = false,
   ): Promise<void> {
     const now = this.clock.now().toISOString();
+    if (wakeable && changes.attempts !== undefined && changes.last_error === undefined) {
+      // The common release (a job that asked to run later), compiled once.
+      await releaseWakeableQuery.execute(this.db, jobId, this.workerId, now, changes.run_at, changes.attempts);
+      return;
+    }
     await this.db
       .updateTable("jobs")
       .set((eb) => ({
@@ -400,4 +417,42 @@ const enqueueQuery = new PreparedQuery(
 const completeQuery = new PreparedQuery(
   (db, id: string, lockedBy: string) => db.deleteFrom("jobs").where("id", "=", id).where("locked_by", "=", lockedBy),
   2,
+);
+
+/**
+ * runNow's statement: an idle job put off until later becomes due now; a running one is marked
+ * (woken) so that the retry it asks for is due at once. Arguments: now, the job's key.
+ */
+const runNowQuery = new PreparedQuery(
+  (db, now: string, key: string) =>
+    db
+      .updateTable("jobs")
+      .set((eb) => ({
+        run_at: eb.case().when("locked_by", "is", null).then(now).else(eb.ref("run_at")).end(),
+        woken: eb.case().when("locked_by", "is", null).then(eb.ref("woken")).else(1).end(),
+      }))
+      .where("job_key", "=", key)
+      .where((eb) => eb.or([eb("locked_by", "is not", null), eb("run_at", ">", now)]))
+      .returning(["kind", "locked_by"]),
+  2,
+);
+
+/**
+ * Hands back a job that asked to run later, with its attempt count; a wake marked while it ran
+ * makes it due now. Arguments: job id, runner id, now, run_at, attempts.
+ */
+const releaseWakeableQuery = new PreparedQuery(
+  (db, id: string, lockedBy: string, now: string, runAt: string, attempts: number) =>
+    db
+      .updateTable("jobs")
+      .set((eb) => ({
+        run_at: eb.case().when("woken", "=", 1).then(now).else(runAt).end(),
+        attempts,
+        woken: 0,
+        locked_by: null,
+        locked_until: null,
+      }))
+      .where("id", "=", id)
+      .where("locked_by", "=", lockedBy),
+  5,
 );

@@ -18,6 +18,8 @@ import type { Metrics, WebhookOutcome } from "../observability/metrics.js";
 import { annotateActiveSpan } from "../observability/tracing.js";
 import type { JobHandler, JobResult, Queue } from "../queue/queue.js";
 import type { Db } from "../store/db.js";
+import { writeTransaction } from "../store/group-commit.js";
+import { PreparedQuery } from "../store/prepared.js";
 import type { WebhookEndpointsTable, WebhookEventsTable } from "../store/schema.js";
 import { addMs, type Clock } from "../util/clock.js";
 import { newId } from "../util/ids.js";
@@ -109,12 +111,8 @@ export class WebhookDispatcher {
     const { perEndpoint, perAccount } = this.opts.maxInFlight;
     // This process alone holds the endpoint's share: no slot can be free, the store need not be asked.
     if (this.held.byEndpoint(endpointId) >= perEndpoint) return this.park(jobKey, endpointId, undefined);
-    const event = await db.selectFrom("webhook_events").selectAll().where("id", "=", eventId).executeTakeFirst();
-    const endpoint = await db
-      .selectFrom("webhook_endpoints")
-      .selectAll()
-      .where("id", "=", endpointId)
-      .executeTakeFirst();
+    const event = await eventById.first(db, eventId);
+    const endpoint = await endpointById.first(db, endpointId);
     if (!event || !endpoint || endpoint.account_id !== event.account_id) return;
     if (endpoint.revoked_at || endpoint.status !== "active") {
       log.info({ eventId, endpointId, status: endpoint.status }, "webhook delivery skipped: endpoint not active");
@@ -125,17 +123,24 @@ export class WebhookDispatcher {
       this.held.byAccount(accountId) >= perAccount ? undefined : await this.slots.acquire(accountId, endpointId);
     if (slot === undefined) return this.park(jobKey, endpointId, accountId);
     this.held.take(accountId, endpointId);
+    // The attempt's own transaction gives the slot back with the record of the attempt; when the
+    // attempt did not get that far, it is given back here.
+    let released = false;
     try {
-      return await this.attempt(event, endpoint, since);
+      const result = await this.attempt(event, endpoint, since, slot);
+      released = true;
+      return result;
     } finally {
-      const released = await this.slots.release(slot).then(
-        () => true,
-        (error) => {
-          // It expires on its own (holdMs); until then it counts against the endpoint's share.
-          log.warn({ err: error, endpointId }, "could not release a webhook delivery slot");
-          return false;
-        },
-      );
+      if (!released) {
+        released = await this.slots.release(slot).then(
+          () => true,
+          (error) => {
+            // It expires on its own (holdMs); until then it counts against the endpoint's share.
+            log.warn({ err: error, endpointId }, "could not release a webhook delivery slot");
+            return false;
+          },
+        );
+      }
       this.held.give(accountId, endpointId);
       if (released) await this.wakeNext(accountId, endpointId);
     }
@@ -175,24 +180,14 @@ export class WebhookDispatcher {
     event: WebhookEventsTable,
     endpoint: WebhookEndpointsTable,
     since: string | undefined,
+    slot: string,
   ): Promise<JobResult> {
     const { db, clock, log } = this.deps;
     const eventId = event.id;
     const endpointId = endpoint.id;
     // Both counts in one look: every earlier attempt, and those since this job was queued.
-    const previous = await db
-      .selectFrom("webhook_deliveries")
-      .select((eb) => [
-        eb.fn.countAll<number>().as("n"),
-        eb.fn
-          .sum<number | string | null>(
-            since ? eb.case().when("created_at", ">=", since).then(eb.lit(1)).else(eb.lit(0)).end() : eb.lit(0),
-          )
-          .as("since"),
-      ])
-      .where("event_id", "=", eventId)
-      .where("endpoint_id", "=", endpointId)
-      .executeTakeFirstOrThrow();
+    // Without `since`, every attempt counts: the empty string is before any time.
+    const previous = (await earlierAttempts.first(db, since ?? "", eventId, endpointId)) ?? { n: 0, since: 0 };
     const attempt = Number(previous.n) + 1;
     const inThisRun = since ? Number(previous.since ?? 0) + 1 : attempt;
 
@@ -249,43 +244,33 @@ export class WebhookDispatcher {
     const succeeded = error === null;
     const nowIso = clock.now().toISOString();
 
-    const nextAttemptAt = await db.transaction().execute(async (trx) => {
+    const nextAttemptAt = await writeTransaction(db, async (trx) => {
       // The failure window as it is now, not as it was before the request: a success committed
       // meanwhile (another delivery to this endpoint) has closed the old one. The row stays locked
       // until commit, so concurrent deliveries to this endpoint update the window one at a time.
-      const current = await trx
-        .selectFrom("webhook_endpoints")
-        .select("failing_since")
-        .where("id", "=", endpointId)
-        .forUpdate()
-        .executeTakeFirst();
+      const current = await failingSinceLocked.first(trx, endpointId);
       const failingSince = current?.failing_since ?? nowIso;
       const disable = !succeeded && Date.parse(nowIso) - Date.parse(failingSince) >= this.opts.autoDisableAfterMs;
       // An attempt that disables the endpoint schedules (and logs) no further attempt.
       const retryDelay = succeeded || disable ? undefined : this.opts.retryScheduleMs[inThisRun - 1];
       const next = retryDelay === undefined ? null : addMs(new Date(nowIso), jitter(retryDelay));
-      await trx
-        .insertInto("webhook_deliveries")
-        .values({
-          id: newId("whdel"),
-          event_id: eventId,
-          endpoint_id: endpointId,
-          attempt,
-          status: succeeded ? "succeeded" : "failed",
-          response_status: status,
-          duration_ms: durationMs,
-          error,
-          response_body: body,
-          next_attempt_at: next?.toISOString() ?? null,
-          created_at: nowIso,
-        })
-        .execute();
+      await insertAttempt.execute(
+        trx,
+        newId("whdel"),
+        eventId,
+        endpointId,
+        attempt,
+        succeeded ? "succeeded" : "failed",
+        status,
+        durationMs,
+        error,
+        body,
+        next?.toISOString() ?? null,
+        nowIso,
+      );
+      await this.slots.release(slot, trx);
       if (succeeded) {
-        await trx
-          .updateTable("webhook_endpoints")
-          .set({ last_success_at: nowIso, failure_count: 0, failing_since: null })
-          .where("id", "=", endpointId)
-          .execute();
+        await endpointSucceeded.execute(trx, nowIso, endpointId);
         return next;
       }
       await trx
@@ -322,3 +307,76 @@ const OUTCOME_OF_FAILURE: Record<OutboundErrorKind, WebhookOutcome> = {
 function jitter(ms: number): number {
   return Math.max(0, Math.round(ms * (0.9 + Math.random() * 0.2)));
 }
+
+// Every delivery runs these: compiled once (store/prepared.ts).
+
+const eventById = new PreparedQuery(
+  (db, id: string) => db.selectFrom("webhook_events").selectAll().where("id", "=", id),
+  1,
+);
+
+const endpointById = new PreparedQuery(
+  (db, id: string) => db.selectFrom("webhook_endpoints").selectAll().where("id", "=", id),
+  1,
+);
+
+/** Every earlier attempt of this event at this endpoint, and those made since `since`. */
+const earlierAttempts = new PreparedQuery(
+  (db, since: string, eventId: string, endpointId: string) =>
+    db
+      .selectFrom("webhook_deliveries")
+      .select((eb) => [
+        eb.fn.countAll<number>().as("n"),
+        eb.fn
+          .sum<number | string | null>(eb.case().when("created_at", ">=", since).then(eb.lit(1)).else(eb.lit(0)).end())
+          .as("since"),
+      ])
+      .where("event_id", "=", eventId)
+      .where("endpoint_id", "=", endpointId),
+  3,
+);
+
+const failingSinceLocked = new PreparedQuery(
+  (db, id: string) => db.selectFrom("webhook_endpoints").select("failing_since").where("id", "=", id).forUpdate(),
+  1,
+);
+
+const insertAttempt = new PreparedQuery(
+  (
+    db,
+    id: string,
+    eventId: string,
+    endpointId: string,
+    attempt: number,
+    status: "succeeded" | "failed",
+    responseStatus: number | null,
+    durationMs: number,
+    error: string | null,
+    responseBody: string | null,
+    nextAttemptAt: string | null,
+    createdAt: string,
+  ) =>
+    db.insertInto("webhook_deliveries").values({
+      id,
+      event_id: eventId,
+      endpoint_id: endpointId,
+      attempt,
+      status,
+      response_status: responseStatus,
+      duration_ms: durationMs,
+      error,
+      response_body: responseBody,
+      next_attempt_at: nextAttemptAt,
+      created_at: createdAt,
+    }),
+  11,
+);
+
+const endpointSucceeded = new PreparedQuery(
+  (db, now: string, id: string) =>
+    db
+      .updateTable("webhook_endpoints")
+      .set({ last_success_at: now, failure_count: 0, failing_since: null })
+      .where("id", "=", id),
+  2,
+);

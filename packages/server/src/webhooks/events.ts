@@ -6,6 +6,7 @@
 import type { Task } from "@framegate/contract";
 import type { Queue } from "../queue/queue.js";
 import type { Executor } from "../store/db.js";
+import { PreparedQuery } from "../store/prepared.js";
 import type { WebhookEventsTable } from "../store/schema.js";
 import type { Clock } from "../util/clock.js";
 import { newId } from "../util/ids.js";
@@ -67,23 +68,22 @@ export async function insertEvent(
     payload: JSON.stringify(envelope),
     created_at: createdAt,
   };
-  const inserted = await db
-    .insertInto("webhook_events")
-    .values(row)
-    .onConflict((oc) => oc.columns(["task_id", "type"]).doNothing())
-    .executeTakeFirst();
-  return Number(inserted.numInsertedOrUpdatedRows ?? 0) === 1 ? row : undefined;
+  const inserted = await insertEventQuery.execute(
+    db,
+    row.id,
+    row.account_id,
+    row.type,
+    row.task_id,
+    row.endpoint_id,
+    row.payload,
+    row.created_at,
+  );
+  return inserted.length === 1 ? row : undefined;
 }
 
 /** Active endpoints of the account that subscribe to `type`. */
 export async function subscribedEndpoints(db: Executor, accountId: string, type: EventType): Promise<string[]> {
-  const endpoints = await db
-    .selectFrom("webhook_endpoints")
-    .select(["id", "event_types"])
-    .where("account_id", "=", accountId)
-    .where("status", "=", "active")
-    .where("revoked_at", "is", null)
-    .execute();
+  const endpoints = await activeEndpoints.execute(db, accountId);
   return endpoints.filter((e) => (JSON.parse(e.event_types) as string[]).includes(type)).map((e) => e.id);
 }
 
@@ -120,3 +120,44 @@ export async function recordTaskEvent(
     await deps.queue.enqueue(db, deliveryJob(event.id, endpointId, deps.clock.now()));
   }
 }
+
+// Run for every task that ends (and every one that starts): compiled once (store/prepared.ts).
+
+/** Records an event unless the task already has one of its type; returns its id when recorded. */
+const insertEventQuery = new PreparedQuery(
+  (
+    db,
+    id: string,
+    accountId: string,
+    type: string,
+    taskId: string | null,
+    endpointId: string | null,
+    payload: string,
+    createdAt: string,
+  ) =>
+    db
+      .insertInto("webhook_events")
+      .values({
+        id,
+        account_id: accountId,
+        type,
+        task_id: taskId,
+        endpoint_id: endpointId,
+        payload,
+        created_at: createdAt,
+      })
+      .onConflict((oc) => oc.columns(["task_id", "type"]).doNothing())
+      .returning("id"),
+  7,
+);
+
+const activeEndpoints = new PreparedQuery(
+  (db, accountId: string) =>
+    db
+      .selectFrom("webhook_endpoints")
+      .select(["id", "event_types"])
+      .where("account_id", "=", accountId)
+      .where("status", "=", "active")
+      .where("revoked_at", "is", null),
+  1,
+);

@@ -12,7 +12,9 @@
  * never released: it expires `holdMs` after it was taken (the delivery timeout plus a margin,
  * so a live attempt always finishes inside its slot).
  */
-import type { Db } from "../store/db.js";
+import type { Db, Executor } from "../store/db.js";
+import { writeTransaction } from "../store/group-commit.js";
+import { PreparedQuery } from "../store/prepared.js";
 import { addMs, type Clock } from "../util/clock.js";
 import { newId } from "../util/ids.js";
 
@@ -37,40 +39,56 @@ export class DeliverySlots {
   async acquire(accountId: string, endpointId: string): Promise<string | undefined> {
     const now = this.clock.now();
     const nowIso = now.toISOString();
-    return this.db.transaction().execute(async (trx) => {
+    return writeTransaction(this.db, async (trx) => {
       // Expired slots go first. This write also makes the transaction SQLite's writer before it
       // reads, so what it counts cannot change under it.
-      await trx
-        .deleteFrom("webhook_inflight")
-        .where("account_id", "=", accountId)
-        .where("expires_at", "<=", nowIso)
-        .execute();
+      await dropExpired.execute(trx, accountId, nowIso);
       // One acquirer per account at a time (PostgreSQL): the count below stays true until commit.
-      await trx.selectFrom("accounts").select("id").where("id", "=", accountId).forUpdate().executeTakeFirst();
-      const live = await trx
-        .selectFrom("webhook_inflight")
-        .select("endpoint_id")
-        .where("account_id", "=", accountId)
-        .where("expires_at", ">", nowIso)
-        .execute();
+      await lockAccount.execute(trx, accountId);
+      const live = await liveSlots.execute(trx, accountId, nowIso);
       if (live.length >= this.limits.perAccount) return undefined;
       if (live.filter((slot) => slot.endpoint_id === endpointId).length >= this.limits.perEndpoint) return undefined;
       const id = newId("whslot");
-      await trx
-        .insertInto("webhook_inflight")
-        .values({
-          id,
-          account_id: accountId,
-          endpoint_id: endpointId,
-          expires_at: addMs(now, this.limits.holdMs).toISOString(),
-        })
-        .execute();
+      await insertSlot.execute(trx, id, accountId, endpointId, addMs(now, this.limits.holdMs).toISOString());
       return id;
     });
   }
 
-  /** Gives a slot back (a no-op when it already expired and was taken away). */
-  async release(slotId: string): Promise<void> {
-    await this.db.deleteFrom("webhook_inflight").where("id", "=", slotId).execute();
+  /** Gives a slot back (a no-op when it already expired and was taken away), in `db`'s transaction if given. */
+  async release(slotId: string, db: Executor = this.db): Promise<void> {
+    await releaseSlot.execute(db, slotId);
   }
 }
+
+// A delivery takes and gives back a slot: compiled once (store/prepared.ts).
+
+const dropExpired = new PreparedQuery(
+  (db, accountId: string, now: string) =>
+    db.deleteFrom("webhook_inflight").where("account_id", "=", accountId).where("expires_at", "<=", now),
+  2,
+);
+
+const lockAccount = new PreparedQuery(
+  (db, accountId: string) => db.selectFrom("accounts").select("id").where("id", "=", accountId).forUpdate(),
+  1,
+);
+
+const liveSlots = new PreparedQuery(
+  (db, accountId: string, now: string) =>
+    db
+      .selectFrom("webhook_inflight")
+      .select("endpoint_id")
+      .where("account_id", "=", accountId)
+      .where("expires_at", ">", now),
+  2,
+);
+
+const insertSlot = new PreparedQuery(
+  (db, id: string, accountId: string, endpointId: string, expiresAt: string) =>
+    db
+      .insertInto("webhook_inflight")
+      .values({ id, account_id: accountId, endpoint_id: endpointId, expires_at: expiresAt }),
+  4,
+);
+
+const releaseSlot = new PreparedQuery((db, id: string) => db.deleteFrom("webhook_inflight").where("id", "=", id), 1);

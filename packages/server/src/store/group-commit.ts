@@ -1,27 +1,29 @@
 /**
- * Group commit of creates on SQLite.
+ * Group commit of write transactions on SQLite: creates, and the short transactions of the job
+ * runners (claims, submits, terminal transitions, webhook delivery slots and attempts), through
+ * writeTransaction below.
  *
  * SQLite runs one write transaction at a time, and each commit writes the pages it touched to the
- * WAL again (the account's row, the tables' and indexes' last pages): creates that arrive while
- * another create's transaction runs therefore wait anyway, and committing them together writes
- * those pages once (a create alone wrote about 18 WAL frames, a page and its header each).
+ * WAL again (the account's row, the tables' and indexes' last pages): transactions that arrive
+ * while another one runs therefore wait anyway, and committing them together writes those pages
+ * once (a create alone wrote about 18 WAL frames, a page and its header each) and pays one COMMIT.
  *
- * When does a group form? better-sqlite3 is synchronous, so a create's transaction never waits on
- * I/O: it runs to its commit in one turn of the event loop, before the requests that arrived
- * beside it are even read. A group is therefore gathered on purpose: the first create schedules
- * the transaction with `setImmediate`, which runs after the event loop has read every request
- * that is ready now, and they all go together (up to `maxBatch`; the rest form the next group).
- * That costs no waiting: nothing is delayed past the turn of the loop it arrived in.
+ * When does a group form? better-sqlite3 is synchronous, so these transactions never wait on
+ * I/O: each runs to its commit in one turn of the event loop, before the requests and job steps
+ * that became ready beside it have run. A group is therefore gathered on purpose: the first
+ * transaction schedules the group with `setImmediate`, which runs after the event loop has run
+ * everything that is ready now, and they all go together (up to `maxBatch`; the rest form the
+ * next group). That costs no waiting: nothing is delayed past the turn of the loop it arrived in.
  *
- * Each create in a group runs inside its own savepoint: one that fails (or is rolled back on
- * purpose, as a replay is) is rolled back to its savepoint and rejected, and the others carry on.
- * Every create is answered only after the transaction holding its rows has committed; if that
- * commit fails, every create of the group is rejected (none of them happened).
+ * Each transaction in a group runs inside its own savepoint: one that fails (or is rolled back on
+ * purpose, as a create's replay is) is rolled back to its savepoint and rejected, and the others
+ * carry on. Each is resolved only after the transaction holding its rows has committed; if that
+ * commit fails, every transaction of the group is rejected (none of them happened).
  */
-import { type ControlledTransaction, sql } from "kysely";
-import type { Db, Tx } from "../store/db.js";
-import type { Database } from "../store/schema.js";
-import { holdConnection, releaseConnection, runIfHeld } from "../store/sync-paths.js";
+import { type ControlledTransaction, SqliteAdapter, sql } from "kysely";
+import type { Db, Tx } from "./db.js";
+import type { Database } from "./schema.js";
+import { holdConnection, releaseConnection, runIfHeld } from "./sync-paths.js";
 
 interface Pending<T> {
   work: (trx: Tx) => Promise<T>;
@@ -112,9 +114,9 @@ export class GroupCommit {
   }
 }
 
-const SAVEPOINT = "savepoint create_in_group";
-const ROLLBACK_TO_SAVEPOINT = "rollback to create_in_group";
-const RELEASE_SAVEPOINT = "release create_in_group";
+const SAVEPOINT = "savepoint in_group";
+const ROLLBACK_TO_SAVEPOINT = "rollback to in_group";
+const RELEASE_SAVEPOINT = "release in_group";
 
 /** A savepoint command on the group's transaction: at once on the held connection, or through Kysely. */
 async function command(trx: ControlledTransaction<Database>, text: string): Promise<void> {
@@ -122,7 +124,7 @@ async function command(trx: ControlledTransaction<Database>, text: string): Prom
 }
 
 /**
- * Runs one create of a group; its own failure is rolled back to the savepoint and returned. The
+ * Runs one piece of a group; its own failure is rolled back to the savepoint and returned. The
  * savepoint is plain SQL on the group's transaction: Kysely's savepoint() builds a new
  * transaction object with its own executor for each, which cost more than the statements.
  */
@@ -140,4 +142,24 @@ async function inSavepoint(
   }
   await command(trx, RELEASE_SAVEPOINT);
   return outcome;
+}
+
+/** Each SQLite store's one group (creates and worker transactions commit together). */
+const groups = new WeakMap<Db, GroupCommit>();
+
+/**
+ * Runs `work` as one write transaction of `db`: on SQLite in the store's group commit (with the
+ * other write transactions that are ready in this turn of the event loop, each in a savepoint of
+ * its own, resolved only once committed), on PostgreSQL as a transaction of its own (its
+ * transactions run concurrently, on a pool). `work` must use only `trx`, never `db`, like any
+ * transaction's work: the group holds the connection until it commits.
+ */
+export function writeTransaction<T>(db: Db, work: (trx: Tx) => Promise<T>): Promise<T> {
+  let group = groups.get(db);
+  if (!group) {
+    if (!(db.getExecutor().adapter instanceof SqliteAdapter)) return db.transaction().execute(work);
+    group = new GroupCommit(db);
+    groups.set(db, group);
+  }
+  return group.run(work);
 }
