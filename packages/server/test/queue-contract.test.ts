@@ -13,7 +13,7 @@ import pg from "pg";
 import { afterEach, describe, expect, it } from "vitest";
 import { loadConfig } from "../src/config.js";
 import { createLogger } from "../src/logger.js";
-import { GraphileQueue } from "../src/queue/graphile-queue.js";
+import { GraphileQueue, type GraphileQueueOptions } from "../src/queue/graphile-queue.js";
 import type { JobClass, JobContext, JobHandler, Queue } from "../src/queue/queue.js";
 import { TableQueue } from "../src/queue/table-queue.js";
 import { openStore } from "../src/server.js";
@@ -335,15 +335,7 @@ function blocking() {
 
 describe.runIf(TEST_STORE === "postgres")("graphile-worker connections", () => {
   it("connections the server closes (restart, admin) are replaced: no crash, jobs still run", async () => {
-    const dir = mkdtempSync(join(tmpdir(), "framegate-queue-"));
-    const config = loadConfig({ ...TEST_ENV, DATA_DIR: dir, ...(await testStoreEnv(dir)) });
-    const store = await openStore(config);
-    const queue = new GraphileQueue(store.db, systemClock, log, {
-      connectionString: config.databaseUrl as string,
-      leaseMs: 2000,
-      pollIntervalMs: 20,
-      graceMs: 300,
-    });
+    const { store, queue, close } = await graphileFixture();
     try {
       const runs: unknown[] = [];
       await queue.start(only({ work: { run: async (p) => void runs.push(p) } }, 2));
@@ -370,24 +362,12 @@ describe.runIf(TEST_STORE === "postgres")("graphile-worker connections", () => {
       await expect.poll(others, { timeout: 5_000, interval: 50 }).toBe(0);
       await sleep(300);
     } finally {
-      await queue.stop(300);
-      await store.close();
-      await dropTestDatabase(dir);
-      rmSync(dir, { recursive: true, force: true });
+      await close();
     }
   });
 
   it("a job completion the database cuts off does not stop the class: its workers restart, no job is lost", async () => {
-    const dir = mkdtempSync(join(tmpdir(), "framegate-queue-"));
-    const config = loadConfig({ ...TEST_ENV, DATA_DIR: dir, ...(await testStoreEnv(dir)) });
-    const store = await openStore(config);
-    const queue = new GraphileQueue(store.db, systemClock, log, {
-      connectionString: config.databaseUrl as string,
-      leaseMs: 2000,
-      pollIntervalMs: 20,
-      graceMs: 300,
-      restartDelayMs: 50,
-    });
+    const { config, store, queue, close } = await graphileFixture({ restartDelayMs: 50 });
     // Ends every other session on the database, over and over, while it runs.
     const killer = new pg.Client({ connectionString: config.databaseUrl as string });
     await killer.connect();
@@ -444,23 +424,12 @@ describe.runIf(TEST_STORE === "postgres")("graphile-worker connections", () => {
     } finally {
       storming = false;
       await killer.end().catch(() => {});
-      await queue.stop(300);
-      await store.close();
-      await dropTestDatabase(dir);
-      rmSync(dir, { recursive: true, force: true });
+      await close();
     }
   });
 
   it("every class's worker pool beats (crash recovery covers each) and stop deregisters them all", async () => {
-    const dir = mkdtempSync(join(tmpdir(), "framegate-queue-"));
-    const config = loadConfig({ ...TEST_ENV, DATA_DIR: dir, ...(await testStoreEnv(dir)) });
-    const store = await openStore(config);
-    const queue = new GraphileQueue(store.db, systemClock, log, {
-      connectionString: config.databaseUrl as string,
-      leaseMs: 2000,
-      pollIntervalMs: 20,
-      graceMs: 300,
-    });
+    const { store, queue, close } = await graphileFixture();
     const pools = () => store.db.selectFrom("queue_pools").select("id").execute();
     try {
       await queue.start([
@@ -473,10 +442,7 @@ describe.runIf(TEST_STORE === "postgres")("graphile-worker connections", () => {
       await queue.stop(300);
       expect(await pools()).toHaveLength(0);
     } finally {
-      await queue.stop(300);
-      await store.close();
-      await dropTestDatabase(dir);
-      rmSync(dir, { recursive: true, force: true });
+      await close();
     }
   });
 
@@ -501,6 +467,27 @@ describe.runIf(TEST_STORE === "postgres")("graphile-worker connections", () => {
     }
   });
 });
+
+/** A GraphileQueue (lease 2 s, polling every 20 ms) on a fresh database; close() stops and drops it all. */
+async function graphileFixture(opts: Partial<GraphileQueueOptions> = {}) {
+  const dir = mkdtempSync(join(tmpdir(), "framegate-queue-"));
+  const config = loadConfig({ ...TEST_ENV, DATA_DIR: dir, ...(await testStoreEnv(dir)) });
+  const store = await openStore(config);
+  const queue = new GraphileQueue(store.db, systemClock, log, {
+    connectionString: config.databaseUrl as string,
+    leaseMs: 2000,
+    pollIntervalMs: 20,
+    graceMs: 300,
+    ...opts,
+  });
+  const close = async () => {
+    await queue.stop(300);
+    await store.close();
+    await dropTestDatabase(dir);
+    rmSync(dir, { recursive: true, force: true });
+  };
+  return { config, store, queue, close };
+}
 
 /** One class of jobs, as a queue with a single class sees it. */
 function only(handlers: Record<string, JobHandler>, concurrency: number): JobClass[] {
