@@ -1,7 +1,8 @@
 /**
  * The worker's side of a task: three short, idempotent jobs.
  *   submit   -> pick a provider (order, circuit breakers, concurrency caps), call it once, store
- *               its id (queued -> processing), schedule a poll
+ *               its id (queued -> processing), schedule a poll (or, when the upstream says the
+ *               result is ready now, poll at once in this job)
  *   poll     -> ask the provider; reschedule with backoff, or schedule finalize
  *   finalize -> mirror the media into our storage, probe it, commit succeeded/failed with credits
  * Every job re-reads the task first, so running one twice (at-least-once delivery) is harmless.
