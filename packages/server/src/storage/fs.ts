@@ -23,9 +23,8 @@ export class FsStorage implements Storage {
 
   async linkFile(key: string, sourcePath: string, known?: { size: number; sha256: string }): Promise<StoredObject> {
     const target = this.path(key);
-    await mkdir(dirname(target), { recursive: true });
     try {
-      await link(sourcePath, target);
+      await linkMakingDir(sourcePath, target);
     } catch (error) {
       const code = (error as NodeJS.ErrnoException).code;
       // Links are refused across file systems and by some (FAT, some network mounts): copy.
@@ -155,5 +154,19 @@ export class FsStorage implements Storage {
 
   async checkReady(): Promise<void> {
     await access(this.root, constants.W_OK);
+  }
+}
+
+/**
+ * Links `target` to `source`, making the target's directory when it is missing: one call when it
+ * exists (a task's second file, its poster, goes beside its video), three when it does not.
+ */
+async function linkMakingDir(source: string, target: string): Promise<void> {
+  try {
+    await link(source, target);
+  } catch (error) {
+    if ((error as NodeJS.ErrnoException).code !== "ENOENT") throw error;
+    await mkdir(dirname(target), { recursive: true });
+    await link(source, target);
   }
 }

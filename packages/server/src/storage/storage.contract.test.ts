@@ -282,6 +282,32 @@ describe.each(DRIVERS)("Storage contract: %s", (name, makeDriver) => {
       expect(await readFile(path as string, "utf8")).toBe("on disk");
       expect(storage.presignGet).toBeUndefined();
     });
+
+    it("links files into a new directory and beside an existing one; a missing source stores nothing", async () => {
+      const dir = mkdtempSync(join(tmpdir(), "framegate-link-"));
+      try {
+        const [video, poster] = [join(dir, "video.mp4"), join(dir, "poster.jpg")];
+        writeFileSync(video, "video bytes");
+        writeFileSync(poster, "poster bytes");
+        const link = storage.linkFile?.bind(storage);
+        if (!link) throw new Error("the fs driver links files");
+        const stored = await link("results/linked/video.mp4", video);
+        expect(stored).toMatchObject({ size: 11, sha256: createHash("sha256").update("video bytes").digest("hex") });
+        await link("results/linked/video.jpg", poster, { size: 12, sha256: "given" });
+        expect(await readFile(storage.localPath("results/linked/video.mp4") as string, "utf8")).toBe("video bytes");
+        expect(await readFile(storage.localPath("results/linked/video.jpg") as string, "utf8")).toBe("poster bytes");
+        // Linking again (a job run twice) replaces the object whole.
+        writeFileSync(join(dir, "again.mp4"), "new video");
+        await link("results/linked/video.mp4", join(dir, "again.mp4"));
+        expect(await readFile(storage.localPath("results/linked/video.mp4") as string, "utf8")).toBe("new video");
+        await expect(link("results/other/video.mp4", join(dir, "missing.mp4"))).rejects.toMatchObject({
+          code: "ENOENT",
+        });
+        expect(await storage.stat("results/other/video.mp4")).toBeUndefined();
+      } finally {
+        rmSync(dir, { recursive: true, force: true });
+      }
+    });
   }
 
   if (name === "s3") {
