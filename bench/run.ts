@@ -70,7 +70,13 @@ async function main() {
         return run;
       };
       if (requestPath.length > 0) {
-        const framegate = await launchFramegate("api", { WORKER_CONCURRENCY: "0" }, pgAdminUrl, opts.cpuProfDir);
+        const framegate = await launchFramegate(
+          "api",
+          { WORKER_CONCURRENCY: "0" },
+          pgAdminUrl,
+          opts.cpuProfDir,
+          opts.cpuProfIntervalUs,
+        );
         try {
           report.scenarios = await runRequestPath(opts, requestPath, framegate, scratch, measureBaseline);
         } finally {
@@ -88,7 +94,7 @@ async function main() {
     if (opts.only.includes("e2e")) {
       log(`- e2e (${opts.tasks} tasks, WORKER_CONCURRENCY=${opts.workerConcurrency})`);
       const env = { ...endToEndEnv(report.store), WORKER_CONCURRENCY: String(opts.workerConcurrency) };
-      const framegate = await launchFramegate("e2e", env, pgAdminUrl, opts.cpuProfDir);
+      const framegate = await launchFramegate("e2e", env, pgAdminUrl, opts.cpuProfDir, opts.cpuProfIntervalUs);
       try {
         const account = await framegate.newAccount("bench-e2e", opts.tasks * 55 + 1000);
         const db = await framegate.openReader();

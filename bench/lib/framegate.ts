@@ -47,6 +47,7 @@ export async function launchFramegate(
   env: Record<string, string>,
   pgAdminUrl: string | undefined,
   cpuProfDir: string | null,
+  cpuProfIntervalUs?: number,
 ) {
   const dataDir = await mkdtemp(join(tmpdir(), `framegate-bench-${label}-`));
   let database: ThrowawayDatabase | undefined;
@@ -57,6 +58,7 @@ export async function launchFramegate(
       { ...BASE_ENV, DATA_DIR: dataDir, ...(database ? { DATABASE_URL: database.url } : {}), ...env },
       label,
       cpuProfDir,
+      cpuProfIntervalUs,
     );
   } catch (error) {
     await database?.drop().catch(() => {});

@@ -66,13 +66,20 @@ export async function startFramegate(
   env: Record<string, string>,
   label: string,
   cpuProfDir: string | null = null,
+  cpuProfIntervalUs?: number,
 ): Promise<ChildServer> {
   const port = await freePort();
   // Profiles are written when the child exits normally (serve exits on SIGTERM after closing),
   // one per thread (the tsx loader and the inspection pool have their own), under Node's default
   // names, which carry pid and thread id: a fixed --cpu-prof-name would let threads overwrite
   // the main thread's profile. The largest file is the main thread's.
-  const profile = cpuProfDir ? ["--cpu-prof", `--cpu-prof-dir=${join(cpuProfDir, label)}`] : [];
+  const profile = cpuProfDir
+    ? [
+        "--cpu-prof",
+        `--cpu-prof-dir=${join(cpuProfDir, label)}`,
+        ...(cpuProfIntervalUs ? [`--cpu-prof-interval=${cpuProfIntervalUs}`] : []),
+      ]
+    : [];
   const child = spawn(
     process.execPath,
     [...profile, "--conditions=source", "--import", "tsx", join(ROOT, "packages/cli/src/main.ts"), "serve"],
