@@ -4,7 +4,7 @@
  * failures in /readyz and the metrics, and PostgreSQL/S3 deployments get advice instead.
  */
 import { existsSync, mkdtempSync, readdirSync, readFileSync, rmSync, writeFileSync } from "node:fs";
-import { mkdir, writeFile } from "node:fs/promises";
+import { link, mkdir, writeFile } from "node:fs/promises";
 import { tmpdir } from "node:os";
 import { basename, join } from "node:path";
 import { create as createTar } from "tar";
@@ -100,6 +100,27 @@ describe.skipIf(TEST_STORE === "postgres")("backup and restore of a running SQLi
       expect(error, file).toBeInstanceOf(ArchiveInvalid);
       expect((error as Error).message).toMatch(message);
       expect(existsSync(target), file).toBe(false);
+    }
+  });
+
+  it("archives hard-linked storage objects as files of their own, which restore accepts", async () => {
+    // A result still linked to the simulator's video, as when a backup is taken while the task ends.
+    const video = backup.manifest?.files.find((f) => f.path.startsWith("storage/results/") && f.path.endsWith(".mp4"));
+    if (!video) throw new Error("no result video in the backup");
+    const simulatorCopy = "storage/simulator/sim_linked/video.mp4";
+    await mkdir(join(t.dataDir, "storage/simulator/sim_linked"), { recursive: true });
+    await link(join(t.dataDir, video.path), join(t.dataDir, simulatorCopy));
+    try {
+      const linkedArchive = join(fresh("out"), "linked.tar");
+      const linked = await createBackup(t.server.config, { out: linkedArchive });
+      const target = fresh("linked-restore");
+      const restored = await restoreBackup(configFor(target), linkedArchive);
+      expect(restored.files).toBe(linked.manifest?.files.length);
+      for (const path of [video.path, simulatorCopy]) {
+        expect(readFileSync(join(target, path)).equals(readFileSync(join(t.dataDir, video.path))), path).toBe(true);
+      }
+    } finally {
+      rmSync(join(t.dataDir, "storage/simulator/sim_linked"), { recursive: true, force: true });
     }
   });
 

@@ -231,11 +231,23 @@ async function writeArchive(
       .catch(() => {});
   }, 200);
   try {
-    await createTar({ file: partial, cwd: staging, portable: true, mode: 0o600 }, entries);
+    await createTar({ file: partial, cwd: staging, portable: true, mode: 0o600, linkCache: new NoLinks() }, entries);
   } finally {
     clearInterval(timer);
   }
   progress({ phase: "archive", done: total, total });
+}
+
+/**
+ * tar's cache of files already packed, made to remember nothing: two storage objects that are hard
+ * links of one file (a result and the simulator's video it was linked from, both staged while the
+ * simulator still had it) then go in as two files of their own, not as a file and a Link entry,
+ * which restore refuses (only files belong in a backup).
+ */
+class NoLinks extends Map<`${number}:${number}`, string> {
+  override set(): this {
+    return this;
+  }
 }
 
 async function removeStaleStaging(dataDir: string): Promise<void> {
