@@ -221,3 +221,19 @@ export async function expectAccessible(page: Page): Promise<void> {
 /** How far the page scrolls sideways (0 when it fits the viewport's width). */
 export const overflow = (page: Page) =>
   page.evaluate("document.documentElement.scrollWidth - document.documentElement.clientWidth") as Promise<number>;
+
+/**
+ * Signs in through the console's own form, as a user would: an operator with the admin token on
+ * the Operator tab, a customer with an API key. Resolves once the signed-in navigation shows.
+ */
+export async function signInThroughForm(page: Page, kind: "customer" | "operator", secret: string): Promise<void> {
+  await page.goto("/console");
+  if (kind === "operator") {
+    await page.getByRole("tab", { name: "Operator" }).click();
+    await page.getByLabel("Admin token").fill(secret);
+  } else {
+    await page.getByLabel("API key").fill(secret);
+  }
+  await page.getByRole("button", { name: "Sign in" }).click();
+  await page.getByRole("navigation", { name: "Main" }).waitFor();
+}

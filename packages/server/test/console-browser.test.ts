@@ -14,6 +14,7 @@ import {
   expectClean,
   expectVideoPlays,
   launchBrowser,
+  signInThroughForm,
   type WatchedContext,
   watchedContext,
 } from "./browser.js";
@@ -175,10 +176,7 @@ describeBrowser("web console in Chromium", () => {
   it("an operator signs in with the admin token and reaches the admin API, not a customer's", async () => {
     const watched = await watchedContext(browser, { baseURL: t.url });
     const page = await watched.context.newPage();
-    await page.goto("/console");
-    await page.getByRole("tab", { name: "Operator" }).click();
-    await page.getByLabel("Admin token").fill(ADMIN_TOKEN);
-    await page.getByRole("button", { name: "Sign in" }).click();
+    await signInThroughForm(page, "operator", ADMIN_TOKEN);
     await page.getByRole("heading", { name: "System", level: 1 }).waitFor();
     const cookie = (await watched.context.cookies()).find((c) => c.name === COOKIE);
     expect(cookie).toMatchObject({ httpOnly: true, sameSite: "Strict" });

@@ -17,6 +17,7 @@ import {
   launchBrowser,
   overflow,
   seriousAxeViolations,
+  signInThroughForm,
   type WatchedContext,
   watchedContext,
 } from "./browser.js";
@@ -94,10 +95,7 @@ describeBrowser("the operator's console pages in Chromium", () => {
     const page = await watched.context.newPage();
 
     // Sign in on the Operator tab; the start page is System.
-    await page.goto("/console");
-    await page.getByRole("tab", { name: "Operator" }).click();
-    await page.getByLabel("Admin token").fill(ADMIN_TOKEN);
-    await page.getByRole("button", { name: "Sign in" }).click();
+    await signInThroughForm(page, "operator", ADMIN_TOKEN);
     await page.getByRole("heading", { level: 1, name: "System" }).waitFor();
     await settled(page);
     const queue = page.getByRole("region", { name: "Jobs per class" });
@@ -206,10 +204,7 @@ describeBrowser("the operator's console pages in Chromium", () => {
 
     const watched = await watchedContext(browser, { baseURL: t.url, viewport: DESKTOP });
     const page = await watched.context.newPage();
-    await page.goto("/console");
-    await page.getByRole("tab", { name: "Operator" }).click();
-    await page.getByLabel("Admin token").fill(ADMIN_TOKEN);
-    await page.getByRole("button", { name: "Sign in" }).click();
+    await signInThroughForm(page, "operator", ADMIN_TOKEN);
     await page.getByRole("heading", { level: 1, name: "System" }).waitFor();
     await page.goto(`/console/accounts/${leaving.accountId}`);
     await page.getByRole("region", { name: "Export and delete" }).waitFor();

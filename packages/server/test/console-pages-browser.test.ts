@@ -22,6 +22,7 @@ import {
   launchBrowser,
   overflow,
   seriousAxeViolations,
+  signInThroughForm,
   type WatchedContext,
   watchedContext,
 } from "./browser.js";
@@ -41,19 +42,6 @@ async function createTask(t: TestServer, key: string, prompt: string): Promise<s
   const res = await t.request("/api/v1/generations", { key, json: { model: "kling-2-6", prompt } });
   if (res.status !== 202) throw new Error(`create failed: ${res.status} ${res.text}`);
   return res.body.id as string;
-}
-
-/** Signs in through the console's own form, as a user would. */
-async function signIn(page: Page, kind: Kind, secret: string): Promise<void> {
-  await page.goto("/console");
-  if (kind === "operator") {
-    await page.getByRole("tab", { name: "Operator" }).click();
-    await page.getByLabel("Admin token").fill(secret);
-  } else {
-    await page.getByLabel("API key").fill(secret);
-  }
-  await page.getByRole("button", { name: "Sign in" }).click();
-  await page.getByRole("navigation", { name: "Main" }).waitFor();
 }
 
 /** Waits until the page has its h1 and no "Loading…" status left (the queries have settled). */
@@ -192,7 +180,7 @@ describeBrowser("every console page in Chromium", () => {
     it(`${kind}: every page passes axe, CSP, keyboard, one h1, a title and 375 px`, async () => {
       const watched = await watchedContext(browser, { baseURL: t.url, viewport: DESKTOP });
       const page = await watched.context.newPage();
-      await signIn(page, kind, kind === "operator" ? ADMIN_TOKEN : aliceKey);
+      await signInThroughForm(page, kind, kind === "operator" ? ADMIN_TOKEN : aliceKey);
       watched.clear();
       const paths = pathsOf(kind);
       expect(paths.length).toBeGreaterThanOrEqual(NAV[kind].length);

@@ -437,7 +437,6 @@ export class GenerationWorker {
   ): Promise<JobResult> {
     const { db, clock, queue } = this.deps;
     const taskId = task.id;
-    let startedAt = "";
     const first = this.deps.pollIntervalMs?.first ?? 500;
     // An upstream that says when its result is ready is asked then: polling earlier finds nothing,
     // and waiting the full first delay for a result that is there only adds latency.
@@ -447,22 +446,19 @@ export class GenerationWorker {
     // poll: a crash before then runs this submit again, which finds the task processing and
     // schedules the poll (submit's first lines).
     const pollInline = pollDelay === 0;
-    let row: TasksTable | undefined;
-    const started = await writeTransaction(db, async (trx) => {
-      const now = clock.now().toISOString();
-      startedAt = now;
-      const updated = await startProcessing.first(trx, taskId, provider.name, upstreamId, now);
-      if (!updated) return false;
-      row = updated;
+    // The task as it became `processing`; undefined when it was no longer queued.
+    const row = await writeTransaction(db, async (trx) => {
+      const updated = await startProcessing.first(trx, taskId, provider.name, upstreamId, clock.now().toISOString());
+      if (!updated) return undefined;
       if (!pollInline) await queue.enqueue(trx, this.pollJob(taskId, pollDelay));
       await this.deps.onProcessing?.(trx, { taskId, accountId: updated.account_id });
-      return true;
+      return updated;
     });
     queue.notify();
-    if (!started || !row) return;
+    if (!row) return;
     // Committed: live followers (SSE, Prefer: wait) hear queued -> processing.
     publishTaskChange(db, taskId);
-    const waited = (Date.parse(startedAt) - Date.parse(task.created_at)) / 1000;
+    const waited = (Date.parse(row.started_at ?? row.updated_at) - Date.parse(task.created_at)) / 1000;
     this.deps.metrics?.recordTaskStarted(task.model, provider.name, waited);
     if (!pollInline) return;
     const next = await this.poll(taskId, row);
