@@ -2,7 +2,10 @@
  * An in-process S3-compatible server for tests (s3rver, on 127.0.0.1 with an ephemeral port and a
  * temp directory), so no test ever talks to AWS. s3rver 3.7 answers ListMultipartUploads with
  * NotImplemented and has no AbortMultipartUpload; a small shim in front of it implements both
- * from its on-disk upload directories, so stale-upload sweeping can be tested too.
+ * from its on-disk upload directories, so stale-upload sweeping can be tested too. s3rver also
+ * answers a PUT (object or part) when its hashing stream finishes, which can be before the file
+ * stream has written the bytes: a listing or read right after could see a short file (CI once
+ * listed a 3-byte object as 0 bytes). The store's writes are wrapped to wait for the bytes.
  */
 import { mkdtempSync, rmSync } from "node:fs";
 import { readdir, readFile, rm, stat } from "node:fs/promises";
@@ -39,6 +42,30 @@ interface ShimContext {
 
 const xmlEscape = (s: string) => s.replace(/&/g, "&amp;").replace(/</g, "&lt;").replace(/>/g, "&gt;");
 
+/** Wraps s3rver's object and part writes so they resolve only once the file holds every byte. */
+function waitForWrittenBytes(store: S3rver["store"]) {
+  const settled = async (path: string, size: number) => {
+    for (let waited = 0; waited < 10_000; waited += 5) {
+      const info = await stat(path).catch(() => undefined);
+      if (info && info.size >= size) return;
+      await new Promise((resolve) => setTimeout(resolve, 5));
+    }
+    throw new Error(`s3rver did not finish writing ${path}`);
+  };
+  const putObject = store.putObject.bind(store);
+  store.putObject = async (object) => {
+    const result = await putObject(object);
+    await settled(store.getResourcePath(object.bucket, object.key, "object"), result.size);
+    return result;
+  };
+  const putPart = store.putPart.bind(store);
+  store.putPart = async (bucket, uploadId, partNumber, content) => {
+    const result = await putPart(bucket, uploadId, partNumber, content);
+    await settled(join(store.getResourcePath(bucket, undefined, "uploads"), uploadId, String(partNumber)), result.size);
+    return result;
+  };
+}
+
 export async function startTestS3(bucket = "framegate-test"): Promise<TestS3> {
   const directory = mkdtempSync(join(tmpdir(), "framegate-s3-"));
   const server = new S3rver({
@@ -49,6 +76,7 @@ export async function startTestS3(bucket = "framegate-test"): Promise<TestS3> {
     configureBuckets: [{ name: bucket }],
   });
   const uploadsDir = (name: string) => server.store.getResourcePath(name, undefined, "uploads");
+  waitForWrittenBytes(server.store);
 
   const pendingUploads = async (name: string, prefix = "") => {
     const dir = uploadsDir(name);

@@ -12,7 +12,11 @@ declare module "s3rver" {
     constructor(options: S3rverOptions);
     /** Koa's middleware list: composed when the server starts listening. */
     middleware: ((ctx: never, next: () => Promise<void>) => unknown)[];
-    store: { getResourcePath(bucket: string, key: string | undefined, resource: string): string };
+    store: {
+      getResourcePath(bucket: string, key: string | undefined, resource: string): string;
+      putObject(object: { bucket: string; key: string }): Promise<{ size: number }>;
+      putPart(bucket: string, uploadId: string, partNumber: number, content: unknown): Promise<{ size: number }>;
+    };
     run(): Promise<{ address: string; port: number }>;
     close(): Promise<void>;
   }
