@@ -1,12 +1,14 @@
 /**
  * What the request-duration metric costs per request, in process (no sockets, so the difference
- * is not lost in network noise): the same small Hono app with and without the metrics middleware
- * (observability/http.ts), timed over many requests of distinct ids, best of a few rounds; and
+ * is not lost in network noise): the same small Hono app behind the request envelope
+ * (http/envelope.ts) with and without metrics, timed over many requests of distinct ids, best
+ * of a few rounds; and
  * the recording alone (Metrics.recordHttp), which does not depend on Hono's own cost.
  * Run: node --conditions=source --import tsx bench/metrics-overhead.ts
  */
 import { Hono } from "hono";
-import { httpMetrics } from "../packages/server/src/observability/http.js";
+import { pino } from "pino";
+import { requestEnvelope } from "../packages/server/src/http/envelope.js";
 import { Metrics } from "../packages/server/src/observability/metrics.js";
 
 const ROUNDS = 5;
@@ -14,8 +16,8 @@ const REQUESTS = 50_000;
 
 function app(withMetrics: boolean): Hono {
   const app = new Hono();
-  if (withMetrics) app.use("*", httpMetrics(new Metrics({ defaultMetrics: false })));
-  app.use("*", (_c, next) => next());
+  const log = pino({ level: "warn" });
+  app.use("*", requestEnvelope(withMetrics ? { log, metrics: new Metrics({ defaultMetrics: false }) } : { log }));
   app.get("/api/v1/generations/:id", (c) => c.json({ id: c.req.param("id") }));
   return app;
 }

@@ -1,5 +1,4 @@
 /** Builds the Hono app from its dependencies; nothing here opens files or sockets. */
-import type { ServerResponse } from "node:http";
 import { buildOpenApiDocument, CATALOG, type ModelEntry } from "@framegate/contract";
 import { type Context, Hono, type Next } from "hono";
 import type { Logger } from "pino";
@@ -28,11 +27,12 @@ import { mountGenerationRoutes } from "./generations/routes.js";
 import type { GenerationService } from "./generations/service.js";
 import { authenticate, authOf, requireScope } from "./http/auth.js";
 import type { AppEnv } from "./http/context.js";
+import { requestEnvelope } from "./http/envelope.js";
 import { errorResponse, onError } from "./http/error-handler.js";
 import { mountMediaRoutes } from "./http/media-routes.js";
 import type { LimitName, RateLimits } from "./http/rate-limit.js";
 import { getBalance } from "./ledger/ledger.js";
-import { httpMetrics, markUnmatched, mountMetricsRoute } from "./observability/http.js";
+import { markUnmatched, mountMetricsRoute } from "./observability/http.js";
 import { httpTracing } from "./observability/http-tracing.js";
 import type { Metrics } from "./observability/metrics.js";
 import type { Tracing } from "./observability/tracing.js";
@@ -45,7 +45,6 @@ import type { Db } from "./store/db.js";
 import { mountUsageAdminRoutes } from "./usage/admin-routes.js";
 import { mountUsageRoutes, USAGE_PATHS } from "./usage/routes.js";
 import type { Clock } from "./util/clock.js";
-import { newId } from "./util/ids.js";
 import { mountWebhookRoutes, WEBHOOK_PATHS } from "./webhooks/routes.js";
 import type { WebhookService } from "./webhooks/service.js";
 
@@ -162,50 +161,10 @@ export type Surface = "all" | "public" | "admin";
 
 export function buildApp(deps: AppDeps, surface: Surface = "all"): Hono<AppEnv> {
   const app = new Hono<AppEnv>();
-  // First, so the duration covers every other middleware (observability/http.ts).
-  if (deps.metrics) app.use("*", httpMetrics(deps.metrics));
-  // Next, so everything after it (and the request's log line) runs inside the request's span.
+  // First, so everything after it (and the request's log line) runs inside the request's span.
   if (deps.tracing) app.use("*", httpTracing(deps.tracing));
-
-  // One line per request, at info. No per-request child logger: the request's fields go on that
-  // line (and on an unhandled error's), and nothing is built when info is off (issue 13).
-  const logRequests = deps.log.isLevelEnabled("info");
-  // After the handler, for logging and for responses not written through node:http (tests).
-  const afterHandler = async (c: Context<AppEnv>, next: Next, requestId: string, outgoing: unknown) => {
-    const started = logRequests ? performance.now() : 0;
-    await next();
-    if (!outgoing && c.error && !c.res.headers.has("X-Request-Id")) c.res.headers.set("X-Request-Id", requestId);
-    if (!logRequests) return;
-    const auth = c.get("auth");
-    deps.log.info(
-      {
-        requestId,
-        ...(auth ? { accountId: auth.accountId, keyId: auth.keyId } : {}),
-        method: c.req.method,
-        route: c.req.routePath,
-        path: c.req.path,
-        status: c.res.status,
-        ms: Math.round((performance.now() - started) * 10) / 10,
-        ...(c.get("clientGone") ? { clientGone: c.get("clientGone") } : {}),
-      },
-      "request",
-    );
-  };
-  app.use("*", (c, next) => {
-    const requestId = newId("req");
-    c.set("requestId", requestId);
-    c.set("log", deps.log);
-    // Served by node:http, the header goes straight on Node's response, which merges it into
-    // whatever the handler answers (errors included): through c.header every response would
-    // carry a WHATWG Headers object, which costs more to build and write than a plain record.
-    const outgoing = (c.env as { outgoing?: ServerResponse } | undefined)?.outgoing;
-    if (outgoing) {
-      outgoing.setHeader("X-Request-Id", requestId);
-      // Nothing to do after the handler: hand on its promise (no frame of our own to resume).
-      if (!logRequests) return next();
-    } else c.header("X-Request-Id", requestId);
-    return afterHandler(c, next, requestId, outgoing);
-  });
+  // Its id, its duration in the metrics and its log line: one layer (http/envelope.ts).
+  app.use("*", requestEnvelope(deps));
 
   /**
    * api-contract §8: every public API answer carries the RateLimit fields, also those given before
@@ -262,20 +221,20 @@ function mountPublicSurface(
     return c.json({ status: ok ? "ready" : "not_ready", checks }, ok ? 200 : 503);
   });
 
-  // Synchronous while the API is on: every public request passes here.
-  app.use("/api/v1/*", (c, next) => {
-    if (deps.publicApiEnabled) return next();
-    return limitState(c).then((headers) => {
+  // Switched off by the operator (PUBLIC_API_ENABLED, read at start): only then a layer of its own.
+  if (!deps.publicApiEnabled) {
+    app.use("/api/v1/*", async (c) => {
       throw new ApiError("public_api_disabled", "The public API is temporarily disabled by the operator.", {
-        headers,
+        headers: await limitState(c),
       });
     });
-  });
+  }
 
   // Public, keyless routes: limited per client address.
-  const readLimit = deps.rateLimits.middleware("read", clientAddress);
-  app.get("/api/v1/models", readLimit, (c) => c.json({ object: "list", data: publicModels(deps.modelNotices) }));
-  app.get("/api/v1/openapi.json", readLimit, (c) => c.json(buildOpenApiDocument({ serverUrl: deps.baseUrl() })));
+  const [readLimit] = deps.rateLimits.middleware("read", clientAddress);
+  if (readLimit) for (const path of ["/api/v1/models", "/api/v1/openapi.json"]) app.get(path, readLimit);
+  app.get("/api/v1/models", (c) => c.json({ object: "list", data: publicModels(deps.modelNotices) }));
+  app.get("/api/v1/openapi.json", (c) => c.json(buildOpenApiDocument({ serverUrl: deps.baseUrl() })));
 
   // Everything else under /api/v1 needs a key; limits then count per key.
   const auth = authenticate(
@@ -284,7 +243,7 @@ function mountPublicSurface(
     deps.consoleSessions && customerSessionAuth(deps.consoleSessions),
   );
   for (const [method, path, bucket] of KEYED_ROUTES) {
-    app.on(method, path, auth, deps.rateLimits.middleware(bucket, clientAddress));
+    app.on(method, path, auth, ...deps.rateLimits.middleware(bucket, clientAddress));
   }
 
   mountGenerationRoutes(app, deps);

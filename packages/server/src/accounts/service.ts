@@ -6,7 +6,7 @@ import type { Db, Tx } from "../store/db.js";
 import { type Cursor, newestFirst, unknownCursor } from "../store/pagination.js";
 import type { Clock } from "../util/clock.js";
 import { newId } from "../util/ids.js";
-import type { KeyCache } from "./key-cache.js";
+import type { CachedKey, KeyCache } from "./key-cache.js";
 import { announceRevocation, externalWrites } from "./key-revocations.js";
 import { ALL_SCOPES, generateApiKey, hashApiKey, knownScopes, looksLikeApiKey, type Scope } from "./keys.js";
 import { effectiveQuotas, type QuotaOverrides, type Quotas } from "./quotas.js";
@@ -336,18 +336,35 @@ export class AccountService {
   }
 
   /**
+   * The common case of `authenticate`, without a promise: a well-formed secret whose key this
+   * process's cache holds, fresh, and neither revoked nor expired, when no check for other
+   * processes' writes is due. Undefined otherwise, and then `authenticate` decides (and throws the
+   * matching error). Every keyed request asks this first (issue 13).
+   */
+  cachedKey(secret: string): AuthenticatedKey | undefined {
+    if (!this.keyCache?.enabled || this.externalWritesCheckDue() || !looksLikeApiKey(secret)) return undefined;
+    const key = this.keyCache.get(hashApiKey(secret));
+    return key && this.usable(key) ? { keyId: key.keyId, accountId: key.accountId, scopes: key.scopes } : undefined;
+  }
+
+  private externalWritesCheckDue(): boolean {
+    return performance.now() - this.writesCheckedAt >= EXTERNAL_WRITES_CHECK_MS;
+  }
+
+  private usable(key: CachedKey): boolean {
+    return !key.revokedAt && !(key.expiresAt && key.expiresAt <= this.clock.now().toISOString());
+  }
+
+  /**
    * Resolves a key by its stored hash, through the same cache, revocation and expiry checks as a
    * presented secret: a console session (console/sessions.ts) keeps only the hash of the key it
    * was made from, and must end the moment that key is revoked or expires.
    */
   async authenticateHash(hash: string): Promise<AuthenticatedKey> {
-    if (this.keyCache?.enabled) {
-      const now = performance.now();
-      if (now - this.writesCheckedAt >= EXTERNAL_WRITES_CHECK_MS) {
-        this.writesCheckedAt = now;
-        const generation = await externalWrites(this.db);
-        if (generation !== undefined) this.keyCache.syncGeneration(generation);
-      }
+    if (this.keyCache?.enabled && this.externalWritesCheckDue()) {
+      this.writesCheckedAt = performance.now();
+      const generation = await externalWrites(this.db);
+      if (generation !== undefined) this.keyCache.syncGeneration(generation);
     }
     let key = this.keyCache?.get(hash);
     if (!key) {
@@ -366,9 +383,10 @@ export class AccountService {
       };
       this.keyCache?.set(hash, key);
     }
-    if (key.revokedAt) throw new ApiError("api_key_revoked", "The API key has been revoked.");
-    if (key.expiresAt && key.expiresAt <= this.clock.now().toISOString()) {
-      throw new ApiError("api_key_expired", "The API key has expired.");
+    if (!this.usable(key)) {
+      throw key.revokedAt
+        ? new ApiError("api_key_revoked", "The API key has been revoked.")
+        : new ApiError("api_key_expired", "The API key has expired.");
     }
     return { keyId: key.keyId, accountId: key.accountId, scopes: key.scopes };
   }

@@ -120,19 +120,24 @@ export class RateLimits {
     return headers(name, entry.points, entry.points - res.consumedPoints, secondsUntil(res));
   }
 
-  /** Middleware charging one point to `name` for the caller (API key, or client address). */
+  /**
+   * The middleware charging one point to `name` for the caller (API key, or client address), as a
+   * list to spread into a route: empty for a bucket that is off, which charges nothing and adds no
+   * headers, so such a route does not pay for a layer that only passes the request on.
+   */
   middleware(
     name: LimitName,
     clientAddress: (c: Parameters<MiddlewareHandler<AppEnv>>[0]) => string,
-  ): MiddlewareHandler<AppEnv> {
-    // A bucket that is off charges nothing and adds no headers: pass straight through.
-    if (!this.limiters.has(name)) return (_c, next) => next();
-    return async (c, next) => {
-      const subject = c.get("auth")?.keyId ?? `ip:${clientAddress(c)}`;
-      const limitHeaders = await this.consume(name, subject);
-      await next();
-      for (const [k, v] of Object.entries(limitHeaders)) c.header(k, v);
-    };
+  ): MiddlewareHandler<AppEnv>[] {
+    if (!this.limiters.has(name)) return [];
+    return [
+      async (c, next) => {
+        const subject = c.get("auth")?.keyId ?? `ip:${clientAddress(c)}`;
+        const limitHeaders = await this.consume(name, subject);
+        await next();
+        for (const [k, v] of Object.entries(limitHeaders)) c.header(k, v);
+      },
+    ];
   }
 
   /** Releases the shared store's connection (the Redis client); a no-op otherwise. */

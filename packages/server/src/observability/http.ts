@@ -3,7 +3,7 @@
  * text format) behind `Authorization: Bearer <METRICS_TOKEN>` (ADMIN_TOKEN when that is unset;
  * with neither, /metrics answers 404 as if it did not exist).
  */
-import type { Context, Env, Hono, MiddlewareHandler } from "hono";
+import type { Context, Env, Hono } from "hono";
 import { routePath } from "hono/route";
 import { ApiError } from "../errors.js";
 import { bearerToken, sameSecret } from "../http/bearer.js";
@@ -28,21 +28,18 @@ export function routeTemplate(c: Context): string {
 }
 
 /**
- * Observes every request's duration under its route template (`/api/v1/generations/:id`: the
- * last route that matched, which for a known path is its own template), never the raw path, so
- * ids cannot multiply the series. Scrapes of /metrics are left out: at one every few seconds they
+ * Observes a request's duration under its route template (`/api/v1/generations/:id`: the last
+ * route that matched, which for a known path is its own template), never the raw path, so ids
+ * cannot multiply the series. Scrapes of /metrics are left out: at one every few seconds they
  * would outnumber the real traffic of a quiet server, and Prometheus times them itself
- * (scrape_duration_seconds).
+ * (scrape_duration_seconds). Called by the request envelope (http/envelope.ts) once the
+ * response is ready.
  */
-export function httpMetrics(metrics: Metrics): MiddlewareHandler {
-  return async (c, next) => {
-    const started = performance.now();
-    await next();
-    const route = routeTemplate(c);
-    if (route === METRICS_PATH) return;
-    const method = METHOD_LABELS.has(c.req.method) ? c.req.method : "other";
-    metrics.recordHttp(route, method, c.res.status, (performance.now() - started) / 1000);
-  };
+export function observeRequest(metrics: Metrics, c: Context, seconds: number): void {
+  const route = routeTemplate(c);
+  if (route === METRICS_PATH) return;
+  const method = METHOD_LABELS.has(c.req.method) ? c.req.method : "other";
+  metrics.recordHttp(route, method, c.res.status, seconds);
 }
 
 /**
