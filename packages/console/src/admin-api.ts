@@ -184,7 +184,9 @@ export interface OperatorStats {
 export const admin = {
   stats: () => call<OperatorStats>("GET", "/stats"),
   accounts: {
-    list: () => call<{ data: Account[] }>("GET", "/accounts"),
+    /** A page of accounts, newest first. */
+    list: (page: { limit?: number; starting_after?: string } = {}) =>
+      call<{ data: Account[]; has_more: boolean }>("GET", "/accounts", { query: page }),
     get: (id: string) => call<Account & { ledger: LedgerSummary }>("GET", `/accounts/${seg(id)}`),
     create: (body: { name: string; credits: number }) => call<Account>("POST", "/accounts", { body }),
     updateLimits: (id: string, body: LimitChanges) => call<Account>("PATCH", `/accounts/${seg(id)}`, { body }),

@@ -226,7 +226,9 @@ describe("account lifecycle: export and delete", () => {
     expect(endpoint.revoked_at).not.toBeNull();
 
     // Listed as deleted; no new key or credits; the database refuses any debit.
-    const listed = (await t.admin("/admin/v1/accounts")).body.data.find((a: Json) => a.id === victim.account.accountId);
+    const listed = (await t.admin("/admin/v1/accounts?limit=100")).body.data.find(
+      (a: Json) => a.id === victim.account.accountId,
+    );
     expect(listed.deleted_at).toBe(res.body.deleted_at);
     const newKey = await t.admin(`/admin/v1/accounts/${victim.account.accountId}/keys`, { json: {} });
     expectApiError(newKey, 404, "not_found", "new key");

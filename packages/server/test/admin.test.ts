@@ -122,6 +122,32 @@ describe("admin API", () => {
       expect(byId.get(b.id)).toMatchObject({ id: b.id, name: "List B", credits: 20 });
     });
 
+    it("pages accounts newest first with limit and starting_after, as the public lists", async () => {
+      const made = [];
+      for (const name of ["Page 1", "Page 2", "Page 3"]) made.push(await createAccount({ name, credits: 1 }));
+      const first = await t.admin("/admin/v1/accounts?limit=2");
+      expect(first.status).toBe(200);
+      expect(first.body.data.map((a: { id: string }) => a.id)).toEqual([made[2]?.id, made[1]?.id]);
+      expect(first.body.has_more).toBe(true);
+      const next = await t.admin(`/admin/v1/accounts?limit=2&starting_after=${made[1]?.id}`);
+      expect(next.body.data[0].id).toBe(made[0]?.id);
+      // Walking every page visits each account once.
+      const seen: string[] = [];
+      let cursor: string | undefined;
+      for (;;) {
+        const page = await t.admin(`/admin/v1/accounts?limit=3${cursor ? `&starting_after=${cursor}` : ""}`);
+        seen.push(...page.body.data.map((a: { id: string }) => a.id));
+        if (!page.body.has_more) break;
+        cursor = seen.at(-1);
+      }
+      expect(new Set(seen).size).toBe(seen.length);
+      for (const a of made) expect(seen).toContain(a.id);
+      expectError(await t.admin("/admin/v1/accounts?limit=0"), 400, "validation_failed");
+      expectError(await t.admin("/admin/v1/accounts?limit=101"), 400, "validation_failed");
+      expectError(await t.admin("/admin/v1/accounts?starting_after=acct_nope"), 400, "validation_failed");
+      expectError(await t.admin("/admin/v1/accounts?name=x"), 400, "validation_failed");
+    });
+
     it("gets one account with a ledger summary whose sum equals the balance", async () => {
       const account = await createAccount({ name: "Ledger", credits: 300 });
       const res = await t.admin(`/admin/v1/accounts/${account.id}`);
@@ -342,9 +368,11 @@ describe("admin API", () => {
       ["a null body", null],
     ];
     it.each(accountCases)("create account: %s → 400 validation_failed", async (_name, json) => {
-      const before = (await t.admin("/admin/v1/accounts")).body.data.length;
+      // Newest first: an account this created would head the list.
+      const newest = async () => (await t.admin("/admin/v1/accounts?limit=1")).body.data[0]?.id;
+      const before = await newest();
       expectError(await t.admin("/admin/v1/accounts", { json }), 400, "validation_failed");
-      expect((await t.admin("/admin/v1/accounts")).body.data.length).toBe(before);
+      expect(await newest()).toBe(before);
     });
 
     it("create account: malformed JSON and an empty body → 400 validation_failed", async () => {

@@ -108,10 +108,20 @@ describeBrowser("the operator's console pages in Chromium", () => {
     expect(await simulated.textContent()).toContain("0 / no cap");
     await checkHere(page, "system");
 
-    // Accounts: create one with initial credits; its page opens.
+    // Accounts: a page of 50, newest first, and "Load more" for the rest (here 55 in all).
+    for (let i = 0; i < 53; i++) await t.createAccount(0);
     await page.getByRole("link", { name: "Accounts" }).click();
     await page.getByRole("heading", { level: 1, name: "Accounts" }).waitFor();
     await checkHere(page, "accounts");
+    const accountRows = page.getByRole("table", { name: "Accounts" }).locator("tbody tr");
+    await expect.poll(() => accountRows.count()).toBe(50);
+    await page.getByRole("button", { name: "Load more" }).click();
+    await expect.poll(() => accountRows.count()).toBe(55);
+    expect(await page.getByRole("button", { name: "Load more" }).count()).toBe(0);
+    // Alice, made first, comes last.
+    expect(await accountRows.last().textContent()).toContain(alice.accountId);
+
+    // Create one with initial credits; its page opens.
     await page.getByLabel("Name").fill("Console Co");
     await page.getByLabel("Initial credits").fill("100");
     await page.getByRole("button", { name: "Create account" }).click();

@@ -5,6 +5,7 @@ import { ApiError } from "../errors.js";
 import { bearerToken, sameSecret } from "../http/bearer.js";
 import { readJsonBody } from "../http/body.js";
 import type { AppEnv } from "../http/context.js";
+import { parseListQuery } from "../http/pagination.js";
 import type { RateLimits } from "../http/rate-limit.js";
 import { ALL_SCOPES } from "./keys.js";
 import type { AccountService } from "./service.js";
@@ -131,7 +132,14 @@ export function mountAdminRoutes(
     return c.json(account, 201);
   });
 
-  app.get("/admin/v1/accounts", async (c) => c.json({ object: "list", data: await accounts.listAccounts() }));
+  app.get("/admin/v1/accounts", async (c) => {
+    const q = parseListQuery(c, {});
+    const page = await accounts.listAccountsPage({
+      limit: q.limit,
+      ...(q.startingAfter ? { startingAfter: q.startingAfter } : {}),
+    });
+    return c.json({ object: "list", ...page });
+  });
 
   app.get("/admin/v1/accounts/:id", async (c) => {
     const account = await accounts.getAccount(c.req.param("id"));

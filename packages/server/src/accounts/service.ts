@@ -186,6 +186,25 @@ export class AccountService {
     });
   }
 
+  /** A page of accounts, newest first, deleted ones included (GET /admin/v1/accounts). */
+  async listAccountsPage(query: {
+    limit: number;
+    startingAfter?: string;
+  }): Promise<{ data: Account[]; has_more: boolean }> {
+    let cursor: Cursor | undefined;
+    if (query.startingAfter) {
+      cursor = await this.db
+        .selectFrom("accounts")
+        .select(["created_at", "id"])
+        .where("id", "=", query.startingAfter)
+        .executeTakeFirst();
+      if (!cursor) throw unknownCursor();
+    }
+    const page = await newestFirst<AccountRow>(this.db.selectFrom("accounts").selectAll(), cursor, query.limit);
+    return { data: page.data.map((r) => this.toAccount(r)), has_more: page.has_more };
+  }
+
+  /** Every account, oldest first (`framegate accounts list`, which reads the store directly). */
   async listAccounts(): Promise<Account[]> {
     const rows = await this.db.selectFrom("accounts").selectAll().orderBy("created_at").orderBy("id").execute();
     return rows.map((r) => this.toAccount(r));

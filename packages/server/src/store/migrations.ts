@@ -512,6 +512,13 @@ end`)
       }
     },
   },
+  "0022_accounts_created": {
+    async up(db: Kysely<unknown>) {
+      // GET /admin/v1/accounts pages newest first, as every other list: an index walk from the
+      // cursor instead of a sort of every account on each page.
+      await db.schema.createIndex("accounts_created").on("accounts").columns(["created_at", "id"]).execute();
+    },
+  },
 });
 
 function sqlNonNegative(column: string) {

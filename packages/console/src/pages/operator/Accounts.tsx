@@ -1,18 +1,26 @@
-/** Every account, and a form to create one (with its initial credits). */
-import { useMutation, useQuery, useQueryClient } from "@tanstack/preact-query";
+/** The accounts, newest first, a page at a time, and a form to create one (with its initial credits). */
+import { useMutation, useQueryClient } from "@tanstack/preact-query";
 import { useState } from "preact/hooks";
-import { admin } from "../../admin-api.js";
+import { type Account, admin } from "../../admin-api.js";
 import { errorMessage } from "../../api.js";
 import { formatCredits, formatInstant } from "../../format.js";
 import { parseCreditAmount } from "../../operator-filters.js";
+import { LoadMore, loadedItems, useCursorPages } from "../../paging.js";
 import { navigate } from "../../router.js";
 import { href } from "../../routes.js";
 import { Card, Empty, ErrorState, Loading } from "../../ui.js";
 import "./operator.css";
 import { ScrollTable } from "./ScrollTable.js";
 
+const PAGE_SIZE = 50;
+
 export function Accounts() {
-  const accounts = useQuery({ queryKey: ["admin", "accounts"], queryFn: admin.accounts.list });
+  const accounts = useCursorPages<Account>({
+    queryKey: ["admin", "accounts"],
+    fetchPage: (startingAfter) =>
+      admin.accounts.list({ limit: PAGE_SIZE, ...(startingAfter ? { starting_after: startingAfter } : {}) }),
+  });
+  const items = loadedItems(accounts.data?.pages);
   return (
     <>
       <h1>Accounts</h1>
@@ -22,7 +30,7 @@ export function Accounts() {
           <Loading label="Loading accounts…" />
         ) : accounts.isError ? (
           <ErrorState error={accounts.error} onRetry={() => accounts.refetch()} />
-        ) : accounts.data.data.length === 0 ? (
+        ) : items.length === 0 ? (
           <Empty>No accounts yet: create the first one above.</Empty>
         ) : (
           <ScrollTable label="Accounts">
@@ -35,7 +43,7 @@ export function Accounts() {
               </tr>
             </thead>
             <tbody>
-              {accounts.data.data.map((a) => (
+              {items.map((a) => (
                 <tr key={a.id}>
                   <th scope="row">
                     <a href={href(`/accounts/${encodeURIComponent(a.id)}`)}>{a.name}</a>
@@ -56,6 +64,7 @@ export function Accounts() {
             </tbody>
           </ScrollTable>
         )}
+        <LoadMore list={accounts} />
       </Card>
     </>
   );
