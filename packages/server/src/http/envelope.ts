@@ -2,10 +2,10 @@
  * The first layer of every request (after the tracing span, when tracing is on): the request's
  * id (X-Request-Id, c.var.requestId), its duration in the metrics and its log line at info.
  *
- * One middleware for the three: each Hono middleware is an async frame of its own around the
- * rest of the request, and on a keyed GET the layers around the handler cost more than the
- * handler's own work (issue 13). No per-request child logger either: the request's fields go on
- * its one line (and on an unhandled error's), and nothing is built when info is off.
+ * One middleware for the three, each of which was a layer of its own: on a keyed GET the work
+ * around the handler (id, metric, key check) cost more than the handler's own (issue 13), and
+ * every layer adds an async frame. No per-request child logger either: the request's fields go
+ * on its one line (and on an unhandled error's), and nothing is built when info is off.
  */
 import type { ServerResponse } from "node:http";
 import type { Context, MiddlewareHandler } from "hono";
