@@ -63,7 +63,7 @@ export async function succeedTask(
       accountId: row.account_id,
       taskId: input.taskId,
       reserved: row.reserved_credits,
-      final: row.final_credits ?? row.reserved_credits,
+      final: row.final_credits,
     });
     return afterTerminal(trx, row, onTerminal, committed);
   });
