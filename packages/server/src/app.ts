@@ -1,6 +1,6 @@
 /** Builds the Hono app from its dependencies; nothing here opens files or sockets. */
 import { buildOpenApiDocument, CATALOG, type ModelEntry } from "@framegate/contract";
-import { type Context, Hono, type Next } from "hono";
+import { type Context, Hono } from "hono";
 import type { Logger } from "pino";
 import { mountAdminRoutes } from "./accounts/admin-routes.js";
 import { KEY_PATHS, mountKeyRoutes } from "./accounts/key-routes.js";
@@ -31,7 +31,7 @@ import { requestEnvelope } from "./http/envelope.js";
 import { errorResponse, onError } from "./http/error-handler.js";
 import { mountMediaRoutes } from "./http/media-routes.js";
 import type { LimitName, RateLimits } from "./http/rate-limit.js";
-import { getBalance } from "./ledger/ledger.js";
+import { balanceNow } from "./ledger/ledger.js";
 import { markUnmatched, mountMetricsRoute } from "./observability/http.js";
 import { httpTracing } from "./observability/http-tracing.js";
 import type { Metrics } from "./observability/metrics.js";
@@ -259,9 +259,12 @@ function mountPublicSurface(
     mediaOrigin: redirectMediaOrigin(deps),
   });
 
-  app.get("/api/v1/credits", requireScope("credits:read"), async (c) => {
+  // Not async: on an idle SQLite connection the balance is read and sent without an await.
+  app.get("/api/v1/credits", requireScope("credits:read"), (c): Response | Promise<Response> => {
     const { accountId } = authOf(c);
-    return c.json({ current_credits: (await getBalance(deps.db, accountId)) ?? 0 });
+    const balance = balanceNow(deps.db, accountId);
+    if (!(balance instanceof Promise)) return c.json({ current_credits: balance ?? 0 });
+    return balance.then((current) => c.json({ current_credits: current ?? 0 }));
   });
 
   // The console shares the public origin, so its sign-in lives on the public listener.

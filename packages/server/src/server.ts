@@ -27,6 +27,7 @@ import { PURGE_FILE_JOB, purgeFileJob, queuePurgesAfter } from "./files/purge-jo
 import { FileReferenceResolver } from "./files/references.js";
 import { FileService } from "./files/service.js";
 import { DurationTokens } from "./files/tokens.js";
+import { GenerationAnswerCache } from "./generations/answer-cache.js";
 import { CancelService } from "./generations/cancel.js";
 import { FairShare } from "./generations/fair-share.js";
 import { type LiveStatus, startLiveStatus } from "./generations/live/index.js";
@@ -236,7 +237,18 @@ export async function startServer(
     },
     keyCache,
   );
-  const generations = new GenerationService({ db, clock, queue, signer, idempotency, metrics });
+  // Only where GET /generations/{id} is served, and only on SQLite (undefined otherwise).
+  const answers = role === "worker" ? undefined : await GenerationAnswerCache.open(db, config.generationCacheEntries);
+  if (answers) metrics.attach({ generationCache: () => answers.stats() });
+  const generations = new GenerationService({
+    db,
+    clock,
+    queue,
+    signer,
+    idempotency,
+    metrics,
+    ...(answers ? { answers } : {}),
+  });
   const consoleSessions = new ConsoleSessions({
     db,
     clock,

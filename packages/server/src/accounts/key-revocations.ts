@@ -10,7 +10,7 @@ import { PostgresAdapter, sql } from "kysely";
 import type { Logger } from "pino";
 import type { Executor } from "../store/db.js";
 import { PgListener } from "../store/pg-listener.js";
-import { readIfIdle } from "../store/sync-paths.js";
+import { dataVersionIfIdle } from "../store/sync-paths.js";
 import type { KeyCache } from "./key-cache.js";
 
 export const REVOCATION_CHANNEL = "framegate_key_revoked";
@@ -26,11 +26,10 @@ export async function announceRevocation(db: Executor, keyId: string): Promise<v
  */
 export async function externalWrites(db: Executor): Promise<number | undefined> {
   if (db.getExecutor().adapter instanceof PostgresAdapter) return undefined;
-  // Every keyed request asks: on an idle connection it is answered without queueing.
-  const rows =
-    readIfIdle<{ data_version: number }>(db, "pragma data_version", []) ??
-    (await sql<{ data_version: number }>`pragma data_version`.execute(db)).rows;
-  return rows[0]?.data_version;
+  // On an idle connection it is answered without queueing.
+  const now = dataVersionIfIdle(db);
+  if (now !== undefined) return now;
+  return (await sql<{ data_version: number }>`pragma data_version`.execute(db)).rows[0]?.data_version;
 }
 
 /** Listens for revocations on a connection of its own; reconnects with backoff until stopped. */

@@ -5,7 +5,7 @@ import {
   TaskStatusSchema,
   validateGenerationRequest,
 } from "@framegate/contract";
-import type { Hono } from "hono";
+import type { Context, Hono } from "hono";
 import { z } from "zod";
 import { ApiError } from "../errors.js";
 import { authOf, requireScope } from "../http/auth.js";
@@ -85,14 +85,15 @@ export function mountGenerationRoutes(
     return c.json({ object: "list", ...page });
   });
 
-  app.get(`${GENERATIONS_PATH}/:id`, requireScope("generations:read"), async (c) => {
+  // Not async: a poll answered from the answer cache is sent without an await (answer-cache.ts).
+  app.get(`${GENERATIONS_PATH}/:id`, requireScope("generations:read"), (c): Response | Promise<Response> => {
     const { accountId } = authOf(c);
-    const task = await deps.generations.get(accountId, c.req.param("id"));
+    const taskId = c.req.param("id");
     const prefer = c.req.header("prefer");
-    if (prefer === undefined) return c.json(task);
-    const read = () => deps.generations.get(accountId, task.id);
-    const waited = await afterPreferredWait(deps.live, prefer, task, read, c.req.raw.signal);
-    return c.json(waited.task, 200, waited.headers);
+    if (prefer !== undefined) return preferredRead(c, deps, accountId, taskId, prefer);
+    const body = deps.generations.answer(accountId, taskId);
+    if (typeof body === "string") return c.body(body, 200, JSON_CONTENT);
+    return body.then((json) => c.body(json, 200, JSON_CONTENT));
   });
 
   // Ending a task (and its refund) is a write on generations: the scope that creates them.
@@ -101,6 +102,22 @@ export function mountGenerationRoutes(
     const { accountId } = authOf(c);
     return c.json(await deps.cancels.cancel(accountId, c.req.param("id")));
   });
+}
+
+const JSON_CONTENT = { "Content-Type": "application/json" } as const;
+
+/** GET /generations/{id} with a Prefer header: the task, once it ends or the wait runs out. */
+async function preferredRead(
+  c: Context<AppEnv>,
+  deps: { generations: GenerationService; live: WaitingRoom<Task> },
+  accountId: string,
+  taskId: string,
+  prefer: string,
+): Promise<Response> {
+  const task = await deps.generations.get(accountId, taskId);
+  const read = () => deps.generations.get(accountId, task.id);
+  const waited = await afterPreferredWait(deps.live, prefer, task, read, c.req.raw.signal);
+  return c.json(waited.task, 200, waited.headers);
 }
 
 async function holdCreated(

@@ -101,6 +101,20 @@ export function serializeTask(row: PublicTaskRow, signer: UrlSigner, now: Date):
   };
 }
 
+/**
+ * Until when (epoch ms) serializeTask gives this row the same answer: the first expiry, after
+ * `now`, of a referenced file (its URL then turns null). Nothing else in it depends on the time:
+ * a result's URLs are signed to the result's own stored expiry.
+ */
+export function serializedUntil(row: Pick<PublicTaskRow, "references_json">, now: Date): number {
+  let until = Number.POSITIVE_INFINITY;
+  for (const r of JSON.parse(row.references_json) as StoredReference[]) {
+    const expiresAt = Date.parse(r.expiresAt);
+    if (expiresAt > now.getTime() && expiresAt < until) until = expiresAt;
+  }
+  return until;
+}
+
 export function publicFailureMessage(reason: FailureReason): string {
   return FAILURE_MESSAGES[reason];
 }

@@ -28,9 +28,10 @@ import { PreparedQuery } from "../store/prepared.js";
 import type { TasksTable } from "../store/schema.js";
 import type { Clock } from "../util/clock.js";
 import { newId } from "../util/ids.js";
+import type { GenerationAnswerCache } from "./answer-cache.js";
 import { createOnPostgres } from "./create-pg.js";
 import type { StoredReference } from "./references.js";
-import { PUBLIC_TASK_COLUMNS, serializeTask } from "./serialize.js";
+import { PUBLIC_TASK_COLUMNS, serializedUntil, serializeTask } from "./serialize.js";
 
 export const SUBMIT_JOB = "generation.submit";
 /** The key of a task's submit job: at most one is pending, and fair hand-out wakes it by this key. */
@@ -119,6 +120,10 @@ const taskQuery = new PreparedQuery(
   2,
 );
 
+function generationNotFound(): ApiError {
+  return new ApiError("not_found", "Generation not found.");
+}
+
 /** A create function's file_gone that a second look cannot place (never expected: deletions are final). */
 function deletedMeanwhile(): ApiError {
   return new ApiError("validation_failed", "Invalid reference media: a referenced file was deleted.", {
@@ -136,6 +141,8 @@ export class GenerationService {
       idempotency: IdempotencyStore;
       /** Where committed reservations are counted. */
       metrics?: Metrics;
+      /** SQLite: the answers of GET /generations/{id} kept between polls (answer-cache.ts). */
+      answers?: GenerationAnswerCache;
     },
   ) {}
 
@@ -297,8 +304,32 @@ export class GenerationService {
 
   async get(accountId: string, taskId: string): Promise<Task> {
     const row = await taskQuery.first(this.deps.db, taskId, accountId);
-    if (!row) throw new ApiError("not_found", "Generation not found.");
+    if (!row) throw generationNotFound();
     return serializeTask(row, this.deps.signer, this.deps.clock.now());
+  }
+
+  /**
+   * The JSON of GET /api/v1/generations/{id}: on SQLite from the answer cache while the task is
+   * unchanged since it was last served (answer-cache.ts), else read and serialized. Synchronous
+   * when it can be: a poll answered from the cache costs no await.
+   */
+  answer(accountId: string, taskId: string): string | Promise<string> {
+    const { answers, db, signer, clock } = this.deps;
+    if (answers?.usable()) {
+      const now = clock.now();
+      const cached = answers.get(accountId, taskId, now.getTime());
+      if (cached !== undefined) return cached;
+      // Read in the same synchronous run as usable(): nothing can commit in between.
+      const rows = taskQuery.readNow(db, taskId, accountId);
+      if (rows !== undefined) {
+        const row = rows[0];
+        if (!row) throw generationNotFound();
+        const body = JSON.stringify(serializeTask(row, signer, now));
+        answers.set(accountId, taskId, body, serializedUntil(row, now));
+        return body;
+      }
+    }
+    return this.get(accountId, taskId).then((task) => JSON.stringify(task));
   }
 
   async list(accountId: string, query: ListQuery): Promise<{ data: Task[]; has_more: boolean }> {

@@ -6,7 +6,7 @@
  */
 import { sql } from "kysely";
 import { ApiError } from "../errors.js";
-import type { Executor, Tx } from "../store/db.js";
+import type { Db, Executor, Tx } from "../store/db.js";
 import { PreparedQuery } from "../store/prepared.js";
 import type { Clock } from "../util/clock.js";
 import { newId } from "../util/ids.js";
@@ -18,6 +18,15 @@ const balanceQuery = new PreparedQuery(
 
 export async function getBalance(db: Executor, accountId: string): Promise<number | undefined> {
   return (await balanceQuery.first(db, accountId))?.balance;
+}
+
+/**
+ * The balance, read synchronously when the SQLite connection is idle (store/prepared.ts,
+ * readNow), else through getBalance: GET /api/v1/credits then answers without an await.
+ */
+export function balanceNow(db: Db, accountId: string): number | undefined | Promise<number | undefined> {
+  const rows = balanceQuery.readNow(db, accountId);
+  return rows === undefined ? getBalance(db, accountId) : rows[0]?.balance;
 }
 
 /** The guarded debit of every create: returns the account's id when the balance covered it. */

@@ -12,7 +12,9 @@
  * circuit gauge is this process's own breakers (they are in memory, per process).
  */
 import { Counter, collectDefaultMetrics, Gauge, Histogram, Registry } from "prom-client";
+import type { AnswerCacheStats } from "../generations/answer-cache.js";
 import type { TasksTable } from "../store/schema.js";
+import { HttpDurations } from "./http-durations.js";
 
 export const METRIC_PREFIX = "framegate_";
 
@@ -77,6 +79,8 @@ export interface ScrapeSources {
   circuits?: () => { provider: string; open: boolean }[];
   /** Told when a scrape's queue read failed or took too long (logged by the caller). */
   onQueueStatsError?: (error: unknown) => void;
+  /** SQLite: what this process's cache of GET /generations/{id} answers has done. */
+  generationCache?: () => AnswerCacheStats;
 }
 
 export class Metrics {
@@ -85,15 +89,13 @@ export class Metrics {
   /** The queue read of the scrape in progress, shared by the gauges that need it. */
   private queueRead: Promise<JobCount[] | undefined> | undefined;
 
-  readonly httpDuration = new Histogram({
-    name: `${METRIC_PREFIX}http_request_duration_seconds`,
-    help: "Time to answer an HTTP request, by route template, method and status class",
-    labelNames: ["route", "method", "status_class"] as const,
-    buckets: HTTP_BUCKETS,
-    registers: [this.registry],
-  });
-
-  private readonly httpChildren = new Map<string, { observe(seconds: number): void }>();
+  /** Recorded on every request: counted without prom-client's per-observation work (http-durations.ts). */
+  readonly httpDuration = new HttpDurations(
+    `${METRIC_PREFIX}http_request_duration_seconds`,
+    "Time to answer an HTTP request, by route template, method and status class",
+    HTTP_BUCKETS,
+    this.registry,
+  );
 
   readonly tasks = new Counter({
     name: `${METRIC_PREFIX}tasks_total`,
@@ -235,6 +237,31 @@ export class Metrics {
         for (const { provider, open } of self.sources.circuits?.() ?? []) this.set({ provider }, open ? 1 : 0);
       },
     });
+    // Counted by the cache itself (a field increment per read), turned into series at scrape time.
+    new Counter({
+      name: `${METRIC_PREFIX}generation_cache_lookups_total`,
+      help: "GET /api/v1/generations/{id} reads by how the answer was found (SQLite): hit (cached), miss (read and cached), bypass (connection busy: read only)",
+      labelNames: ["result"] as const,
+      registers: [this.registry],
+      collect() {
+        this.reset();
+        const stats = self.sources.generationCache?.();
+        if (!stats) return;
+        this.inc({ result: "hit" }, stats.hits);
+        this.inc({ result: "miss" }, stats.misses);
+        this.inc({ result: "bypass" }, stats.bypassed);
+      },
+    });
+    new Gauge({
+      name: `${METRIC_PREFIX}generation_cache_entries`,
+      help: "Task answers held by this process's cache of GET /api/v1/generations/{id} (SQLite)",
+      registers: [this.registry],
+      collect() {
+        this.reset();
+        const stats = self.sources.generationCache?.();
+        if (stats) this.set(stats.entries);
+      },
+    });
     if (opts.defaultMetrics !== false) collectDefaultMetrics({ register: this.registry, prefix: METRIC_PREFIX });
   }
 
@@ -248,20 +275,9 @@ export class Metrics {
     return { body: await this.registry.metrics(), contentType: this.registry.contentType };
   }
 
-  /**
-   * Every request passes here: the label set's child is kept by a plain string key, which costs
-   * less than prom-client's hashing of a labels object (it sorts the keys) on each observe. The
-   * map is as bounded as the labels are.
-   */
+  /** Every request passes here (the request envelope, http/envelope.ts). */
   recordHttp(route: string, method: string, status: number, seconds: number): void {
-    const status_class = statusClass(status);
-    const key = `${method} ${status_class} ${route}`;
-    let child = this.httpChildren.get(key);
-    if (!child) {
-      child = this.httpDuration.labels({ route, method, status_class });
-      this.httpChildren.set(key, child);
-    }
-    child.observe(seconds);
+    this.httpDuration.observe(route, method, statusClass(status), seconds);
   }
 
   /** A task was accepted upstream: its wait in the queue is over (committed). */

@@ -31,10 +31,7 @@ export class PreparedQuery<Args extends readonly unknown[], Row> {
 
   async execute(db: Executor, ...args: Args): Promise<Row[]> {
     const compiled = this.compile(db);
-    const parameters = compiled.query.parameters.map((value, i) => {
-      const slot = compiled.slots[i] as number;
-      return slot === -1 ? value : args[slot];
-    });
+    const parameters = bind(compiled, args);
     const direct =
       runIfHeld<Row>(db, compiled.query.sql, parameters) ??
       (compiled.reads ? readIfIdle<Row>(db, compiled.query.sql, parameters) : undefined);
@@ -46,6 +43,17 @@ export class PreparedQuery<Args extends readonly unknown[], Row> {
 
   async first(db: Executor, ...args: Args): Promise<Row | undefined> {
     return (await this.execute(db, ...args))[0];
+  }
+
+  /**
+   * A plain SELECT's rows, read now, synchronously, when `db` is an idle SQLite connection
+   * (store/sync-paths.ts); undefined when it would have to wait (or on PostgreSQL). Lets a caller
+   * read and act on what it read before anything else runs.
+   */
+  readNow(db: Db, ...args: Args): Row[] | undefined {
+    const compiled = this.compile(db);
+    if (!compiled.reads) throw new Error("readNow runs plain SELECTs only");
+    return readIfIdle<Row>(db, compiled.query.sql, bind(compiled, args));
   }
 
   private compile(db: Executor): Compiled<Row> {
@@ -62,4 +70,12 @@ export class PreparedQuery<Args extends readonly unknown[], Row> {
     }
     return compiled;
   }
+}
+
+/** The compiled parameters with this call's arguments in their slots. */
+function bind<Row>(compiled: Compiled<Row>, args: readonly unknown[]): unknown[] {
+  return compiled.query.parameters.map((value, i) => {
+    const slot = compiled.slots[i] as number;
+    return slot === -1 ? value : args[slot];
+  });
 }

@@ -206,6 +206,7 @@ export class CachingSqliteDriver implements Driver {
   private readonly statements: StatementCache;
   private readonly connection: CachingSqliteConnection;
   private readonly gate: ConnectionGate | undefined;
+  private dataVersion: BetterSqlite3.Statement | undefined;
 
   constructor(
     private readonly db: BetterSqlite3.Database,
@@ -246,6 +247,47 @@ export class CachingSqliteDriver implements Driver {
     const { read } = this.statements.statement(sql);
     if (!read) throw new Error("readIfIdle runs statements that return rows only");
     return read(parameters);
+  }
+
+  /**
+   * PRAGMA data_version when the connection is idle (as readIfIdle), else undefined. Its value
+   * changes only when another connection (another process, the CLI) commits: never for this
+   * connection's own commits, nor for the checkpointer's PASSIVE and RESTART rounds.
+   */
+  dataVersionIfIdle(): number | undefined {
+    if (this.mutex.isHeld || this.gate?.pauseRequested()) return undefined;
+    this.dataVersion ??= this.db.prepare("pragma data_version").pluck();
+    return this.dataVersion.get() as number;
+  }
+
+  /**
+   * Calls `onChange(id)` whenever this connection updates or deletes a row of `table`, from
+   * inside the statement (before its transaction commits, or rolls back). TEMP triggers: they
+   * live in this connection only, never in the database file, so other connections (the CLI, a
+   * backup, a restore) neither see nor need the function they call.
+   */
+  async watchRowChanges(table: string, onChange: (id: string) => void): Promise<void> {
+    if (!/^[a-z_]+$/.test(table)) throw new Error(`not a table name: ${table}`);
+    const fn = `framegate_${table}_row_changed`;
+    // Not directOnly: triggers must be able to call it.
+    this.db.function(fn, { deterministic: false }, (id: unknown) => {
+      onChange(String(id));
+      return null;
+    });
+    // Through the mutex: DDL run inside someone else's open transaction would share its fate.
+    const connection = await this.acquireConnection();
+    try {
+      for (const op of ["update", "delete"]) {
+        await connection.executeQuery(
+          CompiledQuery.raw(
+            `create temp trigger if not exists framegate_${table}_${op}_watch after ${op} on main.${table} ` +
+              `begin select ${fn}(old.id); end`,
+          ),
+        );
+      }
+    } finally {
+      await this.releaseConnection();
+    }
   }
 
   async acquireConnection(): Promise<DatabaseConnection> {

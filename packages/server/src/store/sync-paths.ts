@@ -7,6 +7,9 @@
  *   statements at once, on the connection it holds, until `releaseConnection`.
  *
  * Anything else (PostgreSQL, other transactions, a busy connection) takes Kysely's ordinary path.
+ *
+ * Two more let a cache of rows stay exact (generations/answer-cache.ts): a watch on this
+ * process's own row changes, and the version that moves when another connection commits.
  */
 import type { CachingSqliteDriver } from "./sqlite-driver.js";
 
@@ -42,4 +45,23 @@ export function releaseConnection(trx: object): void {
 /** The rows of a statement run at once in a transaction marked by holdConnection; else undefined. */
 export function runIfHeld<Row>(trx: object, sql: string, parameters: readonly unknown[]): Row[] | undefined {
   return held.get(trx)?.runHeld(sql, parameters) as Row[] | undefined;
+}
+
+/**
+ * SQLite: PRAGMA data_version, when `db`'s connection is idle; it moves only when another
+ * connection commits. Undefined on PostgreSQL and while the connection is busy.
+ */
+export function dataVersionIfIdle(db: object): number | undefined {
+  return drivers.get(db)?.dataVersionIfIdle();
+}
+
+/**
+ * SQLite: calls `onChange(id)` whenever this process's connection updates or deletes a row of
+ * `table`, from inside the statement. Resolves false on PostgreSQL, where nothing is watched.
+ */
+export async function watchRowChanges(db: object, table: string, onChange: (id: string) => void): Promise<boolean> {
+  const driver = drivers.get(db);
+  if (!driver) return false;
+  await driver.watchRowChanges(table, onChange);
+  return true;
 }

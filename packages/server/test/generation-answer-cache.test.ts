@@ -1,0 +1,198 @@
+/**
+ * The cache of GET /api/v1/generations/{id} answers (generations/answer-cache.ts, README
+ * "Polling a task"): a poll is answered from memory while its task is unchanged, and never
+ * otherwise. Every way an answer can go out of date is tried: a write of this process (the
+ * TEMP trigger), a commit by another connection (PRAGMA data_version), the expiry of a
+ * referenced file (time), another account asking, and a read made while a write transaction
+ * holds the connection. SQLite only: on PostgreSQL there is no cache.
+ */
+import { mkdtempSync, rmSync } from "node:fs";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
+import Database from "better-sqlite3";
+import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import { GenerationAnswerCache } from "../src/generations/answer-cache.js";
+import { sqlitePath } from "../src/server.js";
+import { migrateToLatest, openSqlite } from "../src/store/db.js";
+import { uploadFile } from "./files-helpers.js";
+import { makeImage } from "./fixtures/media.js";
+import { ManualClock, startTestServer, type TestServer } from "./harness.js";
+import { TEST_STORE } from "./test-store.js";
+
+const KLING = "kling-2-6";
+const DAY_MS = 24 * 3600 * 1000;
+
+describe.skipIf(TEST_STORE === "postgres")("answers of GET /api/v1/generations/{id} kept between polls", () => {
+  let t: TestServer;
+  let dir: string;
+  const clock = new ManualClock();
+
+  beforeAll(async () => {
+    dir = mkdtempSync(join(tmpdir(), "framegate-answer-cache-"));
+    // No worker: tasks stay queued until a test changes them.
+    t = await startTestServer(
+      { WORKER_CONCURRENCY: "0", FILE_RETENTION_DAYS: "1", RATE_LIMIT_READ_PER_MIN: "0" },
+      undefined,
+      { clock },
+    );
+  });
+  afterAll(async () => {
+    await t?.close();
+    rmSync(dir, { recursive: true, force: true });
+  });
+
+  async function lookups(): Promise<Record<string, number>> {
+    const metric = t.server.metrics.registry.getSingleMetric("framegate_generation_cache_lookups_total");
+    const values = (await metric?.get())?.values ?? [];
+    return Object.fromEntries(values.map((v) => [String(v.labels.result), v.value]));
+  }
+
+  async function createTask(key: string, json: Record<string, unknown> = {}): Promise<string> {
+    const res = await t.request("/api/v1/generations", {
+      key,
+      json: { model: KLING, prompt: "a task to poll", params: { duration: "5" }, ...json },
+    });
+    expect(res.status, res.text).toBe(202);
+    return res.body.id;
+  }
+
+  const poll = (key: string, id: string) => t.request(`/api/v1/generations/${id}`, { key });
+
+  it("answers repeated polls from memory, byte for byte, until this process changes the task", async () => {
+    const { key } = await t.createAccount(1000);
+    const id = await createTask(key);
+    const before = await lookups();
+    const first = await poll(key, id);
+    expect(first.status, first.text).toBe(200);
+    expect(first.body.status).toBe("queued");
+    const second = await poll(key, id);
+    expect(second.text).toBe(first.text);
+    const after = await lookups();
+    expect((after.hit ?? 0) - (before.hit ?? 0)).toBe(1);
+    expect((after.miss ?? 0) - (before.miss ?? 0)).toBe(1);
+
+    // The cancel's UPDATE (this process, this connection) forgets the cached answer.
+    const canceled = await t.request(`/api/v1/generations/${id}/cancel`, { key, method: "POST" });
+    expect(canceled.status, canceled.text).toBe(200);
+    const third = await poll(key, id);
+    expect(third.body.status).toBe("failed");
+    expect(third.body.error.reason).toBe("canceled");
+    expect(third.text).toBe(JSON.stringify(canceled.body));
+    expect((await lookups()).hit).toBe(after.hit);
+  });
+
+  it("sees at once a commit made by another connection (the CLI, a second process)", async () => {
+    const { key } = await t.createAccount(1000);
+    const id = await createTask(key);
+    await poll(key, id);
+    expect((await poll(key, id)).body.client_request_id).toBeNull();
+    const other = new Database(sqlitePath(t.server.config));
+    try {
+      other.pragma("busy_timeout = 5000");
+      other.prepare("update tasks set client_request_id = ? where id = ?").run("changed-elsewhere", id);
+    } finally {
+      other.close();
+    }
+    expect((await poll(key, id)).body.client_request_id).toBe("changed-elsewhere");
+  });
+
+  it("never answers another account, even for a task it holds", async () => {
+    const owner = await t.createAccount(1000);
+    const stranger = await t.createAccount(1000);
+    const id = await createTask(owner.key);
+    await poll(owner.key, id);
+    expect((await poll(owner.key, id)).status).toBe(200);
+    const refused = await poll(stranger.key, id);
+    expect(refused.status).toBe(404);
+    expect(refused.body.error.code).toBe("not_found");
+    expect((await poll(owner.key, id)).status).toBe(200);
+  });
+
+  it("keeps an answer with a reference only until the referenced file expires", async () => {
+    const { key } = await t.createAccount(1000);
+    const png = await makeImage(dir, { format: "png", width: 640, height: 640 });
+    const uploaded = await uploadFile(t, key, png, { kind: "image", model: KLING });
+    expect(uploaded.status, uploaded.text).toBe(201);
+    const id = await createTask(key, {
+      params: {
+        aspect_ratio: "16:9",
+        referenceMediaItems: [{ url: uploaded.body.url, kind: "image", mimeType: "image/png" }],
+      },
+    });
+    const live = await poll(key, id);
+    expect(live.body.references[0].url).toMatch(/^http/);
+    expect((await poll(key, id)).text).toBe(live.text);
+
+    clock.advance(DAY_MS - 60_000);
+    expect((await poll(key, id)).text).toBe(live.text);
+    clock.advance(2 * 60_000);
+    const expired = await poll(key, id);
+    expect(expired.body.references).toEqual([expect.objectContaining({ file_id: uploaded.body.id, url: null })]);
+  });
+
+  it("reads through while a write transaction holds the connection, and keeps nothing from that read", async () => {
+    const { key } = await t.createAccount(1000);
+    const id = await createTask(key);
+    await poll(key, id);
+    const before = await lookups();
+    let answered: Promise<Awaited<ReturnType<typeof poll>>> | undefined;
+    await t.server.store.db.transaction().execute(async (trx) => {
+      await trx
+        .updateTable("tasks")
+        .set({ client_request_id: "written-in-a-transaction" })
+        .where("id", "=", id)
+        .execute();
+      answered = poll(key, id);
+      // The poll has arrived and is waiting for the connection, not answered from memory.
+      await new Promise((resolve) => setTimeout(resolve, 100));
+    });
+    const res = await (answered as Promise<Awaited<ReturnType<typeof poll>>>);
+    expect(res.body.client_request_id).toBe("written-in-a-transaction");
+    const after = await lookups();
+    expect((after.bypass ?? 0) - (before.bypass ?? 0)).toBe(1);
+    expect(after.hit).toBe(before.hit);
+    // The next poll reads and keeps the committed row; the one after is answered from memory.
+    expect((await poll(key, id)).body.client_request_id).toBe("written-in-a-transaction");
+    expect((await poll(key, id)).body.client_request_id).toBe("written-in-a-transaction");
+    expect((await lookups()).hit).toBe((after.hit ?? 0) + 1);
+  });
+});
+
+describe("the answer cache on its own", () => {
+  let dir: string;
+  beforeAll(() => {
+    dir = mkdtempSync(join(tmpdir(), "framegate-answer-cache-unit-"));
+  });
+  afterAll(() => rmSync(dir, { recursive: true, force: true }));
+
+  it("is bounded (the oldest answer leaves first), and drops an answer past its time", async () => {
+    const store = openSqlite(join(dir, "bounded.db"), { checkpoint: "inline" });
+    try {
+      await migrateToLatest(store);
+      const cache = await GenerationAnswerCache.open(store.db, 2);
+      if (!cache) throw new Error("no cache on SQLite");
+      expect(cache.usable()).toBe(true);
+      cache.set("acct_a", "task_1", "one", Number.POSITIVE_INFINITY);
+      cache.set("acct_a", "task_2", "two", 1_000);
+      cache.set("acct_a", "task_3", "three", Number.POSITIVE_INFINITY);
+      expect(cache.get("acct_a", "task_1", 0)).toBeUndefined();
+      expect(cache.get("acct_a", "task_2", 999)).toBe("two");
+      expect(cache.get("acct_a", "task_2", 1_000)).toBeUndefined();
+      expect(cache.get("acct_b", "task_3", 0)).toBeUndefined();
+      expect(cache.get("acct_a", "task_3", 0)).toBe("three");
+      expect(cache.stats()).toMatchObject({ hits: 2, misses: 3, entries: 2 });
+    } finally {
+      await store.close();
+    }
+  });
+
+  it("is off when given no room", async () => {
+    const store = openSqlite(join(dir, "off.db"), { checkpoint: "inline" });
+    try {
+      await migrateToLatest(store);
+      expect(await GenerationAnswerCache.open(store.db, 0)).toBeUndefined();
+    } finally {
+      await store.close();
+    }
+  });
+});
