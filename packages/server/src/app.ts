@@ -29,9 +29,10 @@ import { authenticate, authOf, requireScope } from "./http/auth.js";
 import type { AppEnv } from "./http/context.js";
 import { requestEnvelope } from "./http/envelope.js";
 import { errorResponse, onError } from "./http/error-handler.js";
+import { jsonAnswer } from "./http/json-answer.js";
 import { mountMediaRoutes } from "./http/media-routes.js";
 import type { LimitName, RateLimits } from "./http/rate-limit.js";
-import { balanceNow } from "./ledger/ledger.js";
+import { creditsAnswer } from "./ledger/ledger.js";
 import { markUnmatched, mountMetricsRoute } from "./observability/http.js";
 import { httpTracing } from "./observability/http-tracing.js";
 import type { Metrics } from "./observability/metrics.js";
@@ -42,6 +43,7 @@ import { type CallbackTokens, mountCallbackRoutes } from "./providers/callbacks.
 import type { UrlSigner } from "./storage/signed-urls.js";
 import type { Storage } from "./storage/storage.js";
 import type { Db } from "./store/db.js";
+import type { RowCache } from "./store/row-cache.js";
 import { mountUsageAdminRoutes } from "./usage/admin-routes.js";
 import { mountUsageRoutes, USAGE_PATHS } from "./usage/routes.js";
 import type { Clock } from "./util/clock.js";
@@ -50,6 +52,8 @@ import type { WebhookService } from "./webhooks/service.js";
 
 export interface AppDeps {
   db: Db;
+  /** SQLite: GET /api/v1/credits answers kept while the account's row is unchanged (store/row-cache.ts). */
+  balances?: RowCache | undefined;
   clock: Clock;
   log: Logger;
   accounts: AccountService;
@@ -259,12 +263,9 @@ function mountPublicSurface(
     mediaOrigin: redirectMediaOrigin(deps),
   });
 
-  // Not async: on an idle SQLite connection the balance is read and sent without an await.
+  // Not async: on SQLite the balance is sent without an await (ledger.ts, creditsAnswer).
   app.get("/api/v1/credits", requireScope("credits:read"), (c): Response | Promise<Response> => {
-    const { accountId } = authOf(c);
-    const balance = balanceNow(deps.db, accountId);
-    if (!(balance instanceof Promise)) return c.json({ current_credits: balance ?? 0 });
-    return balance.then((current) => c.json({ current_credits: current ?? 0 }));
+    return jsonAnswer(c, creditsAnswer(deps.db, deps.balances, authOf(c).accountId));
   });
 
   // The console shares the public origin, so its sign-in lives on the public listener.

@@ -115,8 +115,8 @@ const EnvSchema = z.object({
   RATE_LIMIT_READ_PER_MIN: int(600, 0),
   RATE_LIMIT_WRITE_PER_MIN: int(60, 0),
   API_KEY_CACHE_SECONDS: int(5, 0, 60),
-  // SQLite: answers of GET /api/v1/generations/{id} kept between polls (generations/answer-cache.ts); 0: off.
-  GENERATION_CACHE_ENTRIES: int(10_000, 0, 1_000_000),
+  // SQLite: answers of polled GETs (a task, the balance) kept while their row is unchanged (store/row-cache.ts); 0: off.
+  ANSWER_CACHE_ENTRIES: int(10_000, 0, 1_000_000),
   // How long a web-console sign-in lasts (console/sessions.ts): 1 hour to 30 days.
   CONSOLE_SESSION_TTL_HOURS: int(12, 1, 720),
   // The built web console served at /console (console/static-routes.ts); default: packages/console/dist.
@@ -311,8 +311,8 @@ export interface Config {
   requestTimeoutMs: number;
   /** How long a process trusts an API-key lookup it cached (accounts/key-cache.ts); 0: no cache. */
   apiKeyCacheMs: number;
-  /** SQLite: how many task answers the API keeps between polls; 0 turns the cache off. */
-  generationCacheEntries: number;
+  /** SQLite: how many answers each of the API's row caches keeps (tasks, balances); 0 turns them off. */
+  answerCacheEntries: number;
   /** Lifetime of a web-console session from sign-in (console/sessions.ts). */
   consoleSessionTtlMs: number;
   /** The built web console's directory (index.html, assets/); undefined: packages/console/dist. */
@@ -453,7 +453,7 @@ export function loadConfig(env: Record<string, string | undefined> = process.env
     shutdownGraceMs: e.SHUTDOWN_GRACE_SECONDS * 1000,
     requestTimeoutMs: e.REQUEST_TIMEOUT,
     apiKeyCacheMs: e.API_KEY_CACHE_SECONDS * 1000,
-    generationCacheEntries: e.GENERATION_CACHE_ENTRIES,
+    answerCacheEntries: e.ANSWER_CACHE_ENTRIES,
     consoleSessionTtlMs: e.CONSOLE_SESSION_TTL_HOURS * 3600_000,
     consoleDistDir: e.CONSOLE_DIST_DIR ? resolve(e.CONSOLE_DIST_DIR) : undefined,
     providers: e.PROVIDERS,

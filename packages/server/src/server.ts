@@ -27,7 +27,6 @@ import { PURGE_FILE_JOB, purgeFileJob, queuePurgesAfter } from "./files/purge-jo
 import { FileReferenceResolver } from "./files/references.js";
 import { FileService } from "./files/service.js";
 import { DurationTokens } from "./files/tokens.js";
-import { GenerationAnswerCache } from "./generations/answer-cache.js";
 import { CancelService } from "./generations/cancel.js";
 import { FairShare } from "./generations/fair-share.js";
 import { type LiveStatus, startLiveStatus } from "./generations/live/index.js";
@@ -63,6 +62,7 @@ import { LocalObjectCache } from "./storage/local-cache.js";
 import { UrlSigner } from "./storage/signed-urls.js";
 import type { Storage } from "./storage/storage.js";
 import { migrateToLatest, openPostgres, openSqlite, type StoreHandle } from "./store/db.js";
+import { RowCache } from "./store/row-cache.js";
 import { type Clock, systemClock } from "./util/clock.js";
 import { newId } from "./util/ids.js";
 import { WebhookDispatcher } from "./webhooks/dispatcher.js";
@@ -237,9 +237,18 @@ export async function startServer(
     },
     keyCache,
   );
-  // Only where GET /generations/{id} is served, and only on SQLite (undefined otherwise).
-  const answers = role === "worker" ? undefined : await GenerationAnswerCache.open(db, config.generationCacheEntries);
-  if (answers) metrics.attach({ generationCache: () => answers.stats() });
+  // Answers of polled GETs kept while their row is unchanged: only where the API is served, and
+  // only on SQLite (undefined otherwise).
+  const answerCache = (table: string) =>
+    role === "worker" ? Promise.resolve(undefined) : RowCache.open(db, table, config.answerCacheEntries);
+  const answers = await answerCache("tasks");
+  const balances = await answerCache("accounts");
+  metrics.attach({
+    answerCaches: () => ({
+      ...(answers ? { generation: answers.stats() } : {}),
+      ...(balances ? { credits: balances.stats() } : {}),
+    }),
+  });
   const generations = new GenerationService({
     db,
     clock,
@@ -482,6 +491,7 @@ export async function startServer(
       ? undefined
       : {
           db,
+          balances,
           clock,
           log,
           accounts,

@@ -13,6 +13,7 @@ import { readJsonBody } from "../http/body.js";
 import type { AppEnv } from "../http/context.js";
 import { renderError } from "../http/error-handler.js";
 import { fingerprintBody, parseIdempotencyKey } from "../http/idempotency.js";
+import { jsonAnswer } from "../http/json-answer.js";
 import { parseListQuery } from "../http/pagination.js";
 import type { CancelService } from "./cancel.js";
 import { afterPreferredWait, type WaitingRoom } from "./live/prefer.js";
@@ -85,15 +86,13 @@ export function mountGenerationRoutes(
     return c.json({ object: "list", ...page });
   });
 
-  // Not async: a poll answered from the answer cache is sent without an await (answer-cache.ts).
+  // Not async: a poll answered from the cache is sent without an await (store/row-cache.ts).
   app.get(`${GENERATIONS_PATH}/:id`, requireScope("generations:read"), (c): Response | Promise<Response> => {
     const { accountId } = authOf(c);
     const taskId = c.req.param("id");
     const prefer = c.req.header("prefer");
     if (prefer !== undefined) return preferredRead(c, deps, accountId, taskId, prefer);
-    const body = deps.generations.answer(accountId, taskId);
-    if (typeof body === "string") return c.body(body, 200, JSON_CONTENT);
-    return body.then((json) => c.body(json, 200, JSON_CONTENT));
+    return jsonAnswer(c, deps.generations.answer(accountId, taskId));
   });
 
   // Ending a task (and its refund) is a write on generations: the scope that creates them.
@@ -103,8 +102,6 @@ export function mountGenerationRoutes(
     return c.json(await deps.cancels.cancel(accountId, c.req.param("id")));
   });
 }
-
-const JSON_CONTENT = { "Content-Type": "application/json" } as const;
 
 /** GET /generations/{id} with a Prefer header: the task, once it ends or the wait runs out. */
 async function preferredRead(

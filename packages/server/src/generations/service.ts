@@ -25,10 +25,10 @@ import { type Db, isUniqueViolation, type Tx } from "../store/db.js";
 import { writeTransaction } from "../store/group-commit.js";
 import { type Cursor, newestFirst, unknownCursor } from "../store/pagination.js";
 import { PreparedQuery } from "../store/prepared.js";
+import type { RowCache } from "../store/row-cache.js";
 import type { TasksTable } from "../store/schema.js";
 import type { Clock } from "../util/clock.js";
 import { newId } from "../util/ids.js";
-import type { GenerationAnswerCache } from "./answer-cache.js";
 import { createOnPostgres } from "./create-pg.js";
 import type { StoredReference } from "./references.js";
 import { PUBLIC_TASK_COLUMNS, serializedUntil, serializeTask } from "./serialize.js";
@@ -141,8 +141,8 @@ export class GenerationService {
       idempotency: IdempotencyStore;
       /** Where committed reservations are counted. */
       metrics?: Metrics;
-      /** SQLite: the answers of GET /generations/{id} kept between polls (answer-cache.ts). */
-      answers?: GenerationAnswerCache;
+      /** SQLite: the answers of GET /generations/{id} kept between polls (store/row-cache.ts). */
+      answers?: RowCache;
     },
   ) {}
 
@@ -310,14 +310,14 @@ export class GenerationService {
 
   /**
    * The JSON of GET /api/v1/generations/{id}: on SQLite from the answer cache while the task is
-   * unchanged since it was last served (answer-cache.ts), else read and serialized. Synchronous
+   * unchanged since it was last served (store/row-cache.ts), else read and serialized. Synchronous
    * when it can be: a poll answered from the cache costs no await.
    */
   answer(accountId: string, taskId: string): string | Promise<string> {
     const { answers, db, signer, clock } = this.deps;
     if (answers?.usable()) {
       const now = clock.now();
-      const cached = answers.get(accountId, taskId, now.getTime());
+      const cached = answers.get(taskId, accountId, now.getTime());
       if (cached !== undefined) return cached;
       // Read in the same synchronous run as usable(): nothing can commit in between.
       const rows = taskQuery.readNow(db, taskId, accountId);
@@ -325,7 +325,7 @@ export class GenerationService {
         const row = rows[0];
         if (!row) throw generationNotFound();
         const body = JSON.stringify(serializeTask(row, signer, now));
-        answers.set(accountId, taskId, body, serializedUntil(row, now));
+        answers.set(taskId, accountId, body, serializedUntil(row, now));
         return body;
       }
     }

@@ -8,6 +8,7 @@ import { sql } from "kysely";
 import { ApiError } from "../errors.js";
 import type { Db, Executor, Tx } from "../store/db.js";
 import { PreparedQuery } from "../store/prepared.js";
+import type { RowCache } from "../store/row-cache.js";
 import type { Clock } from "../util/clock.js";
 import { newId } from "../util/ids.js";
 
@@ -21,12 +22,27 @@ export async function getBalance(db: Executor, accountId: string): Promise<numbe
 }
 
 /**
- * The balance, read synchronously when the SQLite connection is idle (store/prepared.ts,
- * readNow), else through getBalance: GET /api/v1/credits then answers without an await.
+ * The body of GET /api/v1/credits. On SQLite it comes from `answers` (store/row-cache.ts) while
+ * the account's row is unchanged, else from a read made at once when the connection is idle
+ * (and kept); synchronous then, so the route answers without an await. Otherwise it is read the
+ * usual way.
  */
-export function balanceNow(db: Db, accountId: string): number | undefined | Promise<number | undefined> {
-  const rows = balanceQuery.readNow(db, accountId);
-  return rows === undefined ? getBalance(db, accountId) : rows[0]?.balance;
+export function creditsAnswer(db: Db, answers: RowCache | undefined, accountId: string): string | Promise<string> {
+  if (answers?.usable()) {
+    const cached = answers.get(accountId, accountId, 0);
+    if (cached !== undefined) return cached;
+    const rows = balanceQuery.readNow(db, accountId);
+    if (rows !== undefined) {
+      const body = creditsBody(rows[0]?.balance);
+      answers.set(accountId, accountId, body);
+      return body;
+    }
+  }
+  return getBalance(db, accountId).then(creditsBody);
+}
+
+function creditsBody(balance: number | undefined): string {
+  return JSON.stringify({ current_credits: balance ?? 0 });
 }
 
 /** The guarded debit of every create: returns the account's id when the balance covered it. */

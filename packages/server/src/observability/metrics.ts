@@ -12,7 +12,7 @@
  * circuit gauge is this process's own breakers (they are in memory, per process).
  */
 import { Counter, collectDefaultMetrics, Gauge, Histogram, Registry } from "prom-client";
-import type { AnswerCacheStats } from "../generations/answer-cache.js";
+import type { RowCacheStats } from "../store/row-cache.js";
 import type { TasksTable } from "../store/schema.js";
 import { HttpDurations } from "./http-durations.js";
 
@@ -79,8 +79,8 @@ export interface ScrapeSources {
   circuits?: () => { provider: string; open: boolean }[];
   /** Told when a scrape's queue read failed or took too long (logged by the caller). */
   onQueueStatsError?: (error: unknown) => void;
-  /** SQLite: what this process's cache of GET /generations/{id} answers has done. */
-  generationCache?: () => AnswerCacheStats;
+  /** SQLite: what this process's caches of polled answers have done, by cache (store/row-cache.ts). */
+  answerCaches?: () => Record<string, RowCacheStats>;
 }
 
 export class Metrics {
@@ -237,29 +237,30 @@ export class Metrics {
         for (const { provider, open } of self.sources.circuits?.() ?? []) this.set({ provider }, open ? 1 : 0);
       },
     });
-    // Counted by the cache itself (a field increment per read), turned into series at scrape time.
+    // Counted by the caches themselves (a field increment per read), turned into series at scrape time.
     new Counter({
-      name: `${METRIC_PREFIX}generation_cache_lookups_total`,
-      help: "GET /api/v1/generations/{id} reads by how the answer was found (SQLite): hit (cached), miss (read and cached), bypass (connection busy: read only)",
-      labelNames: ["result"] as const,
+      name: `${METRIC_PREFIX}answer_cache_lookups_total`,
+      help: "Polled GETs on SQLite by how they were answered: hit (kept answer), miss (read, then kept), bypass (connection busy: read only); cache generation or credits",
+      labelNames: ["cache", "result"] as const,
       registers: [this.registry],
       collect() {
         this.reset();
-        const stats = self.sources.generationCache?.();
-        if (!stats) return;
-        this.inc({ result: "hit" }, stats.hits);
-        this.inc({ result: "miss" }, stats.misses);
-        this.inc({ result: "bypass" }, stats.bypassed);
+        for (const [cache, stats] of Object.entries(self.sources.answerCaches?.() ?? {})) {
+          this.inc({ cache, result: "hit" }, stats.hits);
+          this.inc({ cache, result: "miss" }, stats.misses);
+          this.inc({ cache, result: "bypass" }, stats.bypassed);
+        }
       },
     });
     new Gauge({
-      name: `${METRIC_PREFIX}generation_cache_entries`,
-      help: "Task answers held by this process's cache of GET /api/v1/generations/{id} (SQLite)",
+      name: `${METRIC_PREFIX}answer_cache_entries`,
+      help: "Answers held by this process's caches of polled GETs (SQLite), by cache",
+      labelNames: ["cache"] as const,
       registers: [this.registry],
       collect() {
         this.reset();
-        const stats = self.sources.generationCache?.();
-        if (stats) this.set(stats.entries);
+        for (const [cache, stats] of Object.entries(self.sources.answerCaches?.() ?? {}))
+          this.set({ cache }, stats.entries);
       },
     });
     if (opts.defaultMetrics !== false) collectDefaultMetrics({ register: this.registry, prefix: METRIC_PREFIX });

@@ -1,19 +1,19 @@
 /**
- * The cache of GET /api/v1/generations/{id} answers (generations/answer-cache.ts, README
- * "Polling a task"): a poll is answered from memory while its task is unchanged, and never
- * otherwise. Every way an answer can go out of date is tried: a write of this process (the
- * TEMP trigger), a commit by another connection (PRAGMA data_version), the expiry of a
- * referenced file (time), another account asking, and a read made while a write transaction
- * holds the connection. SQLite only: on PostgreSQL there is no cache.
+ * The caches of polled answers (store/row-cache.ts, README "Polling a task"): GET
+ * /api/v1/generations/{id} and GET /api/v1/credits are answered from memory while their row is
+ * unchanged, and never otherwise. Every way an answer can go out of date is tried: a write of
+ * this process (the TEMP trigger), a commit by another connection (PRAGMA data_version), the
+ * expiry of a referenced file (time), another account asking, and a read made while a write
+ * transaction holds the connection. SQLite only: on PostgreSQL there is no cache.
  */
 import { mkdtempSync, rmSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import Database from "better-sqlite3";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
-import { GenerationAnswerCache } from "../src/generations/answer-cache.js";
 import { sqlitePath } from "../src/server.js";
 import { migrateToLatest, openSqlite } from "../src/store/db.js";
+import { RowCache } from "../src/store/row-cache.js";
 import { uploadFile } from "./files-helpers.js";
 import { makeImage } from "./fixtures/media.js";
 import { ManualClock, startTestServer, type TestServer } from "./harness.js";
@@ -41,9 +41,9 @@ describe.skipIf(TEST_STORE === "postgres")("answers of GET /api/v1/generations/{
     rmSync(dir, { recursive: true, force: true });
   });
 
-  async function lookups(): Promise<Record<string, number>> {
-    const metric = t.server.metrics.registry.getSingleMetric("framegate_generation_cache_lookups_total");
-    const values = (await metric?.get())?.values ?? [];
+  async function lookups(cache = "generation"): Promise<Record<string, number>> {
+    const metric = t.server.metrics.registry.getSingleMetric("framegate_answer_cache_lookups_total");
+    const values = ((await metric?.get())?.values ?? []).filter((v) => v.labels.cache === cache);
     return Object.fromEntries(values.map((v) => [String(v.labels.result), v.value]));
   }
 
@@ -158,6 +158,58 @@ describe.skipIf(TEST_STORE === "postgres")("answers of GET /api/v1/generations/{
   });
 });
 
+describe.skipIf(TEST_STORE === "postgres")("answers of GET /api/v1/credits kept while the balance is unchanged", () => {
+  let t: TestServer;
+  beforeAll(async () => {
+    t = await startTestServer({ WORKER_CONCURRENCY: "0", RATE_LIMIT_READ_PER_MIN: "0" });
+  });
+  afterAll(async () => {
+    await t?.close();
+  });
+
+  const credits = async (key: string) => {
+    const res = await t.request("/api/v1/credits", { key });
+    expect(res.status, res.text).toBe(200);
+    return res.body.current_credits as number;
+  };
+  async function hits(): Promise<number> {
+    const metric = t.server.metrics.registry.getSingleMetric("framegate_answer_cache_lookups_total");
+    const values = (await metric?.get())?.values ?? [];
+    return values.find((v) => v.labels.cache === "credits" && v.labels.result === "hit")?.value ?? 0;
+  }
+
+  it("follows every change: a create, an admin grant, a write by another connection", async () => {
+    const { key, accountId } = await t.createAccount(1000);
+    const other = await t.createAccount(5);
+    expect(await credits(key)).toBe(1000);
+    const before = await hits();
+    expect(await credits(key)).toBe(1000);
+    expect(await hits()).toBe(before + 1);
+    // Another account never gets this one's answer.
+    expect(await credits(other.key)).toBe(5);
+
+    const created = await t.request("/api/v1/generations", {
+      key,
+      json: { model: KLING, prompt: "spend", params: { duration: "5" } },
+    });
+    expect(created.status, created.text).toBe(202);
+    expect(await credits(key)).toBe(1000 - created.body.reserved_credits);
+
+    const granted = await t.admin(`/admin/v1/accounts/${accountId}/credits`, { json: { amount: 100 } });
+    expect(granted.status, granted.text).toBe(200);
+    expect(await credits(key)).toBe(1100 - created.body.reserved_credits);
+
+    const db = new Database(sqlitePath(t.server.config));
+    try {
+      db.pragma("busy_timeout = 5000");
+      db.prepare("update accounts set balance = balance + 7 where id = ?").run(accountId);
+    } finally {
+      db.close();
+    }
+    expect(await credits(key)).toBe(1107 - created.body.reserved_credits);
+  });
+});
+
 describe("the answer cache on its own", () => {
   let dir: string;
   beforeAll(() => {
@@ -169,17 +221,17 @@ describe("the answer cache on its own", () => {
     const store = openSqlite(join(dir, "bounded.db"), { checkpoint: "inline" });
     try {
       await migrateToLatest(store);
-      const cache = await GenerationAnswerCache.open(store.db, 2);
+      const cache = await RowCache.open(store.db, "tasks", 2);
       if (!cache) throw new Error("no cache on SQLite");
       expect(cache.usable()).toBe(true);
-      cache.set("acct_a", "task_1", "one", Number.POSITIVE_INFINITY);
-      cache.set("acct_a", "task_2", "two", 1_000);
-      cache.set("acct_a", "task_3", "three", Number.POSITIVE_INFINITY);
-      expect(cache.get("acct_a", "task_1", 0)).toBeUndefined();
-      expect(cache.get("acct_a", "task_2", 999)).toBe("two");
-      expect(cache.get("acct_a", "task_2", 1_000)).toBeUndefined();
-      expect(cache.get("acct_b", "task_3", 0)).toBeUndefined();
-      expect(cache.get("acct_a", "task_3", 0)).toBe("three");
+      cache.set("task_1", "acct_a", "one");
+      cache.set("task_2", "acct_a", "two", 1_000);
+      cache.set("task_3", "acct_a", "three");
+      expect(cache.get("task_1", "acct_a", 0)).toBeUndefined();
+      expect(cache.get("task_2", "acct_a", 999)).toBe("two");
+      expect(cache.get("task_2", "acct_a", 1_000)).toBeUndefined();
+      expect(cache.get("task_3", "acct_b", 0)).toBeUndefined();
+      expect(cache.get("task_3", "acct_a", 0)).toBe("three");
       expect(cache.stats()).toMatchObject({ hits: 2, misses: 3, entries: 2 });
     } finally {
       await store.close();
@@ -190,7 +242,7 @@ describe("the answer cache on its own", () => {
     const store = openSqlite(join(dir, "off.db"), { checkpoint: "inline" });
     try {
       await migrateToLatest(store);
-      expect(await GenerationAnswerCache.open(store.db, 0)).toBeUndefined();
+      expect(await RowCache.open(store.db, "tasks", 0)).toBeUndefined();
     } finally {
       await store.close();
     }
