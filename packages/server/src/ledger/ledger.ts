@@ -29,6 +29,7 @@ export async function getBalance(db: Executor, accountId: string): Promise<numbe
  */
 export function creditsAnswer(db: Db, answers: RowCache | undefined, accountId: string): string | Promise<string> {
   if (answers?.usable()) {
+    // A balance's answer has no expiry of its own: any time will do.
     const cached = answers.get(accountId, accountId, 0);
     if (cached !== undefined) return cached;
     const rows = balanceQuery.readNow(db, accountId);
