@@ -12,7 +12,7 @@ import { join } from "node:path";
 import Database from "better-sqlite3";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { sqlitePath } from "../src/server.js";
-import { migrateToLatest, openSqlite } from "../src/store/db.js";
+import { type Db, migrateToLatest, openSqlite } from "../src/store/db.js";
 import { RowCache } from "../src/store/row-cache.js";
 import { uploadFile } from "./files-helpers.js";
 import { makeImage } from "./fixtures/media.js";
@@ -216,41 +216,46 @@ describe("the answer cache on its own", () => {
   });
   afterAll(() => rmSync(dir, { recursive: true, force: true }));
 
-  it("is bounded (the oldest answer leaves first), and drops an answer past its time", async () => {
-    const store = openSqlite(join(dir, "bounded.db"), { checkpoint: "inline" });
+  /** A migrated SQLite store of its own, and its task cache holding `capacity` answers. */
+  async function withCache(name: string, capacity: number, use: (cache: RowCache, db: Db) => Promise<void>) {
+    const store = openSqlite(join(dir, `${name}.db`), { checkpoint: "inline" });
     try {
       await migrateToLatest(store);
-      const cache = await RowCache.open(store.db, "tasks", 2);
+      const cache = await RowCache.open(store.db, "tasks", capacity);
       if (!cache) throw new Error("no cache on SQLite");
-      expect(cache.usable()).toBe(true);
-      cache.set("task_1", "acct_a", "one");
-      cache.set("task_2", "acct_a", "two", 1_000);
-      cache.set("task_3", "acct_a", "three");
-      expect(cache.get("task_1", "acct_a", 0)).toBeUndefined();
-      expect(cache.get("task_2", "acct_a", 999)).toBe("two");
-      expect(cache.get("task_2", "acct_a", 1_000)).toBeUndefined();
-      expect(cache.get("task_3", "acct_b", 0)).toBeUndefined();
-      expect(cache.get("task_3", "acct_a", 0)).toBe("three");
-      expect(cache.stats()).toMatchObject({ hits: 2, misses: 3, entries: 2 });
+      await use(cache, store.db);
     } finally {
       await store.close();
     }
+  }
+  /** The kept answer, if any: a read that cannot read keeps nothing. */
+  const keptAnswer = (cache: RowCache, id: string, owner: string, nowMs: number) =>
+    cache.answer(id, owner, nowMs, () => undefined);
+
+  it("is bounded (the oldest answer leaves first), and drops an answer past its time", async () => {
+    await withCache("bounded", 2, async (cache) => {
+      expect(cache.answer("task_1", "acct_a", 0, () => ({ body: "one" }))).toBe("one");
+      expect(cache.answer("task_2", "acct_a", 0, () => ({ body: "two", validUntil: 1_000 }))).toBe("two");
+      expect(cache.answer("task_3", "acct_a", 0, () => ({ body: "three" }))).toBe("three");
+      expect(keptAnswer(cache, "task_1", "acct_a", 0)).toBeUndefined();
+      expect(keptAnswer(cache, "task_2", "acct_a", 999)).toBe("two");
+      expect(keptAnswer(cache, "task_2", "acct_a", 1_000)).toBeUndefined();
+      expect(keptAnswer(cache, "task_3", "acct_b", 0)).toBeUndefined();
+      expect(keptAnswer(cache, "task_3", "acct_a", 0)).toBe("three");
+      expect(cache.stats()).toMatchObject({ hits: 2, misses: 6, entries: 2 });
+    });
   });
 
-  it("is not used while a transaction holds the connection, and counts that as a bypass", async () => {
-    const store = openSqlite(join(dir, "busy.db"), { checkpoint: "inline" });
-    try {
-      await migrateToLatest(store);
-      const cache = await RowCache.open(store.db, "tasks", 10);
-      if (!cache) throw new Error("no cache on SQLite");
-      await store.db.transaction().execute(async () => {
-        expect(cache.usable()).toBe(false);
+  it("neither answers nor reads while a transaction holds the connection, and counts that as a bypass", async () => {
+    await withCache("busy", 10, async (cache, db) => {
+      const read = () => ({ body: "read" });
+      await db.transaction().execute(async () => {
+        expect(cache.answer("task_1", "acct_a", 0, read)).toBeUndefined();
       });
-      expect(cache.stats().bypassed).toBe(1);
-      expect(cache.usable()).toBe(true);
-    } finally {
-      await store.close();
-    }
+      expect(cache.stats()).toMatchObject({ bypassed: 1, entries: 0 });
+      expect(cache.answer("task_1", "acct_a", 0, read)).toBe("read");
+      expect(cache.stats().entries).toBe(1);
+    });
   });
 
   it("is off when given no room", async () => {
@@ -260,6 +265,29 @@ describe("the answer cache on its own", () => {
       expect(await RowCache.open(store.db, "tasks", 0)).toBeUndefined();
     } finally {
       await store.close();
+    }
+  });
+});
+
+describe.runIf(TEST_STORE === "postgres")("no answer cache on PostgreSQL", () => {
+  it("reads every poll from the database and reports no cache", async () => {
+    const t = await startTestServer({ WORKER_CONCURRENCY: "0", RATE_LIMIT_READ_PER_MIN: "0" });
+    try {
+      const { key } = await t.createAccount(1000);
+      const created = await t.request("/api/v1/generations", {
+        key,
+        json: { model: KLING, prompt: "a task to poll", params: { duration: "5" } },
+      });
+      expect(created.status, created.text).toBe(202);
+      const first = await t.request(`/api/v1/generations/${created.body.id}`, { key });
+      expect((await t.request(`/api/v1/generations/${created.body.id}`, { key })).text).toBe(first.text);
+      expect((await t.request("/api/v1/credits", { key })).body.current_credits).toBe(
+        1000 - created.body.reserved_credits,
+      );
+      const metric = t.server.metrics.registry.getSingleMetric("framegate_answer_cache_lookups_total");
+      expect((await metric?.get())?.values ?? []).toEqual([]);
+    } finally {
+      await t.close();
     }
   });
 });

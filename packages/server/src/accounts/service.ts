@@ -3,7 +3,7 @@ import { PostgresAdapter } from "kysely";
 import { ApiError } from "../errors.js";
 import { grantCredits, type LedgerSummary, ledgerSummary } from "../ledger/ledger.js";
 import type { Db, Tx } from "../store/db.js";
-import { type Cursor, newestFirst, unknownCursor } from "../store/pagination.js";
+import { newestFirst, resolveCursor } from "../store/pagination.js";
 import type { Clock } from "../util/clock.js";
 import { newId } from "../util/ids.js";
 import type { CachedKey, KeyCache } from "./key-cache.js";
@@ -191,15 +191,9 @@ export class AccountService {
     limit: number;
     startingAfter?: string;
   }): Promise<{ data: Account[]; has_more: boolean }> {
-    let cursor: Cursor | undefined;
-    if (query.startingAfter) {
-      cursor = await this.db
-        .selectFrom("accounts")
-        .select(["created_at", "id"])
-        .where("id", "=", query.startingAfter)
-        .executeTakeFirst();
-      if (!cursor) throw unknownCursor();
-    }
+    const cursor = await resolveCursor(query.startingAfter, (id) =>
+      this.db.selectFrom("accounts").select(["created_at", "id"]).where("id", "=", id).executeTakeFirst(),
+    );
     const page = await newestFirst<AccountRow>(this.db.selectFrom("accounts").selectAll(), cursor, query.limit);
     return { data: page.data.map((r) => this.toAccount(r)), has_more: page.has_more };
   }
@@ -290,16 +284,14 @@ export class AccountService {
     accountId: string,
     query: { limit: number; startingAfter?: string },
   ): Promise<{ data: ApiKeyInfo[]; has_more: boolean }> {
-    let cursor: Cursor | undefined;
-    if (query.startingAfter) {
-      cursor = await this.db
+    const cursor = await resolveCursor(query.startingAfter, (id) =>
+      this.db
         .selectFrom("api_keys")
         .select(["created_at", "id"])
-        .where("id", "=", query.startingAfter)
+        .where("id", "=", id)
         .where("account_id", "=", accountId)
-        .executeTakeFirst();
-      if (!cursor) throw unknownCursor();
-    }
+        .executeTakeFirst(),
+    );
     const q = this.db.selectFrom("api_keys").select(KEY_COLUMNS).where("account_id", "=", accountId);
     const page = await newestFirst<KeyRow>(q, cursor, query.limit);
     return { data: page.data.map(toKeyInfo), has_more: page.has_more };

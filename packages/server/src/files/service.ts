@@ -42,7 +42,7 @@ import { FsStorage } from "../storage/fs.js";
 import type { UrlSigner } from "../storage/signed-urls.js";
 import type { Storage } from "../storage/storage.js";
 import type { Db, Executor } from "../store/db.js";
-import { type Cursor, newestFirst, unknownCursor } from "../store/pagination.js";
+import { newestFirst, resolveCursor } from "../store/pagination.js";
 import type { Database, FilesTable } from "../store/schema.js";
 import { addMs, type Clock } from "../util/clock.js";
 import { newId } from "../util/ids.js";
@@ -357,16 +357,14 @@ export class FileService {
     const { db } = this.deps;
     let q = db.selectFrom("files").selectAll().where("account_id", "=", accountId).where("deleted_at", "is", null);
     if (query.kind) q = q.where("kind", "=", query.kind);
-    let cursor: Cursor | undefined;
-    if (query.startingAfter) {
-      cursor = await db
+    const cursor = await resolveCursor(query.startingAfter, (id) =>
+      db
         .selectFrom("files")
         .select(["created_at", "id"])
-        .where("id", "=", query.startingAfter)
+        .where("id", "=", id)
         .where("account_id", "=", accountId)
-        .executeTakeFirst();
-      if (!cursor) throw unknownCursor();
-    }
+        .executeTakeFirst(),
+    );
     const page = await newestFirst<FilesTable>(q, cursor, query.limit);
     return { data: page.data.map((row) => this.serialize(row)), has_more: page.has_more };
   }

@@ -23,7 +23,7 @@ import type { NewJob, Queue } from "../queue/queue.js";
 import type { UrlSigner } from "../storage/signed-urls.js";
 import { type Db, isUniqueViolation, type Tx } from "../store/db.js";
 import { writeTransaction } from "../store/group-commit.js";
-import { type Cursor, newestFirst, unknownCursor } from "../store/pagination.js";
+import { newestFirst, resolveCursor } from "../store/pagination.js";
 import { PreparedQuery } from "../store/prepared.js";
 import type { RowCache } from "../store/row-cache.js";
 import type { TasksTable } from "../store/schema.js";
@@ -315,21 +315,15 @@ export class GenerationService {
    */
   answer(accountId: string, taskId: string): string | Promise<string> {
     const { answers, db, signer, clock } = this.deps;
-    if (answers?.usable()) {
-      const now = clock.now();
-      const cached = answers.get(taskId, accountId, now.getTime());
-      if (cached !== undefined) return cached;
-      // Read in the same synchronous run as usable(): nothing can commit in between.
+    const now = clock.now();
+    const body = answers?.answer(taskId, accountId, now.getTime(), () => {
       const rows = taskQuery.readNow(db, taskId, accountId);
-      if (rows !== undefined) {
-        const row = rows[0];
-        if (!row) throw generationNotFound();
-        const body = JSON.stringify(serializeTask(row, signer, now));
-        answers.set(taskId, accountId, body, serializedUntil(row, now));
-        return body;
-      }
-    }
-    return this.get(accountId, taskId).then((task) => JSON.stringify(task));
+      if (rows === undefined) return undefined;
+      const row = rows[0];
+      if (!row) throw generationNotFound();
+      return { body: JSON.stringify(serializeTask(row, signer, now)), validUntil: serializedUntil(row, now) };
+    });
+    return body ?? this.get(accountId, taskId).then((task) => JSON.stringify(task));
   }
 
   async list(accountId: string, query: ListQuery): Promise<{ data: Task[]; has_more: boolean }> {
@@ -338,16 +332,14 @@ export class GenerationService {
     let q = db.selectFrom("tasks").selectAll().where("account_id", "=", accountId);
     if (query.status) q = q.where("status", "=", query.status);
     if (query.clientRequestId) q = q.where("client_request_id", "=", query.clientRequestId);
-    let cursor: Cursor | undefined;
-    if (query.startingAfter) {
-      cursor = await db
+    const cursor = await resolveCursor(query.startingAfter, (id) =>
+      db
         .selectFrom("tasks")
         .select(["created_at", "id"])
-        .where("id", "=", query.startingAfter)
+        .where("id", "=", id)
         .where("account_id", "=", accountId)
-        .executeTakeFirst();
-      if (!cursor) throw unknownCursor();
-    }
+        .executeTakeFirst(),
+    );
     const page = await newestFirst<TasksTable>(q, cursor, query.limit);
     return { data: page.data.map((r) => serializeTask(r, signer, now)), has_more: page.has_more };
   }

@@ -18,7 +18,7 @@
  */
 import { sql } from "kysely";
 import type { Executor } from "../store/db.js";
-import { type Cursor, newestFirst, unknownCursor } from "../store/pagination.js";
+import { type Cursor, newestFirst, resolveCursor } from "../store/pagination.js";
 import type { LedgerEntriesTable } from "../store/schema.js";
 
 export type LedgerEntryType = LedgerEntriesTable["type"];
@@ -49,16 +49,14 @@ export async function listLedgerEntries(
   accountId: string,
   query: LedgerQuery,
 ): Promise<{ data: LedgerEntryObject[]; has_more: boolean }> {
-  let cursor: Cursor | undefined;
-  if (query.startingAfter) {
-    cursor = await db
+  const cursor = await resolveCursor(query.startingAfter, (id) =>
+    db
       .selectFrom("ledger_entries")
       .select(["created_at", "id"])
-      .where("id", "=", query.startingAfter)
+      .where("id", "=", id)
       .where("account_id", "=", accountId)
-      .executeTakeFirst();
-    if (!cursor) throw unknownCursor();
-  }
+      .executeTakeFirst(),
+  );
 
   let q = db
     .selectFrom("ledger_entries")

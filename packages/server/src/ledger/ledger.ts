@@ -28,18 +28,12 @@ export async function getBalance(db: Executor, accountId: string): Promise<numbe
  * usual way.
  */
 export function creditsAnswer(db: Db, answers: RowCache | undefined, accountId: string): string | Promise<string> {
-  if (answers?.usable()) {
-    // A balance's answer has no expiry of its own: any time will do.
-    const cached = answers.get(accountId, accountId, 0);
-    if (cached !== undefined) return cached;
+  // A balance's answer has no expiry of its own: any time will do.
+  const body = answers?.answer(accountId, accountId, 0, () => {
     const rows = balanceQuery.readNow(db, accountId);
-    if (rows !== undefined) {
-      const body = creditsBody(rows[0]?.balance);
-      answers.set(accountId, accountId, body);
-      return body;
-    }
-  }
-  return getBalance(db, accountId).then(creditsBody);
+    return rows && { body: creditsBody(rows[0]?.balance) };
+  });
+  return body ?? getBalance(db, accountId).then(creditsBody);
 }
 
 function creditsBody(balance: number | undefined): string {

@@ -76,7 +76,6 @@ export class HttpDurations {
       type: this.type,
       aggregator: this.aggregator,
       values,
-      collect: () => {},
     };
   }
 

@@ -22,6 +22,20 @@ export function unknownCursor(): ApiError {
 }
 
 /**
+ * The cursor row that `starting_after` names, found by `lookup`, which must look only among the
+ * caller's own rows; undefined without `starting_after`, a validation error when it names none.
+ */
+export async function resolveCursor(
+  startingAfter: string | undefined,
+  lookup: (id: string) => Promise<Cursor | undefined>,
+): Promise<Cursor | undefined> {
+  if (!startingAfter) return undefined;
+  const cursor = await lookup(startingAfter);
+  if (!cursor) throw unknownCursor();
+  return cursor;
+}
+
+/**
  * Runs `query` (a Kysely select over the listed table) as one page. The cursor must already be
  * resolved within the caller's account, so a foreign id can never position a page.
  */

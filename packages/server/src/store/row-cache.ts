@@ -63,11 +63,32 @@ export class RowCache {
   }
 
   /**
+   * The answer for `rowId` as `owner` sees it at `nowMs`: the kept one, else the one `read` makes
+   * now, kept from then on. `read` runs in the same synchronous run as the version check, so
+   * nothing can commit in between; it returns undefined when it cannot read at once (and may
+   * throw, a not_found for instance). Undefined when the connection is busy or `read` could not
+   * read: the caller then reads the usual way, and nothing is kept.
+   */
+  answer(
+    rowId: string,
+    owner: string,
+    nowMs: number,
+    read: () => { body: string; validUntil?: number } | undefined,
+  ): string | undefined {
+    if (!this.usable()) return undefined;
+    const kept = this.kept(rowId, owner, nowMs);
+    if (kept !== undefined) return kept;
+    const made = read();
+    if (made !== undefined) this.keep(rowId, owner, made.body, made.validUntil ?? Number.POSITIVE_INFINITY);
+    return made?.body;
+  }
+
+  /**
    * Whether the cache can be used in this synchronous run: the connection is idle (a read now sees
    * committed rows only), and every answer still holds, the cache being emptied first if another
    * connection has committed since the last use. Counts a bypass when not.
    */
-  usable(): boolean {
+  private usable(): boolean {
     const version = dataVersionIfIdle(this.db);
     if (version === undefined) {
       this.counts.bypassed++;
@@ -80,8 +101,7 @@ export class RowCache {
     return true;
   }
 
-  /** The row's last answer to `owner`, if it still holds at `nowMs`. Call after usable(). */
-  get(rowId: string, owner: string, nowMs: number): string | undefined {
+  private kept(rowId: string, owner: string, nowMs: number): string | undefined {
     const entry = this.entries.get(rowId);
     if (entry === undefined || entry.owner !== owner || nowMs >= entry.validUntil) {
       this.counts.misses++;
@@ -91,8 +111,7 @@ export class RowCache {
     return entry.body;
   }
 
-  /** Keeps an answer made from a row read in the same synchronous run as usable(). */
-  set(rowId: string, owner: string, body: string, validUntil = Number.POSITIVE_INFINITY): void {
+  private keep(rowId: string, owner: string, body: string, validUntil: number): void {
     if (!this.entries.has(rowId) && this.entries.size >= this.capacity) {
       const oldest = this.entries.keys().next().value;
       if (oldest !== undefined) this.entries.delete(oldest);

@@ -16,7 +16,7 @@ import {
 } from "../net/url-guard.js";
 import type { Queue } from "../queue/queue.js";
 import type { Db } from "../store/db.js";
-import { type Cursor, newestFirst, unknownCursor } from "../store/pagination.js";
+import { newestFirst, resolveCursor } from "../store/pagination.js";
 import type { WebhookDeliveriesTable, WebhookEndpointsTable, WebhookEventsTable } from "../store/schema.js";
 import { addMs, type Clock } from "../util/clock.js";
 import { newId } from "../util/ids.js";
@@ -316,16 +316,14 @@ export class WebhookService {
       .select("webhook_events.type as event_type")
       .where("webhook_deliveries.endpoint_id", "=", endpoint.id);
     if (page.status) q = q.where("webhook_deliveries.status", "=", page.status);
-    let cursor: Cursor | undefined;
-    if (page.startingAfter) {
-      cursor = await this.deps.db
+    const cursor = await resolveCursor(page.startingAfter, (id) =>
+      this.deps.db
         .selectFrom("webhook_deliveries")
         .select(["created_at", "id"])
-        .where("id", "=", page.startingAfter)
+        .where("id", "=", id)
         .where("endpoint_id", "=", endpoint.id)
-        .executeTakeFirst();
-      if (!cursor) throw unknownCursor();
-    }
+        .executeTakeFirst(),
+    );
     const rows = await newestFirst<WebhookDeliveriesTable & { event_type: string }>(q, cursor, page.limit, {
       createdAt: "webhook_deliveries.created_at",
       id: "webhook_deliveries.id",
@@ -341,16 +339,14 @@ export class WebhookService {
     accountId: string,
     page: Page,
   ): Promise<{ data: T[]; has_more: boolean }> {
-    let cursor: Cursor | undefined;
-    if (page.startingAfter) {
-      cursor = await this.deps.db
+    const cursor = await resolveCursor(page.startingAfter, (id) =>
+      this.deps.db
         .selectFrom(table)
         .select(["created_at", "id"])
-        .where("id", "=", page.startingAfter)
+        .where("id", "=", id)
         .where("account_id", "=", accountId)
-        .executeTakeFirst();
-      if (!cursor) throw unknownCursor();
-    }
+        .executeTakeFirst(),
+    );
     return newestFirst<T>(query, cursor, page.limit);
   }
 }
